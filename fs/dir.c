@@ -1,0 +1,128 @@
+/*
+ * dir: directory listings in canonical order (see include/canonfs/dir.h).
+ */
+#include "canonfs/dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int entry_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct dir_entry *)a)->name,
+		      ((const struct dir_entry *)b)->name);
+}
+
+static int push(struct dir_listing *listing, size_t *capacity,
+		const char *name, unsigned char d_type)
+{
+	if (listing->n_entries == *capacity) {
+		size_t grown_capacity = *capacity ? *capacity * 2 : 64;
+		struct dir_entry *grown = realloc(
+			listing->entries, grown_capacity * sizeof(*grown));
+
+		if (!grown)
+			return ENOMEM;
+		listing->entries = grown;
+		*capacity = grown_capacity;
+	}
+	listing->entries[listing->n_entries].name = strdup(name);
+	if (!listing->entries[listing->n_entries].name)
+		return ENOMEM;
+	listing->entries[listing->n_entries++].d_type = d_type;
+	return 0;
+}
+
+/* The d_type to show, or DT_UNKNOWN for an entry that is not shown. */
+static unsigned char shown_type(DIR *dir, const struct dirent *entry)
+{
+	struct stat st;
+	unsigned char d_type = entry->d_type;
+
+	if (d_type == DT_UNKNOWN) {
+		/* Some filesystems (and overlay setups) leave d_type unset. */
+		if (fstatat(dirfd(dir), entry->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+			return DT_UNKNOWN;
+		d_type = IFTODT(st.st_mode);
+	}
+	if (d_type == DT_REG || d_type == DT_DIR || d_type == DT_LNK)
+		return d_type;
+	return DT_UNKNOWN;
+}
+
+int dir_listing_read_host(int dir_fd, struct dir_listing *out)
+{
+	size_t capacity = 0;
+	struct dirent *entry;
+	DIR *dir;
+	int fd, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		err = errno;
+		close(fd);
+		return err;
+	}
+
+	for (;;) {
+		unsigned char d_type;
+
+		errno = 0;
+		entry = readdir(dir);
+		if (!entry) {
+			err = errno;
+			break;
+		}
+		if (strcmp(entry->d_name, ".") == 0 ||
+		    strcmp(entry->d_name, "..") == 0)
+			continue;
+		d_type = shown_type(dir, entry);
+		if (d_type == DT_UNKNOWN)
+			continue;
+		if ((err = push(out, &capacity, entry->d_name, d_type)))
+			break;
+	}
+	closedir(dir);
+
+	if (err) {
+		dir_listing_free(out);
+		return err;
+	}
+	qsort(out->entries, out->n_entries, sizeof(*out->entries),
+	      entry_compare);
+	return 0;
+}
+
+int dir_listing_from_layout(const struct layout_dir *dir,
+			    struct dir_listing *out)
+{
+	size_t capacity = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	/* Layout entries are already sorted. */
+	for (size_t i = 0; i < dir->n_entries; i++) {
+		if ((err = push(out, &capacity, dir->entries[i].name, DT_DIR))) {
+			dir_listing_free(out);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void dir_listing_free(struct dir_listing *listing)
+{
+	for (size_t i = 0; i < listing->n_entries; i++)
+		free(listing->entries[i].name);
+	free(listing->entries);
+	memset(listing, 0, sizeof(*listing));
+}

@@ -1,0 +1,299 @@
+/*
+ * layout: the virtual namespace (see include/canonfs/layout.h).
+ */
+#include "canonfs/layout.h"
+
+#include "canonfs/canon.h"
+#include "canonfs/path.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int entry_compare(const void *a, const void *b)
+{
+	const struct layout_entry *ea = a, *eb = b;
+
+	return strcmp(ea->name, eb->name); /* byte order: strcmp is unsigned */
+}
+
+static int add_entry(struct layout_dir *dir, const char *name, int synth_dir,
+		     int mirror)
+{
+	struct layout_entry *grown;
+
+	grown = realloc(dir->entries, (dir->n_entries + 1) * sizeof(*grown));
+	if (!grown)
+		return ENOMEM;
+	dir->entries = grown;
+	grown[dir->n_entries] = (struct layout_entry){
+		.name = strdup(name), .synth_dir = synth_dir, .mirror = mirror
+	};
+	if (!grown[dir->n_entries].name)
+		return ENOMEM;
+	dir->n_entries++;
+	return 0;
+}
+
+/* The index of synthetic directory virt_path, created with its parents. */
+static int ensure_dir(struct layout *layout, const char *virt_path,
+		      int *index)
+{
+	char parent_path[PATH_MAX];
+	struct layout_dir *grown, *dir;
+	int parent, err;
+
+	for (size_t i = 0; i < layout->n_dirs; i++) {
+		if (strcmp(layout->dirs[i].virt_path, virt_path) == 0) {
+			*index = (int)i;
+			return 0;
+		}
+	}
+
+	parent = -1;
+	if (strcmp(virt_path, "/") != 0) {
+		if ((err = path_dirname(virt_path, parent_path,
+					sizeof(parent_path))) ||
+		    (err = ensure_dir(layout, parent_path, &parent)))
+			return err;
+	}
+
+	grown = realloc(layout->dirs, (layout->n_dirs + 1) * sizeof(*grown));
+	if (!grown)
+		return ENOMEM;
+	layout->dirs = grown;
+	dir = &grown[layout->n_dirs];
+	memset(dir, 0, sizeof(*dir));
+	if (!(dir->virt_path = strdup(virt_path)))
+		return ENOMEM;
+	if (parent < 0) {
+		dir->canon_ino = CANON_ROOT_INO;
+		dir->parent_canon_ino = CANON_ROOT_INO;
+	} else {
+		const char *name = strrchr(virt_path, '/') + 1;
+
+		dir->parent_canon_ino = layout->dirs[parent].canon_ino;
+		dir->canon_ino = canon_child_ino(dir->parent_canon_ino, name);
+		if ((err = add_entry(&layout->dirs[parent], name,
+				     (int)layout->n_dirs, -1)))
+			return err;
+	}
+	*index = (int)layout->n_dirs++;
+	return 0;
+}
+
+/* Resolve, open and place one mirror; `what` names it in messages. */
+static int add_mirror(struct layout *layout, const char *virt_path,
+		      const char *host_dir, const char *what, char *err,
+		      size_t err_size)
+{
+	char given[PATH_MAX], cwd[PATH_MAX], parent_path[PATH_MAX];
+	struct layout_mirror *mirror, *grown;
+	int parent, rc;
+	char *resolved;
+
+	if (host_dir[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    path_join_clean(cwd, host_dir, given, sizeof(given)))
+			goto too_long;
+	} else if (path_clean(host_dir, given, sizeof(given))) {
+		goto too_long;
+	}
+
+	resolved = realpath(host_dir, NULL);
+	if (!resolved) {
+		snprintf(err, err_size,
+			 "%s '%s': %s (give an existing directory)", what,
+			 host_dir, strerror(errno));
+		return -1;
+	}
+
+	grown = realloc(layout->mirrors,
+			(layout->n_mirrors + 1) * sizeof(*grown));
+	if (!grown) {
+		free(resolved);
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	layout->mirrors = grown;
+	mirror = &grown[layout->n_mirrors++];
+	memset(mirror, 0, sizeof(*mirror));
+	mirror->host_root = resolved;
+	mirror->root_fd = open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	mirror->virt_path = strdup(virt_path);
+	mirror->host_given = strdup(given);
+	if (mirror->root_fd < 0) {
+		snprintf(err, err_size, "%s '%s': %s (give a directory)", what,
+			 host_dir, strerror(errno));
+		return -1;
+	}
+	if (!mirror->virt_path || !mirror->host_given) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+
+	if ((rc = path_dirname(virt_path, parent_path, sizeof(parent_path))) ||
+	    (rc = ensure_dir(layout, parent_path, &parent)) ||
+	    (rc = add_entry(&layout->dirs[parent], strrchr(virt_path, '/') + 1,
+			    -1, (int)layout->n_mirrors - 1))) {
+		snprintf(err, err_size, "cannot build the layout: %s",
+			 strerror(rc));
+		return -1;
+	}
+	mirror->parent_canon_ino = layout->dirs[parent].canon_ino;
+	mirror->canon_ino = canon_child_ino(mirror->parent_canon_ino,
+					    strrchr(virt_path, '/') + 1);
+	return 0;
+
+too_long:
+	snprintf(err, err_size, "%s '%s': path too long", what, host_dir);
+	return -1;
+}
+
+/* A mount inside a mirror loops into itself; a mirror inside the mount is
+ * hidden by it. Both are refused. */
+static int check_overlap(const struct layout *layout, const char *what,
+			 const struct layout_mirror *mirror, char *err,
+			 size_t err_size)
+{
+	if (path_under(layout->mountpoint, mirror->host_root)) {
+		snprintf(err, err_size,
+			 "MOUNTPOINT '%s' is inside %s '%s' (a mount inside its own source loops into itself; choose a mountpoint outside it)",
+			 layout->mountpoint, what, mirror->host_root);
+		return -1;
+	}
+	if (path_under(mirror->host_root, layout->mountpoint)) {
+		snprintf(err, err_size,
+			 "%s '%s' is inside MOUNTPOINT '%s' (the mount would hide it; choose a mountpoint outside it)",
+			 what, mirror->host_root, layout->mountpoint);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_spellings(struct layout *layout)
+{
+	layout->spellings = calloc(2 * layout->n_mirrors,
+				   sizeof(*layout->spellings));
+	if (!layout->spellings)
+		return ENOMEM;
+	/* Resolved spellings first: they are preferred when storing links. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < layout->n_mirrors; i++) {
+			const struct layout_mirror *m = &layout->mirrors[i];
+			const char *host = pass == 0 ? m->host_root
+						     : m->host_given;
+
+			if (pass == 1 && strcmp(m->host_given, m->host_root) == 0)
+				continue;
+			layout->spellings[layout->n_spellings++] =
+				(struct symlink_mirror){ .virt_path = m->virt_path,
+							 .host_path = host,
+							 .mirror_id = (unsigned)i };
+		}
+	}
+	return 0;
+}
+
+int layout_build(struct layout *layout, const struct canonfs_options *opts,
+		 const char *mountpoint, char *err, size_t err_size)
+{
+	char what[PATH_MAX + 32];
+	int root;
+
+	memset(layout, 0, sizeof(*layout));
+	if (!(layout->mountpoint = strdup(mountpoint)) ||
+	    ensure_dir(layout, "/", &root)) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+
+	if (add_mirror(layout, "/src", opts->src_dir, "SRCDIR", err, err_size))
+		return -1;
+	for (size_t i = 0; i < opts->n_mirrors; i++) {
+		snprintf(what, sizeof(what), "-o mirror=%s:",
+			 opts->mirrors[i].virt_path + 1);
+		if (add_mirror(layout, opts->mirrors[i].virt_path,
+			       opts->mirrors[i].host_dir, what, err, err_size))
+			return -1;
+	}
+
+	for (size_t i = 0; i < layout->n_mirrors; i++) {
+		snprintf(what, sizeof(what), i == 0 ? "SRCDIR" : "mirror %s",
+			 layout->mirrors[i].virt_path + 1);
+		if (check_overlap(layout, what, &layout->mirrors[i], err,
+				  err_size))
+			return -1;
+	}
+
+	for (size_t i = 0; i < layout->n_dirs; i++)
+		qsort(layout->dirs[i].entries, layout->dirs[i].n_entries,
+		      sizeof(struct layout_entry), entry_compare);
+	if (add_spellings(layout)) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void layout_free(struct layout *layout)
+{
+	for (size_t i = 0; i < layout->n_mirrors; i++) {
+		struct layout_mirror *m = &layout->mirrors[i];
+
+		if (m->root_fd >= 0)
+			close(m->root_fd);
+		free(m->virt_path);
+		free(m->host_root);
+		free(m->host_given);
+	}
+	for (size_t i = 0; i < layout->n_dirs; i++) {
+		for (size_t j = 0; j < layout->dirs[i].n_entries; j++)
+			free(layout->dirs[i].entries[j].name);
+		free(layout->dirs[i].entries);
+		free(layout->dirs[i].virt_path);
+	}
+	free(layout->mirrors);
+	free(layout->dirs);
+	free(layout->spellings);
+	free(layout->mountpoint);
+	memset(layout, 0, sizeof(*layout));
+}
+
+const struct layout_entry *layout_dir_find(const struct layout_dir *dir,
+					   const char *name)
+{
+	struct layout_entry key = { .name = (char *)name };
+
+	return bsearch(&key, dir->entries, dir->n_entries,
+		       sizeof(struct layout_entry), entry_compare);
+}
+
+int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror,
+			   int fd, char *out, size_t out_size)
+{
+	char proc_path[64], host_path[PATH_MAX];
+	const struct layout_mirror *m = &layout->mirrors[mirror];
+	const char *rest;
+	ssize_t len;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+	len = readlink(proc_path, host_path, sizeof(host_path) - 1);
+	if (len < 0)
+		return errno;
+	host_path[len] = '\0';
+	/* The kernel's name of an unlinked object; it has no place now. */
+	if (len > 10 && strcmp(host_path + len - 10, " (deleted)") == 0)
+		return ENOENT;
+	rest = path_under(host_path, m->host_root);
+	if (!rest)
+		return ENOENT;
+	if ((size_t)snprintf(out, out_size, "%s%s", m->virt_path, rest) >=
+	    out_size)
+		return ENAMETOOLONG;
+	return 0;
+}

@@ -1,0 +1,276 @@
+/*
+ * main: the command line. `canonfs [options] SRCDIR MOUNTPOINT` checks
+ * everything it can before mounting (so bad input never leaves a
+ * half-mounted state), mounts, daemonizes once the mount is usable, and
+ * serves requests until unmounted.
+ *
+ * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
+ */
+#include "canonfs/inode.h"
+#include "canonfs/layout.h"
+#include "canonfs/ops.h"
+#include "canonfs/options.h"
+#include "canonfs/version.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * How long the kernel may trust a name or attributes without asking. Host
+ * changes made outside the mount show up within this time.
+ */
+#define FRESHNESS_TIMEOUT 0.5
+
+#define FUSE_DEVICE "/dev/fuse"
+
+static void error_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("canonfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Undo the octal escapes of /proc/self/mountinfo ("\040" is a space). */
+static void unescape_mount_path(char *path)
+{
+	char *out = path;
+
+	for (char *in = path; *in; in++) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' &&
+		    in[2] >= '0' && in[2] <= '7' && in[3] >= '0' &&
+		    in[3] <= '7') {
+			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 +
+					(in[3] - '0'));
+			in += 3;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+}
+
+static bool is_mount_point(const char *resolved)
+{
+	char line[3 * PATH_MAX], mount_path[PATH_MAX];
+	bool found = false;
+	FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
+
+	if (!mountinfo)
+		return false;
+	while (!found && fgets(line, sizeof(line), mountinfo)) {
+		/* id parent major:minor root MOUNTPOINT ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_path) != 1)
+			continue;
+		unescape_mount_path(mount_path);
+		found = strcmp(mount_path, resolved) == 0;
+	}
+	fclose(mountinfo);
+	return found;
+}
+
+static int check_mountpoint_exists(const char *mountpoint, char *resolved)
+{
+	struct stat st;
+
+	if (stat(mountpoint, &st) == -1) {
+		if (errno == ENOTCONN)
+			error_line("MOUNTPOINT '%s': a stale FUSE mount, its daemon is gone (run: fusermount3 -u %s)",
+				   mountpoint, mountpoint);
+		else if (errno == ENOENT)
+			error_line("MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
+				   mountpoint, strerror(errno), mountpoint);
+		else
+			error_line("MOUNTPOINT '%s': %s", mountpoint,
+				   strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		error_line("MOUNTPOINT '%s' is not a directory (give an empty directory)",
+			   mountpoint);
+		return -1;
+	}
+	if (!realpath(mountpoint, resolved)) {
+		error_line("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_mountpoint_free(const char *mountpoint, const char *resolved,
+				 bool allow_nonempty)
+{
+	struct dirent *entry;
+	bool empty = true;
+	DIR *dir;
+
+	if (is_mount_point(resolved)) {
+		error_line("MOUNTPOINT '%s' is already a mount point (unmount it first: fusermount3 -u %s)",
+			   mountpoint, mountpoint);
+		return -1;
+	}
+	if (allow_nonempty)
+		return 0;
+	dir = opendir(resolved);
+	if (!dir) {
+		error_line("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+		return -1;
+	}
+	while (empty && (entry = readdir(dir)))
+		empty = strcmp(entry->d_name, ".") == 0 ||
+			strcmp(entry->d_name, "..") == 0;
+	closedir(dir);
+	if (!empty) {
+		error_line("MOUNTPOINT '%s' is not empty (use an empty directory, or -o nonempty to hide what is there)",
+			   mountpoint);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_fuse_device(void)
+{
+	if (access(FUSE_DEVICE, R_OK | W_OK) == 0)
+		return 0;
+	error_line("%s: %s (load the fuse module with modprobe fuse; in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)",
+		   FUSE_DEVICE, strerror(errno));
+	return -1;
+}
+
+/* Options canonfs always gives libfuse, before the user's so theirs win. */
+static int add_fixed_fuse_options(struct fuse_args *args,
+				  const struct layout *layout)
+{
+	char *fsname = NULL;
+	char option[PATH_MAX + 16];
+	int rc;
+
+	snprintf(option, sizeof(option), "fsname=%s",
+		 layout->mirrors[0].host_root);
+	/* Permission checks by the kernel against the canonical modes. */
+	rc = fuse_opt_add_opt_escaped(&fsname, option);
+	rc = rc ?: fuse_opt_add_opt(&fsname, "subtype=canonfs,default_permissions");
+	rc = rc ?: fuse_opt_insert_arg(args, 1, "-o");
+	rc = rc ?: fuse_opt_insert_arg(args, 2, fsname);
+	free(fsname);
+	return rc;
+}
+
+static int serve(struct fuse_session *se, const struct canonfs_options *opts)
+{
+	struct fuse_loop_config *config;
+	int rc;
+
+	if (opts->single_thread)
+		return fuse_session_loop(se);
+	config = fuse_loop_cfg_create();
+	if (!config)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(config, 0);
+	fuse_loop_cfg_set_idle_threads(config, 8);
+	rc = fuse_session_loop_mt(se, config);
+	fuse_loop_cfg_destroy(config);
+	return rc;
+}
+
+static int mount_and_serve(const struct canonfs_options *opts,
+			   struct fuse_args *args)
+{
+	struct canonfs_fs fs = { .opts = opts,
+				 .entry_timeout = FRESHNESS_TIMEOUT,
+				 .attr_timeout = FRESHNESS_TIMEOUT };
+	struct fuse_session *se = NULL;
+	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
+	bool handlers = false, mounted = false, table = false;
+	int status = 1;
+
+	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
+		return 1;
+	if (layout_build(&fs.layout, opts, mountpoint, err, sizeof(err))) {
+		error_line("%s", err);
+		goto out;
+	}
+	if (check_mountpoint_free(opts->mountpoint, mountpoint,
+				  opts->nonempty) ||
+	    check_fuse_device())
+		goto out;
+	if (inode_table_init(&fs.inodes, &fs.layout)) {
+		error_line("cannot set up the inode table: %s", strerror(errno));
+		goto out;
+	}
+	table = true;
+	if (add_fixed_fuse_options(args, &fs.layout)) {
+		error_line("out of memory");
+		goto out;
+	}
+
+	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
+	if (!se) {
+		error_line("libfuse refused the options above (see canonfs --help)");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se)) {
+		error_line("cannot install signal handlers");
+		goto out;
+	}
+	handlers = true;
+	if (fuse_session_mount(se, mountpoint)) {
+		error_line("cannot mount at '%s' (see the line above; as a user, check that fusermount3 is installed)",
+			   opts->mountpoint);
+		goto out;
+	}
+	mounted = true;
+	/* The mount is usable from here: the kernel queues requests until
+	 * the loop reads them, so the parent may return now. */
+	if (fuse_daemonize(opts->foreground)) {
+		error_line("cannot go to the background");
+		goto out;
+	}
+	status = serve(se, opts) ? 1 : 0;
+
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	if (table)
+		inode_table_destroy(&fs.inodes);
+	layout_free(&fs.layout);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct canonfs_options opts;
+	struct fuse_args args;
+	int status;
+
+	if (options_parse(argc, argv, &opts, &args)) {
+		error_line("%s", opts.error);
+		status = 2;
+	} else if (opts.show_help) {
+		options_print_help("canonfs");
+		status = 0;
+	} else if (opts.show_version) {
+		printf("canonfs %s (libfuse %s)\n", CANONFS_VERSION,
+		       fuse_pkgversion());
+		status = 0;
+	} else {
+		status = mount_and_serve(&opts, &args);
+	}
+	fuse_opt_free_args(&args);
+	options_free(&opts);
+	return status;
+}

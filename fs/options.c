@@ -1,0 +1,365 @@
+/*
+ * options: the `-o` table, the mount's command line and its validation
+ * (see include/canonfs/options.h).
+ */
+#include "canonfs/options.h"
+
+#include "canonfs/path.h"
+#include "canonfs/version.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_SINGLE_THREAD,
+	KEY_RO,
+	KEY_RW,
+	KEY_MIRROR,
+};
+
+#define CANONFS_OPT(templ, field, value)                                       \
+	{ templ, offsetof(struct canonfs_options, field), value }
+
+static const struct fuse_opt option_table[] = {
+	CANONFS_OPT("uid=%s", uid_arg, 0),
+	CANONFS_OPT("gid=%s", gid_arg, 0),
+	CANONFS_OPT("mtime=%s", mtime_arg, 0),
+	CANONFS_OPT("nonempty", nonempty, 1),
+	CANONFS_OPT("xattr", xattr, 1),
+	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE_THREAD),
+	FUSE_OPT_END
+};
+
+/* Options that libfuse or the kernel understand: handed on untouched. A
+ * trailing '=' takes any value. */
+static const char *const fuse_passthrough_options[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"fsname=", "subtype=", "max_read=", "blksize=", "blkdev",
+	"suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
+	"dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime",
+	"norelatime", "strictatime", "nostrictatime", "lazytime",
+	"nolazytime", "context=", "fscontext=", "defcontext=",
+	"rootcontext=", NULL
+};
+
+/* What fstab and mount(8) add for their own bookkeeping: accepted and
+ * dropped, so an /etc/fstab line never fails on them. */
+static const char *const fstab_noise_options[] = {
+	"defaults", "user", "users", "nouser", "auto", "noauto", "_netdev",
+	"nofail", "x-", "comment=", NULL
+};
+
+static bool option_in(const char *arg, const char *const *list)
+{
+	for (size_t i = 0; list[i]; i++) {
+		size_t len = strlen(list[i]);
+		bool prefix = list[i][len - 1] == '=' || list[i][len - 1] == '-';
+
+		if (prefix ? strncmp(arg, list[i], len) == 0
+			   : strcmp(arg, list[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int fail(struct canonfs_options *opts, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opts->error[0]) /* keep the first problem */
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(opts->error, sizeof(opts->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "VIRT:HOSTDIR" -> a mirror_spec with a clean absolute virtual path. */
+static int add_mirror(struct canonfs_options *opts, const char *value)
+{
+	const char *colon = strchr(value, ':');
+	char virt[PATH_MAX], clean[PATH_MAX];
+	struct mirror_spec *grown;
+	size_t virt_len;
+
+	if (!colon || colon == value || colon[1] == '\0')
+		return fail(opts,
+			    "-o mirror=%s: expected VIRT:HOSTDIR (e.g. -o mirror=gomod:/home/me/go/pkg/mod)",
+			    value);
+	virt_len = (size_t)(colon - value);
+	if (virt_len + 2 > sizeof(virt))
+		return fail(opts, "-o mirror=%s: virtual path too long", value);
+	virt[0] = '/';
+	memcpy(virt + 1, value, virt_len);
+	virt[virt_len + 1] = '\0';
+
+	/* The virtual path must already be clean: no "..", ".", "//". */
+	if (value[0] == '/' || path_clean(virt, clean, sizeof(clean)) ||
+	    strcmp(clean, virt) != 0 || strcmp(clean, "/") == 0)
+		return fail(opts,
+			    "-o mirror=%s: '%.*s' is not a clean relative virtual path (use names like gomod or extra/tools)",
+			    value, (int)virt_len, value);
+	if (path_under(clean, "/src"))
+		return fail(opts,
+			    "-o mirror=%s: the virtual path 'src' belongs to SRCDIR (choose another name)",
+			    value);
+	for (size_t i = 0; i < opts->n_mirrors; i++) {
+		const char *other = opts->mirrors[i].virt_path;
+
+		if (path_under(clean, other) || path_under(other, clean))
+			return fail(opts,
+				    "conflicting options: -o mirror=%s overlaps the mirror at '%s' (give each mirror its own, non-nested name)",
+				    value, other + 1);
+	}
+
+	grown = realloc(opts->mirrors, (opts->n_mirrors + 1) * sizeof(*grown));
+	if (!grown)
+		return fail(opts, "out of memory");
+	opts->mirrors = grown;
+	grown[opts->n_mirrors].virt_path = strdup(clean);
+	grown[opts->n_mirrors].host_dir = strdup(colon + 1);
+	opts->n_mirrors++;
+	if (!grown[opts->n_mirrors - 1].virt_path ||
+	    !grown[opts->n_mirrors - 1].host_dir)
+		return fail(opts, "out of memory");
+	return 0;
+}
+
+static int process_arg(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct canonfs_options *opts = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		opts->show_help = true;
+		return 0;
+	case KEY_VERSION:
+		opts->show_version = true;
+		return 0;
+	case KEY_FOREGROUND:
+		opts->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		opts->foreground = true;
+		opts->debug = true;
+		return 1; /* libfuse prints the request log */
+	case KEY_SINGLE_THREAD:
+		opts->single_thread = true;
+		return 0;
+	case KEY_RO:
+		opts->saw_ro = true;
+		return 1; /* the kernel enforces it too */
+	case KEY_RW:
+		opts->saw_rw = true;
+		return 1;
+	case KEY_MIRROR:
+		if (add_mirror(opts, arg + strlen("mirror=")))
+			return -1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!opts->src_dir)
+			return (opts->src_dir = strdup(arg)) ? 0 : -1;
+		if (!opts->mountpoint)
+			return (opts->mountpoint = strdup(arg)) ? 0 : -1;
+		fail(opts,
+		     "unexpected argument '%s' (usage: canonfs [options] SRCDIR MOUNTPOINT)",
+		     arg);
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		if (option_in(arg, fuse_passthrough_options))
+			return 1;
+		if (option_in(arg, fstab_noise_options))
+			return 0;
+		if (arg[0] == '-')
+			fail(opts, "unknown option '%s' (see canonfs --help)",
+			     arg);
+		else
+			fail(opts, "unknown option '-o %s' (see canonfs --help)",
+			     arg);
+		return -1;
+	}
+	return 1;
+}
+
+/* A user or group: a number, or a name looked up in the system database. */
+static int parse_id(struct canonfs_options *opts, const char *what,
+		    const char *value, unsigned *out)
+{
+	char *end;
+	unsigned long number;
+
+	errno = 0;
+	number = strtoul(value, &end, 10);
+	if (value[0] && value[0] != '-' && *end == '\0' && errno == 0 &&
+	    number < UINT32_MAX) {
+		*out = (unsigned)number;
+		return 0;
+	}
+	if (strcmp(what, "uid") == 0) {
+		struct passwd *pw = getpwnam(value);
+
+		if (pw) {
+			*out = pw->pw_uid;
+			return 0;
+		}
+	} else {
+		struct group *gr = getgrnam(value);
+
+		if (gr) {
+			*out = gr->gr_gid;
+			return 0;
+		}
+	}
+	return fail(opts, "-o %s=%s: not a number or a known %s (e.g. -o %s=1000)",
+		    what, value, strcmp(what, "uid") == 0 ? "user" : "group",
+		    what);
+}
+
+static int parse_mtime(struct canonfs_options *opts, const char *value)
+{
+	char *end;
+	long long seconds;
+
+	if (strcmp(value, "zero") == 0) {
+		opts->rules.time_mode = CANON_TIME_ZERO;
+		return 0;
+	}
+	if (strcmp(value, "passthrough") == 0) {
+		opts->rules.time_mode = CANON_TIME_PASSTHROUGH;
+		return 0;
+	}
+	errno = 0;
+	seconds = strtoll(value, &end, 10);
+	/* Up to year 9999, the range every tool can print. */
+	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+	    seconds > 253402300799LL)
+		return fail(opts,
+			    "-o mtime=%s: expected zero, passthrough or seconds since 1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
+			    value);
+	opts->rules.time_mode = seconds ? CANON_TIME_FIXED : CANON_TIME_ZERO;
+	opts->rules.fixed_time = seconds;
+	return 0;
+}
+
+int options_parse(int argc, char **argv, struct canonfs_options *opts,
+		  struct fuse_args *fuse_args)
+{
+	unsigned id;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->rules.time_mode = CANON_TIME_ZERO;
+	opts->rules.uid = getuid();
+	opts->rules.gid = getgid();
+	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+
+	if (fuse_opt_parse(fuse_args, opts, option_table, process_arg) == -1)
+		return fail(opts, "cannot parse the command line (see canonfs --help)");
+	if (opts->show_help || opts->show_version)
+		return 0;
+
+	if (opts->saw_ro && opts->saw_rw)
+		return fail(opts,
+			    "conflicting options: 'ro' and 'rw' (give one of them)");
+	opts->read_only = opts->saw_ro;
+	if (opts->uid_arg) {
+		if (parse_id(opts, "uid", opts->uid_arg, &id))
+			return -1;
+		opts->rules.uid = id;
+	}
+	if (opts->gid_arg) {
+		if (parse_id(opts, "gid", opts->gid_arg, &id))
+			return -1;
+		opts->rules.gid = id;
+	}
+	if (opts->mtime_arg && parse_mtime(opts, opts->mtime_arg))
+		return -1;
+
+	if (!opts->src_dir)
+		return fail(opts,
+			    "missing SRCDIR and MOUNTPOINT (usage: canonfs [options] SRCDIR MOUNTPOINT)");
+	if (!opts->mountpoint)
+		return fail(opts,
+			    "missing MOUNTPOINT (usage: canonfs [options] SRCDIR MOUNTPOINT)");
+	return 0;
+}
+
+void options_free(struct canonfs_options *opts)
+{
+	for (size_t i = 0; i < opts->n_mirrors; i++) {
+		free(opts->mirrors[i].virt_path);
+		free(opts->mirrors[i].host_dir);
+	}
+	free(opts->mirrors);
+	free(opts->src_dir);
+	free(opts->mountpoint);
+	free(opts->uid_arg);
+	free(opts->gid_arg);
+	free(opts->mtime_arg);
+	memset(opts, 0, sizeof(*opts));
+}
+
+void options_print_help(const char *program)
+{
+	printf("usage: %s [options] SRCDIR MOUNTPOINT\n"
+	       "\n"
+	       "canonfs %s: a canonical build root. SRCDIR appears at MOUNTPOINT/src\n"
+	       "with normalized metadata, so builds on every machine see the same\n"
+	       "paths, times, owners, modes, inode numbers, directory order and\n"
+	       "symlink targets, and Go's build cache hits across checkouts.\n"
+	       "\n"
+	       "general options:\n"
+	       "    -h, --help             print this help and exit\n"
+	       "    -V, --version          print the version and exit\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d, -o debug           log every request (implies -f)\n"
+	       "    -s                     serve requests on a single thread\n"
+	       "\n"
+	       "canonfs options:\n"
+	       "    -o ro                  read-only: every write fails with EROFS\n"
+	       "    -o rw                  read-write, writes go to SRCDIR (default)\n"
+	       "    -o mtime=MODE          timestamps shown for every file:\n"
+	       "                             zero         0 for atime, mtime and ctime (default)\n"
+	       "                             SECONDS      a fixed epoch, e.g. $SOURCE_DATE_EPOCH\n"
+	       "                             passthrough  the host's times\n"
+	       "    -o uid=N, -o gid=N     owner shown for everything, a number or a\n"
+	       "                           name (default: the user who mounts)\n"
+	       "    -o mirror=VIRT:DIR     also mirror host directory DIR at\n"
+	       "                           MOUNTPOINT/VIRT (repeatable; VIRT may have\n"
+	       "                           several components, e.g. extra/tools)\n"
+	       "    -o nonempty            allow mounting over a non-empty MOUNTPOINT\n"
+	       "    -o xattr               show extended attributes (hidden by default)\n"
+	       "\n"
+	       "FUSE and mount options passed on to the kernel:\n"
+	       "    allow_other, allow_root, auto_unmount, fsname=, subtype=,\n"
+	       "    nosuid, nodev, noexec, noatime and the other generic flags\n"
+	       "\n"
+	       "The canonical view: files 0644 (0755 if any x bit), directories\n"
+	       "0755, symlinks 0777; link count 1; inode numbers from the virtual\n"
+	       "path; listings sorted by byte order; devices, FIFOs and sockets\n"
+	       "hidden; absolute symlinks into a mirror shown relative. See\n"
+	       "canonfs(1) for the details and the caveats of constant mtimes.\n",
+	       program, CANONFS_VERSION);
+}

@@ -1,0 +1,124 @@
+/*
+ * symlink: canonical symlink targets (see include/canonfs/symlink.h).
+ */
+#include "canonfs/symlink.h"
+
+#include "canonfs/path.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static int copy_out(const char *s, char *out, size_t out_size)
+{
+	size_t len = strlen(s);
+
+	if (len + 1 > out_size)
+		return ENAMETOOLONG;
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+/* The mirror spelling whose host path holds host_path most closely. */
+static const struct symlink_mirror *
+mirror_by_host(const char *host_path, const struct symlink_mirror *mirrors,
+	       size_t n_mirrors, const char **rest)
+{
+	const struct symlink_mirror *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < n_mirrors; i++) {
+		const char *r = path_under(host_path, mirrors[i].host_path);
+		size_t len = strlen(mirrors[i].host_path);
+
+		if (r && (!best || len > best_len)) {
+			best = &mirrors[i];
+			best_len = len;
+			*rest = r;
+		}
+	}
+	return best;
+}
+
+/* The first mirror spelling whose virtual path holds virt_path. */
+static const struct symlink_mirror *
+mirror_by_virt(const char *virt_path, const struct symlink_mirror *mirrors,
+	       size_t n_mirrors, const char **rest)
+{
+	for (size_t i = 0; i < n_mirrors; i++) {
+		const char *r = path_under(virt_path, mirrors[i].virt_path);
+
+		if (r) {
+			*rest = r;
+			return &mirrors[i];
+		}
+	}
+	return NULL;
+}
+
+int symlink_to_view(const char *target, const char *link_virt_dir,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size)
+{
+	char clean[PATH_MAX], virt[PATH_MAX];
+	const struct symlink_mirror *mirror;
+	const char *rest = NULL;
+	int err;
+
+	if ((err = path_clean(target, clean, sizeof(clean))))
+		return err;
+	if (target[0] != '/')
+		return copy_out(clean, out, out_size);
+
+	mirror = mirror_by_host(clean, mirrors, n_mirrors, &rest);
+	if (!mirror) /* escapes every mirror: shown as it is */
+		return copy_out(target, out, out_size);
+
+	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
+			     rest) >= sizeof(virt))
+		return ENAMETOOLONG;
+	return path_relative(link_virt_dir, virt, out, out_size);
+}
+
+int symlink_to_host(const char *target, const char *link_virt_dir,
+		    unsigned link_mirror, const char *mountpoint,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size)
+{
+	char clean[PATH_MAX], virt[PATH_MAX];
+	const struct symlink_mirror *mirror;
+	const char *rest;
+	int err;
+
+	if (target[0] == '/') {
+		const char *in_mount;
+
+		if ((err = path_clean(target, clean, sizeof(clean))))
+			return err;
+		in_mount = path_under(clean, mountpoint);
+		if (!in_mount) /* a host path: stored as given */
+			return copy_out(target, out, out_size);
+		if ((err = copy_out(*in_mount ? in_mount : "/", virt,
+				    sizeof(virt))))
+			return err;
+	} else if ((err = path_join_clean(link_virt_dir, target, virt,
+					  sizeof(virt)))) {
+		return err;
+	}
+
+	mirror = mirror_by_virt(virt, mirrors, n_mirrors, &rest);
+	if (!mirror) /* the synthetic part of the mount has no host twin */
+		return copy_out(target, out, out_size);
+
+	if (mirror->mirror_id == link_mirror) {
+		/* Same tree on both sides: a relative target works in both. */
+		if (target[0] != '/')
+			return copy_out(target, out, out_size);
+		return path_relative(link_virt_dir, virt, out, out_size);
+	}
+	if ((size_t)snprintf(out, out_size, "%s%s", mirror->host_path, rest) >=
+	    out_size)
+		return ENAMETOOLONG;
+	return 0;
+}

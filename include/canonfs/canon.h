@@ -1,0 +1,55 @@
+/*
+ * canon: the canonical view of metadata. Pure functions.
+ *
+ * Whatever the host says, a file is shown with: mode 0644 (0755 when any
+ * execute bit is set), directories 0755, symlinks 0777, no setuid, setgid
+ * or sticky bits; one owner; link count 1; timestamps by the time mode;
+ * directory sizes 0; block counts derived from the size; and an inode
+ * number derived from the virtual path, the same on every machine.
+ */
+#ifndef CANONFS_CANON_H
+#define CANONFS_CANON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+enum canon_time_mode {
+	CANON_TIME_ZERO,        /* atime, mtime, ctime all 0 (the default) */
+	CANON_TIME_FIXED,       /* all three at a fixed epoch second */
+	CANON_TIME_PASSTHROUGH, /* the host's times */
+};
+
+struct canon_rules {
+	enum canon_time_mode time_mode;
+	int64_t fixed_time; /* seconds, for CANON_TIME_FIXED */
+	uid_t uid;          /* owner shown for everything */
+	gid_t gid;
+};
+
+/* The inode number of the root of the mount. */
+#define CANON_ROOT_INO 1
+
+/* The inode number of `name` inside the directory whose number is parent. */
+uint64_t canon_child_ino(uint64_t parent_ino, const char *name);
+
+/* Regular files, directories and symlinks are shown; devices, FIFOs and
+ * sockets are not (they are host-specific and useless to a build). */
+bool canon_is_shown(mode_t host_mode);
+
+/* File type plus normalized permission bits. */
+mode_t canon_mode(mode_t host_mode);
+
+/*
+ * The attributes to show for a host object. ino is its canonical number;
+ * symlink_size is the length of the target as shown (symlinks only).
+ */
+void canon_attr(const struct canon_rules *rules, const struct stat *host,
+		uint64_t ino, off_t symlink_size, struct stat *out);
+
+/* The attributes of a synthetic directory (root, intermediate dirs). */
+void canon_synthetic_dir_attr(const struct canon_rules *rules, uint64_t ino,
+			      struct stat *out);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * inode: the table of inodes the kernel knows about.
+ *
+ * A host inode is keyed by (mirror, st_dev, st_ino) and holds an O_PATH
+ * descriptor opened with O_NOFOLLOW relative to its parent's descriptor;
+ * every host access goes through these descriptors with the *at() calls,
+ * so a path swapped underneath (a directory replaced by a symlink to /etc)
+ * is never followed out of the mirror.
+ *
+ * The FUSE node id of an inode is its address (the root is FUSE_ROOT_ID).
+ * An inode lives while the kernel holds lookups on it: each entry reply
+ * adds one, FORGET takes them back, and at zero the inode and its
+ * descriptor are freed, so memory stays bounded on huge trees. Synthetic
+ * directories and mirror roots are pinned: created at start, never freed.
+ */
+#ifndef CANONFS_INODE_H
+#define CANONFS_INODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uthash.h>
+
+#include "canonfs/layout.h"
+
+struct inode_key {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t mirror;
+	uint32_t zero; /* padding, always 0 so the key hashes as bytes */
+};
+
+struct inode {
+	struct inode_key key; /* const; host inodes only */
+	UT_hash_handle hh;    /* protected by inode_table.lock */
+	bool synthetic;       /* const; a synthetic directory of the layout */
+	bool pinned;          /* const; never freed */
+	unsigned synth_dir;   /* const; synthetic: index in layout.dirs */
+	unsigned mirror;      /* const; host: index in layout.mirrors */
+	int host_fd;          /* const; host: O_PATH|O_NOFOLLOW, owned */
+	mode_t host_type;     /* const; S_IFMT bits when first looked up */
+	uint64_t canon_ino;   /* const; st_ino shown, from the virtual path */
+	uint64_t parent_canon_ino; /* const; shown for ".." */
+	uint64_t lookup_count; /* protected by inode_table.lock */
+};
+
+struct inode_table {
+	pthread_mutex_t lock;
+	struct inode *by_key;        /* host inodes; protected by lock */
+	struct inode **synthetic;    /* one per layout dir; const */
+	struct inode **mirror_roots; /* one per mirror; const */
+	size_t n_synthetic;
+	size_t n_mirrors;
+	size_t n_host; /* live host inodes; protected by lock */
+};
+
+/* Creates the pinned inodes of the layout. Returns 0 or an errno value. */
+int inode_table_init(struct inode_table *table, const struct layout *layout);
+
+/* Frees every inode and closes every descriptor the table owns. */
+void inode_table_destroy(struct inode_table *table);
+
+struct inode *inode_from_nodeid(struct inode_table *table, uint64_t nodeid);
+uint64_t inode_nodeid(const struct inode_table *table,
+		      const struct inode *inode);
+
+/*
+ * The inode for a freshly opened host object, with one more lookup. When
+ * the table already knows (mirror, dev, ino), host_fd is closed and the
+ * known inode returned; otherwise a new one takes ownership of host_fd.
+ * Returns NULL (host_fd closed) when out of memory.
+ */
+struct inode *inode_get(struct inode_table *table, unsigned mirror,
+			const struct stat *host, int host_fd,
+			uint64_t canon_ino, uint64_t parent_canon_ino);
+
+/* Take back nlookup lookups; at zero an unpinned inode is freed. */
+void inode_forget(struct inode_table *table, struct inode *inode,
+		  uint64_t nlookup);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * ops: the FUSE low-level operations, thin: each finds its inodes, calls
+ * one helper that does the work and returns 0 or an errno value, and
+ * replies once.
+ */
+#ifndef CANONFS_OPS_H
+#define CANONFS_OPS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "canonfs/inode.h"
+#include "canonfs/layout.h"
+#include "canonfs/options.h"
+
+/* Everything a mounted filesystem holds; the session's userdata. */
+struct canonfs_fs {
+	const struct canonfs_options *opts; /* const after start */
+	struct layout layout;               /* const after start */
+	struct inode_table inodes;          /* locks inside */
+	double entry_timeout;               /* seconds the kernel may trust */
+	double attr_timeout;                /*   a name / attributes */
+};
+
+extern const struct fuse_lowlevel_ops canonfs_ops;
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * symlink: the canonical rules for symlink targets, as pure functions.
+ *
+ * Reading (host -> view): an absolute target inside a mirrored host
+ * directory is shown as the equivalent virtual path, written relative to
+ * the link so it is the same on every machine; a relative target is shown
+ * lexically cleaned; an absolute target outside every mirror is shown as it
+ * is (the audit tools report it).
+ *
+ * Writing (view -> host): a link created through the mount whose target
+ * names a place inside the mount is stored so that it still resolves on
+ * the host: relative when link and target share a mirror, the absolute
+ * host path when they do not.
+ */
+#ifndef CANONFS_SYMLINK_H
+#define CANONFS_SYMLINK_H
+
+#include <stddef.h>
+
+/* One spelling of a mirror's host directory. A mirror may appear twice:
+ * its resolved path (realpath) and the path as the user gave it. */
+struct symlink_mirror {
+	const char *virt_path; /* clean absolute virtual path: "/src" */
+	const char *host_path; /* clean absolute host path */
+	unsigned mirror_id;    /* which mirror this spelling belongs to */
+};
+
+/*
+ * The target to show for a host symlink whose host target is `target` and
+ * which lives in virtual directory link_virt_dir. Returns 0 or ENAMETOOLONG.
+ */
+int symlink_to_view(const char *target, const char *link_virt_dir,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size);
+
+/*
+ * The target to store on the host for a symlink created through the mount
+ * at mount path `mountpoint`, in virtual directory link_virt_dir of mirror
+ * link_mirror. Host spellings earlier in `mirrors` are preferred.
+ */
+int symlink_to_host(const char *target, const char *link_virt_dir,
+		    unsigned link_mirror, const char *mountpoint,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef CANONFS_VERSION_H
+#define CANONFS_VERSION_H
+#define CANONFS_VERSION "0.1.0"
+#endif

@@ -1,0 +1,158 @@
+"""Shared fixtures: every test mounts canonfs for real under a fresh
+temporary directory and always unmounts, even when the test fails.
+
+The daemon runs in the foreground (-f) under a pid we own, so teardown can
+wait for it, check that it exited cleanly and that no sanitizer report
+reached its stderr (the suite also runs against an ASan/UBSan build).
+"""
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CANONFS = Path(os.environ.get("CANONFS_BIN", ROOT / "build" / "canonfs"))
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[1] == path for line in mounts)
+
+
+def unmount(path):
+    """fusermount3 -u, then the lazy -uz if the first one fails."""
+    if not is_mounted(path):
+        return
+    if subprocess.run(["fusermount3", "-u", str(path)],
+                      capture_output=True).returncode != 0:
+        subprocess.run(["fusermount3", "-uz", str(path)], capture_output=True)
+
+
+def sanitizer_report(text):
+    return next((m for m in SANITIZER_MARKERS if m in text), None)
+
+
+class Mount:
+    """One running canonfs daemon (foreground, our child)."""
+
+    def __init__(self, src, mnt, options, proc, stderr_path):
+        self.src = Path(src)
+        self.mnt = Path(mnt)
+        self.options = options
+        self.proc = proc
+        self.stderr_path = stderr_path
+
+    @property
+    def root(self):
+        """The mirrored source tree inside the mount (MNT/src)."""
+        return self.mnt / "src"
+
+    def stderr(self):
+        return Path(self.stderr_path).read_text(errors="replace")
+
+    def stop(self):
+        """Unmount and reap the daemon; return its exit status."""
+        unmount(self.mnt)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("canonfs did not exit after unmount")
+
+
+def start_mount(src, mnt, *options, extra_args=(), env=None):
+    """Start `canonfs -f [-o opt]... SRC MNT` and wait until MNT is mounted."""
+    mnt = Path(mnt)
+    mnt.mkdir(parents=True, exist_ok=True)
+    args = [str(CANONFS), "-f"]
+    for opt in options:
+        args += ["-o", opt]
+    args += list(extra_args) + [str(src), str(mnt)]
+    stderr_path = str(mnt) + ".stderr"
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                stdout=err, stderr=err, env=env)
+    deadline = time.monotonic() + 15
+    while not is_mounted(mnt):
+        if proc.poll() is not None:
+            raise AssertionError("canonfs exited with %d before mounting: %s"
+                                 % (proc.returncode,
+                                    Path(stderr_path).read_text()))
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("canonfs did not mount within 15 s")
+        time.sleep(0.02)
+    return Mount(src, mnt, options, proc, stderr_path)
+
+
+@pytest.fixture
+def canonfs(tmp_path):
+    """A function mount(src, *options, mnt=None) -> Mount.
+
+    Every mount made through it is unmounted at teardown, and the test fails
+    if a daemon exited non-zero or printed a sanitizer report.
+    """
+    mounts = []
+
+    def mount(src, *options, mnt=None, extra_args=(), env=None):
+        if mnt is None:
+            mnt = tmp_path / ("mnt%d" % len(mounts))
+        m = start_mount(src, mnt, *options, extra_args=extra_args, env=env)
+        mounts.append(m)
+        return m
+
+    yield mount
+
+    problems = []
+    for m in mounts:
+        if m.proc.returncode is None:
+            status = m.stop()
+        else:
+            unmount(m.mnt)
+            status = m.proc.returncode
+        report = sanitizer_report(m.stderr())
+        if status != 0 or report:
+            problems.append("canonfs %s exited %s%s:\n%s" % (
+                m.mnt, status, " with a sanitizer report" if report else "",
+                m.stderr()[-4000:]))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def run_canonfs():
+    """Run canonfs to completion (bad input, --help, subcommands)."""
+
+    def run(*args, timeout=30, **kwargs):
+        return subprocess.run([str(CANONFS)] + [str(a) for a in args],
+                              capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL,
+                              **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def tmpfs_dir(tmp_path):
+    """A fresh tmpfs mounted under the test's temporary directory."""
+    path = tmp_path / "tmpfs"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "canonfs-test",
+                    str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def have(program):
+    return shutil.which(program) is not None
