@@ -1,0 +1,67 @@
+/* Unit tests: canonical symlink targets (fs/symlink.c). */
+#include "canonfs/symlink.h"
+#include "check.h"
+
+#include <limits.h>
+
+/* Two mirrors: SRCDIR reached through a symlinked /home, and tools. */
+static const struct symlink_mirror mirrors[] = {
+	{ "/src", "/data/alice/proj", 0 },
+	{ "/extra/tools", "/opt/tools", 1 },
+	{ "/src", "/home/alice/proj", 0 },
+};
+#define N_MIRRORS (sizeof(mirrors) / sizeof(mirrors[0]))
+
+static const char *view(const char *target, const char *link_dir)
+{
+	static char out[PATH_MAX];
+
+	if (symlink_to_view(target, link_dir, mirrors, N_MIRRORS, out,
+			    sizeof(out)))
+		return "<error>";
+	return out;
+}
+
+static const char *host(const char *target, const char *link_dir,
+			unsigned mirror)
+{
+	static char out[PATH_MAX];
+
+	if (symlink_to_host(target, link_dir, mirror, "/mnt/build", mirrors,
+			    N_MIRRORS, out, sizeof(out)))
+		return "<error>";
+	return out;
+}
+
+int main(void)
+{
+	/* Absolute targets inside a mirror become relative virtual paths. */
+	CHECK_STR(view("/data/alice/proj/b/f", "/src/a"), "../b/f");
+	CHECK_STR(view("/home/alice/proj/b/f", "/src/a"), "../b/f");
+	CHECK_STR(view("/data/alice/proj", "/src/a"), "..");
+	CHECK_STR(view("/data/alice/proj//b/./f", "/src"), "b/f");
+	CHECK_STR(view("/opt/tools/bin/go", "/src/a"),
+		  "../../extra/tools/bin/go");
+	/* The longest host root wins. */
+	CHECK_STR(view("/opt/tools/x", "/extra/tools"), "x");
+	/* Escaping targets are shown untouched, even when messy. */
+	CHECK_STR(view("/etc/hostname", "/src"), "/etc/hostname");
+	CHECK_STR(view("/etc//hostname", "/src"), "/etc//hostname");
+	CHECK_STR(view("/data/alice/projx/f", "/src"), "/data/alice/projx/f");
+	/* Relative targets are cleaned, leading ".." kept. */
+	CHECK_STR(view("./dir//../dir/file", "/src"), "dir/file");
+	CHECK_STR(view("../../outside", "/src/a"), "../../outside");
+	CHECK_STR(view("a/", "/src"), "a");
+
+	/* Creating links through the mount. */
+	CHECK_STR(host("/mnt/build/src/b/f", "/src/a", 0), "../b/f");
+	CHECK_STR(host("/mnt/build/extra/tools/bin", "/src/a", 0),
+		  "/opt/tools/bin");
+	CHECK_STR(host("../b/f", "/src/a", 0), "../b/f");
+	CHECK_STR(host("../../extra/tools/x", "/src/a", 0), "/opt/tools/x");
+	CHECK_STR(host("/usr/bin/env", "/src", 0), "/usr/bin/env");
+	/* A synthetic place has no host twin: stored as given. */
+	CHECK_STR(host("/mnt/build/extra", "/src", 0), "/mnt/build/extra");
+	CHECK_STR(host("/mnt/buildx/src/f", "/src", 0), "/mnt/buildx/src/f");
+	return check_summary("symlink");
+}
