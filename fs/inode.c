@@ -4,6 +4,7 @@
 #include "canonfs/inode.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +18,77 @@ static struct inode *new_inode(void)
 {
 	struct inode *inode = calloc(1, sizeof(*inode));
 
-	if (inode)
+	if (inode) {
 		inode->host_fd = -1;
+		inode->watch = -1;
+	}
 	return inode;
 }
 
-int inode_table_init(struct inode_table *table, const struct layout *layout)
+/* Watch a host directory inode for changes made outside the mount. Called
+ * with the lock held. Without a watch (inotify limits reached) the inode's
+ * children get short cache timeouts instead. */
+static void watch_add(struct inode_table *table, struct inode *inode)
+{
+	struct inode_watch *watch;
+	char path[32];
+	int wd;
+
+	if (table->inotify_fd < 0 || !S_ISDIR(inode->host_type))
+		return;
+	/* inotify wants a path: the magic link names exactly this inode. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", inode->host_fd);
+	wd = inotify_add_watch(table->inotify_fd, path, INODE_WATCH_EVENTS);
+	if (wd < 0)
+		return;
+	HASH_FIND_INT(table->watches, &wd, watch);
+	if (!watch) {
+		watch = calloc(1, sizeof(*watch));
+		if (!watch) {
+			inotify_rm_watch(table->inotify_fd, wd);
+			return;
+		}
+		watch->wd = wd;
+		HASH_ADD_INT(table->watches, wd, watch);
+	}
+	inode->watch = wd;
+	inode->watched = true;
+	inode->watch_next = watch->first;
+	watch->first = inode;
+}
+
+/* Unchain an inode from its watch; the last one removes the watch. Called
+ * with the lock held. */
+static void watch_remove(struct inode_table *table, struct inode *inode)
+{
+	struct inode_watch *watch;
+	struct inode **link;
+
+	if (inode->watch < 0)
+		return;
+	HASH_FIND_INT(table->watches, &inode->watch, watch);
+	if (!watch)
+		return;
+	for (link = &watch->first; *link; link = &(*link)->watch_next) {
+		if (*link == inode) {
+			*link = inode->watch_next;
+			break;
+		}
+	}
+	if (!watch->first) {
+		inotify_rm_watch(table->inotify_fd, watch->wd);
+		HASH_DEL(table->watches, watch);
+		free(watch);
+	}
+	inode->watch = -1;
+}
+
+int inode_table_init(struct inode_table *table, const struct layout *layout,
+		     int inotify_fd)
 {
 	memset(table, 0, sizeof(*table));
 	pthread_mutex_init(&table->lock, NULL);
+	table->inotify_fd = inotify_fd;
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots = calloc(layout->n_mirrors,
 				     sizeof(*table->mirror_roots));
@@ -43,6 +106,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout)
 		inode->host_type = S_IFDIR;
 		inode->canon_ino = layout->dirs[i].canon_ino;
 		inode->parent_canon_ino = layout->dirs[i].parent_canon_ino;
+		inode->parent_watched = true; /* never changes */
 		table->synthetic[table->n_synthetic++] = inode;
 	}
 
@@ -65,10 +129,14 @@ int inode_table_init(struct inode_table *table, const struct layout *layout)
 		inode->host_type = S_IFDIR;
 		inode->canon_ino = m->canon_ino;
 		inode->parent_canon_ino = m->parent_canon_ino;
+		/* Its parent is synthetic; its own watch reports its changes. */
+		inode->parent_watched = true;
 		inode->key = (struct inode_key){ .dev = st.st_dev,
 						 .ino = st.st_ino,
+						 .canon_ino = m->canon_ino,
 						 .mirror = (uint32_t)i };
 		HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
+		watch_add(table, inode);
 	}
 	return 0;
 }
@@ -87,6 +155,7 @@ void inode_table_destroy(struct inode_table *table)
 	HASH_ITER(hh, table->by_key, inode, tmp)
 	{
 		HASH_DEL(table->by_key, inode);
+		watch_remove(table, inode);
 		free_inode(inode);
 	}
 	for (size_t i = 0; i < table->n_synthetic; i++)
@@ -112,13 +181,14 @@ uint64_t inode_nodeid(const struct inode_table *table,
 	return (uint64_t)(uintptr_t)inode;
 }
 
-struct inode *inode_get(struct inode_table *table, unsigned mirror,
-			const struct stat *host, int host_fd,
-			uint64_t canon_ino, uint64_t parent_canon_ino)
+struct inode *inode_get(struct inode_table *table,
+			const struct inode *parent, const struct stat *host,
+			int host_fd, uint64_t canon_ino)
 {
 	struct inode_key key = { .dev = host->st_dev,
 				 .ino = host->st_ino,
-				 .mirror = mirror };
+				 .canon_ino = canon_ino,
+				 .mirror = parent->mirror };
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
@@ -137,14 +207,16 @@ struct inode *inode_get(struct inode_table *table, unsigned mirror,
 		return NULL;
 	}
 	inode->key = key;
-	inode->mirror = mirror;
+	inode->mirror = parent->mirror;
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
 	inode->canon_ino = canon_ino;
-	inode->parent_canon_ino = parent_canon_ino;
+	inode->parent_canon_ino = parent->canon_ino;
+	inode->parent_watched = parent->synthetic || parent->watched;
 	inode->lookup_count = 1;
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	table->n_host++;
+	watch_add(table, inode);
 	pthread_mutex_unlock(&table->lock);
 	return inode;
 }
@@ -160,10 +232,40 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 				       : inode->lookup_count;
 	if (inode->lookup_count == 0 && !inode->pinned) {
 		HASH_DEL(table->by_key, inode);
+		watch_remove(table, inode);
 		table->n_host--;
 		pthread_mutex_unlock(&table->lock);
 		free_inode(inode);
 		return;
 	}
 	pthread_mutex_unlock(&table->lock);
+}
+
+void inode_visit_watch(struct inode_table *table, int wd,
+		       void (*visit)(struct inode *inode, void *arg),
+		       void *arg)
+{
+	struct inode_watch *watch;
+	struct inode *inode, *tmp;
+
+	pthread_mutex_lock(&table->lock);
+	if (wd < 0) {
+		HASH_ITER(hh, table->by_key, inode, tmp)
+		visit(inode, arg);
+	} else {
+		HASH_FIND_INT(table->watches, &wd, watch);
+		for (inode = watch ? watch->first : NULL; inode;
+		     inode = inode->watch_next)
+			visit(inode, arg);
+	}
+	pthread_mutex_unlock(&table->lock);
+}
+
+struct inode *inode_find_locked(struct inode_table *table,
+				const struct inode_key *key)
+{
+	struct inode *inode;
+
+	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
+	return inode;
 }

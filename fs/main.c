@@ -7,6 +7,7 @@
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
 #include "canonfs/inode.h"
+#include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
 #include "canonfs/ops.h"
 #include "canonfs/options.h"
@@ -23,10 +24,12 @@
 #include <unistd.h>
 
 /*
- * How long the kernel may trust a name or attributes without asking. Host
- * changes made outside the mount show up within this time.
+ * How long the kernel may trust a name or attributes without asking: long
+ * where inotify reports host changes (they are invalidated at once), short
+ * where it cannot (inotify missing or out of watches).
  */
-#define FRESHNESS_TIMEOUT 0.5
+#define WATCHED_TIMEOUT 3600.0
+#define UNWATCHED_TIMEOUT 0.5
 
 #define FUSE_DEVICE "/dev/fuse"
 
@@ -187,8 +190,10 @@ static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
 	struct canonfs_fs fs = { .opts = opts,
-				 .entry_timeout = FRESHNESS_TIMEOUT,
-				 .attr_timeout = FRESHNESS_TIMEOUT };
+				 .watched_timeout = WATCHED_TIMEOUT,
+				 .unwatched_timeout = UNWATCHED_TIMEOUT };
+	struct invalidator inv = { .inotify_fd = -1,
+				   .stop_pipe = { -1, -1 } };
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
@@ -204,7 +209,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 				  opts->nonempty) ||
 	    check_fuse_device())
 		goto out;
-	if (inode_table_init(&fs.inodes, &fs.layout)) {
+	if (invalidator_init(&inv, &fs) ||
+	    inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd)) {
 		error_line("cannot set up the inode table: %s", strerror(errno));
 		goto out;
 	}
@@ -236,9 +242,14 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		error_line("cannot go to the background");
 		goto out;
 	}
+	if (invalidator_start(&inv, se)) {
+		error_line("cannot start the host watcher thread");
+		goto out;
+	}
 	status = serve(se, opts) ? 1 : 0;
 
 out:
+	invalidator_stop(&inv);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)
@@ -247,6 +258,7 @@ out:
 		fuse_session_destroy(se);
 	if (table)
 		inode_table_destroy(&fs.inodes);
+	invalidator_destroy(&inv);
 	layout_free(&fs.layout);
 	return status;
 }

@@ -104,12 +104,20 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 	return 0;
 }
 
+/* How long the kernel may cache what it knows of inode. */
+static double cache_timeout(const struct canonfs_fs *fs,
+			    const struct inode *inode)
+{
+	return inode->parent_watched ? fs->watched_timeout
+				     : fs->unwatched_timeout;
+}
+
 static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 		       struct fuse_entry_param *e)
 {
 	e->ino = inode_nodeid(&fs->inodes, inode);
-	e->attr_timeout = fs->attr_timeout;
-	e->entry_timeout = fs->entry_timeout;
+	e->attr_timeout = cache_timeout(fs, inode);
+	e->entry_timeout = e->attr_timeout;
 }
 
 /* The child of a synthetic directory: a synthetic dir or a mirror root. */
@@ -167,9 +175,8 @@ static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
 		return ENOENT;
 	}
 
-	inode = inode_get(&fs->inodes, parent->mirror, &host, fd,
-			  canon_child_ino(parent->canon_ino, name),
-			  parent->canon_ino);
+	inode = inode_get(&fs->inodes, parent, &host, fd,
+			  canon_child_ino(parent->canon_ino, name));
 	if (!inode)
 		return ENOMEM;
 	if ((err = inode_attr(fs, inode, &e->attr))) {
@@ -205,7 +212,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Always plus: a build stats every entry it lists. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* The kernel would judge staleness by mtime, which canonical times
-	 * hide; pages are dropped on every open instead. */
+	 * hide; host changes are invalidated explicitly instead. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* With writeback caching the kernel owns mtime and size. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -217,10 +224,20 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
 	struct fuse_entry_param e;
 	int err;
 
-	err = do_lookup(fs_of(req), inode_of(req, parent), name, &e);
+	err = do_lookup(fs, dir, name, &e);
+	if (err == ENOENT && (dir->synthetic || dir->watched)) {
+		/* A negative entry the kernel may keep: a creation in a
+		 * watched directory invalidates it. Compilers probe many
+		 * absent headers. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->watched_timeout;
+		err = 0;
+	}
 	reply_entry_or_err(req, err, &e);
 }
 
@@ -247,11 +264,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	int err;
 
 	(void)fi;
-	err = inode_attr(fs, inode_of(req, ino), &attr);
+	struct inode *inode = inode_of(req, ino);
+
+	err = inode_attr(fs, inode, &attr);
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &attr, fs->attr_timeout);
+		fuse_reply_attr(req, &attr, cache_timeout(fs, inode));
 }
 
 static int do_setattr(struct inode *inode, const struct stat *attr,
@@ -315,7 +334,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &out, fs->attr_timeout);
+		fuse_reply_attr(req, &out, cache_timeout(fs, inode));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -494,7 +513,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 0; /* host edits show at the next open */
+	/* Keep pages across opens only where host edits invalidate them. */
+	fi->keep_cache = inode->parent_watched;
 	fuse_reply_open(req, fi);
 }
 
@@ -524,7 +544,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 0;
+	fi->keep_cache = dir->watched;
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -606,6 +626,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)handle;
+	/* The kernel may keep the listing: a change in a watched
+	 * directory invalidates it. */
+	if (inode->synthetic || inode->watched) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	fuse_reply_open(req, fi);
 }
 

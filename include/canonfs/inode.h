@@ -1,7 +1,8 @@
 /*
  * inode: the table of inodes the kernel knows about.
  *
- * A host inode is keyed by (mirror, st_dev, st_ino) and holds an O_PATH
+ * A host inode is keyed by (mirror, st_dev, st_ino, canonical number) and
+ * holds an O_PATH
  * descriptor opened with O_NOFOLLOW relative to its parent's descriptor;
  * every host access goes through these descriptors with the *at() calls,
  * so a path swapped underneath (a directory replaced by a symlink to /etc)
@@ -12,6 +13,10 @@
  * adds one, FORGET takes them back, and at zero the inode and its
  * descriptor are freed, so memory stays bounded on huge trees. Synthetic
  * directories and mirror roots are pinned: created at start, never freed.
+ *
+ * When the table has an inotify descriptor, every host directory inode is
+ * watched for as long as it lives (see invalidate.c); inodes of the same
+ * host directory share one watch descriptor and are chained on it.
  */
 #ifndef CANONFS_INODE_H
 #define CANONFS_INODE_H
@@ -20,13 +25,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/inotify.h>
 #include <uthash.h>
 
 #include "canonfs/layout.h"
 
+/*
+ * The canonical number is part of the key so that each name of a hard-linked
+ * file is an inode of its own: its number stays derived from its own path
+ * (the view shows link count 1, so nothing expects the names to alias), and
+ * the view does not depend on which name was looked up first.
+ */
 struct inode_key {
 	uint64_t dev;
 	uint64_t ino;
+	uint64_t canon_ino;
 	uint32_t mirror;
 	uint32_t zero; /* padding, always 0 so the key hashes as bytes */
 };
@@ -42,7 +55,19 @@ struct inode {
 	mode_t host_type;     /* const; S_IFMT bits when first looked up */
 	uint64_t canon_ino;   /* const; st_ino shown, from the virtual path */
 	uint64_t parent_canon_ino; /* const; shown for ".." */
+	bool watched;         /* const; a watched dir: host changes inside
+				 it are reported */
+	bool parent_watched;  /* const; host changes to it are reported */
 	uint64_t lookup_count; /* protected by inode_table.lock */
+	int watch;            /* protected by lock; inotify wd of a dir, or -1 */
+	struct inode *watch_next; /* protected by lock; next on the same wd */
+};
+
+/* The inodes that share one inotify watch descriptor. */
+struct inode_watch {
+	int wd;
+	struct inode *first;
+	UT_hash_handle hh;
 };
 
 struct inode_table {
@@ -53,10 +78,22 @@ struct inode_table {
 	size_t n_synthetic;
 	size_t n_mirrors;
 	size_t n_host; /* live host inodes; protected by lock */
+	int inotify_fd; /* const; -1 when host changes are not watched */
+	struct inode_watch *watches; /* by wd; protected by lock */
 };
 
-/* Creates the pinned inodes of the layout. Returns 0 or an errno value. */
-int inode_table_init(struct inode_table *table, const struct layout *layout);
+/* The events that change what the kernel may have cached. */
+#define INODE_WATCH_EVENTS                                                     \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY |     \
+	 IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
+
+/*
+ * Creates the pinned inodes of the layout. With inotify_fd >= 0 (which the
+ * table does not own) every host directory is watched. Returns 0 or an
+ * errno value.
+ */
+int inode_table_init(struct inode_table *table, const struct layout *layout,
+		     int inotify_fd);
 
 /* Frees every inode and closes every descriptor the table owns. */
 void inode_table_destroy(struct inode_table *table);
@@ -66,17 +103,31 @@ uint64_t inode_nodeid(const struct inode_table *table,
 		      const struct inode *inode);
 
 /*
- * The inode for a freshly opened host object, with one more lookup. When
- * the table already knows (mirror, dev, ino), host_fd is closed and the
+ * The inode for a host object freshly opened in directory parent, with
+ * one more lookup. When
+ * the table already knows the key, host_fd is closed and the
  * known inode returned; otherwise a new one takes ownership of host_fd.
  * Returns NULL (host_fd closed) when out of memory.
  */
-struct inode *inode_get(struct inode_table *table, unsigned mirror,
-			const struct stat *host, int host_fd,
-			uint64_t canon_ino, uint64_t parent_canon_ino);
+struct inode *inode_get(struct inode_table *table,
+			const struct inode *parent, const struct stat *host,
+			int host_fd, uint64_t canon_ino);
 
 /* Take back nlookup lookups; at zero an unpinned inode is freed. */
 void inode_forget(struct inode_table *table, struct inode *inode,
 		  uint64_t nlookup);
+
+/*
+ * Call visit(inode, arg) for every inode on watch wd (all inodes when wd
+ * is -1), holding the table lock: visit may look inodes up with
+ * inode_find_locked() but must not wait for the kernel.
+ */
+void inode_visit_watch(struct inode_table *table, int wd,
+		       void (*visit)(struct inode *inode, void *arg),
+		       void *arg);
+
+/* The inode with this key, or NULL; only with the table lock held. */
+struct inode *inode_find_locked(struct inode_table *table,
+				const struct inode_key *key);
 
 #endif

@@ -18,8 +18,10 @@ struct canonfs_fs {
 	const struct canonfs_options *opts; /* const after start */
 	struct layout layout;               /* const after start */
 	struct inode_table inodes;          /* locks inside */
-	double entry_timeout;               /* seconds the kernel may trust */
-	double attr_timeout;                /*   a name / attributes */
+	/* Seconds the kernel may trust a name or attributes: long where host
+	 * changes are watched and invalidated, short where they are not. */
+	double watched_timeout;
+	double unwatched_timeout;
 };
 
 extern const struct fuse_lowlevel_ops canonfs_ops;

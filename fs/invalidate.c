@@ -1,0 +1,258 @@
+/*
+ * invalidate: host changes -> kernel cache invalidations (see
+ * include/canonfs/invalidate.h).
+ */
+#include "canonfs/invalidate.h"
+
+#include "canonfs/canon.h"
+#include "canonfs/dir.h"
+#include "canonfs/inode.h"
+#include "canonfs/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What one event asks of the kernel, collected under the table lock and
+ * sent after it is released: a notification can wait for a request that
+ * itself waits for the lock. */
+struct inval_action {
+	uint64_t nodeid;
+	bool entry; /* forget the name `name` in directory nodeid */
+};
+
+struct inval_batch {
+	struct inode_table *table;
+	const struct inotify_event *event;
+	struct inval_action actions[16];
+	size_t n_actions;
+};
+
+static void batch_add(struct inval_batch *batch, uint64_t nodeid, bool entry)
+{
+	if (batch->n_actions < sizeof(batch->actions) / sizeof(batch->actions[0]))
+		batch->actions[batch->n_actions++] =
+			(struct inval_action){ .nodeid = nodeid, .entry = entry };
+}
+
+/* The inode the table holds for `name` in directory dir, if any. */
+static struct inode *child_locked(struct inode_table *table,
+				  const struct inode *dir, const char *name)
+{
+	struct inode_key key = { 0 };
+	struct stat st;
+
+	if (fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return NULL;
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	key.canon_ino = canon_child_ino(dir->canon_ino, name);
+	key.mirror = dir->mirror;
+	return inode_find_locked(table, &key);
+}
+
+static void collect(struct inode *dir, void *arg)
+{
+	struct inval_batch *batch = arg;
+	const struct inotify_event *event = batch->event;
+	uint64_t dir_nodeid = inode_nodeid(batch->table, dir);
+	struct inode *child;
+
+	if (event->len == 0) { /* the directory itself */
+		batch_add(batch, dir_nodeid, false);
+		return;
+	}
+	if (event->mask &
+	    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
+		batch_add(batch, dir_nodeid, true);
+		/* Its listing changed too. */
+		batch_add(batch, dir_nodeid, false);
+	}
+	if (event->mask & (IN_MODIFY | IN_ATTRIB)) {
+		child = child_locked(batch->table, dir, event->name);
+		if (child)
+			batch_add(batch, inode_nodeid(batch->table, child),
+				  false);
+	}
+}
+
+static void notify_every_name(struct invalidator *inv, uint64_t dir_nodeid,
+			      int dir_fd)
+{
+	struct dir_listing listing;
+
+	if (dir_listing_read_host(dir_fd, &listing))
+		return;
+	for (size_t i = 0; i < listing.n_entries; i++)
+		fuse_lowlevel_notify_inval_entry(inv->se, dir_nodeid,
+						 listing.entries[i].name,
+						 strlen(listing.entries[i].name));
+	dir_listing_free(&listing);
+}
+
+struct overflow_list {
+	uint64_t *nodeids;
+	int *dir_fds; /* dup of each watched directory's O_PATH fd, or -1 */
+	size_t n, capacity;
+	struct inode_table *table;
+};
+
+static void collect_all(struct inode *inode, void *arg)
+{
+	struct overflow_list *list = arg;
+
+	if (list->n == list->capacity) {
+		size_t capacity = list->capacity ? list->capacity * 2 : 256;
+		uint64_t *nodeids = realloc(list->nodeids,
+					    capacity * sizeof(*nodeids));
+		int *fds;
+
+		if (!nodeids)
+			return;
+		list->nodeids = nodeids;
+		fds = realloc(list->dir_fds, capacity * sizeof(*fds));
+		if (!fds)
+			return;
+		list->dir_fds = fds;
+		list->capacity = capacity;
+	}
+	list->nodeids[list->n] = inode_nodeid(list->table, inode);
+	list->dir_fds[list->n] =
+		inode->watched ? fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	list->n++;
+}
+
+/*
+ * The event queue overflowed: changes were lost. Forget the attributes and
+ * pages of every inode, and every name that exists now in a watched
+ * directory (which covers creations). A name deleted during the overflow
+ * can stay cached until its entry timeout: the README says so.
+ */
+static void forget_everything(struct invalidator *inv)
+{
+	struct overflow_list list = { .table = &inv->fs->inodes };
+
+	inode_visit_watch(&inv->fs->inodes, -1, collect_all, &list);
+	for (size_t i = 0; i < list.n; i++) {
+		fuse_lowlevel_notify_inval_inode(inv->se, list.nodeids[i], 0,
+						 0);
+		if (list.dir_fds[i] < 0)
+			continue;
+		notify_every_name(inv, list.nodeids[i], list.dir_fds[i]);
+		close(list.dir_fds[i]);
+	}
+	free(list.nodeids);
+	free(list.dir_fds);
+}
+
+static void apply(struct invalidator *inv, const struct inotify_event *event)
+{
+	struct inval_batch batch = { .table = &inv->fs->inodes,
+				     .event = event };
+
+	inode_visit_watch(&inv->fs->inodes, event->wd, collect, &batch);
+	for (size_t i = 0; i < batch.n_actions; i++) {
+		const struct inval_action *a = &batch.actions[i];
+
+		/* ENOENT only means the kernel had nothing cached. */
+		if (a->entry)
+			fuse_lowlevel_notify_inval_entry(inv->se, a->nodeid,
+							 event->name,
+							 strlen(event->name));
+		else
+			fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid,
+							 0, 0);
+	}
+}
+
+static void *event_loop(void *arg)
+{
+	struct invalidator *inv = arg;
+	/* Aligned as the kernel writes struct inotify_event. */
+	char buf[64 * 1024]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = inv->inotify_fd, .events = POLLIN },
+			{ .fd = inv->stop_pipe[0], .events = POLLIN },
+		};
+		ssize_t len;
+
+		if (poll(fds, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents)
+			break;
+		len = read(inv->inotify_fd, buf, sizeof(buf));
+		if (len <= 0)
+			continue;
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *event = (const void *)p;
+
+			if (event->mask & IN_Q_OVERFLOW)
+				forget_everything(inv);
+			else if (!(event->mask & IN_IGNORED))
+				apply(inv, event);
+			p += sizeof(*event) + event->len;
+		}
+	}
+	return NULL;
+}
+
+int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
+{
+	memset(inv, 0, sizeof(*inv));
+	inv->fs = fs;
+	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
+	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (inv->inotify_fd < 0)
+		return 0; /* short timeouts instead */
+	if (pipe2(inv->stop_pipe, O_CLOEXEC) == -1)
+		return errno;
+	return 0;
+}
+
+int invalidator_start(struct invalidator *inv, struct fuse_session *se)
+{
+	int err;
+
+	inv->se = se;
+	if (inv->inotify_fd < 0)
+		return 0;
+	err = pthread_create(&inv->thread, NULL, event_loop, inv);
+	if (err)
+		return err;
+	inv->running = true;
+	return 0;
+}
+
+void invalidator_stop(struct invalidator *inv)
+{
+	if (inv->running) {
+		ssize_t rc = write(inv->stop_pipe[1], "x", 1);
+
+		(void)rc;
+		pthread_join(inv->thread, NULL);
+		inv->running = false;
+	}
+}
+
+void invalidator_destroy(struct invalidator *inv)
+{
+	invalidator_stop(inv);
+	for (int i = 0; i < 2; i++)
+		if (inv->stop_pipe[i] >= 0)
+			close(inv->stop_pipe[i]);
+	if (inv->inotify_fd >= 0)
+		close(inv->inotify_fd);
+	inv->inotify_fd = -1;
+}

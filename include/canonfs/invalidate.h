@@ -1,0 +1,48 @@
+/*
+ * invalidate: exact invalidation of the kernel's caches for host changes
+ * made outside the mount (an editor, git checkout).
+ *
+ * Every host directory the kernel knows is watched with inotify (the inode
+ * table adds and removes the watches). A thread of its own reads the
+ * events and tells the kernel what to forget: the cached name for a
+ * created, deleted or renamed entry, the attributes and pages of a
+ * modified file. That is what lets the kernel cache names, attributes and
+ * pages for long without ever serving them stale.
+ */
+#ifndef CANONFS_INVALIDATE_H
+#define CANONFS_INVALIDATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+struct canonfs_fs;
+
+struct invalidator {
+	struct canonfs_fs *fs;   /* not owned */
+	struct fuse_session *se; /* not owned; set by invalidator_start */
+	int inotify_fd;          /* owned; -1 when inotify is unavailable */
+	int stop_pipe[2];        /* owned; written to stop the thread */
+	pthread_t thread;
+	bool running;
+};
+
+/* Create the inotify descriptor (before the inode table, which adds the
+ * watches to it). Without inotify, inotify_fd stays -1 and the mount falls
+ * back to short cache timeouts. Returns 0 or an errno value. */
+int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs);
+
+/* Start the event thread; call after daemonizing (threads do not survive
+ * fork). Returns 0 or an errno value. */
+int invalidator_start(struct invalidator *inv, struct fuse_session *se);
+
+/* Stop the thread (before the inode table goes away). */
+void invalidator_stop(struct invalidator *inv);
+
+/* Stop the thread if running and close the descriptors (after the inode
+ * table is destroyed: it removes its watches from inotify_fd). */
+void invalidator_destroy(struct invalidator *inv);
+
+#endif
