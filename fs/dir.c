@@ -97,8 +97,9 @@ int dir_listing_read_host(int dir_fd, struct dir_listing *out)
 		dir_listing_free(out);
 		return err;
 	}
-	qsort(out->entries, out->n_entries, sizeof(*out->entries),
-	      entry_compare);
+	if (out->n_entries > 0) /* qsort wants a non-NULL array */
+		qsort(out->entries, out->n_entries, sizeof(*out->entries),
+		      entry_compare);
 	return 0;
 }
 

@@ -231,8 +231,10 @@ int layout_build(struct layout *layout, const struct canonfs_options *opts,
 	}
 
 	for (size_t i = 0; i < layout->n_dirs; i++)
-		qsort(layout->dirs[i].entries, layout->dirs[i].n_entries,
-		      sizeof(struct layout_entry), entry_compare);
+		if (layout->dirs[i].n_entries > 0)
+			qsort(layout->dirs[i].entries,
+			      layout->dirs[i].n_entries,
+			      sizeof(struct layout_entry), entry_compare);
 	if (add_spellings(layout)) {
 		snprintf(err, err_size, "out of memory");
 		return -1;

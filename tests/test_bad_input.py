@@ -1,0 +1,229 @@
+"""Bad input gets one clear line on stderr, a non-zero exit, and nothing
+mounted.
+
+Every case runs canonfs the way a user would (no -f: it would daemonize on
+success) and checks: the exit status is non-zero; stderr is exactly one
+non-empty line starting with "canonfs: " that names what is wrong (the path
+or the option); the mountpoint is not left mounted.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CANONFS, is_mounted, unmount
+
+
+def mount_count(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mounts") as mounts:
+        return sum(1 for line in mounts if line.split()[1] == path)
+
+
+def names(thing):
+    """The spellings of a path a message may use."""
+    return {str(thing), os.path.realpath(str(thing))}
+
+
+def check_error(result, *mentions, mnt=None):
+    """Assert the one-line error contract; mentions: any one must appear
+    (strings, or sets of alternative spellings of one thing)."""
+    try:
+        assert result.returncode != 0, (
+            "exit status 0 on bad input; stderr: %r" % result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, (
+            "expected exactly one line on stderr, got %d: %r"
+            % (len(lines), result.stderr))
+        line = lines[0]
+        assert line.startswith("canonfs: ") and line[len("canonfs: "):].strip(), (
+            "the line must start with 'canonfs: ' and say something: %r" % line)
+        alternatives = set()
+        for mention in mentions:
+            alternatives |= mention if isinstance(mention, set) else {mention}
+        if alternatives:
+            assert any(alt in line for alt in alternatives), (
+                "the message should mention one of %s: %r"
+                % (sorted(alternatives), line))
+        if mnt is not None:
+            assert not is_mounted(mnt), "bad input left %s mounted" % mnt
+    finally:
+        # If canonfs wrongly accepted the input it daemonized and mounted.
+        if mnt is not None and os.path.isdir(mnt):
+            unmount(mnt)
+
+
+@pytest.fixture
+def src(tmp_path):
+    path = tmp_path / "src"
+    path.mkdir()
+    (path / "main.go").write_text("package main\n")
+    return path
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    path = tmp_path / "mnt"
+    path.mkdir()
+    return path
+
+
+# --- arguments and paths -------------------------------------------------------
+
+def test_no_arguments(run_canonfs):
+    result = run_canonfs()
+    check_error(result)
+    assert re.search(r"SRCDIR|MOUNTPOINT|argument|usage|missing",
+                     result.stderr, re.I), result.stderr
+
+
+def test_only_one_argument(run_canonfs, src):
+    result = run_canonfs(src)
+    check_error(result)
+    assert re.search(r"MOUNTPOINT|mount ?point|argument|usage|missing",
+                     result.stderr, re.I), result.stderr
+
+
+def test_missing_srcdir(run_canonfs, tmp_path, mnt):
+    missing = tmp_path / "no-such-src"
+    check_error(run_canonfs(missing, mnt), str(missing), mnt=mnt)
+
+
+def test_srcdir_is_a_file(run_canonfs, tmp_path, mnt):
+    afile = tmp_path / "plain-file"
+    afile.write_text("x")
+    check_error(run_canonfs(afile, mnt), names(afile), mnt=mnt)
+
+
+def test_missing_mountpoint(run_canonfs, src, tmp_path):
+    missing = tmp_path / "no-such-mnt"
+    check_error(run_canonfs(src, missing), str(missing))
+    assert not os.path.exists(missing), "canonfs must not create the mountpoint"
+
+
+def test_mountpoint_is_a_file(run_canonfs, src, tmp_path):
+    afile = tmp_path / "mnt-file"
+    afile.write_text("x")
+    check_error(run_canonfs(src, afile), names(afile))
+    assert not is_mounted(afile)
+
+
+def test_mountpoint_not_empty(run_canonfs, src, mnt):
+    (mnt / "leftover").write_text("x")
+    check_error(run_canonfs(src, mnt), names(mnt), mnt=mnt)
+    assert os.listdir(mnt) == ["leftover"]
+
+
+def test_mountpoint_not_empty_allowed_with_nonempty(canonfs, src, mnt):
+    (mnt / "leftover").write_text("x")
+    m = canonfs(src, "nonempty", mnt=mnt)
+    assert os.listdir(m.root) == ["main.go"]
+    assert (m.root / "main.go").read_text() == "package main\n"
+
+
+def test_mountpoint_already_mounted(canonfs, run_canonfs, src, tmp_path, mnt):
+    other_src = tmp_path / "other-src"
+    other_src.mkdir()
+    first = canonfs(src, mnt=mnt)
+    try:
+        result = run_canonfs(other_src, mnt)
+        check_error(result, names(mnt))
+        assert mount_count(mnt) == 1, "a second mount was stacked on the first"
+        assert os.listdir(first.root) == ["main.go"], "the first mount broke"
+    finally:
+        while mount_count(mnt) > 1:
+            unmount(mnt)
+
+
+def test_mountpoint_inside_srcdir(run_canonfs, src):
+    inner = src / "mnt"
+    inner.mkdir()
+    check_error(run_canonfs(src, inner), names(inner), names(src), mnt=inner)
+
+
+def test_mountpoint_inside_mirrored_dir(run_canonfs, src, tmp_path):
+    mirrored = tmp_path / "mirrored"
+    inner = mirrored / "mnt"
+    inner.mkdir(parents=True)
+    check_error(run_canonfs("-o", "mirror=extra:%s" % mirrored, src, inner),
+                names(inner), names(mirrored), mnt=inner)
+
+
+# --- options -----------------------------------------------------------------
+
+def test_unknown_option(run_canonfs, src, mnt):
+    check_error(run_canonfs("-o", "frobnicate", src, mnt), "frobnicate", mnt=mnt)
+
+
+def test_ro_and_rw_conflict(run_canonfs, src, mnt):
+    result = run_canonfs("-o", "ro,rw", src, mnt)
+    check_error(result, mnt=mnt)
+    assert re.search(r"\bro\b", result.stderr) and re.search(r"\brw\b", result.stderr), (
+        "the message should name both ro and rw: %r" % result.stderr)
+
+
+def test_mirror_named_src(run_canonfs, src, mnt, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    check_error(run_canonfs("-o", "mirror=src:%s" % other, src, mnt),
+                "mirror", "src", mnt=mnt)
+
+
+def test_duplicate_mirror_name(run_canonfs, src, mnt, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    check_error(run_canonfs("-o", "mirror=dupname:%s" % one,
+                            "-o", "mirror=dupname:%s" % two, src, mnt),
+                "dupname", mnt=mnt)
+
+
+def test_nested_mirror_names(run_canonfs, src, mnt, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    check_error(run_canonfs("-o", "mirror=nest:%s" % one,
+                            "-o", "mirror=nest/inner:%s" % two, src, mnt),
+                "nest", mnt=mnt)
+
+
+def test_mirror_hostdir_missing(run_canonfs, src, mnt, tmp_path):
+    missing = tmp_path / "nonexistent"
+    check_error(run_canonfs("-o", "mirror=x:%s" % missing, src, mnt),
+                str(missing), mnt=mnt)
+
+
+def test_mirror_hostdir_nonexistent_absolute(run_canonfs, src, mnt):
+    assert not os.path.exists("/nonexistent")
+    check_error(run_canonfs("-o", "mirror=x:/nonexistent", src, mnt),
+                "/nonexistent", mnt=mnt)
+
+
+def test_bad_mtime_value(run_canonfs, src, mnt):
+    check_error(run_canonfs("-o", "mtime=yesterday", src, mnt),
+                "mtime", "yesterday", mnt=mnt)
+
+
+def test_bad_uid_value(run_canonfs, src, mnt):
+    check_error(run_canonfs("-o", "uid=abc", src, mnt), "uid", "abc", mnt=mnt)
+
+
+# --- environment -----------------------------------------------------------------
+
+NO_DEV_FUSE = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs none /dev && exec "$@"', "sh"]
+
+
+def test_no_dev_fuse(src, mnt):
+    probe = subprocess.run(NO_DEV_FUSE + ["test", "!", "-e", "/dev/fuse"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot hide /dev/fuse here: %s" % probe.stderr.strip())
+
+    result = subprocess.run(NO_DEV_FUSE + [str(CANONFS), str(src), str(mnt)],
+                            capture_output=True, text=True, timeout=30,
+                            stdin=subprocess.DEVNULL)
+    check_error(result, "/dev/fuse", mnt=mnt)

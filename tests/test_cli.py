@@ -1,0 +1,255 @@
+"""The command line a user meets: --help, --version, daemon mode, and
+mounting through mount(8) / mount.fuse3 / an fstab entry."""
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CANONFS, is_mounted, unmount
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture
+def src(tmp_path):
+    path = tmp_path / "src"
+    (path / "cmd").mkdir(parents=True)
+    (path / "go.mod").write_text("module example.com/m\n")
+    (path / "cmd" / "main.go").write_text("package main\n")
+    return path
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    path = tmp_path / "mnt"
+    path.mkdir()
+    return path
+
+
+# --- --help and --version ----------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help(run_canonfs, flag):
+    result = run_canonfs(flag)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"usage", out, re.I), "no usage line on stdout:\n" + out
+    for option in ("mtime", "mirror", "uid", "gid", "nonempty", "xattr",
+                   "ro", "SRCDIR", "MOUNTPOINT"):
+        assert re.search(r"\b%s\b" % option, out), (
+            "--help does not document %s:\n%s" % (option, out))
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(run_canonfs, flag):
+    result = run_canonfs(flag)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0] if result.stdout else ""
+    assert first.startswith("canonfs "), result.stdout
+    assert re.match(r"canonfs \d+\.\d+\.\d+", first), result.stdout
+
+
+# --- daemon processes ---------------------------------------------------------------
+
+def pids_mentioning(path):
+    """Pids (not ours) whose command line has path as one argument."""
+    wanted = {os.fsencode(str(path)), os.fsencode(os.path.realpath(path))}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted & set(args) and b"canonfs" in b" ".join(args):
+            found.append(int(entry))
+    return found
+
+
+def alive(pid):
+    """True while pid runs (a zombie nobody reaps counts as exited)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(alive(pid) for pid in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def cleanup(mnt, pids):
+    """Unmount and make sure the daemons we started are gone."""
+    unmount(mnt)
+    if not wait_gone(pids, timeout=5):
+        for pid in pids:
+            if alive(pid):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+        unmount(mnt)
+
+
+def run_to_file(args, tmp_path, env=None):
+    """Run a mounting command with its output in files, not pipes: a daemon
+    that inherits the pipe would otherwise keep us waiting."""
+    out_path = tmp_path / "cmd.out"
+    with open(out_path, "w+") as out:
+        result = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, timeout=30, env=env)
+        out.seek(0)
+        return result.returncode, out.read()
+
+
+# --- daemon mode -----------------------------------------------------------------------
+
+def test_daemon_mode_returns_once_usable(src, mnt, tmp_path):
+    pids = []
+    try:
+        status, output = run_to_file([str(CANONFS), str(src), str(mnt)], tmp_path)
+        assert status == 0, "canonfs SRC MNT failed (%d): %s" % (status, output)
+        # No waiting: the mount must be usable the moment canonfs returns.
+        assert is_mounted(mnt), "canonfs returned before mounting"
+        assert sorted(os.listdir(mnt / "src")) == ["cmd", "go.mod"]
+        assert read(mnt / "src" / "cmd" / "main.go") == b"package main\n"
+
+        pids = pids_mentioning(mnt)
+        assert pids, "no canonfs daemon process found for %s" % mnt
+
+        result = subprocess.run(["fusermount3", "-u", str(mnt)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert not is_mounted(mnt)
+        assert wait_gone(pids), "daemon %s still running after unmount" % pids
+    finally:
+        cleanup(mnt, pids)
+
+
+# --- mount(8), mount.fuse3 and fstab ------------------------------------------------
+#
+# mount.fuse3 starts the filesystem as `sh -c 'canonfs SRC MNT -o OPTS'`, so
+# canonfs must be on PATH. mount(8) itself drops PATH from the environment
+# of its helpers (util-linux sanitizes it), so `sh` then searches its default
+# path: canonfs has to be installed there, e.g. /usr/local/bin. The mount(8)
+# tests therefore run in a private mount namespace in which an overlay adds
+# the built canonfs to /usr/local/bin (the host's /usr/local/bin is left
+# alone). The FUSE mount then lives in that namespace only; the test reaches
+# it through /proc/DAEMON_PID/root and unmounts it with nsenter.
+
+def path_env():
+    env = dict(os.environ)
+    env["PATH"] = "%s:%s" % (CANONFS.parent, env.get("PATH", "/usr/bin:/bin"))
+    return env
+
+
+def mounted_in(mounts_file, path):
+    path = os.path.realpath(path)
+    with open(mounts_file) as mounts:
+        return any(line.split()[1] == path for line in mounts)
+
+
+def check_mtime_5(view):
+    """view: MNT as this process can reach it."""
+    assert sorted(os.listdir(view / "src")) == ["cmd", "go.mod"]
+    assert read(view / "src" / "go.mod") == b"module example.com/m\n"
+    st = os.stat(view / "src" / "go.mod")
+    assert st.st_mtime_ns == 5 * 10**9, "mtime=5 not applied: %d" % st.st_mtime_ns
+
+
+@pytest.mark.parametrize("style", ["type-option", "hash-source"])
+def test_mount_fuse3_helper(src, mnt, tmp_path, style):
+    """mount.fuse3 as mount(8) calls it for an fstab entry of type
+    fuse.canonfs, and in the older "canonfs#SRC" fstab form."""
+    if style == "type-option":
+        args = ["mount.fuse3", str(src), str(mnt), "-t", "fuse.canonfs",
+                "-o", "mtime=5"]
+    else:
+        args = ["mount.fuse3", "canonfs#%s" % src, str(mnt), "-o", "mtime=5"]
+    pids = []
+    try:
+        status, output = run_to_file(args, tmp_path, env=path_env())
+        assert status == 0, "%s failed (%d): %s" % (args, status, output)
+        assert is_mounted(mnt)
+        check_mtime_5(mnt)
+        pids = pids_mentioning(mnt)
+        assert pids, "no canonfs daemon process found for %s" % mnt
+
+        result = subprocess.run(["umount", str(mnt)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert not is_mounted(mnt)
+        assert wait_gone(pids), "daemon %s still running after umount" % pids
+    finally:
+        cleanup(mnt, pids)
+
+
+def mount8_with_canonfs_installed(args, tmp_path):
+    """Run mount(8) args in a private mount namespace where canonfs is in
+    /usr/local/bin; return (status, output)."""
+    bindir = tmp_path / "installed-bin"
+    bindir.mkdir()
+    (bindir / "canonfs").symlink_to(CANONFS)
+    script = ('mount -t overlay canonfs-test-bin -o lowerdir="$1":/usr/local/bin '
+              '/usr/local/bin && shift && exec "$@"')
+    return run_to_file(["unshare", "-m", "--propagation", "private",
+                        "sh", "-c", script, "sh", str(bindir)] + args, tmp_path)
+
+
+def nsenter_umount(pid, mnt, *flags):
+    return subprocess.run(["nsenter", "-t", str(pid), "-m", "umount"]
+                          + list(flags) + [str(mnt)],
+                          capture_output=True, text=True)
+
+
+def check_mount8(args, mnt, tmp_path):
+    pids = []
+    try:
+        status, output = mount8_with_canonfs_installed(args, tmp_path)
+        assert status == 0, "%s failed (%d): %s" % (args, status, output)
+        pids = pids_mentioning(mnt)
+        assert len(pids) == 1, "expected one canonfs daemon for %s: %s" % (mnt, pids)
+        pid = pids[0]
+        assert mounted_in("/proc/%d/mounts" % pid, mnt)
+        check_mtime_5(Path("/proc/%d/root" % pid) / mnt.relative_to("/"))
+
+        result = nsenter_umount(pid, mnt)
+        assert result.returncode == 0, result.stderr
+        assert wait_gone(pids), "daemon %s still running after umount" % pids
+    finally:
+        for pid in pids:
+            if alive(pid):
+                nsenter_umount(pid, mnt, "-l")
+        if not wait_gone(pids, timeout=5):
+            for pid in pids:
+                if alive(pid):
+                    os.kill(pid, 9)  # its namespace, and the mount, go with it
+
+
+def test_mount_t_fuse_canonfs(src, mnt, tmp_path):
+    check_mount8(["mount", "-t", "fuse.canonfs", str(src), str(mnt),
+                  "-o", "mtime=5"], mnt, tmp_path)
+
+
+def test_fstab_entry(src, mnt, tmp_path):
+    """An fstab line, through `mount -T FILE MNT` (the real /etc/fstab is
+    left alone). noauto and nofail are the usual fstab-only options."""
+    fstab = tmp_path / "fstab"
+    fstab.write_text("%s %s fuse.canonfs noauto,nofail,mtime=5 0 0\n"
+                     % (src, mnt))
+    check_mount8(["mount", "-T", str(fstab), str(mnt)], mnt, tmp_path)

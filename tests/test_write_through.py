@@ -1,0 +1,518 @@
+"""Writes made through MNT/src land on the host tree, byte for byte.
+
+The mount is read-write by default: a build writes its outputs, `go mod
+tidy` rewrites go.mod, generators create files. Every write operation below
+is made through the mount and then checked directly on the host directory
+(and, where it matters, read back through the mount). With `-o ro` every one
+of them must fail with EROFS and leave the host untouched.
+"""
+
+import ctypes
+import errno
+import hashlib
+import os
+import stat
+
+import pytest
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+SYS_renameat2 = 316  # x86_64
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def renameat2(old, new, flags):
+    """renameat2(2) through the raw syscall; raises OSError on failure."""
+    ret = _libc.syscall(ctypes.c_long(SYS_renameat2),
+                        ctypes.c_int(AT_FDCWD), os.fsencode(str(old)),
+                        ctypes.c_int(AT_FDCWD), os.fsencode(str(new)),
+                        ctypes.c_uint(flags))
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(old), None, str(new))
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def expect_errno(expected, func, *args):
+    with pytest.raises(OSError) as info:
+        func(*args)
+    assert info.value.errno == expected, (
+        "expected %s, got %s (%s)" % (errno.errorcode[expected],
+                                      errno.errorcode.get(info.value.errno),
+                                      info.value))
+
+
+@pytest.fixture
+def host(tmp_path):
+    path = tmp_path / "host"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def mnt(canonfs, host):
+    return canonfs(host)
+
+
+# --- create, write, append, overwrite, truncate -------------------------
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 1024 * 1024 + 3])
+def test_create_and_write_lands_on_host_byte_exact(mnt, host, size):
+    data = os.urandom(size)
+    write(mnt.root / "out.bin", data)
+
+    on_host = host / "out.bin"
+    assert on_host.is_file(), "file created through the mount is not on the host"
+    assert on_host.stat().st_size == size
+    assert sha256(read(on_host)) == sha256(data), "host content differs"
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 1024 * 1024 + 3])
+def test_written_file_reads_back_identical_through_mount(mnt, size):
+    data = os.urandom(size)
+    path = mnt.root / "roundtrip.bin"
+    write(path, data)
+    assert os.stat(path).st_size == size, "size seen inside after writing"
+    assert sha256(read(path)) == sha256(data), "content read back differs"
+
+
+def test_write_then_read_on_same_descriptor(mnt, host):
+    data = os.urandom(3 * 4096 + 17)
+    fd = os.open(mnt.root / "rw.bin", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert os.write(fd, data) == len(data)
+        assert os.pread(fd, len(data) + 10, 0) == data
+    finally:
+        os.close(fd)
+    assert read(host / "rw.bin") == data
+
+
+def test_create_in_subdirectory(mnt, host):
+    (host / "a" / "b").mkdir(parents=True)
+    write(mnt.root / "a" / "b" / "gen.go", b"package b\n")
+    assert read(host / "a" / "b" / "gen.go") == b"package b\n"
+
+
+def test_append_with_o_append(mnt, host):
+    write(host / "log", b"abc")
+    for chunk in (b"def", b"ghi"):
+        fd = os.open(mnt.root / "log", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, chunk)
+        finally:
+            os.close(fd)
+    assert read(host / "log") == b"abcdefghi"
+    assert read(mnt.root / "log") == b"abcdefghi"
+
+
+def test_append_mode_ignores_seek(mnt, host):
+    write(host / "log", b"0123456789")
+    with open(mnt.root / "log", "ab") as f:
+        f.seek(0)
+        f.write(b"END")
+    assert read(host / "log") == b"0123456789END"
+
+
+def test_overwrite_in_the_middle_with_pwrite(mnt, host):
+    original = os.urandom(10000)
+    write(host / "f", original)
+    patch = os.urandom(100)
+    fd = os.open(mnt.root / "f", os.O_RDWR)
+    try:
+        assert os.pwrite(fd, patch, 5000) == len(patch)
+    finally:
+        os.close(fd)
+    expected = original[:5000] + patch + original[5100:]
+    assert host.joinpath("f").stat().st_size == 10000
+    assert sha256(read(host / "f")) == sha256(expected)
+    assert sha256(read(mnt.root / "f")) == sha256(expected)
+
+
+def test_open_with_o_trunc_replaces_content(mnt, host):
+    write(host / "f", b"x" * 5000)
+    write(mnt.root / "f", b"short")
+    assert read(host / "f") == b"short"
+
+
+def test_truncate_down(mnt, host):
+    original = os.urandom(10000)
+    write(host / "f", original)
+    os.truncate(mnt.root / "f", 100)
+    assert read(host / "f") == original[:100]
+    assert os.stat(mnt.root / "f").st_size == 100
+
+
+def test_truncate_up_fills_with_zeros(mnt, host):
+    original = os.urandom(100)
+    write(host / "f", original)
+    os.truncate(mnt.root / "f", 20000)
+    expected = original + b"\0" * 19900
+    assert host.joinpath("f").stat().st_size == 20000
+    assert read(host / "f") == expected
+    assert read(mnt.root / "f") == expected
+
+
+def test_ftruncate_on_open_descriptor(mnt, host):
+    write(host / "f", b"y" * 300)
+    fd = os.open(mnt.root / "f", os.O_RDWR)
+    try:
+        os.ftruncate(fd, 10)
+        os.ftruncate(fd, 50)
+    finally:
+        os.close(fd)
+    assert read(host / "f") == b"y" * 10 + b"\0" * 40
+
+
+# --- rename ---------------------------------------------------------------
+
+def test_rename_plain(mnt, host):
+    write(host / "a", b"content of a")
+    os.rename(mnt.root / "a", mnt.root / "b")
+    assert not (host / "a").exists()
+    assert read(host / "b") == b"content of a"
+    assert not os.path.lexists(mnt.root / "a")
+    assert read(mnt.root / "b") == b"content of a"
+
+
+def test_rename_over_existing_file(mnt, host):
+    write(host / "a", b"new")
+    write(host / "b", b"old old old")
+    read(mnt.root / "b")  # let the kernel cache the old target
+    os.rename(mnt.root / "a", mnt.root / "b")
+    assert not (host / "a").exists()
+    assert read(host / "b") == b"new"
+    assert read(mnt.root / "b") == b"new"
+
+
+def test_rename_into_other_directory(mnt, host):
+    (host / "d1").mkdir()
+    (host / "d2").mkdir()
+    write(host / "d1" / "f", b"moving")
+    os.rename(mnt.root / "d1" / "f", mnt.root / "d2" / "g")
+    assert not (host / "d1" / "f").exists()
+    assert read(host / "d2" / "g") == b"moving"
+
+
+def test_rename_directory(mnt, host):
+    (host / "old" / "sub").mkdir(parents=True)
+    write(host / "old" / "sub" / "f", b"deep")
+    os.rename(mnt.root / "old", mnt.root / "new")
+    assert not (host / "old").exists()
+    assert read(host / "new" / "sub" / "f") == b"deep"
+    assert read(mnt.root / "new" / "sub" / "f") == b"deep"
+    assert not os.path.lexists(mnt.root / "old")
+
+
+def test_rename_noreplace_fails_with_eexist(mnt, host):
+    write(host / "a", b"aaa")
+    write(host / "b", b"bbb")
+    expect_errno(errno.EEXIST, renameat2,
+                 mnt.root / "a", mnt.root / "b", RENAME_NOREPLACE)
+    assert read(host / "a") == b"aaa"
+    assert read(host / "b") == b"bbb"
+
+
+def test_rename_noreplace_to_free_name_works(mnt, host):
+    write(host / "a", b"aaa")
+    renameat2(mnt.root / "a", mnt.root / "c", RENAME_NOREPLACE)
+    assert not (host / "a").exists()
+    assert read(host / "c") == b"aaa"
+
+
+def test_rename_exchange_swaps(mnt, host):
+    write(host / "a", b"aaa")
+    (host / "b").mkdir()
+    write(host / "b" / "inner", b"inside b")
+    renameat2(mnt.root / "a", mnt.root / "b", RENAME_EXCHANGE)
+    assert read(host / "b") == b"aaa"
+    assert read(host / "a" / "inner") == b"inside b"
+    assert read(mnt.root / "b") == b"aaa"
+    assert read(mnt.root / "a" / "inner") == b"inside b"
+
+
+def test_rename_exchange_two_files(mnt, host):
+    write(host / "a", b"first")
+    write(host / "b", b"second!")
+    renameat2(mnt.root / "a", mnt.root / "b", RENAME_EXCHANGE)
+    assert read(host / "a") == b"second!"
+    assert read(host / "b") == b"first"
+
+
+# --- unlink, mkdir, rmdir ------------------------------------------------
+
+def test_unlink(mnt, host):
+    write(host / "f", b"bye")
+    os.unlink(mnt.root / "f")
+    assert not os.path.lexists(host / "f")
+    assert not os.path.lexists(mnt.root / "f")
+
+
+def test_mkdir(mnt, host):
+    os.mkdir(mnt.root / "newdir")
+    assert (host / "newdir").is_dir()
+    os.mkdir(mnt.root / "newdir" / "child")
+    assert (host / "newdir" / "child").is_dir()
+    assert os.listdir(mnt.root / "newdir") == ["child"]
+
+
+def test_mkdir_existing_fails_with_eexist(mnt, host):
+    (host / "d").mkdir()
+    expect_errno(errno.EEXIST, os.mkdir, mnt.root / "d")
+
+
+def test_rmdir_empty(mnt, host):
+    (host / "d").mkdir()
+    os.rmdir(mnt.root / "d")
+    assert not os.path.lexists(host / "d")
+
+
+def test_rmdir_non_empty_fails_with_enotempty(mnt, host):
+    (host / "d").mkdir()
+    write(host / "d" / "keep", b"k")
+    expect_errno(errno.ENOTEMPTY, os.rmdir, mnt.root / "d")
+    assert read(host / "d" / "keep") == b"k"
+
+
+# --- symlinks and hard links -----------------------------------------------
+
+def test_symlink_absolute_target_in_mount_stored_relative(mnt, host):
+    (host / "x").mkdir()
+    write(host / "x" / "y", b"target data")
+    (host / "a").mkdir()
+    os.symlink(str(mnt.root / "x" / "y"), mnt.root / "a" / "l")
+
+    assert os.readlink(host / "a" / "l") == "../x/y", (
+        "an absolute target under MNT/src must be stored relative so it "
+        "resolves on the host")
+    assert read(host / "a" / "l") == b"target data", "does not resolve on the host"
+    assert os.readlink(mnt.root / "a" / "l") == "../x/y"
+    assert read(mnt.root / "a" / "l") == b"target data"
+
+
+def test_symlink_absolute_target_same_directory(mnt, host):
+    write(host / "f", b"data")
+    os.symlink(str(mnt.root / "f"), mnt.root / "l")
+    assert os.readlink(host / "l") == "f"
+    assert read(host / "l") == b"data"
+
+
+@pytest.mark.parametrize("target", ["../x/y", "sub/./file", "does-not-exist"])
+def test_symlink_relative_target_stored_as_given(mnt, host, target):
+    (host / "a").mkdir()
+    os.symlink(target, mnt.root / "a" / "l")
+    assert os.readlink(host / "a" / "l") == target
+
+
+def test_symlink_absolute_target_outside_mount_stored_as_given(mnt, host):
+    os.symlink("/usr/bin/env", mnt.root / "l")
+    assert os.readlink(host / "l") == "/usr/bin/env"
+
+
+def test_symlink_to_other_mirror_stored_as_host_path(canonfs, host, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other / "t", b"in other")
+    m = canonfs(host, "mirror=other:%s" % other)
+    os.symlink(str(m.mnt / "other" / "t"), m.root / "l")
+    assert os.readlink(host / "l") == str(other / "t")
+    assert read(host / "l") == b"in other"
+
+
+def test_hard_link(mnt, host):
+    write(host / "f", b"shared bytes")
+    os.link(mnt.root / "f", mnt.root / "g")
+    assert read(host / "g") == b"shared bytes"
+    assert os.stat(host / "f").st_nlink == 2
+    assert os.path.samefile(host / "f", host / "g")
+    assert read(mnt.root / "g") == b"shared bytes"
+
+
+# --- metadata ----------------------------------------------------------------
+
+def test_host_exec_bit_shows_as_0755(mnt, host):
+    write(host / "tool", b"#!/bin/sh\n")
+    os.chmod(host / "tool", 0o744)
+    assert stat.S_IMODE(os.stat(mnt.root / "tool").st_mode) == 0o755
+
+
+def test_chmod_exec_through_mount_reaches_host(mnt, host):
+    write(host / "tool", b"#!/bin/sh\n")
+    os.chmod(host / "tool", 0o644)
+    os.chmod(mnt.root / "tool", 0o755)
+    assert stat.S_IMODE(os.stat(host / "tool").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(mnt.root / "tool").st_mode) == 0o755
+
+
+def test_chmod_600_reaches_host_view_stays_0644(mnt, host):
+    write(host / "secret", b"s")
+    os.chmod(host / "secret", 0o644)
+    os.chmod(mnt.root / "secret", 0o600)
+    assert stat.S_IMODE(os.stat(host / "secret").st_mode) == 0o600
+    st = os.stat(mnt.root / "secret")
+    assert st.st_mode == stat.S_IFREG | 0o644, oct(st.st_mode)
+
+
+def test_utime_changes_host_mtime_view_stays_zero(mnt, host):
+    write(host / "f", b"t")
+    os.utime(mnt.root / "f", ns=(1_000_000_000_123, 2_000_000_000_456))
+    assert os.stat(host / "f").st_mtime_ns == 2_000_000_000_456
+    st = os.stat(mnt.root / "f")
+    assert st.st_mtime_ns == 0 and st.st_atime_ns == 0, (
+        st.st_mtime_ns, st.st_atime_ns)
+
+
+def test_utime_now_touches_host(mnt, host):
+    write(host / "f", b"t")
+    os.utime(host / "f", (1000, 1000))
+    os.utime(mnt.root / "f")  # like `touch`
+    assert os.stat(host / "f").st_mtime > 1000000
+
+
+def test_fsync_succeeds(mnt, host):
+    fd = os.open(mnt.root / "f", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"durable")
+        os.fsync(fd)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    dfd = os.open(mnt.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    assert read(host / "f") == b"durable"
+
+
+def test_chown_accepted_and_ignored(mnt, host):
+    write(host / "f", b"o")
+    before_host = os.stat(host / "f")
+    before_view = os.stat(mnt.root / "f")
+    os.chown(mnt.root / "f", 12345, 23456)
+    after_host = os.stat(host / "f")
+    after_view = os.stat(mnt.root / "f")
+    assert (after_host.st_uid, after_host.st_gid) == (
+        before_host.st_uid, before_host.st_gid), "chown must not reach the host"
+    assert (after_view.st_uid, after_view.st_gid) == (
+        before_view.st_uid, before_view.st_gid), "ownership is canonical"
+
+
+def test_mknod_fifo_is_eperm(mnt, host):
+    expect_errno(errno.EPERM, os.mkfifo, mnt.root / "pipe")
+    assert not os.path.lexists(host / "pipe")
+
+
+def test_mknod_regular_file_works(mnt, host):
+    os.mknod(mnt.root / "plain", stat.S_IFREG | 0o644)
+    assert (host / "plain").is_file()
+
+
+# --- the synthetic root and mirror boundaries --------------------------------
+
+@pytest.mark.parametrize("op", ["create", "mkdir", "symlink"])
+def test_creating_in_synthetic_root_is_erofs(mnt, host, op):
+    target = mnt.mnt / "new"
+    actions = {
+        "create": lambda: open(target, "wb").close(),
+        "mkdir": lambda: os.mkdir(target),
+        "symlink": lambda: os.symlink("src", target),
+    }
+    expect_errno(errno.EROFS, actions[op])
+    assert sorted(os.listdir(mnt.mnt)) == ["src"]
+
+
+def test_rename_across_mirrors_is_exdev(canonfs, host, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write(host / "a", b"stays")
+    m = canonfs(host, "mirror=other:%s" % other)
+    expect_errno(errno.EXDEV, os.rename, m.root / "a", m.mnt / "other" / "a")
+    expect_errno(errno.EXDEV, os.link, m.root / "a", m.mnt / "other" / "a")
+    assert read(host / "a") == b"stays"
+    assert os.listdir(other) == []
+
+
+def test_writes_into_extra_mirror_land_in_its_host_dir(canonfs, host, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    m = canonfs(host, "mirror=other:%s" % other)
+    write(m.mnt / "other" / "f", b"mirrored")
+    assert read(other / "f") == b"mirrored"
+    assert not (host / "f").exists()
+
+
+# --- -o ro -------------------------------------------------------------------
+
+def snapshot(root):
+    """Everything a write could change on the host (atime excluded)."""
+    result = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames + ["."]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = (st.st_mode, st.st_uid, st.st_gid, st.st_nlink,
+                     st.st_size, st.st_mtime_ns)
+            if stat.S_ISLNK(st.st_mode):
+                entry += (os.readlink(path),)
+            elif stat.S_ISREG(st.st_mode):
+                entry += (sha256(read(path)),)
+            result[os.path.relpath(path, root)] = entry
+    return result
+
+
+def _open(path, flags):
+    os.close(os.open(path, flags, 0o644))
+
+
+RO_OPS = {
+    "create": lambda r: _open(r / "new", os.O_WRONLY | os.O_CREAT),
+    "open-wronly": lambda r: _open(r / "f", os.O_WRONLY),
+    "open-rdwr": lambda r: _open(r / "f", os.O_RDWR),
+    "open-append": lambda r: _open(r / "f", os.O_WRONLY | os.O_APPEND),
+    "open-trunc": lambda r: _open(r / "f", os.O_WRONLY | os.O_TRUNC),
+    "truncate": lambda r: os.truncate(r / "f", 1),
+    "rename": lambda r: os.rename(r / "f", r / "h"),
+    "rename-over": lambda r: os.rename(r / "f", r / "g"),
+    "rename-dir": lambda r: os.rename(r / "d", r / "e"),
+    "rename-noreplace": lambda r: renameat2(r / "f", r / "h", RENAME_NOREPLACE),
+    "rename-exchange": lambda r: renameat2(r / "f", r / "g", RENAME_EXCHANGE),
+    "unlink": lambda r: os.unlink(r / "f"),
+    "mkdir": lambda r: os.mkdir(r / "newdir"),
+    "rmdir": lambda r: os.rmdir(r / "d"),
+    "symlink": lambda r: os.symlink("f", r / "l"),
+    "link": lambda r: os.link(r / "f", r / "hard"),
+    "chmod": lambda r: os.chmod(r / "f", 0o755),
+    "utime": lambda r: os.utime(r / "f", (5, 5)),
+    "chown": lambda r: os.chown(r / "f", 1, 1),
+    "mkfifo": lambda r: os.mkfifo(r / "pipe"),
+    "mknod-regular": lambda r: os.mknod(r / "node", stat.S_IFREG | 0o644),
+}
+
+
+@pytest.mark.parametrize("op", sorted(RO_OPS))
+def test_read_only_mount_refuses_writes(canonfs, host, op):
+    write(host / "f", b"original f")
+    write(host / "g", b"original g")
+    (host / "d").mkdir()
+    before = snapshot(host)
+
+    m = canonfs(host, "ro")
+    assert read(m.root / "f") == b"original f", "reads must work with -o ro"
+    expect_errno(errno.EROFS, RO_OPS[op], m.root)
+
+    assert snapshot(host) == before, "-o ro changed the host tree"
