@@ -80,12 +80,12 @@ void canon_attr(const struct canon_rules *rules, const struct stat *host,
 	canon_times(rules, host, out);
 }
 
-void canon_synthetic_dir_attr(const struct canon_rules *rules, uint64_t ino,
-			      struct stat *out)
+void canon_synthetic_attr(const struct canon_rules *rules, uint64_t ino,
+			  mode_t mode, struct stat *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->st_ino = ino;
-	out->st_mode = S_IFDIR | 0755;
+	out->st_mode = mode;
 	out->st_nlink = 1;
 	out->st_uid = rules->uid;
 	out->st_gid = rules->gid;

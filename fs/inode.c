@@ -3,6 +3,8 @@
  */
 #include "canonfs/inode.h"
 
+#include "canonfs/canon.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -110,6 +112,23 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		table->synthetic[table->n_synthetic++] = inode;
 	}
 
+	for (int i = 1; i < CONTROL_COUNT; i++) {
+		struct inode *inode = new_inode();
+
+		if (!inode)
+			return ENOMEM;
+		table->control[i] = inode;
+		inode->synthetic = true;
+		inode->pinned = true;
+		inode->control = (unsigned char)i;
+		inode->host_type = i == CONTROL_DIR ? S_IFDIR : S_IFREG;
+		inode->parent_canon_ino = i == CONTROL_DIR
+						  ? CANON_ROOT_INO
+						  : control_canon_ino(CONTROL_DIR);
+		inode->canon_ino = control_canon_ino(i);
+		inode->parent_watched = true;
+	}
+
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		const struct layout_mirror *m = &layout->mirrors[i];
 		struct inode *inode = new_inode();
@@ -160,6 +179,9 @@ void inode_table_destroy(struct inode_table *table)
 	}
 	for (size_t i = 0; i < table->n_synthetic; i++)
 		free_inode(table->synthetic[i]);
+	for (int i = 1; i < CONTROL_COUNT; i++)
+		if (table->control[i])
+			free_inode(table->control[i]);
 	free(table->synthetic);
 	free(table->mirror_roots);
 	pthread_mutex_destroy(&table->lock);

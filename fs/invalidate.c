@@ -15,7 +15,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,13 +163,16 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 		const struct inval_action *a = &batch.actions[i];
 
 		/* ENOENT only means the kernel had nothing cached. */
-		if (a->entry)
+		if (a->entry) {
+			stats_add(&inv->fs->stats, STAT_INVAL_ENTRY);
 			fuse_lowlevel_notify_inval_entry(inv->se, a->nodeid,
 							 event->name,
 							 strlen(event->name));
-		else
+		} else {
+			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
 			fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid,
 							 0, 0);
+		}
 	}
 }
 
@@ -192,25 +197,67 @@ static void *event_loop(void *arg)
 		}
 		if (fds[1].revents)
 			break;
+		/* Busy before the read empties the queue: a barrier then
+		 * always sees either queued events or a busy thread. */
+		pthread_mutex_lock(&inv->lock);
+		inv->busy = true;
+		pthread_mutex_unlock(&inv->lock);
+
 		len = read(inv->inotify_fd, buf, sizeof(buf));
-		if (len <= 0)
-			continue;
-		for (char *p = buf; p < buf + len;) {
+		for (char *p = buf; len > 0 && p < buf + len;) {
 			const struct inotify_event *event = (const void *)p;
 
+			stats_add(&inv->fs->stats, STAT_HOST_EVENTS);
 			if (event->mask & IN_Q_OVERFLOW)
 				forget_everything(inv);
 			else if (!(event->mask & IN_IGNORED))
 				apply(inv, event);
 			p += sizeof(*event) + event->len;
 		}
+
+		pthread_mutex_lock(&inv->lock);
+		inv->busy = false;
+		pthread_cond_broadcast(&inv->idle);
+		pthread_mutex_unlock(&inv->lock);
 	}
 	return NULL;
+}
+
+/* Bytes of events waiting in the inotify queue. */
+static int queued_bytes(const struct invalidator *inv)
+{
+	int bytes = 0;
+
+	if (ioctl(inv->inotify_fd, FIONREAD, &bytes) == -1)
+		return 0;
+	return bytes;
+}
+
+void invalidator_barrier(struct invalidator *inv)
+{
+	if (!inv->running)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	while (inv->busy || queued_bytes(inv) > 0) {
+		struct timespec deadline;
+
+		/* Timed: the thread may be between poll() and busy. */
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 10 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&inv->idle, &inv->lock, &deadline);
+	}
+	pthread_mutex_unlock(&inv->lock);
 }
 
 int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 {
 	memset(inv, 0, sizeof(*inv));
+	pthread_mutex_init(&inv->lock, NULL);
+	pthread_cond_init(&inv->idle, NULL);
 	inv->fs = fs;
 	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
 	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -255,4 +302,6 @@ void invalidator_destroy(struct invalidator *inv)
 	if (inv->inotify_fd >= 0)
 		close(inv->inotify_fd);
 	inv->inotify_fd = -1;
+	pthread_cond_destroy(&inv->idle);
+	pthread_mutex_destroy(&inv->lock);
 }

@@ -194,6 +194,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 				 .unwatched_timeout = UNWATCHED_TIMEOUT };
 	struct invalidator inv = { .inotify_fd = -1,
 				   .stop_pipe = { -1, -1 } };
+
+	fs.inv = &inv;
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;

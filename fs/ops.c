@@ -9,6 +9,7 @@
 #include "canonfs/ops.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/control.h"
 #include "canonfs/dir.h"
 #include "canonfs/path.h"
 #include "canonfs/symlink.h"
@@ -88,8 +89,10 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 	int err;
 
 	if (inode->synthetic) {
-		canon_synthetic_dir_attr(&fs->opts->rules, inode->canon_ino,
-					 out);
+		canon_synthetic_attr(&fs->opts->rules, inode->canon_ino,
+				     S_ISDIR(inode->host_type) ? S_IFDIR | 0755
+							       : S_IFREG | 0444,
+				     out);
 		return 0;
 	}
 	if ((err = host_stat(inode, &host)))
@@ -124,14 +127,30 @@ static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 			    const char *name, struct fuse_entry_param *e)
 {
-	const struct layout_entry *entry;
+	const struct layout_entry *entry = NULL;
 	struct inode *inode;
 	int err;
 
-	entry = layout_dir_find(&fs->layout.dirs[parent->synth_dir], name);
-	if (!entry)
-		return ENOENT;
-	if (entry->synth_dir >= 0) {
+	if (parent->control == CONTROL_DIR) {
+		enum control_node node = control_file_by_name(name);
+
+		if (node == CONTROL_NONE)
+			return ENOENT;
+		inode = fs->inodes.control[node];
+	} else if (parent == fs->inodes.synthetic[0] &&
+		   strcmp(name, CONTROL_DIR_NAME) == 0) {
+		inode = fs->inodes.control[CONTROL_DIR];
+	} else if (parent->control) {
+		return ENOTDIR;
+	} else {
+		entry = layout_dir_find(&fs->layout.dirs[parent->synth_dir],
+					name);
+		if (!entry)
+			return ENOENT;
+	}
+	if (!entry) {
+		/* control nodes: pinned, nothing to count */
+	} else if (entry->synth_dir >= 0) {
 		inode = fs->inodes.synthetic[entry->synth_dir];
 	} else {
 		inode = fs->inodes.mirror_roots[entry->mirror];
@@ -224,6 +243,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_add(&fs_of(req)->stats, STAT_LOOKUP);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct fuse_entry_param e;
@@ -243,6 +263,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	stats_add(&fs_of(req)->stats, STAT_FORGET);
 	inode_forget(&fs_of(req)->inodes, inode_of(req, ino), nlookup);
 	fuse_reply_none(req);
 }
@@ -250,6 +271,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
+	stats_add(&fs_of(req)->stats, STAT_FORGET);
 	for (size_t i = 0; i < count; i++)
 		inode_forget(&fs_of(req)->inodes,
 			     inode_of(req, forgets[i].ino), forgets[i].nlookup);
@@ -259,6 +281,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_GETATTR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct stat attr;
 	int err;
@@ -321,6 +344,7 @@ static int do_setattr(struct inode *inode, const struct stat *attr,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_SETATTR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct stat out;
@@ -339,6 +363,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	stats_add(&fs_of(req)->stats, STAT_READLINK);
 	char target[PATH_MAX];
 	int err;
 
@@ -353,6 +378,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
+	stats_add(&fs_of(req)->stats, STAT_MKNOD);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct fuse_entry_param e;
@@ -373,6 +399,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
+	stats_add(&fs_of(req)->stats, STAT_MKDIR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct fuse_entry_param e;
@@ -389,6 +416,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
+	stats_add(&fs_of(req)->stats, STAT_SYMLINK);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	char dir_virt[PATH_MAX], stored[PATH_MAX];
@@ -416,6 +444,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
+	stats_add(&fs_of(req)->stats, STAT_LINK);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct inode *dir = inode_of(req, newparent);
@@ -456,11 +485,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_add(&fs_of(req)->stats, STAT_UNLINK);
 	remove_entry(req, parent, name, 0);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	stats_add(&fs_of(req)->stats, STAT_RMDIR);
 	remove_entry(req, parent, name, AT_REMOVEDIR);
 }
 
@@ -468,6 +499,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
+	stats_add(&fs_of(req)->stats, STAT_RENAME);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct inode *newdir = inode_of(req, newparent);
@@ -485,6 +517,87 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, err);
 }
 
+/* The contents of an open control file, made when it was opened. */
+struct control_content {
+	size_t len;
+	char data[];
+};
+
+static int control_open(struct canonfs_fs *fs, const struct inode *inode,
+			struct fuse_file_info *fi)
+{
+	struct control_content *content;
+	char text[4096];
+	size_t len = 0;
+	size_t host_inodes, watches;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return EROFS;
+	switch (inode->control) {
+	case CONTROL_STATS:
+		len = stats_format(&fs->stats, text, sizeof(text));
+		pthread_mutex_lock(&fs->inodes.lock);
+		host_inodes = fs->inodes.n_host;
+		watches = HASH_COUNT(fs->inodes.watches);
+		pthread_mutex_unlock(&fs->inodes.lock);
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"inodes %zu\nwatches %zu\n",
+					host_inodes, watches);
+		break;
+	case CONTROL_BARRIER:
+		invalidator_barrier(fs->inv);
+		len = (size_t)snprintf(text, sizeof(text), "applied\n");
+		break;
+	default:
+		return EISDIR;
+	}
+	if (len >= sizeof(text))
+		len = sizeof(text) - 1;
+	content = malloc(sizeof(*content) + len);
+	if (!content)
+		return ENOMEM;
+	content->len = len;
+	memcpy(content->data, text, len);
+	fi->fh = (uint64_t)(uintptr_t)content;
+	fi->direct_io = 1; /* size 0 in getattr; every read comes here */
+	return 0;
+}
+
+static void control_read(fuse_req_t req, size_t size, off_t off,
+			 const struct fuse_file_info *fi)
+{
+	const struct control_content *content =
+		(const struct control_content *)(uintptr_t)fi->fh;
+
+	if (off < 0 || (size_t)off >= content->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, content->data + off,
+			       content->len - (size_t)off < size
+				       ? content->len - (size_t)off
+				       : size);
+}
+
+static int control_listing(struct dir_listing *listing)
+{
+	listing->n_entries = 0;
+	listing->entries = calloc(CONTROL_COUNT, sizeof(*listing->entries));
+	if (!listing->entries)
+		return ENOMEM;
+	for (int i = CONTROL_DIR + 1; i < CONTROL_COUNT; i++) {
+		struct dir_entry *entry = &listing->entries[listing->n_entries];
+
+		entry->name = strdup(control_name(i));
+		if (!entry->name) {
+			dir_listing_free(listing);
+			return ENOMEM;
+		}
+		entry->d_type = DT_REG;
+		listing->n_entries++;
+	}
+	return 0;
+}
+
 static int open_flags_allowed(struct canonfs_fs *fs, int flags)
 {
 	if (fs->opts->read_only &&
@@ -495,11 +608,20 @@ static int open_flags_allowed(struct canonfs_fs *fs, int flags)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_OPEN);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	char path[32];
 	int err, fd;
 
+	if (inode->synthetic) {
+		err = control_open(fs, inode, fi);
+		if (err)
+			fuse_reply_err(req, err);
+		else
+			fuse_reply_open(req, fi);
+		return;
+	}
 	if ((err = open_flags_allowed(fs, fi->flags))) {
 		fuse_reply_err(req, err);
 		return;
@@ -521,6 +643,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_CREATE);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct fuse_entry_param e;
@@ -551,9 +674,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_READ);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
-	(void)ino;
+	if (inode_of(req, ino)->synthetic) {
+		control_read(req, size, off, fi);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = (int)fi->fh;
 	buf.buf[0].pos = off;
@@ -564,6 +691,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_bufvec *in, off_t off,
 			 struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_WRITE);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t written;
 
@@ -580,6 +708,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_FLUSH);
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
@@ -588,14 +717,18 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
-	close((int)fi->fh);
+	stats_add(&fs_of(req)->stats, STAT_RELEASE);
+	if (inode_of(req, ino)->synthetic)
+		free((void *)(uintptr_t)fi->fh);
+	else
+		close((int)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_FSYNC);
 	int rc;
 
 	(void)ino;
@@ -606,6 +739,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_OPENDIR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct dir_handle *handle = calloc(1, sizeof(*handle));
@@ -615,7 +749,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (inode->synthetic)
+	if (inode->control)
+		err = control_listing(&handle->listing);
+	else if (inode->synthetic)
 		err = dir_listing_from_layout(
 			&fs->layout.dirs[inode->synth_dir], &handle->listing);
 	else
@@ -712,18 +848,21 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t offset, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_READDIR);
 	do_readdir(req, ino, size, offset, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t offset, struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_READDIRPLUS);
 	do_readdir(req, ino, size, offset, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_RELEASEDIR);
 	struct dir_handle *handle = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
@@ -735,6 +874,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
+	stats_add(&fs_of(req)->stats, STAT_FSYNCDIR);
 	struct inode *inode = inode_of(req, ino);
 	char path[32];
 	int fd, err = 0;
@@ -755,6 +895,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	stats_add(&fs_of(req)->stats, STAT_STATFS);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	int fd = inode->synthetic ? fs->layout.mirrors[0].root_fd
@@ -799,6 +940,7 @@ static void reply_xattr_result(fuse_req_t req, ssize_t len, size_t size,
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
+	stats_add(&fs_of(req)->stats, STAT_GETXATTR);
 	char path[32];
 	char *buf = NULL;
 	int err = xattr_path(req, ino, path);
@@ -815,6 +957,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	stats_add(&fs_of(req)->stats, STAT_LISTXATTR);
 	char path[32];
 	char *buf = NULL;
 	int err = xattr_path(req, ino, path);
@@ -831,6 +974,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
+	stats_add(&fs_of(req)->stats, STAT_SETXATTR);
 	char path[32];
 	int err = xattr_path(req, ino, path);
 
@@ -843,6 +987,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	stats_add(&fs_of(req)->stats, STAT_REMOVEXATTR);
 	char path[32];
 	int err = xattr_path(req, ino, path);
 

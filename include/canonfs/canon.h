@@ -48,8 +48,9 @@ mode_t canon_mode(mode_t host_mode);
 void canon_attr(const struct canon_rules *rules, const struct stat *host,
 		uint64_t ino, off_t symlink_size, struct stat *out);
 
-/* The attributes of a synthetic directory (root, intermediate dirs). */
-void canon_synthetic_dir_attr(const struct canon_rules *rules, uint64_t ino,
-			      struct stat *out);
+/* The attributes of an object with no host twin (the root, intermediate
+ * directories, control files): mode is the full st_mode to show. */
+void canon_synthetic_attr(const struct canon_rules *rules, uint64_t ino,
+			  mode_t mode, struct stat *out);
 
 #endif

@@ -28,6 +28,7 @@
 #include <sys/inotify.h>
 #include <uthash.h>
 
+#include "canonfs/control.h"
 #include "canonfs/layout.h"
 
 /*
@@ -47,7 +48,9 @@ struct inode_key {
 struct inode {
 	struct inode_key key; /* const; host inodes only */
 	UT_hash_handle hh;    /* protected by inode_table.lock */
-	bool synthetic;       /* const; a synthetic directory of the layout */
+	bool synthetic;       /* const; no host object: a synthetic directory
+				 of the layout or a control node */
+	unsigned char control; /* const; CONTROL_* of a control node, or 0 */
 	bool pinned;          /* const; never freed */
 	unsigned synth_dir;   /* const; synthetic: index in layout.dirs */
 	unsigned mirror;      /* const; host: index in layout.mirrors */
@@ -74,6 +77,7 @@ struct inode_table {
 	pthread_mutex_t lock;
 	struct inode *by_key;        /* host inodes; protected by lock */
 	struct inode **synthetic;    /* one per layout dir; const */
+	struct inode *control[CONTROL_COUNT]; /* control nodes; const */
 	struct inode **mirror_roots; /* one per mirror; const */
 	size_t n_synthetic;
 	size_t n_mirrors;

@@ -27,6 +27,9 @@ struct invalidator {
 	int stop_pipe[2];        /* owned; written to stop the thread */
 	pthread_t thread;
 	bool running;
+	pthread_mutex_t lock; /* protects busy */
+	pthread_cond_t idle;  /* signalled each time a batch is applied */
+	bool busy;            /* the thread holds events not yet applied */
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
@@ -37,6 +40,11 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs);
 /* Start the event thread; call after daemonizing (threads do not survive
  * fork). Returns 0 or an errno value. */
 int invalidator_start(struct invalidator *inv, struct fuse_session *se);
+
+/* Wait until every host change made before the call has been applied to
+ * the kernel's caches (inotify queues events synchronously, so they are
+ * either still queued or being applied). */
+void invalidator_barrier(struct invalidator *inv);
 
 /* Stop the thread (before the inode table goes away). */
 void invalidator_stop(struct invalidator *inv);

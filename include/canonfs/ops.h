@@ -10,14 +10,18 @@
 #include <fuse_lowlevel.h>
 
 #include "canonfs/inode.h"
+#include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
 #include "canonfs/options.h"
+#include "canonfs/stats.h"
 
 /* Everything a mounted filesystem holds; the session's userdata. */
 struct canonfs_fs {
 	const struct canonfs_options *opts; /* const after start */
 	struct layout layout;               /* const after start */
 	struct inode_table inodes;          /* locks inside */
+	struct stats stats;                 /* atomics inside */
+	struct invalidator *inv;            /* host watcher, for the barrier */
 	/* Seconds the kernel may trust a name or attributes: long where host
 	 * changes are watched and invalidated, short where they are not. */
 	double watched_timeout;
