@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@ static struct inode *new_inode(void)
 
 	if (inode) {
 		inode->host_fd = -1;
+		inode->read_fd = -1;
+		inode->write_fd = -1;
 		inode->watch = -1;
 	}
 	return inode;
@@ -88,9 +91,19 @@ static void watch_remove(struct inode_table *table, struct inode *inode)
 int inode_table_init(struct inode_table *table, const struct layout *layout,
 		     int inotify_fd)
 {
+	struct rlimit files;
+
 	memset(table, 0, sizeof(*table));
 	pthread_mutex_init(&table->lock, NULL);
 	table->inotify_fd = inotify_fd;
+	/* A quarter of the descriptors, at most 16384, may stay open for
+	 * I/O; the rest are for the O_PATH descriptors of the inodes. */
+	table->max_io_fds = 256;
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+	    files.rlim_cur / 4 > table->max_io_fds)
+		table->max_io_fds = files.rlim_cur / 4 < 16384
+					    ? files.rlim_cur / 4
+					    : 16384;
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots = calloc(layout->n_mirrors,
 				     sizeof(*table->mirror_roots));
@@ -112,22 +125,16 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		table->synthetic[table->n_synthetic++] = inode;
 	}
 
-	for (int i = 1; i < CONTROL_COUNT; i++) {
-		struct inode *inode = new_inode();
-
-		if (!inode)
-			return ENOMEM;
-		table->control[i] = inode;
-		inode->synthetic = true;
-		inode->pinned = true;
-		inode->control = (unsigned char)i;
-		inode->host_type = i == CONTROL_DIR ? S_IFDIR : S_IFREG;
-		inode->parent_canon_ino = i == CONTROL_DIR
-						  ? CANON_ROOT_INO
-						  : control_canon_ino(CONTROL_DIR);
-		inode->canon_ino = control_canon_ino(i);
-		inode->parent_watched = true;
-	}
+	table->control_dir = new_inode();
+	if (!table->control_dir)
+		return ENOMEM;
+	table->control_dir->synthetic = true;
+	table->control_dir->pinned = true;
+	table->control_dir->control = CONTROL_DIR;
+	table->control_dir->host_type = S_IFDIR;
+	table->control_dir->canon_ino = control_canon_ino(CONTROL_DIR);
+	table->control_dir->parent_canon_ino = CANON_ROOT_INO;
+	table->control_dir->parent_watched = true;
 
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		const struct layout_mirror *m = &layout->mirrors[i];
@@ -160,10 +167,25 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	return 0;
 }
 
-static void free_inode(struct inode *inode)
+static void free_inode(struct inode_table *table, struct inode *inode)
 {
 	if (inode->host_fd >= 0)
 		close(inode->host_fd);
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? inode->write_fd : inode->read_fd;
+
+		if (fd >= 0) {
+			close(fd);
+			__atomic_sub_fetch(&table->n_io_fds, 1,
+					   __ATOMIC_RELAXED);
+		}
+	}
+	/* Readers of a pass hold their own reference. */
+	if (inode->listing && --inode->listing->refs == 0) {
+		dir_listing_free(&inode->listing->listing);
+		free(inode->listing);
+	}
+	free(inode->control_data);
 	free(inode);
 }
 
@@ -175,13 +197,12 @@ void inode_table_destroy(struct inode_table *table)
 	{
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		free_inode(inode);
+		free_inode(table, inode);
 	}
 	for (size_t i = 0; i < table->n_synthetic; i++)
-		free_inode(table->synthetic[i]);
-	for (int i = 1; i < CONTROL_COUNT; i++)
-		if (table->control[i])
-			free_inode(table->control[i]);
+		free_inode(table, table->synthetic[i]);
+	if (table->control_dir)
+		free_inode(table, table->control_dir);
 	free(table->synthetic);
 	free(table->mirror_roots);
 	pthread_mutex_destroy(&table->lock);
@@ -243,21 +264,50 @@ struct inode *inode_get(struct inode_table *table,
 	return inode;
 }
 
+struct inode *inode_new_control_file(struct inode_table *table, int control,
+				     char *data, size_t len)
+{
+	struct inode *inode = new_inode();
+
+	if (!inode) {
+		free(data);
+		return NULL;
+	}
+	inode->synthetic = true;
+	inode->control = (unsigned char)control;
+	inode->host_type = S_IFREG;
+	inode->canon_ino = control_canon_ino(control);
+	inode->parent_canon_ino = control_canon_ino(CONTROL_DIR);
+	inode->control_data = data;
+	inode->control_len = len;
+	inode->lookup_count = 1;
+
+	/* In the table under a key no host object has, so that the table
+	 * frees it at unmount if the kernel never forgets it. */
+	pthread_mutex_lock(&table->lock);
+	inode->key = (struct inode_key){ .ino = ++table->n_control_files,
+					 .mirror = UINT32_MAX };
+	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
+	pthread_mutex_unlock(&table->lock);
+	return inode;
+}
+
 void inode_forget(struct inode_table *table, struct inode *inode,
 		  uint64_t nlookup)
 {
-	if (inode->synthetic)
+	if (inode->pinned)
 		return;
 	pthread_mutex_lock(&table->lock);
 	inode->lookup_count -= nlookup < inode->lookup_count
 				       ? nlookup
 				       : inode->lookup_count;
-	if (inode->lookup_count == 0 && !inode->pinned) {
+	if (inode->lookup_count == 0) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		table->n_host--;
+		if (!inode->synthetic)
+			table->n_host--;
 		pthread_mutex_unlock(&table->lock);
-		free_inode(inode);
+		free_inode(table, inode);
 		return;
 	}
 	pthread_mutex_unlock(&table->lock);

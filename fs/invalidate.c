@@ -259,7 +259,10 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 	pthread_mutex_init(&inv->lock, NULL);
 	pthread_cond_init(&inv->idle, NULL);
 	inv->fs = fs;
+	inv->inotify_fd = -1;
 	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
+	if (fs->opts->nowatch)
+		return 0;
 	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (inv->inotify_fd < 0)
 		return 0; /* short timeouts instead */

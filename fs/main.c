@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -265,11 +267,36 @@ out:
 	return status;
 }
 
+/*
+ * Process set-up that the file handles rely on: descriptors 0-2 open (a
+ * file handle of 0 then always means "none"), and the descriptor limit
+ * raised to the hard limit, since every inode the kernel holds keeps an
+ * O_PATH descriptor.
+ */
+static void prepare_process(void)
+{
+	struct rlimit files;
+	int fd;
+
+	do {
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	} while (fd >= 0 && fd <= 2);
+	if (fd > 2)
+		close(fd);
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+	    files.rlim_cur < files.rlim_max) {
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct canonfs_options opts;
 	struct fuse_args args;
 	int status;
+
+	prepare_process();
 
 	if (options_parse(argc, argv, &opts, &args)) {
 		error_line("%s", opts.error);

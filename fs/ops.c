@@ -26,10 +26,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-struct dir_handle {
-	struct dir_listing listing; /* snapshot taken at opendir */
-};
-
 static struct canonfs_fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -93,6 +89,7 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 				     S_ISDIR(inode->host_type) ? S_IFDIR | 0755
 							       : S_IFREG | 0444,
 				     out);
+		out->st_size = (off_t)inode->control_len;
 		return 0;
 	}
 	if ((err = host_stat(inode, &host)))
@@ -123,6 +120,63 @@ static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 	e->entry_timeout = e->attr_timeout;
 }
 
+/* What a control file says, made now. Returns 0 or an errno value. */
+static int control_contents(struct canonfs_fs *fs, enum control_node node,
+			    char **data, size_t *len)
+{
+	char text[4096];
+	size_t used = 0, host_inodes, watches;
+
+	switch (node) {
+	case CONTROL_STATS:
+		used = stats_format(&fs->stats, text, sizeof(text));
+		pthread_mutex_lock(&fs->inodes.lock);
+		host_inodes = fs->inodes.n_host;
+		watches = HASH_COUNT(fs->inodes.watches);
+		pthread_mutex_unlock(&fs->inodes.lock);
+		snprintf(text + used, sizeof(text) - used,
+			 "inodes %zu\nwatches %zu\n", host_inodes, watches);
+		break;
+	case CONTROL_BARRIER:
+		invalidator_barrier(fs->inv);
+		snprintf(text, sizeof(text), "applied\n");
+		break;
+	default:
+		return ENOENT;
+	}
+	*len = strlen(text);
+	*data = strdup(text);
+	return *data ? 0 : ENOMEM;
+}
+
+/*
+ * A control file is a new inode at every lookup, with its contents made
+ * then and a zero timeout: the kernel can cache nothing stale, with or
+ * without OPEN requests, and a lookup of "barrier" is the barrier.
+ */
+static int lookup_control_file(struct canonfs_fs *fs, const char *name,
+			       struct fuse_entry_param *e)
+{
+	enum control_node node = control_file_by_name(name);
+	struct inode *inode;
+	size_t len;
+	char *data;
+	int err;
+
+	if (node == CONTROL_NONE)
+		return ENOENT;
+	if ((err = control_contents(fs, node, &data, &len)))
+		return err;
+	inode = inode_new_control_file(&fs->inodes, node, data, len);
+	if (!inode)
+		return ENOMEM;
+	inode_attr(fs, inode, &e->attr);
+	e->ino = inode_nodeid(&fs->inodes, inode);
+	e->attr_timeout = 0;
+	e->entry_timeout = 0;
+	return 0;
+}
+
 /* The child of a synthetic directory: a synthetic dir or a mirror root. */
 static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 			    const char *name, struct fuse_entry_param *e)
@@ -131,15 +185,11 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	struct inode *inode;
 	int err;
 
-	if (parent->control == CONTROL_DIR) {
-		enum control_node node = control_file_by_name(name);
-
-		if (node == CONTROL_NONE)
-			return ENOENT;
-		inode = fs->inodes.control[node];
-	} else if (parent == fs->inodes.synthetic[0] &&
-		   strcmp(name, CONTROL_DIR_NAME) == 0) {
-		inode = fs->inodes.control[CONTROL_DIR];
+	if (parent->control == CONTROL_DIR)
+		return lookup_control_file(fs, name, e);
+	if (parent == fs->inodes.synthetic[0] &&
+	    strcmp(name, CONTROL_DIR_NAME) == 0) {
+		inode = fs->inodes.control_dir;
 	} else if (parent->control) {
 		return ENOTDIR;
 	} else {
@@ -225,7 +275,11 @@ static int check_writable(struct canonfs_fs *fs, const struct inode *inode)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct canonfs_fs *fs = userdata;
+	const unsigned handleless =
+		FUSE_CAP_NO_OPEN_SUPPORT | FUSE_CAP_NO_OPENDIR_SUPPORT;
+	bool watching = fs->inodes.inotify_fd >= 0;
+
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/* Always plus: a build stats every entry it lists. */
@@ -233,12 +287,23 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* The kernel would judge staleness by mtime, which canonical times
 	 * hide; host changes are invalidated explicitly instead. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	if (watching && (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA))
+		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
+	/* O_TRUNC must reach us as a SETATTR: without OPEN requests an
+	 * "atomic" truncate in OPEN would be lost. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* With writeback caching the kernel owns mtime and size. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
+	/* What is watched is invalidated exactly: the kernel may then keep
+	 * symlink targets, and needs no OPEN/RELEASE round trips at all. */
+	if (watching && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	fs->handleless = watching &&
+			 (conn->capable & handleless) == handleless;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -299,19 +364,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static int do_setattr(struct inode *inode, const struct stat *attr,
 		      int to_set, const struct fuse_file_info *fi)
 {
+	/* A handle of 0 is none: the kernel sends no OPEN in handle-less
+	 * mode. */
+	int fd = fi && fi->fh ? (int)fi->fh : -1;
 	char path[32];
 
 	proc_path(inode->host_fd, path);
 	if (to_set & FUSE_SET_ATTR_MODE) {
-		int rc = fi ? fchmod((int)fi->fh, attr->st_mode)
-			    : fchmodat(AT_FDCWD, path, attr->st_mode, 0);
+		int rc = fd >= 0 ? fchmod(fd, attr->st_mode)
+				 : fchmodat(AT_FDCWD, path, attr->st_mode, 0);
 
 		if (rc == -1)
 			return errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		int rc = fi ? ftruncate((int)fi->fh, attr->st_size)
-			    : truncate(path, attr->st_size);
+		int rc = fd >= 0 ? ftruncate(fd, attr->st_size)
+				 : truncate(path, attr->st_size);
 
 		if (rc == -1)
 			return errno;
@@ -331,8 +399,8 @@ static int do_setattr(struct inode *inode, const struct stat *attr,
 			times[1].tv_nsec = UTIME_NOW;
 		else if (to_set & FUSE_SET_ATTR_MTIME)
 			times[1] = attr->st_mtim;
-		rc = fi ? futimens((int)fi->fh, times)
-			: utimensat(AT_FDCWD, path, times, 0);
+		rc = fd >= 0 ? futimens(fd, times)
+			     : utimensat(AT_FDCWD, path, times, 0);
 		if (rc == -1)
 			return errno;
 	}
@@ -517,67 +585,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, err);
 }
 
-/* The contents of an open control file, made when it was opened. */
-struct control_content {
-	size_t len;
-	char data[];
-};
-
-static int control_open(struct canonfs_fs *fs, const struct inode *inode,
-			struct fuse_file_info *fi)
-{
-	struct control_content *content;
-	char text[4096];
-	size_t len = 0;
-	size_t host_inodes, watches;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return EROFS;
-	switch (inode->control) {
-	case CONTROL_STATS:
-		len = stats_format(&fs->stats, text, sizeof(text));
-		pthread_mutex_lock(&fs->inodes.lock);
-		host_inodes = fs->inodes.n_host;
-		watches = HASH_COUNT(fs->inodes.watches);
-		pthread_mutex_unlock(&fs->inodes.lock);
-		len += (size_t)snprintf(text + len, sizeof(text) - len,
-					"inodes %zu\nwatches %zu\n",
-					host_inodes, watches);
-		break;
-	case CONTROL_BARRIER:
-		invalidator_barrier(fs->inv);
-		len = (size_t)snprintf(text, sizeof(text), "applied\n");
-		break;
-	default:
-		return EISDIR;
-	}
-	if (len >= sizeof(text))
-		len = sizeof(text) - 1;
-	content = malloc(sizeof(*content) + len);
-	if (!content)
-		return ENOMEM;
-	content->len = len;
-	memcpy(content->data, text, len);
-	fi->fh = (uint64_t)(uintptr_t)content;
-	fi->direct_io = 1; /* size 0 in getattr; every read comes here */
-	return 0;
-}
-
-static void control_read(fuse_req_t req, size_t size, off_t off,
-			 const struct fuse_file_info *fi)
-{
-	const struct control_content *content =
-		(const struct control_content *)(uintptr_t)fi->fh;
-
-	if (off < 0 || (size_t)off >= content->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, content->data + off,
-			       content->len - (size_t)off < size
-				       ? content->len - (size_t)off
-				       : size);
-}
-
 static int control_listing(struct dir_listing *listing)
 {
 	listing->n_entries = 0;
@@ -614,16 +621,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[32];
 	int err, fd;
 
-	if (inode->synthetic) {
-		err = control_open(fs, inode, fi);
-		if (err)
-			fuse_reply_err(req, err);
-		else
-			fuse_reply_open(req, fi);
+	if (fs->handleless) {
+		/* The kernel takes this as "never send OPEN again". */
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
 	if ((err = open_flags_allowed(fs, fi->flags))) {
 		fuse_reply_err(req, err);
+		return;
+	}
+	if (inode->synthetic) {
+		fi->fh = 0;
+		fi->direct_io = 1; /* contents live in the inode */
+		fuse_reply_open(req, fi);
 		return;
 	}
 	proc_path(inode->host_fd, path);
@@ -671,20 +681,82 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_create(req, &e, fi);
 }
 
+/*
+ * The descriptor for I/O on inode: the request's file handle when the
+ * kernel opened one (fh 0 never is one: fds 0-2 stay open), else one of
+ * the inode's own, opened on first use. A descriptor opened just for this
+ * request (the per-process limit reached) is returned in *temp_fd.
+ */
+static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
+		 struct inode *inode, bool write, int *fd, int *temp_fd)
+{
+	int *slot = write ? &inode->write_fd : &inode->read_fd;
+	int expected = -1, opened;
+	char path[32];
+
+	*temp_fd = -1;
+	if (fi && fi->fh) {
+		*fd = (int)fi->fh;
+		return 0;
+	}
+	*fd = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (*fd < 0 && !write) /* a write descriptor reads as well */
+		*fd = __atomic_load_n(&inode->write_fd, __ATOMIC_ACQUIRE);
+	if (*fd >= 0)
+		return 0;
+
+	proc_path(inode->host_fd, path);
+	opened = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (opened == -1)
+		return errno;
+	if (__atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
+	    fs->inodes.max_io_fds) {
+		/* Keeping it would run the process out of descriptors. */
+		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+		*fd = *temp_fd = opened;
+		return 0;
+	}
+	if (__atomic_compare_exchange_n(slot, &expected, opened, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		*fd = opened;
+	} else { /* another thread won the race: use its descriptor */
+		close(opened);
+		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+		*fd = expected;
+	}
+	return 0;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_READ);
+	struct inode *inode = inode_of(req, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd, temp_fd, err;
 
-	if (inode_of(req, ino)->synthetic) {
-		control_read(req, size, off, fi);
+	if (inode->synthetic) {
+		size_t len = inode->control_len;
+
+		if (off < 0 || (size_t)off >= len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, inode->control_data + off,
+				       len - (size_t)off < size
+					       ? len - (size_t)off
+					       : size);
+		return;
+	}
+	if ((err = io_fd(fs_of(req), fi, inode, false, &fd, &temp_fd))) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	if (temp_fd >= 0)
+		close(temp_fd);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
@@ -692,14 +764,25 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_WRITE);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t written;
+	int fd, temp_fd, err;
 
-	(void)ino;
+	err = check_writable(fs, inode);
+	if (!err)
+		err = io_fd(fs, fi, inode, true, &fd, &temp_fd);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	written = fuse_buf_copy(&out, in, 0);
+	if (temp_fd >= 0)
+		close(temp_fd);
 	if (written < 0)
 		fuse_reply_err(req, (int)-written);
 	else
@@ -711,16 +794,16 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	stats_add(&fs_of(req)->stats, STAT_FLUSH);
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req, 0);
+	/* Nothing to do at close: ENOSYS stops the kernel sending FLUSH. */
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_RELEASE);
-	if (inode_of(req, ino)->synthetic)
-		free((void *)(uintptr_t)fi->fh);
-	else
+	(void)ino;
+	if (fi->fh)
 		close((int)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -729,11 +812,92 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_FSYNC);
-	int rc;
+	struct inode *inode = inode_of(req, ino);
+	int fd, temp_fd, err;
 
-	(void)ino;
-	rc = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
-	fuse_reply_err(req, rc == -1 ? errno : 0);
+	if (inode->synthetic) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	err = io_fd(fs_of(req), fi, inode, false, &fd, &temp_fd);
+	if (!err && (datasync ? fdatasync(fd) : fsync(fd)) == -1)
+		err = errno;
+	if (!err && temp_fd >= 0)
+		close(temp_fd);
+	else if (temp_fd >= 0)
+		close(temp_fd);
+	fuse_reply_err(req, err);
+}
+
+/* A fresh listing of directory inode, with one reference. */
+static int snapshot_new(struct canonfs_fs *fs, const struct inode *inode,
+			struct dir_snapshot **out)
+{
+	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
+	int err;
+
+	if (!snap)
+		return ENOMEM;
+	if (inode->control)
+		err = control_listing(&snap->listing);
+	else if (inode->synthetic)
+		err = dir_listing_from_layout(&fs->layout.dirs[inode->synth_dir],
+					      &snap->listing);
+	else
+		err = dir_listing_read_host(inode->host_fd, &snap->listing);
+	if (err) {
+		free(snap);
+		return err;
+	}
+	snap->refs = 1;
+	*out = snap;
+	return 0;
+}
+
+static void snapshot_put(struct canonfs_fs *fs, struct dir_snapshot *snap)
+{
+	bool last;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	last = --snap->refs == 0;
+	pthread_mutex_unlock(&fs->inodes.lock);
+	if (last) {
+		dir_listing_free(&snap->listing);
+		free(snap);
+	}
+}
+
+/*
+ * The listing for a READDIR without a handle (no OPENDIR): a pass starts
+ * at offset 0 with a fresh snapshot, kept in the inode for the requests
+ * that continue it, so offsets stay stable within the pass.
+ */
+static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
+			     off_t offset, struct dir_snapshot **out)
+{
+	struct dir_snapshot *fresh = NULL, *old = NULL;
+	int err;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	if (offset > 0 && inode->listing) {
+		*out = inode->listing;
+		(*out)->refs++;
+		pthread_mutex_unlock(&fs->inodes.lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->inodes.lock);
+
+	if ((err = snapshot_new(fs, inode, &fresh)))
+		return err;
+	pthread_mutex_lock(&fs->inodes.lock);
+	old = inode->listing;
+	inode->listing = fresh;
+	fresh->refs++; /* the inode's and the caller's */
+	pthread_mutex_unlock(&fs->inodes.lock);
+	if (old)
+		snapshot_put(fs, old);
+	*out = fresh;
+	return 0;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -742,26 +906,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	stats_add(&fs_of(req)->stats, STAT_OPENDIR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
-	struct dir_handle *handle = calloc(1, sizeof(*handle));
+	struct dir_snapshot *snap;
 	int err;
 
-	if (!handle) {
-		fuse_reply_err(req, ENOMEM);
+	if (fs->handleless) {
+		/* "Never send OPENDIR again": listings are then cached by the
+		 * kernel until a host change invalidates them. */
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	if (inode->control)
-		err = control_listing(&handle->listing);
-	else if (inode->synthetic)
-		err = dir_listing_from_layout(
-			&fs->layout.dirs[inode->synth_dir], &handle->listing);
-	else
-		err = dir_listing_read_host(inode->host_fd, &handle->listing);
-	if (err) {
-		free(handle);
+	if ((err = snapshot_new(fs, inode, &snap))) {
 		fuse_reply_err(req, err);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)handle;
+	fi->fh = (uint64_t)(uintptr_t)snap;
 	/* The kernel may keep the listing: a change in a watched
 	 * directory invalidates it. */
 	if (inode->synthetic || inode->watched) {
@@ -778,13 +936,24 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, ino);
-	struct dir_handle *handle = (struct dir_handle *)(uintptr_t)fi->fh;
-	size_t total = handle->listing.n_entries + 2;
-	size_t used = 0;
-	char *buf = malloc(size);
+	struct dir_snapshot *snap;
+	size_t total, used = 0;
+	char *buf;
 	int err = 0;
 
+	if (fi->fh) {
+		snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
+		pthread_mutex_lock(&fs->inodes.lock);
+		snap->refs++;
+		pthread_mutex_unlock(&fs->inodes.lock);
+	} else if ((err = snapshot_for_pass(fs, dir, offset, &snap))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	total = snap->listing.n_entries + 2;
+	buf = malloc(size);
 	if (!buf) {
+		snapshot_put(fs, snap);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -800,12 +969,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			e.attr.st_mode = S_IFDIR;
 		} else {
 			const struct dir_entry *entry =
-				&handle->listing.entries[pos - 2];
+				&snap->listing.entries[pos - 2];
 
 			name = entry->name;
-			if (plus) {
+			if (plus && !dir->control) {
 				err = do_lookup(fs, dir, name, &e);
-				if (err == ENOENT) { /* gone since opendir */
+				if (err == ENOENT) { /* gone since the snapshot */
 					err = 0;
 					continue;
 				}
@@ -843,6 +1012,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	else
 		fuse_reply_buf(req, buf, used);
 	free(buf);
+	snapshot_put(fs, snap);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -863,11 +1033,9 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_RELEASEDIR);
-	struct dir_handle *handle = (struct dir_handle *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	dir_listing_free(&handle->listing);
-	free(handle);
+	if (fi->fh)
+		snapshot_put(fs_of(req), (struct dir_snapshot *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -37,6 +37,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("mtime=%s", mtime_arg, 0),
 	CANONFS_OPT("nonempty", nonempty, 1),
 	CANONFS_OPT("xattr", xattr, 1),
+	CANONFS_OPT("nowatch", nowatch, 1),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -351,6 +352,9 @@ void options_print_help(const char *program)
 	       "                           several components, e.g. extra/tools)\n"
 	       "    -o nonempty            allow mounting over a non-empty MOUNTPOINT\n"
 	       "    -o xattr               show extended attributes (hidden by default)\n"
+	       "    -o nowatch             do not watch the host tree with inotify (for\n"
+	       "                           network filesystems, whose remote changes\n"
+	       "                           inotify never sees): cache for 0.5 s only\n"
 	       "\n"
 	       "FUSE and mount options passed on to the kernel:\n"
 	       "    allow_other, allow_root, auto_unmount, fsname=, subtype=,\n"

@@ -2,7 +2,10 @@
 speed, and a barrier that scripts use between a host-side change (a git
 checkout) and a build."""
 
+import errno
 import os
+
+import pytest
 
 
 def counters(m):
@@ -19,11 +22,14 @@ def test_control_directory_is_hidden_but_reachable(tmp_path, canonfs):
     assert sorted(os.listdir(m.mnt / ".canonfs")) == ["barrier", "stats"]
     with open(m.mnt / ".canonfs" / "stats", "rb") as f:
         assert f.read(), "stats must not be empty"
-    try:
-        os.open(m.mnt / ".canonfs" / "stats", os.O_WRONLY)
-        raise AssertionError("control files must be read-only")
-    except OSError:
-        pass
+    for name in ("stats", "barrier"):
+        with pytest.raises(OSError) as refused:
+            with open(m.mnt / ".canonfs" / name, "wb") as f:
+                f.write(b"x")
+        assert refused.value.errno in (errno.EROFS, errno.EACCES, errno.EPERM), \
+            "control file %s must be read-only" % name
+    with pytest.raises(OSError):
+        (m.mnt / ".canonfs" / "new").write_text("x")
 
 
 def test_stats_count_requests(tmp_path, canonfs):

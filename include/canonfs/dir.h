@@ -35,4 +35,10 @@ int dir_listing_from_layout(const struct layout_dir *dir,
 
 void dir_listing_free(struct dir_listing *listing);
 
+/* A listing shared by everyone reading one pass over a directory. */
+struct dir_snapshot {
+	struct dir_listing listing;
+	unsigned refs; /* protected by the owner's lock */
+};
+
 #endif

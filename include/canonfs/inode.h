@@ -29,6 +29,7 @@
 #include <uthash.h>
 
 #include "canonfs/control.h"
+#include "canonfs/dir.h"
 #include "canonfs/layout.h"
 
 /*
@@ -64,6 +65,18 @@ struct inode {
 	uint64_t lookup_count; /* protected by inode_table.lock */
 	int watch;            /* protected by lock; inotify wd of a dir, or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
+
+	/* Descriptors for I/O that comes without a file handle (the kernel
+	 * was told to stop sending OPEN): opened on first use, set once by
+	 * compare-and-swap, closed when the inode is freed. */
+	int read_fd;
+	int write_fd;
+	/* The listing served to handle-less READDIR (no OPENDIR): rebuilt at
+	 * offset 0, shared with the readers of the pass under way. */
+	struct dir_snapshot *listing; /* protected by lock */
+
+	char *control_data; /* const; contents of a control file (owned) */
+	size_t control_len;
 };
 
 /* The inodes that share one inotify watch descriptor. */
@@ -77,11 +90,14 @@ struct inode_table {
 	pthread_mutex_t lock;
 	struct inode *by_key;        /* host inodes; protected by lock */
 	struct inode **synthetic;    /* one per layout dir; const */
-	struct inode *control[CONTROL_COUNT]; /* control nodes; const */
+	struct inode *control_dir;   /* MNT/.canonfs, pinned; const */
 	struct inode **mirror_roots; /* one per mirror; const */
 	size_t n_synthetic;
 	size_t n_mirrors;
 	size_t n_host; /* live host inodes; protected by lock */
+	uint64_t n_control_files; /* ever made; protected by lock */
+	size_t n_io_fds;   /* read_fd/write_fd open now; atomic */
+	size_t max_io_fds; /* const; past it, I/O descriptors are not kept */
 	int inotify_fd; /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
 };
@@ -116,6 +132,11 @@ uint64_t inode_nodeid(const struct inode_table *table,
 struct inode *inode_get(struct inode_table *table,
 			const struct inode *parent, const struct stat *host,
 			int host_fd, uint64_t canon_ino);
+
+/* A new unpinned synthetic inode with one lookup, owning `data` (a
+ * control file's contents). Returns NULL (data freed) when out of memory. */
+struct inode *inode_new_control_file(struct inode_table *table, int control,
+				     char *data, size_t len);
 
 /* Take back nlookup lookups; at zero an unpinned inode is freed. */
 void inode_forget(struct inode_table *table, struct inode *inode,

@@ -22,6 +22,9 @@ struct canonfs_fs {
 	struct inode_table inodes;          /* locks inside */
 	struct stats stats;                 /* atomics inside */
 	struct invalidator *inv;            /* host watcher, for the barrier */
+	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and
+	 * their RELEASEs, and keeps pages and listings until invalidated. */
+	bool handleless;
 	/* Seconds the kernel may trust a name or attributes: long where host
 	 * changes are watched and invalidated, short where they are not. */
 	double watched_timeout;

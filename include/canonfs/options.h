@@ -39,6 +39,7 @@ struct canonfs_options {
 	/* int, not bool: fuse_opt_parse stores an int through the offset. */
 	int nonempty; /* allow a MOUNTPOINT that has entries */
 	int xattr;    /* pass extended attributes through */
+	int nowatch;  /* no inotify: short cache timeouts instead */
 
 	struct canon_rules rules; /* time mode, owner */
 

@@ -1,0 +1,62 @@
+"""-o nowatch: for host trees inotify cannot watch (network filesystems).
+canonfs then keeps file handles (OPEN/OPENDIR round trips) and short cache
+timeouts; the view, the writes and freshness must be as correct."""
+
+import os
+import time
+
+
+def wait_for(predicate, timeout=1.5):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def counters(m):
+    text = (m.mnt / ".canonfs" / "stats").read_text()
+    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
+
+
+def test_nowatch_reads_writes_and_lists(tmp_path, canonfs):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for name in ("b", "a", "C"):
+        (src / "d" / name).write_text(name * 3)
+    m = canonfs(src, "nowatch")
+    assert os.listdir(m.root / "d") == ["C", "a", "b"]
+    assert (m.root / "d" / "a").read_text() == "aaa"
+
+    path = m.root / "d" / "new"
+    with open(path, "wb") as f:
+        f.write(b"0123456789")
+    with open(path, "ab") as f:
+        f.write(b"tail")
+    with open(path, "r+b") as f:
+        f.truncate(4)
+        f.seek(2)
+        f.write(b"XY")
+    assert (src / "d" / "new").read_bytes() == b"01XY"
+    with open(path, "wb") as f:  # O_TRUNC
+        f.write(b"z")
+    assert (src / "d" / "new").read_bytes() == b"z"
+    stats = counters(m)
+    assert stats["watches"] == 0, "nowatch must not use inotify"
+    assert stats["open"] > 0 and stats["release"] > 0, "handles are used"
+
+
+def test_nowatch_host_changes_visible_within_a_second(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("one")
+    m = canonfs(src, "nowatch")
+    assert (m.root / "f").read_text() == "one"
+    assert not (m.root / "g").exists()
+
+    (src / "f").write_text("two")  # same size
+    (src / "g").write_text("new")
+    seen = wait_for(lambda: (m.root / "f").read_text() == "two"
+                    and (m.root / "g").exists())
+    assert seen is not None and seen < 1.2, "host edits not seen in time without inotify"
