@@ -177,41 +177,36 @@ static int lookup_control_file(struct canonfs_fs *fs, const char *name,
 	return 0;
 }
 
-/* The child of a synthetic directory: a synthetic dir or a mirror root. */
+/* The child of a synthetic directory: a synthetic directory, a mirror
+ * root, the control directory or a control file. */
 static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 			    const char *name, struct fuse_entry_param *e)
 {
-	const struct layout_entry *entry = NULL;
+	const struct layout_entry *entry;
 	struct inode *inode;
 	int err;
 
 	if (parent->control == CONTROL_DIR)
 		return lookup_control_file(fs, name, e);
+	if (parent->control)
+		return ENOTDIR;
+
 	if (parent == fs->inodes.synthetic[0] &&
 	    strcmp(name, CONTROL_DIR_NAME) == 0) {
 		inode = fs->inodes.control_dir;
-	} else if (parent->control) {
-		return ENOTDIR;
 	} else {
 		entry = layout_dir_find(&fs->layout.dirs[parent->synth_dir],
 					name);
 		if (!entry)
 			return ENOENT;
+		if (entry->synth_dir >= 0)
+			inode = fs->inodes.synthetic[entry->synth_dir];
+		else
+			inode = fs->inodes.mirror_roots[entry->mirror];
 	}
-	if (!entry) {
-		/* control nodes: pinned, nothing to count */
-	} else if (entry->synth_dir >= 0) {
-		inode = fs->inodes.synthetic[entry->synth_dir];
-	} else {
-		inode = fs->inodes.mirror_roots[entry->mirror];
-		pthread_mutex_lock(&fs->inodes.lock);
-		inode->lookup_count++;
-		pthread_mutex_unlock(&fs->inodes.lock);
-	}
-	if ((err = inode_attr(fs, inode, &e->attr))) {
-		inode_forget(&fs->inodes, inode, 1);
+	/* All pinned: no lookup to count. */
+	if ((err = inode_attr(fs, inode, &e->attr)))
 		return err;
-	}
 	fill_entry(fs, inode, e);
 	return 0;
 }
