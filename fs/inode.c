@@ -119,7 +119,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		inode->pinned = true;
 		inode->synth_dir = (unsigned)i;
 		inode->host_type = S_IFDIR;
-		inode->canon_ino = layout->dirs[i].canon_ino;
+		inode->key.canon_ino = layout->dirs[i].canon_ino;
 		inode->parent_canon_ino = layout->dirs[i].parent_canon_ino;
 		inode->parent_watched = true; /* never changes */
 		table->synthetic[table->n_synthetic++] = inode;
@@ -132,7 +132,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	table->control_dir->pinned = true;
 	table->control_dir->control = CONTROL_DIR;
 	table->control_dir->host_type = S_IFDIR;
-	table->control_dir->canon_ino = control_canon_ino(CONTROL_DIR);
+	table->control_dir->key.canon_ino = control_canon_ino(CONTROL_DIR);
 	table->control_dir->parent_canon_ino = CANON_ROOT_INO;
 	table->control_dir->parent_watched = true;
 
@@ -151,9 +151,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		if (inode->host_fd < 0)
 			return errno;
 		inode->pinned = true;
-		inode->mirror = (unsigned)i;
 		inode->host_type = S_IFDIR;
-		inode->canon_ino = m->canon_ino;
 		inode->parent_canon_ino = m->parent_canon_ino;
 		/* Its parent is synthetic; its own watch reports its changes. */
 		inode->parent_watched = true;
@@ -231,7 +229,7 @@ struct inode *inode_get(struct inode_table *table,
 	struct inode_key key = { .dev = host->st_dev,
 				 .ino = host->st_ino,
 				 .canon_ino = canon_ino,
-				 .mirror = parent->mirror };
+				 .mirror = parent->key.mirror };
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
@@ -250,11 +248,9 @@ struct inode *inode_get(struct inode_table *table,
 		return NULL;
 	}
 	inode->key = key;
-	inode->mirror = parent->mirror;
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
-	inode->canon_ino = canon_ino;
-	inode->parent_canon_ino = parent->canon_ino;
+	inode->parent_canon_ino = parent->key.canon_ino;
 	inode->parent_watched = parent->synthetic || parent->watched;
 	inode->lookup_count = 1;
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
@@ -276,7 +272,6 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	inode->synthetic = true;
 	inode->control = (unsigned char)control;
 	inode->host_type = S_IFREG;
-	inode->canon_ino = control_canon_ino(control);
 	inode->parent_canon_ino = control_canon_ino(CONTROL_DIR);
 	inode->control_data = data;
 	inode->control_len = len;
@@ -286,6 +281,7 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	 * frees it at unmount if the kernel never forgets it. */
 	pthread_mutex_lock(&table->lock);
 	inode->key = (struct inode_key){ .ino = ++table->n_control_files,
+					 .canon_ino = control_canon_ino(control),
 					 .mirror = UINT32_MAX };
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	pthread_mutex_unlock(&table->lock);

@@ -54,8 +54,8 @@ static struct inode *child_locked(struct inode_table *table,
 		return NULL;
 	key.dev = st.st_dev;
 	key.ino = st.st_ino;
-	key.canon_ino = canon_child_ino(dir->canon_ino, name);
-	key.mirror = dir->mirror;
+	key.canon_ino = canon_child_ino(dir->key.canon_ino, name);
+	key.mirror = dir->key.mirror;
 	return inode_find_locked(table, &key);
 }
 

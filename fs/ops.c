@@ -63,7 +63,7 @@ static int shown_link_target(struct canonfs_fs *fs,
 		return errno;
 	target[len] = '\0';
 
-	if (layout_virt_path_of_fd(&fs->layout, inode->mirror, inode->host_fd,
+	if (layout_virt_path_of_fd(&fs->layout, inode->key.mirror, inode->host_fd,
 				   virt_path, sizeof(virt_path)) ||
 	    path_dirname(virt_path, virt_dir, sizeof(virt_dir))) {
 		/* The link has left its mirror: nothing to rewrite against. */
@@ -85,7 +85,7 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 	int err;
 
 	if (inode->synthetic) {
-		canon_synthetic_attr(&fs->opts->rules, inode->canon_ino,
+		canon_synthetic_attr(&fs->opts->rules, inode->key.canon_ino,
 				     S_ISDIR(inode->host_type) ? S_IFDIR | 0755
 							       : S_IFREG | 0444,
 				     out);
@@ -100,7 +100,7 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 			return err;
 		link_size = (off_t)strlen(target);
 	}
-	canon_attr(&fs->opts->rules, &host, inode->canon_ino, link_size, out);
+	canon_attr(&fs->opts->rules, &host, inode->key.canon_ino, link_size, out);
 	return 0;
 }
 
@@ -240,7 +240,7 @@ static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
 	}
 
 	inode = inode_get(&fs->inodes, parent, &host, fd,
-			  canon_child_ino(parent->canon_ino, name));
+			  canon_child_ino(parent->key.canon_ino, name));
 	if (!inode)
 		return ENOMEM;
 	if ((err = inode_attr(fs, inode, &e->attr))) {
@@ -488,11 +488,11 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	err = check_writable(fs, dir);
 	if (!err)
-		err = layout_virt_path_of_fd(&fs->layout, dir->mirror,
+		err = layout_virt_path_of_fd(&fs->layout, dir->key.mirror,
 					     dir->host_fd, dir_virt,
 					     sizeof(dir_virt));
 	if (!err)
-		err = symlink_to_host(link, dir_virt, dir->mirror,
+		err = symlink_to_host(link, dir_virt, dir->key.mirror,
 				      fs->layout.mountpoint,
 				      fs->layout.spellings,
 				      fs->layout.n_spellings, stored,
@@ -516,7 +516,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	int err;
 
 	err = check_writable(fs, dir);
-	if (!err && inode->mirror != dir->mirror)
+	if (!err && inode->key.mirror != dir->key.mirror)
 		err = EXDEV;
 	if (!err) {
 		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link
@@ -572,7 +572,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!err)
 		err = check_writable(fs, newdir);
 	/* An inode belongs to one mirror; moving it to another is a copy. */
-	if (!err && dir->mirror != newdir->mirror)
+	if (!err && dir->key.mirror != newdir->key.mirror)
 		err = EXDEV;
 	if (!err && renameat2(dir->host_fd, name, newdir->host_fd, newname,
 			      flags) == -1)
@@ -959,7 +959,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 		if (pos < 2) {
 			name = pos == 0 ? "." : "..";
-			e.attr.st_ino = pos == 0 ? dir->canon_ino
+			e.attr.st_ino = pos == 0 ? dir->key.canon_ino
 						 : dir->parent_canon_ino;
 			e.attr.st_mode = S_IFDIR;
 		} else {
@@ -976,7 +976,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				if (err)
 					break;
 			} else {
-				e.attr.st_ino = canon_child_ino(dir->canon_ino,
+				e.attr.st_ino = canon_child_ino(dir->key.canon_ino,
 								name);
 				e.attr.st_mode = (mode_t)DTTOIF(entry->d_type);
 			}

@@ -22,6 +22,8 @@ def test_control_directory_is_hidden_but_reachable(tmp_path, canonfs):
     assert sorted(os.listdir(m.mnt / ".canonfs")) == ["barrier", "stats"]
     with open(m.mnt / ".canonfs" / "stats", "rb") as f:
         assert f.read(), "stats must not be empty"
+    inos = {os.stat(m.mnt / ".canonfs" / "stats").st_ino for _ in range(3)}
+    assert len(inos) == 1 and 0 not in inos, "control files keep one path-derived inode number"
     for name in ("stats", "barrier"):
         with pytest.raises(OSError) as refused:
             with open(m.mnt / ".canonfs" / name, "wb") as f:

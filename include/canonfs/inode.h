@@ -47,17 +47,17 @@ struct inode_key {
 };
 
 struct inode {
-	struct inode_key key; /* const; host inodes only */
+	/* const. key.canon_ino is the st_ino shown, derived from the virtual
+	 * path; key.mirror the index in layout.mirrors. */
+	struct inode_key key;
 	UT_hash_handle hh;    /* protected by inode_table.lock */
 	bool synthetic;       /* const; no host object: a synthetic directory
 				 of the layout or a control node */
 	unsigned char control; /* const; CONTROL_* of a control node, or 0 */
 	bool pinned;          /* const; never freed */
 	unsigned synth_dir;   /* const; synthetic: index in layout.dirs */
-	unsigned mirror;      /* const; host: index in layout.mirrors */
 	int host_fd;          /* const; host: O_PATH|O_NOFOLLOW, owned */
 	mode_t host_type;     /* const; S_IFMT bits when first looked up */
-	uint64_t canon_ino;   /* const; st_ino shown, from the virtual path */
 	uint64_t parent_canon_ino; /* const; shown for ".." */
 	bool watched;         /* const; a watched dir: host changes inside
 				 it are reported */
