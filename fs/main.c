@@ -270,8 +270,8 @@ out:
 /*
  * Process set-up that the file handles rely on: descriptors 0-2 open (a
  * file handle of 0 then always means "none"), and the descriptor limit
- * raised to the hard limit, since every inode the kernel holds keeps an
- * O_PATH descriptor.
+ * raised as far as allowed, since every inode the kernel holds keeps an
+ * O_PATH descriptor (a tree of a million files needs a million).
  */
 static void prepare_process(void)
 {
@@ -283,8 +283,23 @@ static void prepare_process(void)
 	} while (fd >= 0 && fd <= 2);
 	if (fd > 2)
 		close(fd);
-	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-	    files.rlim_cur < files.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &files) != 0)
+		return;
+	/* As root, up to the kernel's ceiling (fs.nr_open); else the hard
+	 * limit. Either may fail: canonfs then runs with what it has. */
+	files.rlim_cur = files.rlim_max;
+	if (geteuid() == 0) {
+		FILE *nr_open = fopen("/proc/sys/fs/nr_open", "re");
+		unsigned long ceiling;
+
+		if (nr_open && fscanf(nr_open, "%lu", &ceiling) == 1 &&
+		    ceiling > files.rlim_max)
+			files.rlim_cur = files.rlim_max = ceiling;
+		if (nr_open)
+			fclose(nr_open);
+	}
+	if (setrlimit(RLIMIT_NOFILE, &files) != 0) {
+		getrlimit(RLIMIT_NOFILE, &files);
 		files.rlim_cur = files.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &files);
 	}
