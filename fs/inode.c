@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,15 +96,31 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 
 	memset(table, 0, sizeof(*table));
 	pthread_mutex_init(&table->lock, NULL);
+	pthread_cond_init(&table->room, NULL);
 	table->inotify_fd = inotify_fd;
-	/* A quarter of the descriptors, at most 16384, may stay open for
+	/* An eighth of the descriptors, at most 4096, may stay open for
 	 * I/O; the rest are for the O_PATH descriptors of the inodes. */
 	table->max_io_fds = 256;
-	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-	    files.rlim_cur / 4 > table->max_io_fds)
-		table->max_io_fds = files.rlim_cur / 4 < 16384
-					    ? files.rlim_cur / 4
-					    : 16384;
+	table->prune_high = SIZE_MAX;
+	table->prune_low = SIZE_MAX;
+	table->prune_wake_fd = -1;
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+		size_t limit = files.rlim_cur == RLIM_INFINITY
+				       ? SIZE_MAX / 2
+				       : (size_t)files.rlim_cur;
+		size_t for_inodes;
+
+		if (limit / 8 > table->max_io_fds)
+			table->max_io_fds = limit / 8 < 4096 ? limit / 8
+							      : 4096;
+		/* What is left after I/O descriptors and 256 for libfuse,
+		 * inotify, pipes and the layout. */
+		for_inodes = limit > table->max_io_fds + 512
+				     ? limit - table->max_io_fds - 256
+				     : 256;
+		table->prune_high = for_inodes / 10 * 9;
+		table->prune_low = for_inodes / 10 * 7;
+	}
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots = calloc(layout->n_mirrors,
 				     sizeof(*table->mirror_roots));
@@ -203,6 +220,7 @@ void inode_table_destroy(struct inode_table *table)
 		free_inode(table, table->control_dir);
 	free(table->synthetic);
 	free(table->mirror_roots);
+	pthread_cond_destroy(&table->room);
 	pthread_mutex_destroy(&table->lock);
 	memset(table, 0, sizeof(*table));
 }
@@ -222,9 +240,96 @@ uint64_t inode_nodeid(const struct inode_table *table,
 	return (uint64_t)(uintptr_t)inode;
 }
 
-struct inode *inode_get(struct inode_table *table,
-			const struct inode *parent, const struct stat *host,
-			int host_fd, uint64_t canon_ino)
+/* Called with the lock held. */
+static void request_prune_locked(struct inode_table *table)
+{
+	uint64_t one = 1;
+	ssize_t rc;
+
+	if (table->prune_pending || table->prune_wake_fd < 0)
+		return;
+	table->prune_pending = true;
+	rc = write(table->prune_wake_fd, &one, sizeof(one));
+	(void)rc;
+}
+
+void inode_mark_pruned(struct inode_table *table, const struct inode_key *key)
+{
+	struct inode *inode;
+
+	pthread_mutex_lock(&table->lock);
+	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
+	if (inode)
+		inode->last_used = 0;
+	pthread_mutex_unlock(&table->lock);
+}
+
+bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
+			 int timeout_ms)
+{
+	struct timespec deadline;
+	bool room;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&table->lock);
+	/* In use: the pruner leaves it alone while we wait. */
+	dir->last_used = ++table->clock;
+	request_prune_locked(table);
+	while (table->n_host >= table->prune_high &&
+	       pthread_cond_timedwait(&table->room, &table->lock,
+				      &deadline) == 0)
+		;
+	room = table->n_host < table->prune_high;
+	pthread_mutex_unlock(&table->lock);
+	return room;
+}
+
+void inode_prune_done(struct inode_table *table)
+{
+	pthread_mutex_lock(&table->lock);
+	table->prune_pending = false;
+	pthread_mutex_unlock(&table->lock);
+}
+
+size_t inode_prune_candidates(struct inode_table *table,
+			      struct prune_candidate **out)
+{
+	struct inode *inode, *tmp;
+	size_t n = 0, capacity;
+
+	pthread_mutex_lock(&table->lock);
+	capacity = HASH_COUNT(table->watches) + table->n_mirrors + 16;
+	*out = calloc(capacity, sizeof(**out));
+	HASH_ITER(hh, table->by_key, inode, tmp)
+	{
+		if (!*out || n == capacity)
+			break;
+		/* last_used 0: pruned, and not used since. */
+		if (inode->synthetic || !S_ISDIR(inode->host_type) ||
+		    inode->last_used == 0)
+			continue;
+		(*out)[n].dir_fd =
+			fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
+		if ((*out)[n].dir_fd < 0)
+			continue;
+		(*out)[n].key = inode->key;
+		(*out)[n].nodeid = inode_nodeid(table, inode);
+		(*out)[n].last_used = inode->last_used;
+		n++;
+	}
+	pthread_mutex_unlock(&table->lock);
+	return n;
+}
+
+struct inode *inode_get(struct inode_table *table, struct inode *parent,
+			const struct stat *host, int host_fd,
+			uint64_t canon_ino)
 {
 	struct inode_key key = { .dev = host->st_dev,
 				 .ino = host->st_ino,
@@ -233,6 +338,7 @@ struct inode *inode_get(struct inode_table *table,
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
+	parent->last_used = ++table->clock;
 	HASH_FIND(hh, table->by_key, &key, sizeof(key), inode);
 	if (inode) {
 		inode->lookup_count++;
@@ -255,6 +361,8 @@ struct inode *inode_get(struct inode_table *table,
 	inode->lookup_count = 1;
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	table->n_host++;
+	if (table->n_host > table->prune_high)
+		request_prune_locked(table);
 	watch_add(table, inode);
 	pthread_mutex_unlock(&table->lock);
 	return inode;
@@ -300,8 +408,8 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 	if (inode->lookup_count == 0) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		if (!inode->synthetic)
-			table->n_host--;
+		if (!inode->synthetic && --table->n_host + 1 == table->prune_high)
+			pthread_cond_broadcast(&table->room);
 		pthread_mutex_unlock(&table->lock);
 		free_inode(table, inode);
 		return;

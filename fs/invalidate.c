@@ -9,6 +9,7 @@
 #include "canonfs/inode.h"
 #include "canonfs/ops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -176,6 +178,122 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 	}
 }
 
+static int by_last_used(const void *a, const void *b)
+{
+	const struct prune_candidate *pa = a, *pb = b;
+
+	return pa->last_used < pb->last_used ? -1
+					     : pa->last_used > pb->last_used;
+}
+
+/* Directories used within this many lookups are not pruned. */
+#define PRUNE_RECENT_LOOKUPS 64
+
+struct prune_child {
+	char *name;
+	uint64_t nodeid;
+};
+
+/* The cached files of directory `dir`: names with their node ids. */
+static size_t cached_files(struct inode_table *table,
+			   const struct prune_candidate *dir,
+			   const struct dir_listing *listing,
+			   struct prune_child *out)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&table->lock);
+	for (size_t i = 0; i < listing->n_entries; i++) {
+		const struct dir_entry *entry = &listing->entries[i];
+		struct inode_key key = { .mirror = dir->key.mirror };
+		struct inode *child;
+		struct stat st;
+
+		/* Directories stay: a forgotten one could be someone's
+		 * working directory. They are few. */
+		if (entry->d_type == DT_DIR ||
+		    fstatat(dir->dir_fd, entry->name, &st,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		key.dev = st.st_dev;
+		key.ino = st.st_ino;
+		key.canon_ino = canon_child_ino(dir->key.canon_ino, entry->name);
+		child = inode_find_locked(table, &key);
+		if (child)
+			out[n++] = (struct prune_child){
+				.name = entry->name,
+				.nodeid = inode_nodeid(table, child)
+			};
+	}
+	pthread_mutex_unlock(&table->lock);
+	return n;
+}
+
+/*
+ * Make the kernel drop the cached files of the least recently used
+ * directories until about enough inodes are released. A name forgotten
+ * with inval_entry would leave its inode cached; "deleted" (for the kernel
+ * only: the host file is untouched) it is evicted at once, and FORGET
+ * comes back. A file in use stays until closed; the next lookup of the
+ * name finds it again.
+ */
+static void prune(struct invalidator *inv)
+{
+	struct inode_table *table = &inv->fs->inodes;
+	struct prune_candidate *dirs = NULL;
+	size_t n, live, target, forgotten = 0;
+	uint64_t clock;
+
+	stats_add(&inv->fs->stats, STAT_PRUNE_RUNS);
+	n = inode_prune_candidates(table, &dirs);
+	pthread_mutex_lock(&table->lock);
+	live = table->n_host;
+	clock = table->clock;
+	pthread_mutex_unlock(&table->lock);
+	target = live > table->prune_low ? live - table->prune_low : 0;
+
+	if (n > 0)
+		qsort(dirs, n, sizeof(*dirs), by_last_used);
+	for (size_t i = 0; i < n; i++) {
+		/* Directories used in the last few lookups are being listed
+		 * right now: a notification would wait for the directory lock
+		 * that the listing request holds, maybe while it waits for
+		 * us. */
+		if (dirs[i].last_used + PRUNE_RECENT_LOOKUPS > clock) {
+			close(dirs[i].dir_fd);
+			continue;
+		}
+		struct dir_listing listing;
+		struct prune_child *children;
+		size_t n_children;
+
+		if (forgotten >= target ||
+		    dir_listing_read_host(dirs[i].dir_fd, &listing)) {
+			close(dirs[i].dir_fd);
+			continue;
+		}
+		children = calloc(listing.n_entries + 1, sizeof(*children));
+		n_children = children ? cached_files(table, &dirs[i],
+						     &listing, children)
+				      : 0;
+		for (size_t j = 0; j < n_children; j++) {
+			if (fuse_lowlevel_notify_delete(
+				    inv->se, dirs[i].nodeid, children[j].nodeid,
+				    children[j].name,
+				    strlen(children[j].name)) == 0) {
+				forgotten++;
+				stats_add(&inv->fs->stats, STAT_PRUNE_ENTRY);
+			}
+		}
+		free(children);
+		dir_listing_free(&listing);
+		inode_mark_pruned(table, &dirs[i].key);
+		close(dirs[i].dir_fd);
+	}
+	free(dirs);
+	inode_prune_done(table);
+}
+
 static void *event_loop(void *arg)
 {
 	struct invalidator *inv = arg;
@@ -184,19 +302,26 @@ static void *event_loop(void *arg)
 		__attribute__((aligned(__alignof__(struct inotify_event))));
 
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = inv->inotify_fd, .events = POLLIN },
 			{ .fd = inv->stop_pipe[0], .events = POLLIN },
+			{ .fd = inv->prune_fd, .events = POLLIN },
 		};
+		uint64_t requests;
 		ssize_t len;
 
-		if (poll(fds, 2, -1) == -1) {
+		if (poll(fds, 3, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (fds[1].revents)
 			break;
+		if (fds[2].revents &&
+		    read(inv->prune_fd, &requests, sizeof(requests)) > 0)
+			prune(inv);
+		if (!fds[0].revents)
+			continue;
 		/* Busy before the read empties the queue: a barrier then
 		 * always sees either queued events or a busy thread. */
 		pthread_mutex_lock(&inv->lock);
@@ -261,13 +386,16 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 	inv->fs = fs;
 	inv->inotify_fd = -1;
 	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
-	if (fs->opts->nowatch)
-		return 0;
-	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (inv->inotify_fd < 0)
-		return 0; /* short timeouts instead */
+	inv->prune_fd = -1;
 	if (pipe2(inv->stop_pipe, O_CLOEXEC) == -1)
 		return errno;
+	inv->prune_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (inv->prune_fd < 0)
+		return errno;
+	if (fs->opts->nowatch)
+		return 0;
+	/* Without inotify: short timeouts instead (-1 is ignored by poll). */
+	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	return 0;
 }
 
@@ -276,12 +404,11 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 	int err;
 
 	inv->se = se;
-	if (inv->inotify_fd < 0)
-		return 0;
 	err = pthread_create(&inv->thread, NULL, event_loop, inv);
 	if (err)
 		return err;
 	inv->running = true;
+	inv->fs->inodes.prune_wake_fd = inv->prune_fd;
 	return 0;
 }
 
@@ -304,7 +431,10 @@ void invalidator_destroy(struct invalidator *inv)
 			close(inv->stop_pipe[i]);
 	if (inv->inotify_fd >= 0)
 		close(inv->inotify_fd);
+	if (inv->prune_fd >= 0)
+		close(inv->prune_fd);
 	inv->inotify_fd = -1;
+	inv->prune_fd = -1;
 	pthread_cond_destroy(&inv->idle);
 	pthread_mutex_destroy(&inv->lock);
 }

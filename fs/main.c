@@ -183,6 +183,9 @@ static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 		return -1;
 	fuse_loop_cfg_set_clone_fd(config, 0);
 	fuse_loop_cfg_set_idle_threads(config, 8);
+	/* Enough that a request waiting for the pruner never starves the
+	 * FORGETs it waits for. */
+	fuse_loop_cfg_set_max_threads(config, 32);
 	rc = fuse_session_loop_mt(se, config);
 	fuse_loop_cfg_destroy(config);
 	return rc;

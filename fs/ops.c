@@ -211,9 +211,11 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	return 0;
 }
 
-/* Look `name` up in `parent` and take one lookup on the result. */
-static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
-		     const char *name, struct fuse_entry_param *e)
+/* Look `name` up in `parent` and take one lookup on the result. Out of
+ * descriptors, wait for the pruner if may_wait. */
+static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
+			const char *name, struct fuse_entry_param *e,
+			bool may_wait)
 {
 	struct inode *inode;
 	struct stat host;
@@ -226,6 +228,12 @@ static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
 		return lookup_synthetic(fs, parent, name, e);
 
 	fd = openat(parent->host_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	/* Out of descriptors: wait (once) for the kernel to forget old
+	 * names, which the pruner asks of it, then try again. */
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && may_wait &&
+	    inode_wait_for_room(&fs->inodes, parent, 2000))
+		fd = openat(parent->host_fd, name,
+			    O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return errno;
 	if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ==
@@ -249,6 +257,12 @@ static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
 	}
 	fill_entry(fs, inode, e);
 	return 0;
+}
+
+static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
+		     const char *name, struct fuse_entry_param *e)
+{
+	return lookup_entry(fs, parent, name, e, true);
 }
 
 static void reply_entry_or_err(fuse_req_t req, int err,
@@ -825,7 +839,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* A fresh listing of directory inode, with one reference. */
-static int snapshot_new(struct canonfs_fs *fs, const struct inode *inode,
+static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 			struct dir_snapshot **out)
 {
 	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
@@ -839,6 +853,10 @@ static int snapshot_new(struct canonfs_fs *fs, const struct inode *inode,
 		err = dir_listing_from_layout(&fs->layout.dirs[inode->synth_dir],
 					      &snap->listing);
 	else
+		err = dir_listing_read_host(inode->host_fd, &snap->listing);
+	/* Out of descriptors: as in do_lookup, wait for the pruner once. */
+	if ((err == EMFILE || err == ENFILE) && !inode->synthetic &&
+	    inode_wait_for_room(&fs->inodes, inode, 2000))
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	if (err) {
 		free(snap);
@@ -968,11 +986,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 			name = entry->name;
 			if (plus && !dir->control) {
-				err = do_lookup(fs, dir, name, &e);
+				err = lookup_entry(fs, dir, name, &e, used == 0);
 				if (err == ENOENT) { /* gone since the snapshot */
 					err = 0;
 					continue;
 				}
+				/* Out of descriptors with entries to give: a
+				 * short listing is fine, the kernel asks on. */
+				if ((err == EMFILE || err == ENFILE) && used > 0)
+					err = 0;
 				if (err)
 					break;
 			} else {

@@ -39,6 +39,8 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_HOST_EVENTS] = "host_events",
 	[STAT_INVAL_ENTRY] = "inval_entry",
 	[STAT_INVAL_INODE] = "inval_inode",
+	[STAT_PRUNE_RUNS] = "prune_runs",
+	[STAT_PRUNE_ENTRY] = "prune_entry",
 };
 
 size_t stats_format(const struct stats *stats, char *buf, size_t size)

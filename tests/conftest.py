@@ -69,7 +69,7 @@ class Mount:
             raise AssertionError("canonfs did not exit after unmount")
 
 
-def start_mount(src, mnt, *options, extra_args=(), env=None):
+def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
     """Start `canonfs -f [-o opt]... SRC MNT` and wait until MNT is mounted."""
     mnt = Path(mnt)
     mnt.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,8 @@ def start_mount(src, mnt, *options, extra_args=(), env=None):
     stderr_path = str(mnt) + ".stderr"
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                stdout=err, stderr=err, env=env)
+                                stdout=err, stderr=err, env=env,
+                                preexec_fn=preexec_fn)
     deadline = time.monotonic() + 15
     while not is_mounted(mnt):
         if proc.poll() is not None:
@@ -104,10 +105,12 @@ def canonfs(tmp_path):
     """
     mounts = []
 
-    def mount(src, *options, mnt=None, extra_args=(), env=None):
+    def mount(src, *options, mnt=None, extra_args=(), env=None,
+              preexec_fn=None):
         if mnt is None:
             mnt = tmp_path / ("mnt%d" % len(mounts))
-        m = start_mount(src, mnt, *options, extra_args=extra_args, env=env)
+        m = start_mount(src, mnt, *options, extra_args=extra_args, env=env,
+                        preexec_fn=preexec_fn)
         mounts.append(m)
         return m
 

@@ -70,3 +70,32 @@ def test_barrier_makes_host_changes_visible_at_once(tmp_path, canonfs):
         assert (m.root / "pkg" / "gen.go").read_text() == "package pkg // %04d\n" % i
         assert sorted(os.listdir(m.root / "pkg")) == ["gen.go", "new%02d.go" % i]
     assert counters(m)["inval_entry"] > 0
+
+
+def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs):
+    """Every inode the kernel holds keeps a host descriptor. With a limit
+    far below the tree's size, canonfs makes the kernel forget the least
+    recently used files instead of failing with EMFILE."""
+    import resource
+    import subprocess
+
+    src = tmp_path / "src"
+    for d in range(10):
+        (src / ("d%d" % d)).mkdir(parents=True)
+        for f in range(500):
+            (src / ("d%d" % d) / ("f%03d" % f)).write_text("%d/%d\n" % (d, f))
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
+
+    m = canonfs(src, preexec_fn=low_limit)
+    walk = subprocess.run(["find", str(m.root), "-type", "f", "-printf", "%s %p\n"],
+                          capture_output=True, text=True, timeout=120)
+    assert walk.returncode == 0, "walking the tree failed: " + walk.stderr[-500:]
+    assert len(walk.stdout.splitlines()) == 5000
+    # Everything is still readable, in order, after the churn.
+    for d in range(10):
+        assert (m.root / ("d%d" % d) / "f499").read_text() == "%d/499\n" % d
+    stats = counters(m)
+    assert stats["prune_runs"] > 0, "the table never filled up"
+    assert stats["forget"] > 0, "the kernel never forgot a pruned file"

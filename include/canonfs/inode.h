@@ -63,6 +63,8 @@ struct inode {
 				 it are reported */
 	bool parent_watched;  /* const; host changes to it are reported */
 	uint64_t lookup_count; /* protected by inode_table.lock */
+	uint64_t last_used;   /* protected by lock; clock of the last lookup
+				 in this directory, for pruning */
 	int watch;            /* protected by lock; inotify wd of a dir, or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
 
@@ -98,6 +100,17 @@ struct inode_table {
 	uint64_t n_control_files; /* ever made; protected by lock */
 	size_t n_io_fds;   /* read_fd/write_fd open now; atomic */
 	size_t max_io_fds; /* const; past it, I/O descriptors are not kept */
+	uint64_t clock;    /* protected by lock; counts lookups */
+
+	/* Every host inode holds a descriptor, so their number is bounded by
+	 * the descriptor limit: past prune_high, prune_wake_fd (an eventfd,
+	 * not owned) asks the pruner to make the kernel forget the least
+	 * recently used names until the count is back under prune_low. */
+	size_t prune_high;   /* const */
+	size_t prune_low;    /* const */
+	int prune_wake_fd;   /* const after start; -1 without a pruner */
+	bool prune_pending;  /* protected by lock */
+	pthread_cond_t room; /* signalled when inodes are freed */
 	int inotify_fd; /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
 };
@@ -129,9 +142,40 @@ uint64_t inode_nodeid(const struct inode_table *table,
  * known inode returned; otherwise a new one takes ownership of host_fd.
  * Returns NULL (host_fd closed) when out of memory.
  */
-struct inode *inode_get(struct inode_table *table,
-			const struct inode *parent, const struct stat *host,
-			int host_fd, uint64_t canon_ino);
+struct inode *inode_get(struct inode_table *table, struct inode *parent,
+			const struct stat *host, int host_fd,
+			uint64_t canon_ino);
+
+/* One directory the pruner may empty of cached names. */
+struct prune_candidate {
+	struct inode_key key; /* to find it again: it may be freed meanwhile */
+	uint64_t nodeid;
+	uint64_t last_used;
+	int dir_fd; /* a duplicate the caller closes */
+};
+
+/* The host directories of the table used since they were last pruned,
+ * each with a duplicated descriptor,
+ * in *out (the caller frees it and closes the descriptors). Returns the
+ * count; 0 when out of memory. */
+size_t inode_prune_candidates(struct inode_table *table,
+			      struct prune_candidate **out);
+
+/* Mark the directory with this key as pruned: it is no candidate again
+ * until a lookup in it uses it. */
+void inode_mark_pruned(struct inode_table *table, const struct inode_key *key);
+
+/*
+ * Out of descriptors while working in directory dir: ask for pruning
+ * (sparing dir) and wait until the kernel has
+ * forgotten inodes enough to be back under prune_high, at most
+ * timeout_ms. Returns true when there is room again.
+ */
+bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
+			 int timeout_ms);
+
+/* The pruner is done: a new request may wake it again. */
+void inode_prune_done(struct inode_table *table);
 
 /* A new unpinned synthetic inode with one lookup, owning `data` (a
  * control file's contents). Returns NULL (data freed) when out of memory. */

@@ -1,6 +1,7 @@
 /*
  * invalidate: exact invalidation of the kernel's caches for host changes
- * made outside the mount (an editor, git checkout).
+ * made outside the mount (an editor, git checkout), and pruning of the
+ * kernel's cache when the inode table is full.
  *
  * Every host directory the kernel knows is watched with inotify (the inode
  * table adds and removes the watches). A thread of its own reads the
@@ -25,6 +26,7 @@ struct invalidator {
 	struct fuse_session *se; /* not owned; set by invalidator_start */
 	int inotify_fd;          /* owned; -1 when inotify is unavailable */
 	int stop_pipe[2];        /* owned; written to stop the thread */
+	int prune_fd;            /* owned eventfd; the table asks to prune */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy */
@@ -38,7 +40,10 @@ struct invalidator {
 int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs);
 
 /* Start the event thread; call after daemonizing (threads do not survive
- * fork). Returns 0 or an errno value. */
+ * fork). It also prunes: every host inode holds a descriptor, so when the
+ * table nears the descriptor limit, the kernel is told to forget the
+ * names of the least recently used directories; it then sends FORGET for
+ * what it no longer needs. Returns 0 or an errno value. */
 int invalidator_start(struct invalidator *inv, struct fuse_session *se);
 
 /* Wait until every host change made before the call has been applied to
