@@ -267,24 +267,26 @@ void inode_mark_pruned(struct inode_table *table, const struct inode_key *key)
 bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms)
 {
-	struct timespec deadline;
 	bool room;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&table->lock);
 	/* In use: the pruner leaves it alone while we wait. */
 	dir->last_used = ++table->clock;
-	request_prune_locked(table);
-	while (table->n_host >= table->prune_high &&
-	       pthread_cond_timedwait(&table->room, &table->lock,
-				      &deadline) == 0)
-		;
+	for (int waited = 0; table->n_host >= table->prune_high &&
+			     waited < timeout_ms;
+	     waited += 20) {
+		struct timespec slice;
+
+		/* Again each time: one run may not have freed enough. */
+		request_prune_locked(table);
+		clock_gettime(CLOCK_REALTIME, &slice);
+		slice.tv_nsec += 20 * 1000000L;
+		if (slice.tv_nsec >= 1000000000L) {
+			slice.tv_sec++;
+			slice.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&table->room, &table->lock, &slice);
+	}
 	room = table->n_host < table->prune_high;
 	pthread_mutex_unlock(&table->lock);
 	return room;

@@ -992,9 +992,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 					continue;
 				}
 				/* Out of descriptors with entries to give: a
-				 * short listing is fine, the kernel asks on. */
-				if ((err == EMFILE || err == ENFILE) && used > 0)
+				 * short listing is fine, the kernel asks on
+				 * from the last offset. */
+				if ((err == EMFILE || err == ENFILE) && used > 0) {
 					err = 0;
+					break;
+				}
 				if (err)
 					break;
 			} else {
