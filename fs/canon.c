@@ -44,7 +44,7 @@ mode_t canon_mode(mode_t host_mode)
 static void canon_times(const struct canon_rules *rules,
 			const struct stat *host, struct stat *out)
 {
-	struct timespec fixed = { 0, 0 };
+	struct timespec fixed = {0, 0};
 
 	if (rules->time_mode == CANON_TIME_PASSTHROUGH && host) {
 		out->st_atim = host->st_atim;

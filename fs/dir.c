@@ -17,8 +17,8 @@ static int entry_compare(const void *a, const void *b)
 		      ((const struct dir_entry *)b)->name);
 }
 
-static int push(struct dir_listing *listing, size_t *capacity,
-		const char *name, unsigned char d_type)
+static int push(struct dir_listing *listing, size_t *capacity, const char *name,
+		unsigned char d_type)
 {
 	if (listing->n_entries == *capacity) {
 		size_t grown_capacity = *capacity ? *capacity * 2 : 64;
@@ -112,7 +112,8 @@ int dir_listing_from_layout(const struct layout_dir *dir,
 	memset(out, 0, sizeof(*out));
 	/* Layout entries are already sorted. */
 	for (size_t i = 0; i < dir->n_entries; i++) {
-		if ((err = push(out, &capacity, dir->entries[i].name, DT_DIR))) {
+		if ((err = push(out, &capacity, dir->entries[i].name,
+				DT_DIR))) {
 			dir_listing_free(out);
 			return err;
 		}

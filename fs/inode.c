@@ -111,8 +111,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		size_t for_inodes;
 
 		if (limit / 8 > table->max_io_fds)
-			table->max_io_fds = limit / 8 < 4096 ? limit / 8
-							      : 4096;
+			table->max_io_fds = limit / 8 < 4096 ? limit / 8 : 4096;
 		/* What is left after I/O descriptors and 256 for libfuse,
 		 * inotify, pipes and the layout. */
 		for_inodes = limit > table->max_io_fds + 512
@@ -122,8 +121,8 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		table->prune_low = for_inodes / 10 * 7;
 	}
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
-	table->mirror_roots = calloc(layout->n_mirrors,
-				     sizeof(*table->mirror_roots));
+	table->mirror_roots =
+		calloc(layout->n_mirrors, sizeof(*table->mirror_roots));
 	if (!table->synthetic || !table->mirror_roots)
 		return ENOMEM;
 
@@ -170,12 +169,13 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		inode->pinned = true;
 		inode->host_type = S_IFDIR;
 		inode->parent_canon_ino = m->parent_canon_ino;
-		/* Its parent is synthetic; its own watch reports its changes. */
+		/* Its parent is synthetic; its own watch reports its changes.
+		 */
 		inode->parent_watched = true;
-		inode->key = (struct inode_key){ .dev = st.st_dev,
-						 .ino = st.st_ino,
-						 .canon_ino = m->canon_ino,
-						 .mirror = (uint32_t)i };
+		inode->key = (struct inode_key){.dev = st.st_dev,
+						.ino = st.st_ino,
+						.canon_ino = m->canon_ino,
+						.mirror = (uint32_t)i};
 		HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 		watch_add(table, inode);
 	}
@@ -208,8 +208,7 @@ void inode_table_destroy(struct inode_table *table)
 {
 	struct inode *inode, *tmp;
 
-	HASH_ITER(hh, table->by_key, inode, tmp)
-	{
+	HASH_ITER (hh, table->by_key, inode, tmp) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
 		free_inode(table, inode);
@@ -272,8 +271,8 @@ bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 	pthread_mutex_lock(&table->lock);
 	/* In use: the pruner leaves it alone while we wait. */
 	dir->last_used = ++table->clock;
-	for (int waited = 0; table->n_host >= table->prune_high &&
-			     waited < timeout_ms;
+	for (int waited = 0;
+	     table->n_host >= table->prune_high && waited < timeout_ms;
 	     waited += 20) {
 		struct timespec slice;
 
@@ -308,16 +307,14 @@ size_t inode_prune_candidates(struct inode_table *table,
 	pthread_mutex_lock(&table->lock);
 	capacity = HASH_COUNT(table->watches) + table->n_mirrors + 16;
 	*out = calloc(capacity, sizeof(**out));
-	HASH_ITER(hh, table->by_key, inode, tmp)
-	{
+	HASH_ITER (hh, table->by_key, inode, tmp) {
 		if (!*out || n == capacity)
 			break;
 		/* last_used 0: pruned, and not used since. */
 		if (inode->synthetic || !S_ISDIR(inode->host_type) ||
 		    inode->last_used == 0)
 			continue;
-		(*out)[n].dir_fd =
-			fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
+		(*out)[n].dir_fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
 		if ((*out)[n].dir_fd < 0)
 			continue;
 		(*out)[n].key = inode->key;
@@ -333,10 +330,10 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 			const struct stat *host, int host_fd,
 			uint64_t canon_ino)
 {
-	struct inode_key key = { .dev = host->st_dev,
-				 .ino = host->st_ino,
-				 .canon_ino = canon_ino,
-				 .mirror = parent->key.mirror };
+	struct inode_key key = {.dev = host->st_dev,
+				.ino = host->st_ino,
+				.canon_ino = canon_ino,
+				.mirror = parent->key.mirror};
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
@@ -390,9 +387,9 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	/* In the table under a key no host object has, so that the table
 	 * frees it at unmount if the kernel never forgets it. */
 	pthread_mutex_lock(&table->lock);
-	inode->key = (struct inode_key){ .ino = ++table->n_control_files,
-					 .canon_ino = control_canon_ino(control),
-					 .mirror = UINT32_MAX };
+	inode->key = (struct inode_key){.ino = ++table->n_control_files,
+					.canon_ino = control_canon_ino(control),
+					.mirror = UINT32_MAX};
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	pthread_mutex_unlock(&table->lock);
 	return inode;
@@ -404,13 +401,13 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 	if (inode->pinned)
 		return;
 	pthread_mutex_lock(&table->lock);
-	inode->lookup_count -= nlookup < inode->lookup_count
-				       ? nlookup
-				       : inode->lookup_count;
+	inode->lookup_count -=
+		nlookup < inode->lookup_count ? nlookup : inode->lookup_count;
 	if (inode->lookup_count == 0) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		if (!inode->synthetic && --table->n_host + 1 == table->prune_high)
+		if (!inode->synthetic &&
+		    --table->n_host + 1 == table->prune_high)
 			pthread_cond_broadcast(&table->room);
 		pthread_mutex_unlock(&table->lock);
 		free_inode(table, inode);
@@ -420,16 +417,15 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 }
 
 void inode_visit_watch(struct inode_table *table, int wd,
-		       void (*visit)(struct inode *inode, void *arg),
-		       void *arg)
+		       void (*visit)(struct inode *inode, void *arg), void *arg)
 {
 	struct inode_watch *watch;
 	struct inode *inode, *tmp;
 
 	pthread_mutex_lock(&table->lock);
 	if (wd < 0) {
-		HASH_ITER(hh, table->by_key, inode, tmp)
-		visit(inode, arg);
+		HASH_ITER (hh, table->by_key, inode, tmp)
+			visit(inode, arg);
 	} else {
 		HASH_FIND_INT(table->watches, &wd, watch);
 		for (inode = watch ? watch->first : NULL; inode;

@@ -40,16 +40,17 @@ struct inval_batch {
 
 static void batch_add(struct inval_batch *batch, uint64_t nodeid, bool entry)
 {
-	if (batch->n_actions < sizeof(batch->actions) / sizeof(batch->actions[0]))
+	if (batch->n_actions <
+	    sizeof(batch->actions) / sizeof(batch->actions[0]))
 		batch->actions[batch->n_actions++] =
-			(struct inval_action){ .nodeid = nodeid, .entry = entry };
+			(struct inval_action){.nodeid = nodeid, .entry = entry};
 }
 
 /* The inode the table holds for `name` in directory dir, if any. */
 static struct inode *child_locked(struct inode_table *table,
 				  const struct inode *dir, const char *name)
 {
-	struct inode_key key = { 0 };
+	struct inode_key key = {0};
 	struct stat st;
 
 	if (fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
@@ -94,9 +95,9 @@ static void notify_every_name(struct invalidator *inv, uint64_t dir_nodeid,
 	if (dir_listing_read_host(dir_fd, &listing))
 		return;
 	for (size_t i = 0; i < listing.n_entries; i++)
-		fuse_lowlevel_notify_inval_entry(inv->se, dir_nodeid,
-						 listing.entries[i].name,
-						 strlen(listing.entries[i].name));
+		fuse_lowlevel_notify_inval_entry(
+			inv->se, dir_nodeid, listing.entries[i].name,
+			strlen(listing.entries[i].name));
 	dir_listing_free(&listing);
 }
 
@@ -113,8 +114,8 @@ static void collect_all(struct inode *inode, void *arg)
 
 	if (list->n == list->capacity) {
 		size_t capacity = list->capacity ? list->capacity * 2 : 256;
-		uint64_t *nodeids = realloc(list->nodeids,
-					    capacity * sizeof(*nodeids));
+		uint64_t *nodeids =
+			realloc(list->nodeids, capacity * sizeof(*nodeids));
 		int *fds;
 
 		if (!nodeids)
@@ -140,7 +141,7 @@ static void collect_all(struct inode *inode, void *arg)
  */
 static void forget_everything(struct invalidator *inv)
 {
-	struct overflow_list list = { .table = &inv->fs->inodes };
+	struct overflow_list list = {.table = &inv->fs->inodes};
 
 	inode_visit_watch(&inv->fs->inodes, -1, collect_all, &list);
 	for (size_t i = 0; i < list.n; i++) {
@@ -157,8 +158,7 @@ static void forget_everything(struct invalidator *inv)
 
 static void apply(struct invalidator *inv, const struct inotify_event *event)
 {
-	struct inval_batch batch = { .table = &inv->fs->inodes,
-				     .event = event };
+	struct inval_batch batch = {.table = &inv->fs->inodes, .event = event};
 
 	inode_visit_watch(&inv->fs->inodes, event->wd, collect, &batch);
 	for (size_t i = 0; i < batch.n_actions; i++) {
@@ -172,8 +172,8 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 							 strlen(event->name));
 		} else {
 			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
-			fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid,
-							 0, 0);
+			fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid, 0,
+							 0);
 		}
 	}
 }
@@ -205,7 +205,7 @@ static size_t cached_files(struct inode_table *table,
 	pthread_mutex_lock(&table->lock);
 	for (size_t i = 0; i < listing->n_entries; i++) {
 		const struct dir_entry *entry = &listing->entries[i];
-		struct inode_key key = { .mirror = dir->key.mirror };
+		struct inode_key key = {.mirror = dir->key.mirror};
 		struct inode *child;
 		struct stat st;
 
@@ -217,13 +217,13 @@ static size_t cached_files(struct inode_table *table,
 			continue;
 		key.dev = st.st_dev;
 		key.ino = st.st_ino;
-		key.canon_ino = canon_child_ino(dir->key.canon_ino, entry->name);
+		key.canon_ino =
+			canon_child_ino(dir->key.canon_ino, entry->name);
 		child = inode_find_locked(table, &key);
 		if (child)
 			out[n++] = (struct prune_child){
 				.name = entry->name,
-				.nodeid = inode_nodeid(table, child)
-			};
+				.nodeid = inode_nodeid(table, child)};
 	}
 	pthread_mutex_unlock(&table->lock);
 	return n;
@@ -273,8 +273,8 @@ static void prune(struct invalidator *inv)
 			continue;
 		}
 		children = calloc(listing.n_entries + 1, sizeof(*children));
-		n_children = children ? cached_files(table, &dirs[i],
-						     &listing, children)
+		n_children = children ? cached_files(table, &dirs[i], &listing,
+						     children)
 				      : 0;
 		for (size_t j = 0; j < n_children; j++) {
 			if (fuse_lowlevel_notify_delete(
@@ -303,9 +303,9 @@ static void *event_loop(void *arg)
 
 	for (;;) {
 		struct pollfd fds[3] = {
-			{ .fd = inv->inotify_fd, .events = POLLIN },
-			{ .fd = inv->stop_pipe[0], .events = POLLIN },
-			{ .fd = inv->prune_fd, .events = POLLIN },
+			{.fd = inv->inotify_fd, .events = POLLIN},
+			{.fd = inv->stop_pipe[0], .events = POLLIN},
+			{.fd = inv->prune_fd, .events = POLLIN},
 		};
 		uint64_t requests;
 		ssize_t len;

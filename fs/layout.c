@@ -31,8 +31,7 @@ static int add_entry(struct layout_dir *dir, const char *name, int synth_dir,
 		return ENOMEM;
 	dir->entries = grown;
 	grown[dir->n_entries] = (struct layout_entry){
-		.name = strdup(name), .synth_dir = synth_dir, .mirror = mirror
-	};
+		.name = strdup(name), .synth_dir = synth_dir, .mirror = mirror};
 	if (!grown[dir->n_entries].name)
 		return ENOMEM;
 	dir->n_entries++;
@@ -40,8 +39,7 @@ static int add_entry(struct layout_dir *dir, const char *name, int synth_dir,
 }
 
 /* The index of synthetic directory virt_path, created with its parents. */
-static int ensure_dir(struct layout *layout, const char *virt_path,
-		      int *index)
+static int ensure_dir(struct layout *layout, const char *virt_path, int *index)
 {
 	char parent_path[PATH_MAX];
 	struct layout_dir *grown, *dir;
@@ -162,13 +160,17 @@ static int check_overlap(const struct layout *layout, const char *what,
 {
 	if (path_under(layout->mountpoint, mirror->host_root)) {
 		snprintf(err, err_size,
-			 "MOUNTPOINT '%s' is inside %s '%s' (a mount inside its own source loops into itself; choose a mountpoint outside it)",
+			 "MOUNTPOINT '%s' is inside %s '%s' (a mount inside "
+			 "its own "
+			 "source loops into itself; choose a mountpoint "
+			 "outside it)",
 			 layout->mountpoint, what, mirror->host_root);
 		return -1;
 	}
 	if (path_under(mirror->host_root, layout->mountpoint)) {
 		snprintf(err, err_size,
-			 "%s '%s' is inside MOUNTPOINT '%s' (the mount would hide it; choose a mountpoint outside it)",
+			 "%s '%s' is inside MOUNTPOINT '%s' (the mount would "
+			 "hide it; choose a mountpoint outside it)",
 			 what, mirror->host_root, layout->mountpoint);
 		return -1;
 	}
@@ -177,23 +179,25 @@ static int check_overlap(const struct layout *layout, const char *what,
 
 static int add_spellings(struct layout *layout)
 {
-	layout->spellings = calloc(2 * layout->n_mirrors,
-				   sizeof(*layout->spellings));
+	layout->spellings =
+		calloc(2 * layout->n_mirrors, sizeof(*layout->spellings));
 	if (!layout->spellings)
 		return ENOMEM;
 	/* Resolved spellings first: they are preferred when storing links. */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < layout->n_mirrors; i++) {
 			const struct layout_mirror *m = &layout->mirrors[i];
-			const char *host = pass == 0 ? m->host_root
-						     : m->host_given;
+			const char *host =
+				pass == 0 ? m->host_root : m->host_given;
 
-			if (pass == 1 && strcmp(m->host_given, m->host_root) == 0)
+			if (pass == 1 &&
+			    strcmp(m->host_given, m->host_root) == 0)
 				continue;
 			layout->spellings[layout->n_spellings++] =
-				(struct symlink_mirror){ .virt_path = m->virt_path,
-							 .host_path = host,
-							 .mirror_id = (unsigned)i };
+				(struct symlink_mirror){
+					.virt_path = m->virt_path,
+					.host_path = host,
+					.mirror_id = (unsigned)i};
 		}
 	}
 	return 0;
@@ -215,8 +219,8 @@ int layout_build(struct layout *layout, const struct canonfs_options *opts,
 	if (add_mirror(layout, "/src", opts->src_dir, "SRCDIR", err, err_size))
 		return -1;
 	for (size_t i = 0; i < opts->n_mirrors; i++) {
-		snprintf(what, sizeof(what), "-o mirror=%s:",
-			 opts->mirrors[i].virt_path + 1);
+		snprintf(what, sizeof(what),
+			 "-o mirror=%s:", opts->mirrors[i].virt_path + 1);
 		if (add_mirror(layout, opts->mirrors[i].virt_path,
 			       opts->mirrors[i].host_dir, what, err, err_size))
 			return -1;
@@ -269,14 +273,14 @@ void layout_free(struct layout *layout)
 const struct layout_entry *layout_dir_find(const struct layout_dir *dir,
 					   const char *name)
 {
-	struct layout_entry key = { .name = (char *)name };
+	struct layout_entry key = {.name = (char *)name};
 
 	return bsearch(&key, dir->entries, dir->n_entries,
 		       sizeof(struct layout_entry), entry_compare);
 }
 
-int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror,
-			   int fd, char *out, size_t out_size)
+int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror, int fd,
+			   char *out, size_t out_size)
 {
 	char proc_path[64], host_path[PATH_MAX];
 	const struct layout_mirror *m = &layout->mirrors[mirror];

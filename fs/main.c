@@ -90,18 +90,21 @@ static int check_mountpoint_exists(const char *mountpoint, char *resolved)
 
 	if (stat(mountpoint, &st) == -1) {
 		if (errno == ENOTCONN)
-			error_line("MOUNTPOINT '%s': a stale FUSE mount, its daemon is gone (run: fusermount3 -u %s)",
+			error_line("MOUNTPOINT '%s': a stale FUSE mount, its "
+				   "daemon is gone (run: fusermount3 -u %s)",
 				   mountpoint, mountpoint);
 		else if (errno == ENOENT)
-			error_line("MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
-				   mountpoint, strerror(errno), mountpoint);
+			error_line(
+				"MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
+				mountpoint, strerror(errno), mountpoint);
 		else
 			error_line("MOUNTPOINT '%s': %s", mountpoint,
 				   strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		error_line("MOUNTPOINT '%s' is not a directory (give an empty directory)",
+		error_line("MOUNTPOINT '%s' is not a directory (give an empty "
+			   "directory)",
 			   mountpoint);
 		return -1;
 	}
@@ -120,7 +123,8 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 	DIR *dir;
 
 	if (is_mount_point(resolved)) {
-		error_line("MOUNTPOINT '%s' is already a mount point (unmount it first: fusermount3 -u %s)",
+		error_line("MOUNTPOINT '%s' is already a mount point (unmount "
+			   "it first: fusermount3 -u %s)",
 			   mountpoint, mountpoint);
 		return -1;
 	}
@@ -136,7 +140,8 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 			strcmp(entry->d_name, "..") == 0;
 	closedir(dir);
 	if (!empty) {
-		error_line("MOUNTPOINT '%s' is not empty (use an empty directory, or -o nonempty to hide what is there)",
+		error_line("MOUNTPOINT '%s' is not empty (use an empty "
+			   "directory, or -o nonempty to hide what is there)",
 			   mountpoint);
 		return -1;
 	}
@@ -147,7 +152,9 @@ static int check_fuse_device(void)
 {
 	if (access(FUSE_DEVICE, R_OK | W_OK) == 0)
 		return 0;
-	error_line("%s: %s (load the fuse module with modprobe fuse; in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)",
+	error_line("%s: %s (load the fuse module with modprobe fuse; in a "
+		   "container, "
+		   "run it with --device /dev/fuse --cap-add SYS_ADMIN)",
 		   FUSE_DEVICE, strerror(errno));
 	return -1;
 }
@@ -164,7 +171,9 @@ static int add_fixed_fuse_options(struct fuse_args *args,
 		 layout->mirrors[0].host_root);
 	/* Permission checks by the kernel against the canonical modes. */
 	rc = fuse_opt_add_opt_escaped(&fsname, option);
-	rc = rc ?: fuse_opt_add_opt(&fsname, "subtype=canonfs,default_permissions");
+	rc = rc
+		     ?: fuse_opt_add_opt(&fsname,
+					 "subtype=canonfs,default_permissions");
 	rc = rc ?: fuse_opt_insert_arg(args, 1, "-o");
 	rc = rc ?: fuse_opt_insert_arg(args, 2, fsname);
 	free(fsname);
@@ -194,11 +203,10 @@ static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
-	struct canonfs_fs fs = { .opts = opts,
-				 .watched_timeout = WATCHED_TIMEOUT,
-				 .unwatched_timeout = UNWATCHED_TIMEOUT };
-	struct invalidator inv = { .inotify_fd = -1,
-				   .stop_pipe = { -1, -1 } };
+	struct canonfs_fs fs = {.opts = opts,
+				.watched_timeout = WATCHED_TIMEOUT,
+				.unwatched_timeout = UNWATCHED_TIMEOUT};
+	struct invalidator inv = {.inotify_fd = -1, .stop_pipe = {-1, -1}};
 
 	fs.inv = &inv;
 	struct fuse_session *se = NULL;
@@ -218,7 +226,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		goto out;
 	if (invalidator_init(&inv, &fs) ||
 	    inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd)) {
-		error_line("cannot set up the inode table: %s", strerror(errno));
+		error_line("cannot set up the inode table: %s",
+			   strerror(errno));
 		goto out;
 	}
 	table = true;
@@ -229,7 +238,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
 	if (!se) {
-		error_line("libfuse refused the options above (see canonfs --help)");
+		error_line("libfuse refused the options above (see canonfs "
+			   "--help)");
 		goto out;
 	}
 	if (fuse_set_signal_handlers(se)) {
@@ -238,7 +248,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	}
 	handlers = true;
 	if (fuse_session_mount(se, mountpoint)) {
-		error_line("cannot mount at '%s' (see the line above; as a user, check that fusermount3 is installed)",
+		error_line("cannot mount at '%s' (see the line above; as a "
+			   "user, check that fusermount3 is installed)",
 			   opts->mountpoint);
 		goto out;
 	}

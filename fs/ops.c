@@ -51,9 +51,8 @@ static int host_stat(const struct inode *inode, struct stat *st)
 }
 
 /* The target of a host symlink as the canonical view shows it. */
-static int shown_link_target(struct canonfs_fs *fs,
-			     const struct inode *inode, char *out,
-			     size_t out_size)
+static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
+			     char *out, size_t out_size)
 {
 	char target[PATH_MAX], virt_path[PATH_MAX], virt_dir[PATH_MAX];
 	ssize_t len;
@@ -63,8 +62,9 @@ static int shown_link_target(struct canonfs_fs *fs,
 		return errno;
 	target[len] = '\0';
 
-	if (layout_virt_path_of_fd(&fs->layout, inode->key.mirror, inode->host_fd,
-				   virt_path, sizeof(virt_path)) ||
+	if (layout_virt_path_of_fd(&fs->layout, inode->key.mirror,
+				   inode->host_fd, virt_path,
+				   sizeof(virt_path)) ||
 	    path_dirname(virt_path, virt_dir, sizeof(virt_dir))) {
 		/* The link has left its mirror: nothing to rewrite against. */
 		if ((size_t)len + 1 > out_size)
@@ -100,7 +100,8 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 			return err;
 		link_size = (off_t)strlen(target);
 	}
-	canon_attr(&fs->opts->rules, &host, inode->key.canon_ino, link_size, out);
+	canon_attr(&fs->opts->rules, &host, inode->key.canon_ino, link_size,
+		   out);
 	return 0;
 }
 
@@ -236,8 +237,7 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 			    O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return errno;
-	if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ==
-	    -1) {
+	if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
 		err = errno;
 		close(fd);
 		return err;
@@ -311,8 +311,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * symlink targets, and needs no OPEN/RELEASE round trips at all. */
 	if (watching && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	fs->handleless = watching &&
-			 (conn->capable & handleless) == handleless;
+	fs->handleless = watching && (conn->capable & handleless) == handleless;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -347,8 +346,8 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 {
 	stats_add(&fs_of(req)->stats, STAT_FORGET);
 	for (size_t i = 0; i < count; i++)
-		inode_forget(&fs_of(req)->inodes,
-			     inode_of(req, forgets[i].ino), forgets[i].nlookup);
+		inode_forget(&fs_of(req)->inodes, inode_of(req, forgets[i].ino),
+			     forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -370,8 +369,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &attr, cache_timeout(fs, inode));
 }
 
-static int do_setattr(struct inode *inode, const struct stat *attr,
-		      int to_set, const struct fuse_file_info *fi)
+static int do_setattr(struct inode *inode, const struct stat *attr, int to_set,
+		      const struct fuse_file_info *fi)
 {
 	/* A handle of 0 is none: the kernel sends no OPEN in handle-less
 	 * mode. */
@@ -395,8 +394,8 @@ static int do_setattr(struct inode *inode, const struct stat *attr,
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec times[2] = {
-			{ .tv_nsec = UTIME_OMIT },
-			{ .tv_nsec = UTIME_OMIT },
+			{.tv_nsec = UTIME_OMIT},
+			{.tv_nsec = UTIME_OMIT},
 		};
 		int rc;
 
@@ -506,11 +505,10 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 					     dir->host_fd, dir_virt,
 					     sizeof(dir_virt));
 	if (!err)
-		err = symlink_to_host(link, dir_virt, dir->key.mirror,
-				      fs->layout.mountpoint,
-				      fs->layout.spellings,
-				      fs->layout.n_spellings, stored,
-				      sizeof(stored));
+		err = symlink_to_host(
+			link, dir_virt, dir->key.mirror, fs->layout.mountpoint,
+			fs->layout.spellings, fs->layout.n_spellings, stored,
+			sizeof(stored));
 	if (!err && symlinkat(stored, dir->host_fd, name) == -1)
 		err = errno;
 	if (!err)
@@ -647,8 +645,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	proc_path(inode->host_fd, path);
 	/* O_NOFOLLOW would refuse the magic link itself. */
-	fd = open(path, (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
-				O_CLOEXEC);
+	fd = open(path,
+		  (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd == -1) {
 		fuse_reply_err(req, errno);
 		return;
@@ -768,9 +766,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		close(temp_fd);
 }
 
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in, off_t off,
-			 struct fuse_file_info *fi)
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+			 off_t off, struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_WRITE);
 	struct canonfs_fs *fs = fs_of(req);
@@ -850,8 +847,8 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	if (inode->control)
 		err = control_listing(&snap->listing);
 	else if (inode->synthetic)
-		err = dir_listing_from_layout(&fs->layout.dirs[inode->synth_dir],
-					      &snap->listing);
+		err = dir_listing_from_layout(
+			&fs->layout.dirs[inode->synth_dir], &snap->listing);
 	else
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	/* Out of descriptors: as in do_lookup, wait for the pruner once. */
@@ -971,7 +968,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	for (size_t pos = offset < 0 ? 0 : (size_t)offset; pos < total; pos++) {
-		struct fuse_entry_param e = { 0 };
+		struct fuse_entry_param e = {0};
 		const char *name;
 		size_t entry_size;
 
@@ -986,23 +983,26 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 			name = entry->name;
 			if (plus && !dir->control) {
-				err = lookup_entry(fs, dir, name, &e, used == 0);
-				if (err == ENOENT) { /* gone since the snapshot */
+				err = lookup_entry(fs, dir, name, &e,
+						   used == 0);
+				if (err ==
+				    ENOENT) { /* gone since the snapshot */
 					err = 0;
 					continue;
 				}
 				/* Out of descriptors with entries to give: a
 				 * short listing is fine, the kernel asks on
 				 * from the last offset. */
-				if ((err == EMFILE || err == ENFILE) && used > 0) {
+				if ((err == EMFILE || err == ENFILE) &&
+				    used > 0) {
 					err = 0;
 					break;
 				}
 				if (err)
 					break;
 			} else {
-				e.attr.st_ino = canon_child_ino(dir->key.canon_ino,
-								name);
+				e.attr.st_ino = canon_child_ino(
+					dir->key.canon_ino, name);
 				e.attr.st_mode = (mode_t)DTTOIF(entry->d_type);
 			}
 		}
@@ -1018,10 +1018,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		if (entry_size > size - used) {
 			/* Did not fit: the kernel never sees this lookup. */
 			if (e.ino)
-				inode_forget(&fs->inodes,
-					     inode_from_nodeid(&fs->inodes,
-							       e.ino),
-					     1);
+				inode_forget(
+					&fs->inodes,
+					inode_from_nodeid(&fs->inodes, e.ino),
+					1);
 			break;
 		}
 		used += entry_size;
@@ -1055,7 +1055,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	stats_add(&fs_of(req)->stats, STAT_RELEASEDIR);
 	(void)ino;
 	if (fi->fh)
-		snapshot_put(fs_of(req), (struct dir_snapshot *)(uintptr_t)fi->fh);
+		snapshot_put(fs_of(req),
+			     (struct dir_snapshot *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -29,7 +29,9 @@ enum {
 };
 
 #define CANONFS_OPT(templ, field, value)                                       \
-	{ templ, offsetof(struct canonfs_options, field), value }
+	{                                                                      \
+		templ, offsetof(struct canonfs_options, field), value          \
+	}
 
 static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("uid=%s", uid_arg, 0),
@@ -49,33 +51,33 @@ static const struct fuse_opt option_table[] = {
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
 	FUSE_OPT_KEY("-s", KEY_SINGLE_THREAD),
-	FUSE_OPT_END
-};
+	FUSE_OPT_END};
 
 /* Options that libfuse or the kernel understand: handed on untouched. A
  * trailing '=' takes any value. */
 static const char *const fuse_passthrough_options[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions",
-	"fsname=", "subtype=", "max_read=", "blksize=", "blkdev",
-	"suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
-	"dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime",
-	"norelatime", "strictatime", "nostrictatime", "lazytime",
-	"nolazytime", "context=", "fscontext=", "defcontext=",
-	"rootcontext=", NULL
-};
+	"allow_other", "allow_root",	"auto_unmount", "default_permissions",
+	"fsname=",     "subtype=",	"max_read=",	"blksize=",
+	"blkdev",      "suid",		"nosuid",	"dev",
+	"nodev",       "exec",		"noexec",	"async",
+	"sync",	       "dirsync",	"atime",	"noatime",
+	"diratime",    "nodiratime",	"relatime",	"norelatime",
+	"strictatime", "nostrictatime", "lazytime",	"nolazytime",
+	"context=",    "fscontext=",	"defcontext=",	"rootcontext=",
+	NULL};
 
 /* What fstab and mount(8) add for their own bookkeeping: accepted and
  * dropped, so an /etc/fstab line never fails on them. */
 static const char *const fstab_noise_options[] = {
-	"defaults", "user", "users", "nouser", "auto", "noauto", "_netdev",
-	"nofail", "x-", "comment=", NULL
-};
+	"defaults", "user",   "users", "nouser",   "auto", "noauto",
+	"_netdev",  "nofail", "x-",    "comment=", NULL};
 
 static bool option_in(const char *arg, const char *const *list)
 {
 	for (size_t i = 0; list[i]; i++) {
 		size_t len = strlen(list[i]);
-		bool prefix = list[i][len - 1] == '=' || list[i][len - 1] == '-';
+		bool prefix =
+			list[i][len - 1] == '=' || list[i][len - 1] == '-';
 
 		if (prefix ? strncmp(arg, list[i], len) == 0
 			   : strcmp(arg, list[i]) == 0)
@@ -106,7 +108,8 @@ static int add_mirror(struct canonfs_options *opts, const char *value)
 
 	if (!colon || colon == value || colon[1] == '\0')
 		return fail(opts,
-			    "-o mirror=%s: expected VIRT:HOSTDIR (e.g. -o mirror=gomod:/home/me/go/pkg/mod)",
+			    "-o mirror=%s: expected VIRT:HOSTDIR (e.g. -o "
+			    "mirror=gomod:/home/me/go/pkg/mod)",
 			    value);
 	virt_len = (size_t)(colon - value);
 	if (virt_len + 2 > sizeof(virt))
@@ -119,18 +122,23 @@ static int add_mirror(struct canonfs_options *opts, const char *value)
 	if (value[0] == '/' || path_clean(virt, clean, sizeof(clean)) ||
 	    strcmp(clean, virt) != 0 || strcmp(clean, "/") == 0)
 		return fail(opts,
-			    "-o mirror=%s: '%.*s' is not a clean relative virtual path (use names like gomod or extra/tools)",
+			    "-o mirror=%s: '%.*s' is not a clean relative "
+			    "virtual path "
+			    "(use names like gomod or extra/tools)",
 			    value, (int)virt_len, value);
 	if (path_under(clean, "/src"))
 		return fail(opts,
-			    "-o mirror=%s: the virtual path 'src' belongs to SRCDIR (choose another name)",
+			    "-o mirror=%s: the virtual path 'src' belongs to "
+			    "SRCDIR (choose another name)",
 			    value);
 	for (size_t i = 0; i < opts->n_mirrors; i++) {
 		const char *other = opts->mirrors[i].virt_path;
 
 		if (path_under(clean, other) || path_under(other, clean))
 			return fail(opts,
-				    "conflicting options: -o mirror=%s overlaps the mirror at '%s' (give each mirror its own, non-nested name)",
+				    "conflicting options: -o mirror=%s "
+				    "overlaps the mirror at '%s' (give each "
+				    "mirror its own, non-nested name)",
 				    value, other + 1);
 	}
 
@@ -186,7 +194,8 @@ static int process_arg(void *data, const char *arg, int key,
 		if (!opts->mountpoint)
 			return (opts->mountpoint = strdup(arg)) ? 0 : -1;
 		fail(opts,
-		     "unexpected argument '%s' (usage: canonfs [options] SRCDIR MOUNTPOINT)",
+		     "unexpected argument '%s' (usage: canonfs [options] "
+		     "SRCDIR MOUNTPOINT)",
 		     arg);
 		return -1;
 	case FUSE_OPT_KEY_OPT:
@@ -198,7 +207,8 @@ static int process_arg(void *data, const char *arg, int key,
 			fail(opts, "unknown option '%s' (see canonfs --help)",
 			     arg);
 		else
-			fail(opts, "unknown option '-o %s' (see canonfs --help)",
+			fail(opts,
+			     "unknown option '-o %s' (see canonfs --help)",
 			     arg);
 		return -1;
 	}
@@ -234,9 +244,9 @@ static int parse_id(struct canonfs_options *opts, const char *what,
 			return 0;
 		}
 	}
-	return fail(opts, "-o %s=%s: not a number or a known %s (e.g. -o %s=1000)",
-		    what, value, strcmp(what, "uid") == 0 ? "user" : "group",
-		    what);
+	return fail(
+		opts, "-o %s=%s: not a number or a known %s (e.g. -o %s=1000)",
+		what, value, strcmp(what, "uid") == 0 ? "user" : "group", what);
 }
 
 static int parse_mtime(struct canonfs_options *opts, const char *value)
@@ -258,7 +268,9 @@ static int parse_mtime(struct canonfs_options *opts, const char *value)
 	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
 	    seconds > 253402300799LL)
 		return fail(opts,
-			    "-o mtime=%s: expected zero, passthrough or seconds since 1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
+			    "-o mtime=%s: expected zero, passthrough or "
+			    "seconds since "
+			    "1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
 			    value);
 	opts->rules.time_mode = seconds ? CANON_TIME_FIXED : CANON_TIME_ZERO;
 	opts->rules.fixed_time = seconds;
@@ -277,13 +289,15 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 
 	if (fuse_opt_parse(fuse_args, opts, option_table, process_arg) == -1)
-		return fail(opts, "cannot parse the command line (see canonfs --help)");
+		return fail(
+			opts,
+			"cannot parse the command line (see canonfs --help)");
 	if (opts->show_help || opts->show_version)
 		return 0;
 
 	if (opts->saw_ro && opts->saw_rw)
-		return fail(opts,
-			    "conflicting options: 'ro' and 'rw' (give one of them)");
+		return fail(opts, "conflicting options: 'ro' and 'rw' (give "
+				  "one of them)");
 	opts->read_only = opts->saw_ro;
 	if (opts->uid_arg) {
 		if (parse_id(opts, "uid", opts->uid_arg, &id))
@@ -299,11 +313,11 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 		return -1;
 
 	if (!opts->src_dir)
-		return fail(opts,
-			    "missing SRCDIR and MOUNTPOINT (usage: canonfs [options] SRCDIR MOUNTPOINT)");
+		return fail(opts, "missing SRCDIR and MOUNTPOINT (usage: "
+				  "canonfs [options] SRCDIR MOUNTPOINT)");
 	if (!opts->mountpoint)
-		return fail(opts,
-			    "missing MOUNTPOINT (usage: canonfs [options] SRCDIR MOUNTPOINT)");
+		return fail(opts, "missing MOUNTPOINT (usage: canonfs "
+				  "[options] SRCDIR MOUNTPOINT)");
 	return 0;
 }
 
@@ -326,9 +340,12 @@ void options_print_help(const char *program)
 {
 	printf("usage: %s [options] SRCDIR MOUNTPOINT\n"
 	       "\n"
-	       "canonfs %s: a canonical build root. SRCDIR appears at MOUNTPOINT/src\n"
-	       "with normalized metadata, so builds on every machine see the same\n"
-	       "paths, times, owners, modes, inode numbers, directory order and\n"
+	       "canonfs %s: a canonical build root. SRCDIR appears at "
+	       "MOUNTPOINT/src\n"
+	       "with normalized metadata, so builds on every machine see the "
+	       "same\n"
+	       "paths, times, owners, modes, inode numbers, directory order "
+	       "and\n"
 	       "symlink targets, and Go's build cache hits across checkouts.\n"
 	       "\n"
 	       "general options:\n"
@@ -339,31 +356,53 @@ void options_print_help(const char *program)
 	       "    -s                     serve requests on a single thread\n"
 	       "\n"
 	       "canonfs options:\n"
-	       "    -o ro                  read-only: every write fails with EROFS\n"
-	       "    -o rw                  read-write, writes go to SRCDIR (default)\n"
+	       "    -o ro                  read-only: every write fails with "
+	       "EROFS\n"
+	       "    -o rw                  read-write, writes go to SRCDIR "
+	       "(default)\n"
 	       "    -o mtime=MODE          timestamps shown for every file:\n"
-	       "                             zero         0 for atime, mtime and ctime (default)\n"
-	       "                             SECONDS      a fixed epoch, e.g. $SOURCE_DATE_EPOCH\n"
+	       "                             zero         0 for atime, mtime "
+	       "and "
+	       "ctime (default)\n"
+	       "                             SECONDS      a fixed epoch, e.g. "
+	       "$SOURCE_DATE_EPOCH\n"
 	       "                             passthrough  the host's times\n"
-	       "    -o uid=N, -o gid=N     owner shown for everything, a number or a\n"
-	       "                           name (default: the user who mounts)\n"
+	       "    -o uid=N, -o gid=N     owner shown for everything, a "
+	       "number "
+	       "or a\n"
+	       "                           name (default: the user who "
+	       "mounts)\n"
 	       "    -o mirror=VIRT:DIR     also mirror host directory DIR at\n"
-	       "                           MOUNTPOINT/VIRT (repeatable; VIRT may have\n"
-	       "                           several components, e.g. extra/tools)\n"
-	       "    -o nonempty            allow mounting over a non-empty MOUNTPOINT\n"
-	       "    -o xattr               show extended attributes (hidden by default)\n"
-	       "    -o nowatch             do not watch the host tree with inotify (for\n"
-	       "                           network filesystems, whose remote changes\n"
-	       "                           inotify never sees): cache for 0.5 s only\n"
+	       "                           MOUNTPOINT/VIRT (repeatable; VIRT "
+	       "may "
+	       "have\n"
+	       "                           several components, e.g. "
+	       "extra/tools)\n"
+	       "    -o nonempty            allow mounting over a non-empty "
+	       "MOUNTPOINT\n"
+	       "    -o xattr               show extended attributes (hidden by "
+	       "default)\n"
+	       "    -o nowatch             do not watch the host tree with "
+	       "inotify (for\n"
+	       "                           network filesystems, whose remote "
+	       "changes\n"
+	       "                           inotify never sees): cache for 0.5 "
+	       "s "
+	       "only\n"
 	       "\n"
 	       "FUSE and mount options passed on to the kernel:\n"
 	       "    allow_other, allow_root, auto_unmount, fsname=, subtype=,\n"
-	       "    nosuid, nodev, noexec, noatime and the other generic flags\n"
+	       "    nosuid, nodev, noexec, noatime and the other generic "
+	       "flags\n"
 	       "\n"
-	       "The canonical view: files 0644 (0755 if any x bit), directories\n"
-	       "0755, symlinks 0777; link count 1; inode numbers from the virtual\n"
-	       "path; listings sorted by byte order; devices, FIFOs and sockets\n"
+	       "The canonical view: files 0644 (0755 if any x bit), "
+	       "directories\n"
+	       "0755, symlinks 0777; link count 1; inode numbers from the "
+	       "virtual\n"
+	       "path; listings sorted by byte order; devices, FIFOs and "
+	       "sockets\n"
 	       "hidden; absolute symlinks into a mirror shown relative. See\n"
-	       "canonfs(1) for the details and the caveats of constant mtimes.\n",
+	       "canonfs(1) for the details and the caveats of constant "
+	       "mtimes.\n",
 	       program, CANONFS_VERSION);
 }

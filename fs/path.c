@@ -65,10 +65,11 @@ int path_clean(const char *path, char *out, size_t out_size)
 				out[used] = '\0';
 			} else if (!rooted) {
 				/* Leading ".." of a relative path stays. */
-				if (used > 0 &&
-				    (err = append(out, out_size, &used, "/", 1)))
+				if (used > 0 && (err = append(out, out_size,
+							      &used, "/", 1)))
 					return err;
-				if ((err = append(out, out_size, &used, "..", 2)))
+				if ((err = append(out, out_size, &used, "..",
+						  2)))
 					return err;
 				floor = used;
 			}
@@ -93,7 +94,8 @@ const char *path_under(const char *path, const char *root)
 	size_t root_len = strlen(root);
 
 	if (strcmp(root, "/") == 0)
-		return strcmp(path, "/") == 0 ? path + 1 : (path[0] == '/' ? path : NULL);
+		return strcmp(path, "/") == 0 ? path + 1
+					      : (path[0] == '/' ? path : NULL);
 	if (strncmp(path, root, root_len) != 0)
 		return NULL;
 	if (path[root_len] == '\0' || path[root_len] == '/')

@@ -16,15 +16,15 @@
 #include <sys/types.h>
 
 enum canon_time_mode {
-	CANON_TIME_ZERO,        /* atime, mtime, ctime all 0 (the default) */
-	CANON_TIME_FIXED,       /* all three at a fixed epoch second */
+	CANON_TIME_ZERO,	/* atime, mtime, ctime all 0 (the default) */
+	CANON_TIME_FIXED,	/* all three at a fixed epoch second */
 	CANON_TIME_PASSTHROUGH, /* the host's times */
 };
 
 struct canon_rules {
 	enum canon_time_mode time_mode;
 	int64_t fixed_time; /* seconds, for CANON_TIME_FIXED */
-	uid_t uid;          /* owner shown for everything */
+	uid_t uid;	    /* owner shown for everything */
 	gid_t gid;
 };
 

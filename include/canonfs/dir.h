@@ -16,7 +16,7 @@
 #include "canonfs/layout.h"
 
 struct dir_entry {
-	char *name;           /* owned by the listing */
+	char *name;	      /* owned by the listing */
 	unsigned char d_type; /* DT_REG, DT_DIR or DT_LNK */
 };
 

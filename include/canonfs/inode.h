@@ -50,22 +50,22 @@ struct inode {
 	/* const. key.canon_ino is the st_ino shown, derived from the virtual
 	 * path; key.mirror the index in layout.mirrors. */
 	struct inode_key key;
-	UT_hash_handle hh;    /* protected by inode_table.lock */
-	bool synthetic;       /* const; no host object: a synthetic directory
-				 of the layout or a control node */
+	UT_hash_handle hh;     /* protected by inode_table.lock */
+	bool synthetic;	       /* const; no host object: a synthetic directory
+				  of the layout or a control node */
 	unsigned char control; /* const; CONTROL_* of a control node, or 0 */
-	bool pinned;          /* const; never freed */
-	unsigned synth_dir;   /* const; synthetic: index in layout.dirs */
-	int host_fd;          /* const; host: O_PATH|O_NOFOLLOW, owned */
-	mode_t host_type;     /* const; S_IFMT bits when first looked up */
+	bool pinned;	       /* const; never freed */
+	unsigned synth_dir;    /* const; synthetic: index in layout.dirs */
+	int host_fd;	       /* const; host: O_PATH|O_NOFOLLOW, owned */
+	mode_t host_type;      /* const; S_IFMT bits when first looked up */
 	uint64_t parent_canon_ino; /* const; shown for ".." */
-	bool watched;         /* const; a watched dir: host changes inside
-				 it are reported */
-	bool parent_watched;  /* const; host changes to it are reported */
-	uint64_t lookup_count; /* protected by inode_table.lock */
-	uint64_t last_used;   /* protected by lock; clock of the last lookup
-				 in this directory, for pruning */
-	int watch;            /* protected by lock; inotify wd of a dir, or -1 */
+	bool watched;		   /* const; a watched dir: host changes inside
+				      it are reported */
+	bool parent_watched;	   /* const; host changes to it are reported */
+	uint64_t lookup_count;	   /* protected by inode_table.lock */
+	uint64_t last_used; /* protected by lock; clock of the last lookup
+			       in this directory, for pruning */
+	int watch;	    /* protected by lock; inotify wd of a dir, or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
 
 	/* Descriptors for I/O that comes without a file handle (the kernel
@@ -90,17 +90,17 @@ struct inode_watch {
 
 struct inode_table {
 	pthread_mutex_t lock;
-	struct inode *by_key;        /* host inodes; protected by lock */
+	struct inode *by_key;	     /* host inodes; protected by lock */
 	struct inode **synthetic;    /* one per layout dir; const */
 	struct inode *control_dir;   /* MNT/.canonfs, pinned; const */
 	struct inode **mirror_roots; /* one per mirror; const */
 	size_t n_synthetic;
 	size_t n_mirrors;
-	size_t n_host; /* live host inodes; protected by lock */
+	size_t n_host;		  /* live host inodes; protected by lock */
 	uint64_t n_control_files; /* ever made; protected by lock */
-	size_t n_io_fds;   /* read_fd/write_fd open now; atomic */
+	size_t n_io_fds;	  /* read_fd/write_fd open now; atomic */
 	size_t max_io_fds; /* const; past it, I/O descriptors are not kept */
-	uint64_t clock;    /* protected by lock; counts lookups */
+	uint64_t clock;	   /* protected by lock; counts lookups */
 
 	/* Every host inode holds a descriptor, so their number is bounded by
 	 * the descriptor limit: past prune_high, prune_wake_fd (an eventfd,
@@ -111,7 +111,7 @@ struct inode_table {
 	int prune_wake_fd;   /* const after start; -1 without a pruner */
 	bool prune_pending;  /* protected by lock */
 	pthread_cond_t room; /* signalled when inodes are freed */
-	int inotify_fd; /* const; -1 when host changes are not watched */
+	int inotify_fd;	     /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
 };
 

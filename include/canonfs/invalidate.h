@@ -22,16 +22,16 @@
 struct canonfs_fs;
 
 struct invalidator {
-	struct canonfs_fs *fs;   /* not owned */
+	struct canonfs_fs *fs;	 /* not owned */
 	struct fuse_session *se; /* not owned; set by invalidator_start */
-	int inotify_fd;          /* owned; -1 when inotify is unavailable */
-	int stop_pipe[2];        /* owned; written to stop the thread */
-	int prune_fd;            /* owned eventfd; the table asks to prune */
+	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
+	int stop_pipe[2];	 /* owned; written to stop the thread */
+	int prune_fd;		 /* owned eventfd; the table asks to prune */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy */
 	pthread_cond_t idle;  /* signalled each time a batch is applied */
-	bool busy;            /* the thread holds events not yet applied */
+	bool busy;	      /* the thread holds events not yet applied */
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the

@@ -21,7 +21,7 @@ struct layout_mirror {
 	char *virt_path;  /* "/src", "/extra/tools" */
 	char *host_root;  /* the host directory, resolved (realpath) */
 	char *host_given; /* absolute and clean, as the user spelled it */
-	int root_fd;      /* O_PATH|O_DIRECTORY of host_root */
+	int root_fd;	  /* O_PATH|O_DIRECTORY of host_root */
 	uint64_t canon_ino;
 	uint64_t parent_canon_ino;
 };
@@ -72,7 +72,7 @@ const struct layout_entry *layout_dir_find(const struct layout_dir *dir,
  * included) that belongs to mirror `mirror`, found from where the kernel
  * says the object is now. Returns 0, or ENOENT when it has left the mirror.
  */
-int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror,
-			   int fd, char *out, size_t out_size);
+int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror, int fd,
+			   char *out, size_t out_size);
 
 #endif

@@ -18,10 +18,10 @@
 /* Everything a mounted filesystem holds; the session's userdata. */
 struct canonfs_fs {
 	const struct canonfs_options *opts; /* const after start */
-	struct layout layout;               /* const after start */
-	struct inode_table inodes;          /* locks inside */
-	struct stats stats;                 /* atomics inside */
-	struct invalidator *inv;            /* host watcher, for the barrier */
+	struct layout layout;		    /* const after start */
+	struct inode_table inodes;	    /* locks inside */
+	struct stats stats;		    /* atomics inside */
+	struct invalidator *inv;	    /* host watcher, for the barrier */
 	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and
 	 * their RELEASEs, and keeps pages and listings until invalidated. */
 	bool handleless;

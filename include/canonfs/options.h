@@ -23,11 +23,11 @@
 /* One `-o mirror=VIRT:HOSTDIR`. Strings owned by the options struct. */
 struct mirror_spec {
 	char *virt_path; /* clean, absolute: "/extra/one" */
-	char *host_dir;  /* as the user wrote it */
+	char *host_dir;	 /* as the user wrote it */
 };
 
 struct canonfs_options {
-	char *src_dir;    /* first argument, as given (owned) */
+	char *src_dir;	  /* first argument, as given (owned) */
 	char *mountpoint; /* second argument, as given (owned) */
 
 	bool foreground;

@@ -36,8 +36,7 @@ static int check_passed, check_failed;
 
 static inline int check_summary(const char *suite)
 {
-	printf("%s: %d passed, %d failed\n", suite, check_passed,
-	       check_failed);
+	printf("%s: %d passed, %d failed\n", suite, check_passed, check_failed);
 	return check_failed ? 1 : 0;
 }
 

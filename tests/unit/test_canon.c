@@ -24,9 +24,8 @@ static struct stat host_stat(mode_t mode, off_t size)
 
 int main(void)
 {
-	struct canon_rules rules = { .time_mode = CANON_TIME_ZERO,
-				     .uid = 7,
-				     .gid = 8 };
+	struct canon_rules rules = {
+		.time_mode = CANON_TIME_ZERO, .uid = 7, .gid = 8};
 	struct stat host, out;
 
 	CHECK(canon_mode(S_IFREG | 0600) == (S_IFREG | 0644));

@@ -29,17 +29,17 @@ static int has_arg(const char *want)
 
 int main(void)
 {
-	CHECK(parse((const char *[]){ "canonfs", "src", "mnt", NULL }) == 0);
+	CHECK(parse((const char *[]){"canonfs", "src", "mnt", NULL}) == 0);
 	CHECK_STR(opts.src_dir, "src");
 	CHECK_STR(opts.mountpoint, "mnt");
 	CHECK(opts.rules.time_mode == CANON_TIME_ZERO);
 	CHECK(opts.rules.uid == getuid() && opts.rules.gid == getgid());
 	CHECK(!opts.read_only && !opts.foreground);
 
-	CHECK(parse((const char *[]){ "canonfs", "-f", "-o",
-				      "ro,uid=12,gid=34,mtime=1700000000",
-				      "-o", "allow_other,noatime", "s", "m",
-				      NULL }) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-f", "-o",
+				     "ro,uid=12,gid=34,mtime=1700000000", "-o",
+				     "allow_other,noatime", "s", "m", NULL}) ==
+	      0);
 	CHECK(opts.read_only && opts.foreground);
 	CHECK(opts.rules.uid == 12 && opts.rules.gid == 34);
 	CHECK(opts.rules.time_mode == CANON_TIME_FIXED);
@@ -48,60 +48,63 @@ int main(void)
 	CHECK(has_arg("allow_other") && has_arg("noatime") && has_arg("ro"));
 	CHECK(!has_arg("uid=") && !has_arg("mtime="));
 
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mtime=passthrough",
-				      "s", "m", NULL }) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=passthrough", "s",
+				     "m", NULL}) == 0);
 	CHECK(opts.rules.time_mode == CANON_TIME_PASSTHROUGH);
 
 	/* fstab bookkeeping options are accepted and dropped. */
-	CHECK(parse((const char *[]){ "canonfs", "s", "m", "-o",
-				      "defaults,noauto,_netdev,x-systemd.automount",
-				      NULL }) == 0);
+	CHECK(parse((const char *[]){
+		      "canonfs", "s", "m", "-o",
+		      "defaults,noauto,_netdev,x-systemd.automount", NULL}) ==
+	      0);
 	CHECK(!has_arg("noauto"));
 
-	CHECK(parse((const char *[]){ "canonfs", "-o",
-				      "mirror=extra/tools:/opt/t,mirror=gomod:/g",
-				      "s", "m", NULL }) == 0);
+	CHECK(parse((const char *[]){
+		      "canonfs", "-o",
+		      "mirror=extra/tools:/opt/t,mirror=gomod:/g", "s", "m",
+		      NULL}) == 0);
 	CHECK(opts.n_mirrors == 2);
 	CHECK_STR(opts.mirrors[0].virt_path, "/extra/tools");
 	CHECK_STR(opts.mirrors[0].host_dir, "/opt/t");
 	CHECK_STR(opts.mirrors[1].virt_path, "/gomod");
 
 	/* Bad input: each gives one message naming the problem. */
-	CHECK(parse((const char *[]){ "canonfs", "-o", "frobnicate", "s", "m",
-				      NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "frobnicate", "s", "m",
+				     NULL}) == -1);
 	CHECK(strstr(opts.error, "unknown option '-o frobnicate'") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-z", "s", "m", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-z", "s", "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "'-z'") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "ro,rw", "s", "m",
-				      NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "ro,rw", "s", "m",
+				     NULL}) == -1);
 	CHECK(strstr(opts.error, "conflicting") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mirror=src:/tmp", "s",
-				      "m", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=src:/tmp", "s",
+				     "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "src") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mirror=a:/x,mirror=a/b:/y",
-				      "s", "m", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o",
+				     "mirror=a:/x,mirror=a/b:/y", "s", "m",
+				     NULL}) == -1);
 	CHECK(strstr(opts.error, "overlaps") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mirror=../x:/x", "s",
-				      "m", NULL }) == -1);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mirror=nocolon", "s",
-				      "m", NULL }) == -1);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mtime=yesterday", "s",
-				      "m", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=../x:/x", "s",
+				     "m", NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=nocolon", "s",
+				     "m", NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=yesterday", "s",
+				     "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "mtime=yesterday") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "mtime=-5", "s", "m",
-				      NULL }) == -1);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "uid=nosuchuser_x", "s",
-				      "m", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=-5", "s", "m",
+				     NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "uid=nosuchuser_x", "s",
+				     "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "uid=nosuchuser_x") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "-o", "uid=root", "s", "m",
-				      NULL }) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-o", "uid=root", "s", "m",
+				     NULL}) == 0);
 	CHECK(opts.rules.uid == 0);
-	CHECK(parse((const char *[]){ "canonfs", "s", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", "s", NULL}) == -1);
 	CHECK(strstr(opts.error, "MOUNTPOINT") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", NULL }) == -1);
-	CHECK(parse((const char *[]){ "canonfs", "a", "b", "c", NULL }) == -1);
+	CHECK(parse((const char *[]){"canonfs", NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "a", "b", "c", NULL}) == -1);
 	CHECK(strstr(opts.error, "'c'") != NULL);
-	CHECK(parse((const char *[]){ "canonfs", "--help", NULL }) == 0);
+	CHECK(parse((const char *[]){"canonfs", "--help", NULL}) == 0);
 	CHECK(opts.show_help);
 
 	fuse_opt_free_args(&args);

@@ -6,9 +6,9 @@
 
 /* Two mirrors: SRCDIR reached through a symlinked /home, and tools. */
 static const struct symlink_mirror mirrors[] = {
-	{ "/src", "/data/alice/proj", 0 },
-	{ "/extra/tools", "/opt/tools", 1 },
-	{ "/src", "/home/alice/proj", 0 },
+	{"/src", "/data/alice/proj", 0},
+	{"/extra/tools", "/opt/tools", 1},
+	{"/src", "/home/alice/proj", 0},
 };
 #define N_MIRRORS (sizeof(mirrors) / sizeof(mirrors[0]))
 
