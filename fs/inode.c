@@ -252,6 +252,19 @@ static void request_prune_locked(struct inode_table *table)
 	(void)rc;
 }
 
+int inode_dup_fd(struct inode_table *table, const struct inode_key *key)
+{
+	struct inode *inode;
+	int fd = -1;
+
+	pthread_mutex_lock(&table->lock);
+	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
+	if (inode)
+		fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&table->lock);
+	return fd;
+}
+
 void inode_mark_pruned(struct inode_table *table, const struct inode_key *key)
 {
 	struct inode *inode;
@@ -313,9 +326,6 @@ size_t inode_prune_candidates(struct inode_table *table,
 		/* last_used 0: pruned, and not used since. */
 		if (inode->synthetic || !S_ISDIR(inode->host_type) ||
 		    inode->last_used == 0)
-			continue;
-		(*out)[n].dir_fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
-		if ((*out)[n].dir_fd < 0)
 			continue;
 		(*out)[n].key = inode->key;
 		(*out)[n].nodeid = inode_nodeid(table, inode);

@@ -196,7 +196,7 @@ struct prune_child {
 
 /* The cached files of directory `dir`: names with their node ids. */
 static size_t cached_files(struct inode_table *table,
-			   const struct prune_candidate *dir,
+			   const struct prune_candidate *dir, int dir_fd,
 			   const struct dir_listing *listing,
 			   struct prune_child *out)
 {
@@ -212,7 +212,7 @@ static size_t cached_files(struct inode_table *table,
 		/* Directories stay: a forgotten one could be someone's
 		 * working directory. They are few. */
 		if (entry->d_type == DT_DIR ||
-		    fstatat(dir->dir_fd, entry->name, &st,
+		    fstatat(dir_fd, entry->name, &st,
 			    AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		key.dev = st.st_dev;
@@ -254,28 +254,29 @@ static void prune(struct invalidator *inv)
 
 	if (n > 0)
 		qsort(dirs, n, sizeof(*dirs), by_last_used);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && forgotten < target; i++) {
+		struct prune_child *children = NULL;
+		struct dir_listing listing;
+		size_t n_children = 0;
+		int dir_fd;
+
 		/* Directories used in the last few lookups are being listed
 		 * right now: a notification would wait for the directory lock
 		 * that the listing request holds, maybe while it waits for
 		 * us. */
-		if (dirs[i].last_used + PRUNE_RECENT_LOOKUPS > clock) {
-			close(dirs[i].dir_fd);
+		if (dirs[i].last_used + PRUNE_RECENT_LOOKUPS > clock)
 			continue;
-		}
-		struct dir_listing listing;
-		struct prune_child *children;
-		size_t n_children;
-
-		if (forgotten >= target ||
-		    dir_listing_read_host(dirs[i].dir_fd, &listing)) {
-			close(dirs[i].dir_fd);
+		dir_fd = inode_dup_fd(table, &dirs[i].key);
+		if (dir_fd < 0)
+			continue;
+		if (dir_listing_read_host(dir_fd, &listing)) {
+			close(dir_fd);
 			continue;
 		}
 		children = calloc(listing.n_entries + 1, sizeof(*children));
-		n_children = children ? cached_files(table, &dirs[i], &listing,
-						     children)
-				      : 0;
+		if (children)
+			n_children = cached_files(table, &dirs[i], dir_fd,
+						  &listing, children);
 		for (size_t j = 0; j < n_children; j++) {
 			if (fuse_lowlevel_notify_delete(
 				    inv->se, dirs[i].nodeid, children[j].nodeid,
@@ -288,7 +289,7 @@ static void prune(struct invalidator *inv)
 		free(children);
 		dir_listing_free(&listing);
 		inode_mark_pruned(table, &dirs[i].key);
-		close(dirs[i].dir_fd);
+		close(dir_fd);
 	}
 	free(dirs);
 	inode_prune_done(table);

@@ -657,6 +657,34 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * A descriptor from CREATE becomes the inode's write descriptor when it
+ * can serve any writer (not O_APPEND, which would move every write to the
+ * end) and there is room; otherwise it is closed. Keeping it lets a file
+ * created read-only (mode 0444) still be written by its creator, as POSIX
+ * allows, even when the daemon could not reopen it.
+ */
+static void keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode,
+			     int fd, int flags)
+{
+	int expected = -1;
+
+	if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND) ||
+	    __atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
+		    fs->inodes.max_io_fds) {
+		if ((flags & O_ACCMODE) != O_RDONLY && !(flags & O_APPEND))
+			__atomic_sub_fetch(&fs->inodes.n_io_fds, 1,
+					   __ATOMIC_RELAXED);
+		close(fd);
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&inode->write_fd, &expected, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+		close(fd);
+	}
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
@@ -683,7 +711,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, err);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
+	if (fs->handleless) {
+		/* Once OPEN is answered ENOSYS the kernel sends no RELEASE,
+		 * not even for files it got from CREATE: no handle then. */
+		keep_as_write_fd(fs, inode_from_nodeid(&fs->inodes, e.ino), fd,
+				 fi->flags);
+		fi->fh = 0;
+	} else {
+		fi->fh = (uint64_t)fd;
+	}
 	fi->keep_cache = dir->watched;
 	fuse_reply_create(req, &e, fi);
 }

@@ -151,15 +151,17 @@ struct prune_candidate {
 	struct inode_key key; /* to find it again: it may be freed meanwhile */
 	uint64_t nodeid;
 	uint64_t last_used;
-	int dir_fd; /* a duplicate the caller closes */
 };
 
-/* The host directories of the table used since they were last pruned,
- * each with a duplicated descriptor,
- * in *out (the caller frees it and closes the descriptors). Returns the
- * count; 0 when out of memory. */
+/* The host directories of the table used since they were last pruned, in
+ * *out (the caller frees it). Returns the count; 0 when out of memory. */
 size_t inode_prune_candidates(struct inode_table *table,
 			      struct prune_candidate **out);
+
+/* A duplicate of the host descriptor of the inode with this key (the
+ * caller closes it), or -1 when it is gone. Descriptors are short: the
+ * pruner takes one directory at a time. */
+int inode_dup_fd(struct inode_table *table, const struct inode_key *key);
 
 /* Mark the directory with this key as pruned: it is no candidate again
  * until a lookup in it uses it. */

@@ -1,0 +1,75 @@
+/*
+ * own: the daemon's own directory changes (see include/canonfs/own.h).
+ */
+#include "canonfs/own.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+
+#define OWN_ENTRY_KINDS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
+#define OWN_LIFETIME_NS (2 * 1000000000LL)
+
+void own_init(struct own_changes *own)
+{
+	memset(own, 0, sizeof(*own));
+	pthread_mutex_init(&own->lock, NULL);
+}
+
+void own_destroy(struct own_changes *own)
+{
+	for (unsigned i = 0; i < OWN_RING_SIZE; i++)
+		free(own->ring[i].name);
+	pthread_mutex_destroy(&own->lock);
+}
+
+void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		const char *name, uint32_t kind)
+{
+	struct own_change *slot;
+	char *copy = strdup(name);
+
+	if (!copy)
+		return; /* not recorded: an extra invalidation, nothing more */
+	pthread_mutex_lock(&own->lock);
+	slot = &own->ring[own->next];
+	own->next = (own->next + 1) % OWN_RING_SIZE;
+	free(slot->name);
+	slot->dir_dev = dir_dev;
+	slot->dir_ino = dir_ino;
+	slot->kind = kind;
+	slot->name = copy;
+	clock_gettime(CLOCK_MONOTONIC, &slot->when);
+	pthread_mutex_unlock(&own->lock);
+}
+
+static int64_t age_ns(const struct timespec *then, const struct timespec *now)
+{
+	return (int64_t)(now->tv_sec - then->tv_sec) * 1000000000LL +
+	       (now->tv_nsec - then->tv_nsec);
+}
+
+bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		 const char *name, uint32_t kind)
+{
+	struct timespec now;
+	bool found = false;
+
+	kind &= OWN_ENTRY_KINDS;
+	if (!kind)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&own->lock);
+	for (unsigned i = 0; i < OWN_RING_SIZE && !found; i++) {
+		struct own_change *c = &own->ring[i];
+
+		if (!c->name || c->kind != kind || c->dir_ino != dir_ino ||
+		    c->dir_dev != dir_dev || strcmp(c->name, name) != 0)
+			continue;
+		found = age_ns(&c->when, &now) < OWN_LIFETIME_NS;
+		free(c->name);
+		c->name = NULL;
+	}
+	pthread_mutex_unlock(&own->lock);
+	return found;
+}

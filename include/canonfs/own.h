@@ -1,0 +1,52 @@
+/*
+ * own: what the daemon itself did to directory entries, so that the
+ * watcher can skip the inotify events its own writes cause. The kernel
+ * already knows about a create, unlink, mkdir or rename made through the
+ * mount; invalidating it again would only cost lookups.
+ *
+ * Exact by construction: an event is skipped only when it names the same
+ * directory, the same entry and the same kind of change as a change the
+ * daemon made itself, and each record is used once. A host change can
+ * never look like one of ours: creating a name we created needs a delete
+ * first, which is not ours and is invalidated. Records expire after two
+ * seconds, and the ring forgets the oldest when full: a record missed only
+ * costs an extra invalidation.
+ */
+#ifndef CANONFS_OWN_H
+#define CANONFS_OWN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define OWN_RING_SIZE 256
+
+struct own_change {
+	uint64_t dir_dev;
+	uint64_t dir_ino;
+	uint32_t kind; /* IN_CREATE, IN_DELETE, IN_MOVED_FROM or IN_MOVED_TO */
+	struct timespec when;
+	char *name; /* owned; NULL for a free slot */
+};
+
+struct own_changes {
+	pthread_mutex_t lock;
+	struct own_change ring[OWN_RING_SIZE]; /* protected by lock */
+	unsigned next;                         /* protected by lock */
+};
+
+void own_init(struct own_changes *own);
+void own_destroy(struct own_changes *own);
+
+/* Record that the daemon made change `kind` to `name` in the directory
+ * with host (dev, ino). */
+void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		const char *name, uint32_t kind);
+
+/* True, and the record used up, when an event is one of ours. kind is the
+ * event's mask; only its entry-change bits count. */
+bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		 const char *name, uint32_t kind);
+
+#endif
