@@ -99,3 +99,28 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs):
     stats = counters(m)
     assert stats["prune_runs"] > 0, "the table never filled up"
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
+
+
+def test_creating_files_keeps_no_descriptor_behind(tmp_path, canonfs):
+    """Created files must not pin a host descriptor each: once OPEN is
+    answered ENOSYS, the kernel never sends RELEASE, not even for files it
+    got from CREATE."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "seed").write_text("x")
+    m = canonfs(src)
+    (m.root / "seed").read_text()  # an OPEN: the kernel stops sending them
+
+    def daemon_fds():
+        return len(os.listdir("/proc/%d/fd" % m.proc.pid))
+
+    before = daemon_fds()
+    for i in range(300):
+        with open(m.root / ("f%03d" % i), "wb") as f:
+            f.write(b"y" * 100)
+    for i in range(300):
+        os.unlink(m.root / ("f%03d" % i))
+    (m.mnt / ".canonfs" / "barrier").read_text()
+    grown = daemon_fds() - before
+    assert grown < 50, "the daemon kept %d descriptors for 300 created files" % grown
+    assert sorted(os.listdir(src)) == ["seed"]
