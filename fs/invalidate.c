@@ -33,7 +33,10 @@ struct inval_action {
 
 struct inval_batch {
 	struct inode_table *table;
+	struct own_changes *own;
 	const struct inotify_event *event;
+	bool own_checked; /* whether the event was the daemon's own */
+	bool is_own;
 	struct inval_action actions[16];
 	size_t n_actions;
 };
@@ -73,6 +76,16 @@ static void collect(struct inode *dir, void *arg)
 		batch_add(batch, dir_nodeid, false);
 		return;
 	}
+	/* The daemon's own change: the kernel knows already. Inodes
+	 * sharing the watch are one host directory: one check. */
+	if (!batch->own_checked) {
+		batch->own_checked = true;
+		batch->is_own = own_consume(batch->own, dir->key.dev,
+					    dir->key.ino, event->name,
+					    event->mask);
+	}
+	if (batch->is_own)
+		return;
 	if (event->mask &
 	    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
 		batch_add(batch, dir_nodeid, true);
@@ -158,7 +171,9 @@ static void forget_everything(struct invalidator *inv)
 
 static void apply(struct invalidator *inv, const struct inotify_event *event)
 {
-	struct inval_batch batch = {.table = &inv->fs->inodes, .event = event};
+	struct inval_batch batch = {.table = &inv->fs->inodes,
+				    .own = &inv->fs->own,
+				    .event = event};
 
 	inode_visit_watch(&inv->fs->inodes, event->wd, collect, &batch);
 	for (size_t i = 0; i < batch.n_actions; i++) {

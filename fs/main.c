@@ -209,6 +209,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	struct invalidator inv = {.inotify_fd = -1, .stop_pipe = {-1, -1}};
 
 	fs.inv = &inv;
+	own_init(&fs.own);
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
@@ -277,6 +278,7 @@ out:
 	if (table)
 		inode_table_destroy(&fs.inodes);
 	invalidator_destroy(&inv);
+	own_destroy(&fs.own);
 	layout_free(&fs.layout);
 	return status;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/inotify.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -274,6 +275,23 @@ static void reply_entry_or_err(fuse_req_t req, int err,
 		fuse_reply_entry(req, e);
 }
 
+/* Before the daemon changes an entry of dir: the watcher may see the
+ * event before the call returns, so it must know first (see own.h). */
+static void expect_own(struct canonfs_fs *fs, const struct inode *dir,
+		       const char *name, uint32_t kind)
+{
+	if (dir->watched)
+		own_record(&fs->own, dir->key.dev, dir->key.ino, name, kind);
+}
+
+/* The change failed: there will be no event. */
+static void cancel_own(struct canonfs_fs *fs, const struct inode *dir,
+		       const char *name, uint32_t kind)
+{
+	if (dir->watched)
+		own_cancel(&fs->own, dir->key.dev, dir->key.ino, name, kind);
+}
+
 /* Writes need a host directory and a read-write mount. */
 static int check_writable(struct canonfs_fs *fs, const struct inode *inode)
 {
@@ -465,8 +483,13 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* Devices, FIFOs and sockets could never be shown. */
 	if (!err && !S_ISREG(mode))
 		err = EPERM;
-	if (!err && mknodat(dir->host_fd, name, mode, 0) == -1)
-		err = errno;
+	if (!err) {
+		expect_own(fs, dir, name, IN_CREATE);
+		if (mknodat(dir->host_fd, name, mode, 0) == -1) {
+			err = errno;
+			cancel_own(fs, dir, name, IN_CREATE);
+		}
+	}
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -482,8 +505,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	err = check_writable(fs, dir);
-	if (!err && mkdirat(dir->host_fd, name, mode) == -1)
-		err = errno;
+	if (!err) {
+		expect_own(fs, dir, name, IN_CREATE);
+		if (mkdirat(dir->host_fd, name, mode) == -1) {
+			err = errno;
+			cancel_own(fs, dir, name, IN_CREATE);
+		}
+	}
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -509,8 +537,13 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 			link, dir_virt, dir->key.mirror, fs->layout.mountpoint,
 			fs->layout.spellings, fs->layout.n_spellings, stored,
 			sizeof(stored));
-	if (!err && symlinkat(stored, dir->host_fd, name) == -1)
-		err = errno;
+	if (!err) {
+		expect_own(fs, dir, name, IN_CREATE);
+		if (symlinkat(stored, dir->host_fd, name) == -1) {
+			err = errno;
+			cancel_own(fs, dir, name, IN_CREATE);
+		}
+	}
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -534,11 +567,14 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link
 		 * of /proc does the same for everyone else. */
 		proc_path(inode->host_fd, path);
+		expect_own(fs, dir, newname, IN_CREATE);
 		if (linkat(inode->host_fd, "", dir->host_fd, newname,
 			   AT_EMPTY_PATH) == -1 &&
 		    linkat(AT_FDCWD, path, dir->host_fd, newname,
-			   AT_SYMLINK_FOLLOW) == -1)
+			   AT_SYMLINK_FOLLOW) == -1) {
 			err = errno;
+			cancel_own(fs, dir, newname, IN_CREATE);
+		}
 	}
 	if (!err)
 		err = do_lookup(fs, dir, newname, &e);
@@ -553,8 +589,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	err = check_writable(fs, dir);
-	if (!err && unlinkat(dir->host_fd, name, flags) == -1)
-		err = errno;
+	if (!err) {
+		expect_own(fs, dir, name, IN_DELETE);
+		if (unlinkat(dir->host_fd, name, flags) == -1) {
+			err = errno;
+			cancel_own(fs, dir, name, IN_DELETE);
+		}
+	}
 	fuse_reply_err(req, err);
 }
 
@@ -568,6 +609,23 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	stats_add(&fs_of(req)->stats, STAT_RMDIR);
 	remove_entry(req, parent, name, AT_REMOVEDIR);
+}
+
+/* The events of a rename: from/to, both ways for an exchange; with
+ * cancel, take them back. */
+static void expect_rename(struct canonfs_fs *fs, const struct inode *dir,
+			  const char *name, const struct inode *newdir,
+			  const char *newname, unsigned int flags, bool cancel)
+{
+	void (*note)(struct canonfs_fs *, const struct inode *, const char *,
+		     uint32_t) = cancel ? cancel_own : expect_own;
+
+	note(fs, dir, name, IN_MOVED_FROM);
+	note(fs, newdir, newname, IN_MOVED_TO);
+	if (flags & RENAME_EXCHANGE) {
+		note(fs, newdir, newname, IN_MOVED_FROM);
+		note(fs, dir, name, IN_MOVED_TO);
+	}
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -586,9 +644,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* An inode belongs to one mirror; moving it to another is a copy. */
 	if (!err && dir->key.mirror != newdir->key.mirror)
 		err = EXDEV;
-	if (!err && renameat2(dir->host_fd, name, newdir->host_fd, newname,
-			      flags) == -1)
-		err = errno;
+	if (!err) {
+		expect_rename(fs, dir, name, newdir, newname, flags, false);
+		if (renameat2(dir->host_fd, name, newdir->host_fd, newname,
+			      flags) == -1) {
+			err = errno;
+			expect_rename(fs, dir, name, newdir, newname, flags,
+				      true);
+		}
+	}
 	fuse_reply_err(req, err);
 }
 
@@ -698,8 +762,26 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!err && !path_is_name(name))
 		err = EINVAL;
 	if (!err) {
-		fd = openat(dir->host_fd, name,
-			    fi->flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+		/* O_EXCL first, to know whether this created the file: only
+		 * a creation causes an event to skip. */
+		for (int tries = 0; tries < 3; tries++) {
+			expect_own(fs, dir, name, IN_CREATE);
+			fd = openat(dir->host_fd, name,
+				    fi->flags | O_CREAT | O_EXCL | O_NOFOLLOW |
+					    O_CLOEXEC,
+				    mode);
+			if (fd >= 0)
+				break;
+			cancel_own(fs, dir, name, IN_CREATE);
+			if (errno != EEXIST || (fi->flags & O_EXCL))
+				break;
+			fd = openat(dir->host_fd, name,
+				    (fi->flags & ~O_CREAT) | O_NOFOLLOW |
+					    O_CLOEXEC);
+			/* Deleted in between: create it after all. */
+			if (fd >= 0 || errno != ENOENT)
+				break;
+		}
 		if (fd == -1)
 			err = errno;
 	}
@@ -742,9 +824,8 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 		*fd = (int)fi->fh;
 		return 0;
 	}
+	/* Reads never borrow the write descriptor: it may be O_WRONLY. */
 	*fd = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (*fd < 0 && !write) /* a write descriptor reads as well */
-		*fd = __atomic_load_n(&inode->write_fd, __ATOMIC_ACQUIRE);
 	if (*fd >= 0)
 		return 0;
 

@@ -49,8 +49,10 @@ static int64_t age_ns(const struct timespec *then, const struct timespec *now)
 	       (now->tv_nsec - then->tv_nsec);
 }
 
-bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
-		 const char *name, uint32_t kind)
+/* Find, free and report the first matching record; with check_age, an
+ * expired one does not count. */
+static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		 const char *name, uint32_t kind, bool check_age)
 {
 	struct timespec now;
 	bool found = false;
@@ -66,10 +68,23 @@ bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		if (!c->name || c->kind != kind || c->dir_ino != dir_ino ||
 		    c->dir_dev != dir_dev || strcmp(c->name, name) != 0)
 			continue;
-		found = age_ns(&c->when, &now) < OWN_LIFETIME_NS;
+		found = !check_age || age_ns(&c->when, &now) < OWN_LIFETIME_NS;
+		/* Used up, or expired: either way it goes. */
 		free(c->name);
 		c->name = NULL;
 	}
 	pthread_mutex_unlock(&own->lock);
 	return found;
+}
+
+bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		 const char *name, uint32_t kind)
+{
+	return take(own, dir_dev, dir_ino, name, kind, true);
+}
+
+void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		const char *name, uint32_t kind)
+{
+	take(own, dir_dev, dir_ino, name, kind, false);
 }

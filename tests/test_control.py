@@ -124,3 +124,31 @@ def test_creating_files_keeps_no_descriptor_behind(tmp_path, canonfs):
     grown = daemon_fds() - before
     assert grown < 50, "the daemon kept %d descriptors for 300 created files" % grown
     assert sorted(os.listdir(src)) == ["seed"]
+
+
+def test_own_writes_are_not_invalidated_host_writes_are(tmp_path, canonfs):
+    """Entries created, renamed and removed through the mount are known to
+    the kernel already: the watcher skips their events. The same changes
+    made on the host are invalidated."""
+    src = tmp_path / "src"
+    src.mkdir()
+    m = canonfs(src)
+    barrier = m.mnt / ".canonfs" / "barrier"
+    before = counters(m)
+    for i in range(100):
+        (m.root / ("own%03d" % i)).write_text("x")
+        os.rename(m.root / ("own%03d" % i), m.root / ("moved%03d" % i))
+    for i in range(100):
+        os.unlink(m.root / ("moved%03d" % i))
+    barrier.read_text()
+    own = counters(m)
+    assert own["host_events"] - before["host_events"] >= 400
+    assert own["inval_entry"] - before["inval_entry"] < 20, \
+        "the daemon's own creates, renames and unlinks were invalidated again"
+
+    assert not (m.root / "host000").exists()
+    for i in range(20):
+        (src / ("host%03d" % i)).write_text("y")
+    barrier.read_text()
+    assert counters(m)["inval_entry"] - own["inval_entry"] >= 20
+    assert (m.root / "host000").read_text() == "y"

@@ -13,6 +13,7 @@
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
 #include "canonfs/options.h"
+#include "canonfs/own.h"
 #include "canonfs/stats.h"
 
 /* Everything a mounted filesystem holds; the session's userdata. */
@@ -21,6 +22,7 @@ struct canonfs_fs {
 	struct layout layout;		    /* const after start */
 	struct inode_table inodes;	    /* locks inside */
 	struct stats stats;		    /* atomics inside */
+	struct own_changes own; /* the daemon's own entry changes */
 	struct invalidator *inv;	    /* host watcher, for the barrier */
 	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and
 	 * their RELEASEs, and keeps pages and listings until invalidated. */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define OWN_RING_SIZE 256
+#define OWN_RING_SIZE 1024
 
 struct own_change {
 	uint64_t dir_dev;
@@ -39,8 +39,9 @@ struct own_changes {
 void own_init(struct own_changes *own);
 void own_destroy(struct own_changes *own);
 
-/* Record that the daemon made change `kind` to `name` in the directory
- * with host (dev, ino). */
+/* Record that the daemon is about to make change `kind` to `name` in the
+ * directory with host (dev, ino): before the call, since the watcher may
+ * read the event before the call returns. */
 void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		const char *name, uint32_t kind);
 
@@ -48,5 +49,9 @@ void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
  * event's mask; only its entry-change bits count. */
 bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		 const char *name, uint32_t kind);
+
+/* Take back a record whose change failed (there will be no event). */
+void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		const char *name, uint32_t kind);
 
 #endif
