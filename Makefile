@@ -4,6 +4,8 @@
 #   make test            unit tests, then the integration suite (mounts for real, needs root)
 #   make test SANITIZE=1 the same against an AddressSanitizer + UBSan build
 #   make demo            install what is missing, build, and show the main job
+#   make bench           canonfs against a bind mount and bindfs (root, ~5 min;
+#                        BENCH_QUICK=1 ~2 min); the table lands in build/bench.md
 #   make install PREFIX=/usr/local DESTDIR=
 #   make format          apply .clang-format
 
@@ -36,7 +38,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HEADERS  := $(wildcard include/canonfs/*.h) tests/unit/check.h
 
-.PHONY: all test unit integration demo install uninstall format clean deps
+.PHONY: all test unit integration demo bench install uninstall format clean deps
 
 all: $(BUILD)/canonfs
 
@@ -67,6 +69,9 @@ deps:
 demo: deps
 	$(MAKE) all
 	scripts/demo.sh $(CURDIR)/$(BUILD)/canonfs
+
+bench: $(BUILD)/canonfs
+	scripts/bench.sh $(CURDIR)/$(BUILD)/canonfs
 
 install: $(BUILD)/canonfs
 	install -D -m 0755 $(BUILD)/canonfs $(DESTDIR)$(PREFIX)/bin/canonfs

@@ -26,9 +26,15 @@
 /* What one event asks of the kernel, collected under the table lock and
  * sent after it is released: a notification can wait for a request that
  * itself waits for the lock. */
+enum inval_kind {
+	INVAL_ENTRY, /* forget the name `name` in directory nodeid */
+	INVAL_INODE, /* forget attributes and pages of nodeid */
+	INVAL_ATTR,  /* forget only its attributes: contents are unchanged */
+};
+
 struct inval_action {
 	uint64_t nodeid;
-	bool entry; /* forget the name `name` in directory nodeid */
+	enum inval_kind kind;
 };
 
 struct inval_batch {
@@ -41,12 +47,13 @@ struct inval_batch {
 	size_t n_actions;
 };
 
-static void batch_add(struct inval_batch *batch, uint64_t nodeid, bool entry)
+static void batch_add(struct inval_batch *batch, uint64_t nodeid,
+		      enum inval_kind kind)
 {
 	if (batch->n_actions <
 	    sizeof(batch->actions) / sizeof(batch->actions[0]))
 		batch->actions[batch->n_actions++] =
-			(struct inval_action){.nodeid = nodeid, .entry = entry};
+			(struct inval_action){.nodeid = nodeid, .kind = kind};
 }
 
 /* The inode the table holds for `name` in directory dir, if any. */
@@ -72,8 +79,13 @@ static void collect(struct inode *dir, void *arg)
 	uint64_t dir_nodeid = inode_nodeid(batch->table, dir);
 	struct inode *child;
 
+	/* IN_ATTRIB alone (chmod, utimes, link count) leaves contents as
+	 * they are: the pages stay cached. */
+	enum inval_kind changed = (event->mask & IN_MODIFY) ? INVAL_INODE
+							    : INVAL_ATTR;
+
 	if (event->len == 0) { /* the directory itself */
-		batch_add(batch, dir_nodeid, false);
+		batch_add(batch, dir_nodeid, changed);
 		return;
 	}
 	/* The daemon's own change: the kernel knows already. Inodes
@@ -88,15 +100,15 @@ static void collect(struct inode *dir, void *arg)
 		return;
 	if (event->mask &
 	    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
-		batch_add(batch, dir_nodeid, true);
-		/* Its listing changed too. */
-		batch_add(batch, dir_nodeid, false);
+		batch_add(batch, dir_nodeid, INVAL_ENTRY);
+		/* Its listing (the directory's pages) changed too. */
+		batch_add(batch, dir_nodeid, INVAL_INODE);
 	}
 	if (event->mask & (IN_MODIFY | IN_ATTRIB)) {
 		child = child_locked(batch->table, dir, event->name);
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),
-				  false);
+				  changed);
 	}
 }
 
@@ -180,15 +192,17 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 		const struct inval_action *a = &batch.actions[i];
 
 		/* ENOENT only means the kernel had nothing cached. */
-		if (a->entry) {
+		if (a->kind == INVAL_ENTRY) {
 			stats_add(&inv->fs->stats, STAT_INVAL_ENTRY);
 			fuse_lowlevel_notify_inval_entry(inv->se, a->nodeid,
 							 event->name,
 							 strlen(event->name));
 		} else {
+			/* A negative offset: attributes only. */
 			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
-			fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid, 0,
-							 0);
+			fuse_lowlevel_notify_inval_inode(
+				inv->se, a->nodeid,
+				a->kind == INVAL_ATTR ? -1 : 0, 0);
 		}
 	}
 }

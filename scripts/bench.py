@@ -1,0 +1,893 @@
+#!/usr/bin/python3
+"""canonfs benchmark (`make bench`): canonfs against a plain bind mount
+("native") and bindfs, on Go builds and plain file-system workloads.
+
+Usage: scripts/bench.py PATH/TO/canonfs       (run through scripts/bench.sh)
+
+Every variant shows the same host tree (WORK/tree) at the same path
+P = /tmp/canonfs-bench/view/src, so Go sees identical package directories:
+
+  native   a bind mount of WORK/tree at P
+  canonfs  `canonfs -f WORK/tree /tmp/canonfs-bench/view`   (tree at P)
+  bindfs   `bindfs -f WORK/tree P`
+
+Each variant lives in its own private mount namespace, held open by a
+`sleep` we start (`unshare -m --propagation private`), so the three are
+mounted at once at the same path, nothing is visible in the host's
+namespace, and the runs of one figure can alternate between variants
+without remounting. Commands enter a namespace with setns(2) between fork
+and exec; a figure is the wall time (time.monotonic) around that child.
+
+Environment:
+  BENCH_RUNS=N          timed runs per figure and variant (default 5, quick 3)
+  BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
+                        GOROOT workload, fewer runs: a few minutes
+  BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
+                        writes,cold,remount)
+  BENCH_WORKDIR=DIR     where the host tree and caches go (default:
+                        the canonfs binary's directory /bench-work)
+  BENCH_OUT=FILE        the markdown report (default: BUILD/bench.md)
+  BENCH_CANONFS_OPTS=o  extra -o options for canonfs (e.g. mtime=passthrough)
+  BENCH_TIMEOUT=S       per-command time limit (default 900)
+  BENCH_KEEP=1          keep the work directory afterwards
+"""
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLONE_NEWNS = 0x00020000
+BASE = "/tmp/canonfs-bench"
+VIEW = BASE + "/view"          # canonfs mountpoint; tmpfs for the others
+P = VIEW + "/src"              # where every variant shows the tree
+VARIANTS = ("native", "canonfs", "bindfs")
+GOCODE = "/usr/share/gocode/src"
+QUICK_SUBSET = ("golang.org/x/mod", "golang.org/x/sys", "golang.org/x/tools")
+COLD_TARGET = "golang.org/x/tools/cmd/stringer"
+DEVNULL = subprocess.DEVNULL
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def env_flag(name):
+    return os.environ.get(name, "") not in ("", "0", "no", "false")
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        sys.exit(f"bench: {name}={value!r} is not a number")
+
+
+QUICK = env_flag("BENCH_QUICK")
+RUNS = env_int("BENCH_RUNS", 3 if QUICK else 5)
+TIMEOUT = max(1, env_int("BENCH_TIMEOUT", 900))
+BIG_MIB = 256 if QUICK else 1024
+NSMALL = 2000 if QUICK else 5000
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+CANONFS_OPTS = os.environ.get("BENCH_CANONFS_OPTS", "")
+KEEP = env_flag("BENCH_KEEP")
+
+# Creates, writes and closes N files of SIZE bytes in a new directory.
+WRITER = """
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+buf = b"x" * size
+os.mkdir(d)
+flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+for i in range(n):
+    fd = os.open("%s/f%05d" % (d, i), flags, 0o644)
+    if os.write(fd, buf) != size:
+        sys.exit("short write")
+    os.close(fd)
+"""
+
+
+class BenchError(Exception):
+    """A command failed or timed out; the figure is reported as failed."""
+
+    def __init__(self, msg, timeout=False):
+        super().__init__(msg)
+        self.timeout = timeout
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def tail(data, lines=15):
+    text = data.decode(errors="replace") if isinstance(data, bytes) else data
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def cmdline(args):
+    """ARGS for messages; inline programs (python -c) shortened."""
+    return " ".join("'<program>'" if "\n" in a else a for a in args)
+
+
+def drop_caches():
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+class _Alarm(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Alarm()
+
+
+def wait_blocking(p, timeout):
+    """p.wait() with a time limit, without polling: Popen.wait(timeout)
+    sleeps in steps of up to 50 ms, which would quantize the figures."""
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return p.wait()
+    except _Alarm:
+        raise subprocess.TimeoutExpired(p.args, timeout)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def enter(ns, cwd):
+    """preexec_fn: join mount namespace NS, then chdir to CWD inside it."""
+    def preexec():
+        fd = os.open(ns, os.O_RDONLY | os.O_CLOEXEC)
+        if libc.setns(fd, CLONE_NEWNS) != 0:
+            os.write(2, b"bench: setns failed\n")
+            os._exit(126)
+        os.close(fd)
+        os.chdir(cwd)
+    return preexec
+
+
+class Variant:
+    """One private mount namespace showing WORK/tree at P one way."""
+
+    def __init__(self, name, bench):
+        self.name = name
+        self.bench = bench
+        self.daemon = None
+        self.mounted = False
+        self.logpath = f"{bench.work}/logs/{name}.log"
+        own = os.readlink("/proc/self/ns/mnt")
+        self.holder = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sleep", "infinity"],
+            stdin=DEVNULL, start_new_session=True)
+        self.ns = f"/proc/{self.holder.pid}/ns/mnt"
+        for _ in range(500):
+            try:
+                if os.readlink(self.ns) != own:
+                    break
+            except OSError:
+                pass
+            if self.holder.poll() is not None:
+                raise BenchError(f"unshare exited with {self.holder.returncode}")
+            time.sleep(0.01)
+        else:
+            self.holder.kill()
+            self.holder.wait()
+            raise BenchError("unshare did not create a mount namespace")
+
+    def setup(self):
+        if self.name != "canonfs":
+            # A small tmpfs at VIEW holds the mountpoint P, only in here.
+            self.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
+                      "canonfs-bench-view", VIEW])
+            self.run(["mkdir", P])
+
+    # -- running commands inside the namespace -------------------------
+    def popen(self, args, cwd="/", env=None, **kw):
+        return subprocess.Popen(args, preexec_fn=enter(self.ns, cwd),
+                                env=env or self.bench.env, **kw)
+
+    def run(self, args, cwd="/", env=None, timeout=120):
+        """Run ARGS (untimed); raise BenchError with its output on failure."""
+        with tempfile.TemporaryFile() as out:
+            p = self.popen(args, cwd, env, stdin=DEVNULL, stdout=out,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_child(p)
+                raise BenchError(f"{self.name}: timed out after {timeout} s: "
+                                 f"{cmdline(args)}", timeout=True)
+            out.seek(0)
+            data = out.read()
+        if rc != 0:
+            raise BenchError(f"{self.name}: exit status {rc}: {cmdline(args)}"
+                             f"\n{tail(data)}")
+        return data
+
+    def timed(self, args, cwd="/", env=None, stderr_file=None):
+        """Run ARGS and return its wall time in seconds."""
+        with tempfile.TemporaryFile() as err:
+            t0 = time.monotonic()
+            p = self.popen(args, cwd, env, stdin=DEVNULL, stdout=DEVNULL,
+                           stderr=err, start_new_session=True)
+            try:
+                rc = wait_blocking(p, TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.kill_child(p)
+                raise BenchError(f"{self.name}: timed out after {TIMEOUT} s: "
+                                 f"{cmdline(args)}", timeout=True)
+            elapsed = time.monotonic() - t0
+            err.seek(0)
+            data = err.read()
+        if rc != 0:
+            raise BenchError(f"{self.name}: exit status {rc}: "
+                             f"{cmdline(args)}\n{tail(data)}")
+        if stderr_file is not None:
+            stderr_file.append(data)
+        return elapsed
+
+    @staticmethod
+    def kill_child(p):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+
+    # -- mounting -------------------------------------------------------
+    @property
+    def mountpoint(self):
+        return VIEW if self.name == "canonfs" else P
+
+    def is_mounted(self):
+        try:
+            with open(f"/proc/{self.holder.pid}/mounts") as f:
+                return any(line.split()[1] == self.mountpoint for line in f)
+        except OSError:
+            return False
+
+    def mount(self):
+        tree = self.bench.tree
+        if self.name == "native":
+            self.run(["mount", "--bind", tree, P])
+            self.mounted = True
+            return
+        if self.name == "canonfs":
+            args = [self.bench.canonfs, "-f"]
+            if CANONFS_OPTS:
+                args += ["-o", CANONFS_OPTS]
+            args += [tree, VIEW]
+        else:
+            args = ["bindfs", "-f", tree, P]
+        logf = open(self.logpath, "ab")
+        logf.write(f"--- {time.strftime('%H:%M:%S')} {' '.join(args)}\n".encode())
+        logf.flush()
+        self.daemon = self.popen(args, stdin=DEVNULL, stdout=logf, stderr=logf,
+                                 start_new_session=True)
+        logf.close()
+        for _ in range(400):
+            if self.is_mounted():
+                self.mounted = True
+                return
+            if self.daemon.poll() is not None:
+                break
+            time.sleep(0.025)
+        rc = self.daemon.poll()
+        self.stop_daemon()
+        raise BenchError(f"{self.name} did not mount (daemon status {rc}):\n"
+                         f"{self.log_tail()}")
+
+    def log_tail(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return tail(f.read())
+        except OSError:
+            return ""
+
+    def unmount(self):
+        if self.is_mounted():
+            if self.name == "native":
+                try:
+                    self.run(["umount", P])
+                except BenchError:
+                    self.run(["umount", "-l", P])
+            else:
+                try:
+                    self.run(["fusermount3", "-u", self.mountpoint], timeout=60)
+                except BenchError as e:
+                    self.bench.problem(f"{self.name}: fusermount3 -u failed "
+                                       f"({e}); lazy unmount")
+                    try:
+                        self.run(["fusermount3", "-uz", self.mountpoint])
+                    except BenchError as e2:
+                        self.bench.problem(str(e2))
+        self.mounted = False
+        self.stop_daemon()
+
+    def stop_daemon(self):
+        """Reap our daemon after unmounting; kill it if it does not exit."""
+        d, self.daemon = self.daemon, None
+        if d is None:
+            return
+        try:
+            rc = d.wait(20)
+        except subprocess.TimeoutExpired:
+            self.bench.problem(f"{self.name}: daemon pid {d.pid} did not exit "
+                               "20 s after unmount; killed")
+            d.kill()
+            rc = d.wait()
+        if rc != 0:
+            self.bench.problem(f"{self.name}: daemon exited with status {rc}"
+                               f"\n{self.log_tail()}")
+
+    def remount(self):
+        self.unmount()
+        self.mount()
+
+    def abort(self):
+        """After a hang: kill our daemon (ends its pending requests), remount."""
+        if self.daemon is not None:
+            self.daemon.kill()
+            self.daemon.wait()
+            self.daemon = None
+        try:
+            self.run(["umount", "-l", self.mountpoint])
+        except BenchError:
+            pass
+        self.mounted = False
+        self.mount()
+
+    def rss(self):
+        if self.daemon is None:
+            return None
+        vals = {}
+        with open(f"/proc/{self.daemon.pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    vals[key] = value.strip()
+        return vals
+
+    def close(self):
+        try:
+            if self.mounted or self.daemon is not None:
+                self.unmount()
+        except Exception as e:  # keep cleaning up
+            self.bench.problem(f"{self.name}: cleanup: {e}")
+            if self.daemon is not None:
+                self.daemon.kill()
+                self.daemon.wait()
+        if self.holder.poll() is None:
+            self.holder.terminate()
+        self.holder.wait()
+
+
+class Bench:
+    def __init__(self, canonfs):
+        self.canonfs = os.path.abspath(canonfs)
+        build = os.path.dirname(self.canonfs)
+        self.work = os.path.abspath(os.environ.get("BENCH_WORKDIR")
+                                    or os.path.join(build, "bench-work"))
+        self.out = os.environ.get("BENCH_OUT") or os.path.join(build, "bench.md")
+        self.tree = self.work + "/tree"
+        self.variants = []
+        self.rows = []            # (key, label)
+        self.results = {}         # key -> variant -> [seconds]
+        self.failed = {}          # key -> variant -> message
+        self.notes = []
+        self.problems = []
+        self.info = {}
+        self.env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": self.work + "/home",
+            "TMPDIR": self.work + "/tmp",
+            "LC_ALL": "C",
+            "TZ": "UTC",
+        }
+
+    def problem(self, msg):
+        log(f"PROBLEM: {msg}")
+        self.problems.append(msg)
+
+    # -- setup ------------------------------------------------------------
+    def prepare(self):
+        marker = self.work + "/.canonfs-bench"
+        if os.path.exists(self.work):
+            if not os.path.exists(marker):
+                sys.exit(f"bench: {self.work} exists and is not a bench work "
+                         "directory; remove it or set BENCH_WORKDIR")
+            shutil.rmtree(self.work)
+        for d in ("tree", "caches", "logs", "home", "tmp", "out"):
+            os.makedirs(f"{self.work}/{d}")
+        open(marker, "w").close()
+        # Run a copy, so that a rebuild during the bench cannot mix versions.
+        shutil.copy2(self.canonfs, self.work + "/canonfs")
+        self.canonfs = self.work + "/canonfs"
+        os.makedirs(VIEW, exist_ok=True)
+        if os.listdir(VIEW):
+            sys.exit(f"bench: {VIEW} is not empty")
+
+        gopath_src = self.tree + "/gopath/src"
+        log(f"copying {GOCODE} to {gopath_src}"
+            + (f" (subset: {', '.join(QUICK_SUBSET)})" if QUICK else ""))
+        if QUICK:
+            for sub in QUICK_SUBSET:
+                os.makedirs(os.path.dirname(f"{gopath_src}/{sub}"), exist_ok=True)
+                subprocess.run(["cp", "-a", f"{GOCODE}/{sub}", f"{gopath_src}/{sub}"],
+                               check=True)
+        else:
+            os.makedirs(self.tree + "/gopath")
+            subprocess.run(["cp", "-a", GOCODE, gopath_src], check=True)
+        nfiles = nbytes = 0
+        for root, dirs, files in os.walk(gopath_src):
+            for name in dirs + files:
+                nfiles += 1
+                nbytes += os.lstat(os.path.join(root, name)).st_size
+        self.info["gopath_entries"] = nfiles
+        self.info["gopath_mb"] = nbytes / 1e6
+
+        goroot = subprocess.run(["go", "env", "GOROOT"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        self.info["goroot"] = goroot
+        if self.want("goroot"):
+            log(f"copying {goroot} to {self.tree}/goroot (symlinks followed)")
+            # Debian's GOROOT is mostly symlinks into /usr/share/go-1.19.
+            subprocess.run(["cp", "-aL", goroot, self.tree + "/goroot"], check=True)
+
+        if self.want("bigread"):
+            log(f"writing a {BIG_MIB} MiB file")
+            chunk = os.urandom(1 << 20)
+            with open(self.tree + "/big.bin", "wb") as f:
+                for _ in range(BIG_MIB):
+                    f.write(chunk)
+                os.fsync(f.fileno())
+
+        self.info["go"] = subprocess.run(["go", "version"], capture_output=True,
+                                         text=True).stdout.strip()
+        self.info["canonfs"] = subprocess.run(
+            [self.canonfs, "-V"], capture_output=True, text=True).stdout.strip()
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        rev = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip()
+        if rev:
+            self.info["canonfs"] += f" (tree {rev})"
+        self.info["bindfs"] = subprocess.run(
+            ["bindfs", "--version"], capture_output=True, text=True).stdout.strip()
+
+    def start_variants(self):
+        for name in VARIANTS:
+            v = Variant(name, self)
+            self.variants.append(v)
+            v.setup()
+            v.mount()
+            log(f"{name}: tree mounted at {P}"
+                + (f" (daemon pid {v.daemon.pid})" if v.daemon else ""))
+
+    def variant(self, name):
+        return next(v for v in self.variants if v.name == name)
+
+    def want(self, workload):
+        if workload == "goroot" and QUICK and "goroot" not in ONLY:
+            return False
+        return not ONLY or workload in ONLY
+
+    def go_env(self, cache, **extra):
+        env = dict(self.env, GO111MODULE="off", GOPATH=P + "/gopath",
+                   GOCACHE=cache, GOFLAGS="-buildvcs=false", GOPROXY="off",
+                   GOENV="off", GOTOOLCHAIN="local", CGO_ENABLED="1")
+        env.update(extra)
+        return env
+
+    def cache(self, variant, what):
+        path = f"{self.work}/caches/{variant}/{what}"
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    # -- measuring --------------------------------------------------------
+    def row(self, key, label):
+        if key not in self.results:
+            self.rows.append((key, label))
+            self.results[key] = {n: [] for n in VARIANTS}
+            self.failed[key] = {}
+
+    def measure(self, rows, step, warm=None):
+        """ROWS: [(key, label)]. STEP(v, r) -> {key: seconds} for one run.
+        WARM(v) runs once per variant first, untimed. Rounds alternate the
+        order of the variants (native/canonfs/bindfs, then rotated)."""
+        for key, label in rows:
+            self.row(key, label)
+        keys = [k for k, _ in rows]
+        broken = set()
+
+        def attempt(v, fn):
+            try:
+                return fn()
+            except BenchError as e:
+                broken.add(v.name)
+                for k in keys:
+                    self.failed[k][v.name] = str(e).splitlines()[0]
+                self.problem(f"[{', '.join(keys)}] {e}")
+                if e.timeout and v.name != "native":
+                    try:
+                        v.abort()
+                    except BenchError as e2:
+                        self.problem(f"{v.name}: could not remount: {e2}")
+                return None
+
+        if warm is not None:
+            for v in self.variants:
+                log(f"  warm-up: {v.name}")
+                attempt(v, lambda: warm(v))
+        for r in range(RUNS):
+            order = self.variants[r % 3:] + self.variants[:r % 3]
+            for v in order:
+                if v.name in broken:
+                    continue
+                res = attempt(v, lambda: step(v, r))
+                if res is None:
+                    continue
+                for k, t in res.items():
+                    self.results[k][v.name].append(t)
+                log(f"  run {r + 1}/{RUNS} {v.name:8s} "
+                    + "  ".join(f"{k} {t:.3f} s" for k, t in res.items()))
+
+    # -- workloads ----------------------------------------------------------
+    def gopath_packages(self):
+        """Packages of the GOPATH tree that build natively (non-main: a
+        multi-package `go build` links every main package on every run,
+        which is not a no-op and does not touch the tree)."""
+        native = self.variant("native")
+        cwd = P + "/gopath/src"
+        env = self.go_env(self.cache("native", "gopath"))
+        fmt = ("{{if and (not .Error) (eq (len .DepsErrors) 0) (or .GoFiles .CgoFiles)"
+               " (ne .Name \"main\")}}{{.ImportPath}} {{join .Deps \" \"}}{{end}}")
+        out = native.run(["go", "list", "-e", "-f", fmt, "./..."], cwd, env,
+                         timeout=300).decode()
+        deps = {}
+        for line in out.splitlines():
+            if line.strip():
+                pkg, *d = line.split()
+                deps[pkg] = set(d)
+        listed = len(out.splitlines())
+        pkgs = sorted(deps)
+        log(f"seeding the native GOCACHE: go build of {len(pkgs)} packages")
+        for _ in range(5):
+            try:
+                native.run(["go", "build"] + pkgs, cwd, env, timeout=1800)
+                break
+            except BenchError as e:
+                bad = {line[2:].split()[0] for line in str(e).splitlines()
+                       if line.startswith("# ")}
+                bad &= set(pkgs)
+                if not bad:
+                    raise
+                pkgs = [p for p in pkgs if p not in bad and not deps[p] & bad]
+                log(f"  excluded (do not build natively): {' '.join(sorted(bad))}")
+        else:
+            raise BenchError("could not find a set of packages that builds")
+        self.info["gopath_packages"] = len(pkgs)
+        self.info["gopath_listed"] = listed
+        return pkgs
+
+    def seed_caches(self):
+        """Copy the native GOPATH GOCACHE to the other variants (the cache
+        keys depend on the path, which is the same)."""
+        seeded = self.cache("native", "gopath")
+        for name in VARIANTS[1:]:
+            dst = f"{self.work}/caches/{name}/gopath"
+            shutil.rmtree(dst, ignore_errors=True)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            subprocess.run(["cp", "-a", seeded, dst], check=True)
+
+    def w_gopath(self):
+        pkgs = self.gopath_packages()
+        self.seed_caches()
+        args = ["go", "build"] + pkgs
+        cwd = P + "/gopath/src"
+
+        def warm(v):
+            errs = []
+            v.timed(["go", "build", "-x"] + pkgs, cwd,
+                    self.go_env(self.cache(v.name, "gopath")), stderr_file=errs)
+            compiles = sum(1 for line in errs[0].decode(errors="replace").splitlines()
+                           if "/compile " in line)
+            self.notes.append(f"warm-up `go build` through {v.name} (GOCACHE seeded "
+                              f"by the native build) compiled {compiles} packages")
+
+        def step(v, r):
+            return {"gopath": v.timed(args, cwd, self.go_env(self.cache(v.name, "gopath")))}
+
+        n = len(pkgs)
+        log(f"[gopath] warm no-op go build, {n} packages")
+        self.measure([("gopath", f"go build no-op, warm ({n} GOPATH pkgs)")], step, warm)
+        return pkgs
+
+    def w_remount(self, pkgs):
+        cwd = P + "/gopath/src"
+        if pkgs:
+            args = ["go", "build"] + pkgs
+
+            def step(v, r):
+                v.remount()
+                return {"gopath-mount": v.timed(
+                    args, cwd, self.go_env(self.cache(v.name, "gopath")))}
+            log("[remount] go build no-op, first run after mounting")
+            self.measure([("gopath-mount", "go build no-op, first after mount")], step)
+
+        def step2(v, r):
+            v.remount()
+            return {"stat-mount": v.timed(self.find_args(), cwd)}
+        log("[remount] stat storm, first pass after mounting")
+        self.measure([("stat-mount", "find -printf, first after mount")], step2)
+
+    def w_goroot(self):
+        goroot = P + "/goroot"
+        args = [goroot + "/bin/go", "install", "std", "cmd"]
+
+        def env(v):
+            return self.go_env(self.cache(v.name, "goroot"), GOROOT=goroot)
+
+        def warm(v):
+            v.timed(args, P, env(v))
+            errs = []
+            v.timed(args[:2] + ["-x"] + args[2:], P, env(v), stderr_file=errs)
+            steps = sum(1 for line in errs[0].decode(errors="replace").splitlines()
+                        if "/compile " in line or "/link " in line)
+            self.notes.append(f"`go install std cmd` through {v.name}, after one "
+                              f"warm-up run: {steps} compile/link steps")
+
+        def step(v, r):
+            return {"goroot": v.timed(args, P, env(v))}
+        log("[goroot] warm no-op go install std cmd over a GOROOT copy")
+        self.measure([("goroot", "go install std cmd no-op, warm")], step, warm)
+
+    def w_cold(self):
+        sums = {}
+
+        def step(v, r):
+            cache = f"{self.work}/caches/{v.name}/cold"
+            shutil.rmtree(cache, ignore_errors=True)
+            os.makedirs(cache)
+            out = f"{self.work}/out/stringer-{v.name}-{r}"
+            t = v.timed(["go", "build", "-a", "-o", out, COLD_TARGET],
+                        P + "/gopath/src", self.go_env(cache))
+            shutil.rmtree(cache, ignore_errors=True)
+            with open(out, "rb") as f:
+                sums.setdefault(hashlib.sha256(f.read()).hexdigest(), []).append(v.name)
+            os.unlink(out)
+            return {"cold": t}
+        log(f"[cold] go build -a {COLD_TARGET}, empty GOCACHE")
+        self.measure([("cold", f"go build -a stringer, empty GOCACHE")], step)
+        if len(sums) == 1:
+            self.notes.append("`go build -a` stringer: every run of every variant "
+                              "gave the same binary (sha256 "
+                              f"{next(iter(sums))[:16]}…)")
+        elif sums:
+            self.problem("`go build -a` stringer binaries differ: "
+                         + "; ".join(f"{h[:16]}: {sorted(set(v))}"
+                                     for h, v in sums.items()))
+
+    @staticmethod
+    def find_args():
+        return ["sh", "-c", "find . -printf '%s %m %p\\n' > /dev/null"]
+
+    def w_stat(self):
+        cwd = P + "/gopath/src"
+        n = self.info["gopath_entries"]
+
+        def warm(v):
+            v.timed(self.find_args(), cwd)
+
+        def step(v, r):
+            return {"stat": v.timed(self.find_args(), cwd)}
+        log("[stat] stat storm, warm")
+        self.measure([("stat", f"find -printf, warm ({n} entries)")], step, warm)
+        rss = self.variant("canonfs").rss()
+        if rss:
+            self.notes.append(f"canonfs daemon after the warm stat storm: "
+                              f"VmRSS {rss.get('VmRSS')}, VmHWM {rss.get('VmHWM')}")
+
+    def w_tar(self):
+        cwd = P + "/gopath/src"
+        args = ["sh", "-c", "tar cf - . | cat > /dev/null"]
+
+        def warm(v):
+            v.timed(args, cwd)
+
+        def step(v, r):
+            return {"tar": v.timed(args, cwd)}
+        log("[tar] read the whole tree, warm")
+        self.measure([("tar", f"tar of the whole tree, piped, warm "
+                      f"({self.info['gopath_mb']:.0f} MB)")], step, warm)
+
+    def w_bigread(self):
+        path = P + "/big.bin"
+
+        def step(v, r):
+            drop_caches()
+            cold = v.timed(["cat", path])
+            cached = v.timed(["cat", path])
+            return {"big-cold": cold, "big-cached": cached}
+        size = f"{BIG_MIB // 1024} GiB" if BIG_MIB >= 1024 else f"{BIG_MIB} MiB"
+        log(f"[bigread] cat of a {size} file, cold then cached")
+        self.measure([("big-cold", f"cat {size} file, cold (drop_caches)"),
+                      ("big-cached", f"cat {size} file, cached (2nd read)")], step)
+
+    def w_writes(self):
+        def step(v, r):
+            name = f"writes-{v.name}-{r}"
+            subprocess.run(["sync"], check=True)
+            t_write = v.timed(["/usr/bin/python3", "-S", "-c", WRITER,
+                               f"{P}/{name}", str(NSMALL), "4096"], P)
+            host = f"{self.tree}/{name}"
+            got = [e for e in os.scandir(host) if e.stat().st_size == 4096]
+            if len(got) != NSMALL:
+                raise BenchError(f"{v.name}: {len(got)} of {NSMALL} 4 KiB files "
+                                 f"on the host after the writes")
+            subprocess.run(["sync"], check=True)
+            t_rm = v.timed(["rm", "-rf", name], P)
+            if os.path.exists(host):
+                raise BenchError(f"{v.name}: {host} still exists after rm -rf")
+            return {"writes": t_write, "rm": t_rm}
+        log(f"[writes] create+write+close {NSMALL} × 4 KiB files, then rm -rf")
+        self.measure([("writes", f"create {NSMALL} × 4 KiB files"),
+                      ("rm", f"rm -rf those {NSMALL} files")], step)
+
+    # -- report -------------------------------------------------------------
+    def report(self, elapsed):
+        def fmt(x):
+            return "—" if x is None else (f"{x:.3f}" if x < 100 else f"{x:.1f}")
+
+        lines = ["| workload | native s | canonfs s | bindfs s | canonfs/native | bindfs/native |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        raw = []
+        for key, label in self.rows:
+            med = {}
+            cells = []
+            for n in VARIANTS:
+                ts = self.results[key][n]
+                if n in self.failed[key] and not ts:
+                    med[n] = None
+                    cells.append("FAIL")
+                else:
+                    med[n] = statistics.median(ts) if ts else None
+                    cells.append(fmt(med[n]) + ("*" if n in self.failed[key] else ""))
+            ratios = []
+            for n in ("canonfs", "bindfs"):
+                if med[n] is not None and med["native"]:
+                    ratios.append(f"{med[n] / med['native']:.2f}")
+                else:
+                    ratios.append("—")
+            lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
+            raw.append(f"- {label}: " + "; ".join(
+                f"{n} " + (" ".join(f"{t:.3f}" for t in self.results[key][n])
+                           or "FAIL")
+                for n in VARIANTS))
+        table = "\n".join(lines)
+        head = [
+            "# canonfs benchmark",
+            "",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
+            f"{platform.node()} · Linux {platform.release()} · "
+            f"{os.cpu_count()} CPUs · {self.info.get('go', '')}",
+            f"{self.info.get('canonfs', '')} · {self.info.get('bindfs', '')}"
+            + (f" · canonfs -o {CANONFS_OPTS}" if CANONFS_OPTS else ""),
+            f"Medians of {RUNS} runs per variant, alternating order per round"
+            + (" (BENCH_QUICK: subset tree, no GOROOT workload)" if QUICK else "")
+            + f"; whole bench {elapsed / 60:.1f} min. Every variant shows the tree "
+            f"at {P}: native = bind mount, canonfs, bindfs (default options), "
+            "each in a private mount namespace. Tree: "
+            f"{self.info.get('gopath_entries', 0)} entries, "
+            f"{self.info.get('gopath_mb', 0):.0f} MB of /usr/share/gocode/src"
+            + (f", {self.info['gopath_packages']} of {self.info['gopath_listed']} "
+               "importable non-main packages built" if "gopath_packages" in self.info
+               else "") + ".",
+            "",
+        ]
+        body = head + [table, ""]
+        if any(self.failed[k] for k, _ in self.rows):
+            body += ["FAIL: every run failed; *: some runs failed, the median is "
+                     "of the runs that succeeded (see Problems). A variant that "
+                     "fails is not run again for that workload.", ""]
+        if self.notes:
+            body += ["Notes:", ""] + [f"- {n}" for n in self.notes] + [""]
+        if self.problems:
+            body += ["Problems:", ""] + ["- " + p.replace("\n", "\n  ")
+                                         for p in self.problems] + [""]
+        body += ["Raw runs (seconds):", ""] + raw + [""]
+        text = "\n".join(body)
+        try:
+            with open(self.out, "w") as f:
+                f.write(text)
+        except OSError as e:
+            log(f"bench: cannot write {self.out}: {e}")
+        print()
+        print(text, flush=True)
+        print(f"(written to {self.out})", flush=True)
+
+    # -- main ---------------------------------------------------------------
+    def main(self):
+        t0 = time.monotonic()
+        self.prepare()
+        try:
+            self.start_variants()
+        except BenchError as e:
+            log(f"bench: {e}")
+            return 1
+        pkgs = None
+        steps = [
+            ("gopath", lambda: self.w_gopath()),
+            ("goroot", self.w_goroot),
+            ("stat", self.w_stat),
+            ("tar", self.w_tar),
+            ("bigread", self.w_bigread),
+            ("writes", self.w_writes),
+            ("cold", self.w_cold),
+        ]
+        for name, fn in steps:
+            if not self.want(name):
+                continue
+            try:
+                res = fn()
+                if name == "gopath":
+                    pkgs = res
+            except BenchError as e:
+                self.problem(f"workload {name} aborted: {e}")
+        if self.want("remount"):
+            if pkgs is None and self.want("gopath") is False:
+                try:
+                    pkgs = self.gopath_packages()
+                    self.seed_caches()
+                except BenchError as e:
+                    self.problem(f"workload remount: no package list: {e}")
+            try:
+                self.w_remount(pkgs)
+            except BenchError as e:
+                self.problem(f"workload remount aborted: {e}")
+        self.report(time.monotonic() - t0)
+        return 1 if any(self.failed[k] for k, _ in self.rows) else 0
+
+    def cleanup(self):
+        for v in self.variants:
+            v.close()
+        self.variants = []
+        for d in (VIEW, BASE):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if not KEEP and os.path.exists(self.work + "/.canonfs-bench"):
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench.py PATH/TO/canonfs")
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    bench = Bench(sys.argv[1])
+    try:
+        return bench.main()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
