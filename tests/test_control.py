@@ -152,3 +152,18 @@ def test_own_writes_are_not_invalidated_host_writes_are(tmp_path, canonfs):
     barrier.read_text()
     assert counters(m)["inval_entry"] - own["inval_entry"] >= 20
     assert (m.root / "host000").read_text() == "y"
+
+
+def test_host_chmod_refreshes_mode_and_keeps_cached_contents(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "tool").write_bytes(b"#!/bin/sh\n" * 1000)
+    m = canonfs(src)
+    assert (m.root / "tool").read_bytes() == b"#!/bin/sh\n" * 1000
+    assert os.stat(m.root / "tool").st_mode & 0o777 == 0o644
+    reads = counters(m)["read"]
+    os.chmod(src / "tool", 0o700)
+    (m.mnt / ".canonfs" / "barrier").read_text()
+    assert os.stat(m.root / "tool").st_mode & 0o777 == 0o755, "host chmod +x not seen"
+    assert (m.root / "tool").read_bytes() == b"#!/bin/sh\n" * 1000
+    assert counters(m)["read"] == reads, "a mode change dropped the cached contents"
