@@ -58,15 +58,15 @@ static void batch_add(struct inval_batch *batch, uint64_t nodeid,
 
 /* The inode the table holds for `name` in directory dir, if any. */
 static struct inode *child_locked(struct inode_table *table,
-				  const struct inode *dir, const char *name)
+				  const struct inode *dir, const char *name,
+				  struct stat *st)
 {
 	struct inode_key key = {0};
-	struct stat st;
 
-	if (fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+	if (fstatat(dir->host_fd, name, st, AT_SYMLINK_NOFOLLOW) == -1)
 		return NULL;
-	key.dev = st.st_dev;
-	key.ino = st.st_ino;
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
 	key.canon_ino = canon_child_ino(dir->key.canon_ino, name);
 	key.mirror = dir->key.mirror;
 	return inode_find_locked(table, &key);
@@ -78,6 +78,7 @@ static void collect(struct inode *dir, void *arg)
 	const struct inotify_event *event = batch->event;
 	uint64_t dir_nodeid = inode_nodeid(batch->table, dir);
 	struct inode *child;
+	struct stat st;
 
 	/* IN_ATTRIB alone (chmod, utimes, link count) leaves contents as
 	 * they are: the pages stay cached. */
@@ -105,7 +106,14 @@ static void collect(struct inode *dir, void *arg)
 		batch_add(batch, dir_nodeid, INVAL_INODE);
 	}
 	if (event->mask & (IN_MODIFY | IN_ATTRIB)) {
-		child = child_locked(batch->table, dir, event->name);
+		child = child_locked(batch->table, dir, event->name, &st);
+		/* Our own chmod or utimes, with the view still as the kernel
+		 * was told: nothing to forget. */
+		if (child && changed == INVAL_ATTR && !S_ISLNK(st.st_mode) &&
+		    own_consume_attr(batch->own, st.st_dev, st.st_ino,
+				     canon_mode(st.st_mode),
+				     S_ISREG(st.st_mode) ? st.st_size : 0))
+			return;
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),
 				  changed);

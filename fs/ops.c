@@ -435,6 +435,32 @@ static int do_setattr(struct inode *inode, const struct stat *attr, int to_set,
 	return 0;
 }
 
+/*
+ * chmod and utimes cause IN_ATTRIB, which the watcher may read before the
+ * call returns: record first the canonical mode and size the change will
+ * leave (the reply gives them to the kernel). A wrong guess or a failed
+ * call costs nothing: a record only ever skips an event that leaves the
+ * view as it is. Host times are shown in passthrough mode, where every
+ * event counts.
+ */
+static void expect_own_attr(struct canonfs_fs *fs, const struct inode *inode,
+			    const struct stat *attr, int to_set)
+{
+	struct stat host;
+	mode_t mode;
+
+	if ((to_set & FUSE_SET_ATTR_SIZE) || !inode->parent_watched ||
+	    fs->opts->rules.time_mode == CANON_TIME_PASSTHROUGH ||
+	    host_stat(inode, &host))
+		return;
+	mode = to_set & FUSE_SET_ATTR_MODE
+		       ? (host.st_mode & S_IFMT) | (attr->st_mode & 07777)
+		       : host.st_mode;
+	own_record_attr(&fs->own, inode->key.dev, inode->key.ino,
+			canon_mode(mode),
+			S_ISREG(host.st_mode) ? host.st_size : 0);
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -445,6 +471,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int err;
 
 	err = check_writable(fs, inode);
+	if (!err)
+		expect_own_attr(fs, inode, attr, to_set);
 	if (!err)
 		err = do_setattr(inode, attr, to_set, fi);
 	if (!err)

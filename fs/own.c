@@ -23,8 +23,9 @@ void own_destroy(struct own_changes *own)
 	pthread_mutex_destroy(&own->lock);
 }
 
-void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
-		const char *name, uint32_t kind)
+static void record(struct own_changes *own, uint64_t dir_dev,
+		   uint64_t dir_ino, const char *name, uint32_t kind,
+		   uint32_t mode, int64_t size)
 {
 	struct own_change *slot;
 	char *copy = strdup(name);
@@ -38,6 +39,8 @@ void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 	slot->dir_dev = dir_dev;
 	slot->dir_ino = dir_ino;
 	slot->kind = kind;
+	slot->mode = mode;
+	slot->size = size;
 	slot->name = copy;
 	clock_gettime(CLOCK_MONOTONIC, &slot->when);
 	pthread_mutex_unlock(&own->lock);
@@ -49,15 +52,28 @@ static int64_t age_ns(const struct timespec *then, const struct timespec *now)
 	       (now->tv_nsec - then->tv_nsec);
 }
 
+void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		const char *name, uint32_t kind)
+{
+	record(own, dir_dev, dir_ino, name, kind, 0, 0);
+}
+
+void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
+		     uint32_t mode, int64_t size)
+{
+	record(own, dev, ino, "", IN_ATTRIB, mode, size);
+}
+
 /* Find, free and report the first matching record; with check_age, an
  * expired one does not count. */
 static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
-		 const char *name, uint32_t kind, bool check_age)
+		 const char *name, uint32_t kind, uint32_t mode, int64_t size,
+		 bool check_age)
 {
 	struct timespec now;
 	bool found = false;
 
-	kind &= OWN_ENTRY_KINDS;
+	kind &= OWN_ENTRY_KINDS | IN_ATTRIB;
 	if (!kind)
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -67,6 +83,8 @@ static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 
 		if (!c->name || c->kind != kind || c->dir_ino != dir_ino ||
 		    c->dir_dev != dir_dev || strcmp(c->name, name) != 0)
+			continue;
+		if (kind == IN_ATTRIB && (c->mode != mode || c->size != size))
 			continue;
 		found = !check_age || age_ns(&c->when, &now) < OWN_LIFETIME_NS;
 		/* Used up, or expired: either way it goes. */
@@ -80,11 +98,19 @@ static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		 const char *name, uint32_t kind)
 {
-	return take(own, dir_dev, dir_ino, name, kind, true);
+	if (kind & IN_ATTRIB) /* only through own_consume_attr */
+		return false;
+	return take(own, dir_dev, dir_ino, name, kind, 0, 0, true);
+}
+
+bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
+		      uint32_t mode, int64_t size)
+{
+	return take(own, dev, ino, "", IN_ATTRIB, mode, size, true);
 }
 
 void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		const char *name, uint32_t kind)
 {
-	take(own, dir_dev, dir_ino, name, kind, false);
+	take(own, dir_dev, dir_ino, name, kind, 0, 0, false);
 }

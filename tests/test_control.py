@@ -176,3 +176,33 @@ def test_host_chmod_refreshes_mode_and_keeps_cached_contents(tmp_path, canonfs):
     assert second_pass * 4 < first_pass, \
         "a mode change dropped the cached contents (%d reads, first %d)" % (
             second_pass, first_pass)
+
+
+def test_own_attribute_changes_skip_invalidation_host_ones_do_not(tmp_path, canonfs):
+    """utimes through the mount (go install touches every archive it keeps)
+    is not invalidated again; a host chmod right behind one of ours, whose
+    inotify event can merge with ours, still shows."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(50):
+        (src / ("a%02d" % i)).write_text("x")
+    m = canonfs(src)
+    barrier = m.mnt / ".canonfs" / "barrier"
+    for i in range(50):
+        os.stat(m.root / ("a%02d" % i))
+    before = counters(m)
+    for i in range(50):
+        os.utime(m.root / ("a%02d" % i), (1, 1))
+    barrier.read_text()
+    assert counters(m)["inval_inode"] - before["inval_inode"] < 25, \
+        "the daemon's own utimes were invalidated again"
+    assert os.stat(src / "a00").st_mtime == 1, "utime reached the host"
+
+    for i in range(20):
+        name = "a%02d" % i
+        os.utime(m.root / name, (2, 2))
+        os.chmod(src / name, 0o755)
+    barrier.read_text()
+    for i in range(20):
+        assert os.stat(m.root / ("a%02d" % i)).st_mode & 0o777 == 0o755, \
+            "a host chmod +x behind our own utime was lost"

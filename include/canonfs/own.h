@@ -23,11 +23,14 @@
 #define OWN_RING_SIZE 1024
 
 struct own_change {
-	uint64_t dir_dev;
+	uint64_t dir_dev; /* for IN_ATTRIB: the file's own dev and ino */
 	uint64_t dir_ino;
-	uint32_t kind; /* IN_CREATE, IN_DELETE, IN_MOVED_FROM or IN_MOVED_TO */
+	uint32_t kind; /* IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
+			  or IN_ATTRIB */
+	uint32_t mode; /* IN_ATTRIB: the canonical mode and size the kernel */
+	int64_t size;  /* was given after the change */
 	struct timespec when;
-	char *name; /* owned; NULL for a free slot */
+	char *name; /* owned ("" for IN_ATTRIB); NULL for a free slot */
 };
 
 struct own_changes {
@@ -49,6 +52,19 @@ void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
  * event's mask; only its entry-change bits count. */
 bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		 const char *name, uint32_t kind);
+
+/*
+ * Attribute changes (chmod, utimes through the mount). inotify merges
+ * repeated IN_ATTRIB events, so a host change could hide behind one of
+ * ours: such an event is skipped only when the file's canonical mode and
+ * size are still those the kernel was given, that is when the view did not
+ * change whatever happened. So a record may be made before the change,
+ * with the values it will leave, and a stale one is harmless.
+ */
+void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
+		     uint32_t mode, int64_t size);
+bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
+		      uint32_t mode, int64_t size);
 
 /* Take back a record whose change failed (there will be no event). */
 void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
