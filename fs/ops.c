@@ -77,8 +77,10 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 			       fs->layout.n_spellings, out, out_size);
 }
 
-static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
-		      struct stat *out)
+/* The attributes to show for inode whose host object was just stat'ed
+ * into host (NULL: stat it now). */
+static int inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
+			   const struct stat *fresh, struct stat *out)
 {
 	char target[PATH_MAX];
 	struct stat host;
@@ -93,7 +95,9 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 		out->st_size = (off_t)inode->control_len;
 		return 0;
 	}
-	if ((err = host_stat(inode, &host)))
+	if (fresh)
+		host = *fresh;
+	else if ((err = host_stat(inode, &host)))
 		return err;
 	if (S_ISLNK(host.st_mode)) {
 		if ((err = shown_link_target(fs, inode, target,
@@ -104,6 +108,12 @@ static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
 	canon_attr(&fs->opts->rules, &host, inode->key.canon_ino, link_size,
 		   out);
 	return 0;
+}
+
+static int inode_attr(struct canonfs_fs *fs, const struct inode *inode,
+		      struct stat *out)
+{
+	return inode_attr_from(fs, inode, NULL, out);
 }
 
 /* How long the kernel may cache what it knows of inode. */
@@ -252,7 +262,8 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 			  canon_child_ino(parent->key.canon_ino, name));
 	if (!inode)
 		return ENOMEM;
-	if ((err = inode_attr(fs, inode, &e->attr))) {
+	/* The stat just taken is the object's: no second one. */
+	if ((err = inode_attr_from(fs, inode, &host, &e->attr))) {
 		inode_forget(&fs->inodes, inode, 1);
 		return err;
 	}
