@@ -11,6 +11,7 @@
 #include "canonfs/layout.h"
 #include "canonfs/ops.h"
 #include "canonfs/options.h"
+#include "canonfs/run.h"
 #include "canonfs/version.h"
 
 #include <dirent.h>
@@ -328,6 +329,11 @@ int main(int argc, char **argv)
 	int status;
 
 	prepare_process();
+
+	/* A first argument naming a subcommand is the subcommand ("./run"
+	 * names a directory). */
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
 
 	if (options_parse(argc, argv, &opts, &args)) {
 		error_line("%s", opts.error);

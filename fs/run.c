@@ -1,0 +1,351 @@
+/*
+ * run: the CI entrypoint (see include/canonfs/run.h).
+ */
+#include "canonfs/run.h"
+
+#include "canonfs/path.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MOUNTPOINT "/build"
+#define MAX_MOUNT_OPTIONS 32
+
+struct run_args {
+	const char *mountpoint;
+	const char *src_dir;
+	const char *mount_options[MAX_MOUNT_OPTIONS]; /* each after "-o" */
+	int n_mount_options;
+	char **command; /* NULL-terminated, from argv */
+};
+
+static void run_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void run_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("canonfs run: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: canonfs run [options] SRCDIR -- COMMAND [ARG...]\n"
+		"\n"
+		"Mount SRCDIR at MOUNTPOINT/src, run COMMAND there (in the same\n"
+		"relative directory when started inside SRCDIR), unmount, and\n"
+		"exit with COMMAND's status (128+N if signal N ended it).\n"
+		"SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND.\n"
+		"\n"
+		"options:\n"
+		"    -m, --mountpoint DIR  where to mount (default %s; created\n"
+		"                          if missing, a stale mount is cleaned)\n"
+		"    -o OPTIONS            mount options, as for canonfs itself\n"
+		"    -h, --help            print this help\n",
+		DEFAULT_MOUNTPOINT);
+}
+
+/* Returns 0, 1 when help was printed, or -1 on bad input. */
+static int parse_run_args(int argc, char **argv, struct run_args *args)
+{
+	int i;
+
+	memset(args, 0, sizeof(*args));
+	args->mountpoint = DEFAULT_MOUNTPOINT;
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			run_usage(stdout);
+			return 1;
+		} else if (strcmp(arg, "-m") == 0 ||
+			   strcmp(arg, "--mountpoint") == 0) {
+			if (++i >= argc) {
+				run_error("%s needs a directory (see canonfs run --help)",
+					  arg);
+				return -1;
+			}
+			args->mountpoint = argv[i];
+		} else if (strncmp(arg, "--mountpoint=", 13) == 0) {
+			args->mountpoint = arg + 13;
+		} else if (strcmp(arg, "-o") == 0) {
+			if (++i >= argc ||
+			    args->n_mount_options == MAX_MOUNT_OPTIONS) {
+				run_error("-o needs mount options (see canonfs --help)");
+				return -1;
+			}
+			args->mount_options[args->n_mount_options++] = argv[i];
+		} else if (arg[0] == '-') {
+			run_error("unknown option '%s' (see canonfs run --help)",
+				  arg);
+			return -1;
+		} else if (!args->src_dir) {
+			args->src_dir = arg;
+		} else {
+			run_error("unexpected argument '%s' before -- (usage: canonfs run [options] SRCDIR -- COMMAND...)",
+				  arg);
+			return -1;
+		}
+	}
+	if (!args->src_dir) {
+		run_error("missing SRCDIR (usage: canonfs run [options] SRCDIR -- COMMAND...)");
+		return -1;
+	}
+	if (i >= argc || i + 1 >= argc) {
+		run_error("missing -- COMMAND (usage: canonfs run [options] SRCDIR -- COMMAND...)");
+		return -1;
+	}
+	args->command = &argv[i + 1];
+	return 0;
+}
+
+/* Whether path (resolved) is a mount point in this namespace. */
+static bool mounted_at(const char *path)
+{
+	char line[3 * PATH_MAX], mount_path[PATH_MAX];
+	bool found = false;
+	FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
+
+	if (!mountinfo)
+		return false;
+	while (!found && fgets(line, sizeof(line), mountinfo)) {
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_path) == 1)
+			found = strcmp(mount_path, path) == 0;
+	}
+	fclose(mountinfo);
+	return found;
+}
+
+/* umount2 as root, else fusermount3 (which a user's FUSE mount needs). */
+static int unmount(const char *mountpoint, bool lazy)
+{
+	pid_t pid;
+	int status;
+
+	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0)
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execlp("fusermount3", "fusermount3", lazy ? "-uz" : "-u",
+		       mountpoint, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* A FUSE mount whose daemon is gone: statfs always asks the daemon (stat
+ * of the root may be answered from the kernel's cache). */
+static bool stale_mount(const char *mountpoint)
+{
+	struct statfs st;
+
+	return statfs(mountpoint, &st) == -1 && errno == ENOTCONN;
+}
+
+/* Create the mountpoint, or clean a mount a killed daemon left behind. */
+static int prepare_mountpoint(const char *mountpoint)
+{
+	struct stat st;
+
+	if (stale_mount(mountpoint)) {
+		if (unmount(mountpoint, true) == 0 && !stale_mount(mountpoint))
+			return 0;
+		run_error("MOUNTPOINT '%s' is a stale mount that could not be cleaned (run: fusermount3 -uz %s)",
+			  mountpoint, mountpoint);
+		return -1;
+	}
+	if (stat(mountpoint, &st) == 0)
+		return 0;
+	if (errno == ENOENT && mkdir(mountpoint, 0755) == 0)
+		return 0;
+	run_error("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+	return -1;
+}
+
+/* The daemon: this program, in the foreground, as our child. */
+static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
+{
+	char *argv[4 + 2 * MAX_MOUNT_OPTIONS + 3];
+	int n = 0;
+	pid_t pid;
+
+	argv[n++] = "canonfs";
+	argv[n++] = "-f";
+	for (int i = 0; i < args->n_mount_options; i++) {
+		argv[n++] = "-o";
+		argv[n++] = (char *)args->mount_options[i];
+	}
+	argv[n++] = (char *)args->src_dir;
+	argv[n++] = (char *)mountpoint;
+	argv[n] = NULL;
+
+	pid = fork();
+	if (pid == 0) {
+		execv("/proc/self/exe", argv);
+		run_error("cannot start the daemon: %s", strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait until the mount is up, or the daemon gave up (it said why). */
+static int wait_mounted(pid_t daemon, const char *mountpoint)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+
+	for (int waited = 0; waited < 3000; waited++) {
+		int status;
+
+		if (mounted_at(mountpoint))
+			return 0;
+		if (waitpid(daemon, &status, WNOHANG) == daemon)
+			return -1;
+		nanosleep(&tick, NULL);
+	}
+	run_error("the mount at '%s' did not come up within 30 s", mountpoint);
+	kill(daemon, SIGTERM);
+	waitpid(daemon, NULL, 0);
+	return -1;
+}
+
+/* MOUNTPOINT/src plus where we are inside SRCDIR, if we are. */
+static void command_dir(const char *src_dir, const char *mountpoint,
+			char *out, size_t out_size)
+{
+	char cwd[PATH_MAX], src[PATH_MAX];
+	const char *rest = NULL;
+
+	if (getcwd(cwd, sizeof(cwd)) && realpath(src_dir, src))
+		rest = path_under(cwd, src);
+	snprintf(out, out_size, "%s/src%s", mountpoint, rest ? rest : "");
+}
+
+static pid_t start_command(char **command, const char *dir,
+			   const sigset_t *old_mask)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, old_mask, NULL);
+		if (chdir(dir) == -1) {
+			run_error("cannot enter '%s': %s", dir, strerror(errno));
+			_exit(126);
+		}
+		setenv("PWD", dir, 1);
+		execvp(command[0], command);
+		run_error("cannot run '%s': %s", command[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	return pid;
+}
+
+/*
+ * Wait for the command, forwarding the signals a container runtime or a
+ * CI runner sends. The daemon may die meanwhile: the command then sees
+ * ENOTCONN and ends on its own.
+ */
+static int supervise(pid_t command, pid_t daemon, const sigset_t *forwarded,
+		     bool *daemon_alive)
+{
+	struct timespec tick = {0, 50 * 1000 * 1000};
+
+	for (;;) {
+		siginfo_t info;
+		int status, sig;
+
+		if (waitpid(command, &status, WNOHANG) == command) {
+			if (WIFSIGNALED(status))
+				return 128 + WTERMSIG(status);
+			return WEXITSTATUS(status);
+		}
+		if (*daemon_alive && waitpid(daemon, NULL, WNOHANG) == daemon)
+			*daemon_alive = false;
+		sig = sigtimedwait(forwarded, &info, &tick);
+		if (sig > 0 && sig != SIGCHLD)
+			kill(command, sig);
+	}
+}
+
+int run_main(int argc, char **argv)
+{
+	char mountpoint[PATH_MAX], dir[PATH_MAX + 8];
+	struct run_args args;
+	sigset_t forwarded, old_mask;
+	bool daemon_alive = true;
+	pid_t daemon, command;
+	int rc, status;
+
+	rc = parse_run_args(argc, argv, &args);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (prepare_mountpoint(args.mountpoint) ||
+	    !realpath(args.mountpoint, mountpoint)) {
+		return 1;
+	}
+
+	/* Blocked from here on: delivered through sigtimedwait and passed
+	 * on, never acted upon by us. SIGCHLD wakes the wait early. */
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
+
+	daemon = start_daemon(&args, mountpoint);
+	if (daemon < 0 || wait_mounted(daemon, mountpoint))
+		return 1;
+
+	command_dir(args.src_dir, mountpoint, dir, sizeof(dir));
+	command = start_command(args.command, dir, &old_mask);
+	if (command < 0) {
+		run_error("cannot start '%s': %s", args.command[0],
+			  strerror(errno));
+		status = 126;
+	} else {
+		status = supervise(command, daemon, &forwarded, &daemon_alive);
+	}
+
+	/* Always unmount: cleanly, or lazily if something still holds it
+	 * or the daemon is gone. */
+	if (unmount(mountpoint, false) != 0)
+		unmount(mountpoint, true);
+	if (daemon_alive) {
+		struct timespec tick = {0, 20 * 1000 * 1000};
+		int waited = 0;
+
+		while (waitpid(daemon, NULL, WNOHANG) != daemon) {
+			if (++waited == 250) /* 5 s: it is stuck */
+				kill(daemon, SIGKILL);
+			nanosleep(&tick, NULL);
+		}
+	}
+	return status;
+}

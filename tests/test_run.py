@@ -1,0 +1,192 @@
+"""`canonfs run SRCDIR -- COMMAND`: the CI container entrypoint. Mount,
+run the command inside, forward signals, always unmount, exit with the
+command's status."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CANONFS, is_mounted, sanitizer_report, unmount
+
+
+@pytest.fixture
+def tree(tmp_path):
+    src = tmp_path / "src"
+    (src / "pkg" / "sub").mkdir(parents=True)
+    (src / "pkg" / "sub" / "f.txt").write_text("hello\n")
+    os.utime(src / "pkg" / "sub" / "f.txt", (1234567890, 1234567890))
+    return src
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    path = tmp_path / "build"
+    yield path
+    unmount(path)
+    assert not is_mounted(path), "canonfs run left %s mounted" % path
+
+
+def start_run(mnt, src, *command, cwd=None, options=()):
+    args = [str(CANONFS), "run", "-m", str(mnt)]
+    for opt in options:
+        args += ["-o", opt]
+    args += [str(src), "--"] + list(command)
+    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+
+
+def finish(proc, timeout=60):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("canonfs run did not finish")
+    # The daemon shares canonfs run's stderr: sanitizer reports land there.
+    assert not sanitizer_report(err), err
+    return proc.returncode, out, err
+
+
+def daemon_pids(mnt):
+    """canonfs daemons serving mnt (children of canonfs run)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"-f" in args and str(mnt).encode() in args:
+            pids.append(int(entry))
+    return pids
+
+
+def wait_for(predicate, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_runs_inside_the_mount_and_returns_the_status(tree, mnt):
+    script = "pwd; stat -c '%Y %a' f.txt; cat f.txt; exit 7"
+    status, out, err = finish(start_run(mnt, tree, "sh", "-c", script,
+                                        cwd=tree / "pkg" / "sub"))
+    assert status == 7, "the command's exit status is canonfs run's: " + err
+    lines = out.splitlines()
+    assert lines[0] == str(mnt / "src" / "pkg" / "sub"), \
+        "the command starts in the same relative directory inside the mount"
+    assert lines[1] == "0 644", "the command sees the canonical view"
+    assert lines[2] == "hello"
+    assert not is_mounted(mnt), "unmounted once the command is done"
+    assert not daemon_pids(mnt), "no daemon left behind"
+
+
+def test_started_outside_srcdir_runs_at_the_mount_root(tree, mnt, tmp_path):
+    status, out, _ = finish(start_run(mnt, tree, "pwd", cwd=tmp_path))
+    assert status == 0
+    assert out.strip() == str(mnt / "src")
+
+
+def test_writes_land_on_the_host(tree, mnt):
+    status, _, err = finish(start_run(mnt, tree, "sh", "-c",
+                                      "echo built > out.bin"))
+    assert status == 0, err
+    assert (tree / "out.bin").read_text() == "built\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_are_forwarded_to_the_command(tree, mnt, tmp_path, sig):
+    ready = tmp_path / "ready"
+    handler = ("import signal, sys, time\n"
+               "signal.signal(%d, lambda *a: sys.exit(42))\n"
+               "open(%r, 'w').close()\n"
+               "time.sleep(60)\n" % (sig, str(ready)))
+    proc = start_run(mnt, tree, sys.executable, "-c", handler)
+    try:
+        assert wait_for(ready.exists), "the command never started"
+        proc.send_signal(sig)
+        status, _, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 42, "the command's handler did not run: %s" % err
+    assert not is_mounted(mnt)
+
+
+def test_a_command_killed_by_a_signal_gives_128_plus_n(tree, mnt):
+    status, _, _ = finish(start_run(mnt, tree, "sh", "-c", "kill -KILL $$"))
+    assert status == 128 + signal.SIGKILL
+    assert not is_mounted(mnt)
+
+
+def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path):
+    ready = tmp_path / "ready"
+    script = "touch %s; sleep 2; ls . >/dev/null 2>&1; exit 3" % ready
+    proc = start_run(mnt, tree, "sh", "-c", script)
+    try:
+        assert wait_for(ready.exists), "the command never started"
+        pids = daemon_pids(mnt)
+        assert len(pids) == 1, "expected one daemon, found %r" % pids
+        os.kill(pids[0], signal.SIGKILL)
+        status, _, _ = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 3, "the command's status survives the daemon"
+    assert not is_mounted(mnt), "the dead daemon's mount was cleaned"
+
+
+def test_a_stale_mountpoint_is_cleaned(tree, mnt, tmp_path):
+    mnt.mkdir()
+    daemon = subprocess.Popen([str(CANONFS), "-f", str(tree), str(mnt)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: is_mounted(mnt)), "setup mount failed"
+        daemon.kill()
+        daemon.wait()
+        with pytest.raises(OSError):
+            os.statvfs(mnt)  # ENOTCONN: what a killed daemon leaves
+        status, out, err = finish(start_run(mnt, tree, "ls"))
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert status == 0, err
+    assert out.split() == ["pkg"]
+
+
+def test_default_mountpoint_in_a_private_namespace(tree, tmp_path):
+    """As a container runs it: its own mount namespace, /build."""
+    script = ("%s run %s -- sh -c 'pwd; ls'; status=$?; "
+              "grep -c ' /build ' /proc/self/mountinfo; exit $status"
+              % (CANONFS, tree))
+    result = subprocess.run(["unshare", "-m", "--propagation", "private",
+                             "sh", "-c", script],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[:2] == ["/build/src", "pkg"]
+    assert lines[2] == "0", "/build still mounted after the command"
+
+
+@pytest.mark.parametrize("args, needle", [
+    ([], "missing SRCDIR"),
+    (["SRC"], "missing -- COMMAND"),
+    (["SRC", "--"], "missing -- COMMAND"),
+    (["--frob", "SRC", "--", "true"], "unknown option '--frob'"),
+])
+def test_bad_input(tree, run_canonfs, args, needle):
+    args = [str(tree) if a == "SRC" else a for a in args]
+    result = run_canonfs("run", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
