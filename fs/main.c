@@ -14,10 +14,13 @@
 #include "canonfs/run.h"
 #include "canonfs/version.h"
 
+#include <fuse_log.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,31 @@
 #define UNWATCHED_TIMEOUT 0.5
 
 #define FUSE_DEVICE "/dev/fuse"
+
+/*
+ * libfuse's own messages ("fuse: mount failed: ..."), kept rather than
+ * printed, so that a failure still gives one line: ours, with libfuse's
+ * reason in it. With -d they are printed as they come.
+ */
+static char libfuse_message[512];
+static bool libfuse_verbose;
+
+static void keep_libfuse_message(enum fuse_log_level level, const char *fmt,
+				 va_list ap)
+{
+	size_t len;
+
+	if (libfuse_verbose) {
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
+	if (level > FUSE_LOG_ERR)
+		return;
+	vsnprintf(libfuse_message, sizeof(libfuse_message), fmt, ap);
+	len = strlen(libfuse_message);
+	while (len > 0 && libfuse_message[len - 1] == '\n')
+		libfuse_message[--len] = '\0';
+}
 
 static void error_line(const char *fmt, ...)
 {
@@ -181,6 +209,50 @@ static int add_fixed_fuse_options(struct fuse_args *args,
 	return rc;
 }
 
+/*
+ * fuse_session_mount, with what fusermount3 (which libfuse runs when
+ * mount(2) is refused) prints on stderr caught into libfuse_message, so
+ * that a failure is still one line. Printed as it comes with -d, or when
+ * the mount works.
+ */
+static int mount_quietly(struct fuse_session *se, const char *mountpoint,
+			 bool verbose)
+{
+	int pipe_fds[2], saved_stderr, rc;
+	char helper[sizeof(libfuse_message)];
+	ssize_t len;
+
+	if (verbose || pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == -1)
+		return fuse_session_mount(se, mountpoint);
+	saved_stderr = dup(STDERR_FILENO);
+	if (saved_stderr < 0) {
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return fuse_session_mount(se, mountpoint);
+	}
+	fflush(stderr);
+	dup2(pipe_fds[1], STDERR_FILENO);
+	close(pipe_fds[1]);
+	rc = fuse_session_mount(se, mountpoint);
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+
+	len = read(pipe_fds[0], helper, sizeof(helper) - 1);
+	close(pipe_fds[0]);
+	if (len > 0) {
+		helper[len] = '\0';
+		if (rc == 0) {
+			fputs(helper, stderr);
+		} else if (!libfuse_message[0]) {
+			/* Its first line says why. */
+			helper[strcspn(helper, "\n")] = '\0';
+			snprintf(libfuse_message, sizeof(libfuse_message), "%s",
+				 helper);
+		}
+	}
+	return rc;
+}
+
 static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 {
 	struct fuse_loop_config *config;
@@ -240,8 +312,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
 	if (!se) {
-		error_line("libfuse refused the options above (see canonfs "
-			   "--help)");
+		error_line("libfuse refused the options: %s (see canonfs --help)",
+			   libfuse_message);
 		goto out;
 	}
 	if (fuse_set_signal_handlers(se)) {
@@ -249,10 +321,11 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		goto out;
 	}
 	handlers = true;
-	if (fuse_session_mount(se, mountpoint)) {
-		error_line("cannot mount at '%s' (see the line above; as a "
-			   "user, check that fusermount3 is installed)",
-			   opts->mountpoint);
+	if (mount_quietly(se, mountpoint, opts->debug)) {
+		error_line("cannot mount at '%s': %s (mounting needs root or "
+			   "fusermount3; in a container: --device /dev/fuse "
+			   "--cap-add SYS_ADMIN, or a privileged runner)",
+			   opts->mountpoint, libfuse_message);
 		goto out;
 	}
 	mounted = true;
@@ -335,6 +408,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);
 
+	fuse_set_log_func(keep_libfuse_message);
 	if (options_parse(argc, argv, &opts, &args)) {
 		error_line("%s", opts.error);
 		status = 2;
@@ -346,6 +420,7 @@ int main(int argc, char **argv)
 		       fuse_pkgversion());
 		status = 0;
 	} else {
+		libfuse_verbose = opts.debug;
 		status = mount_and_serve(&opts, &args);
 	}
 	fuse_opt_free_args(&args);

@@ -227,3 +227,22 @@ def test_no_dev_fuse(src, mnt):
                             capture_output=True, text=True, timeout=30,
                             stdin=subprocess.DEVNULL)
     check_error(result, "/dev/fuse", mnt=mnt)
+
+
+def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
+    """Without CAP_SYS_ADMIN (an unprivileged container) the mount is
+    refused: one line saying what to grant, and nothing mounted."""
+    src = tmp_path / "src"
+    src.mkdir()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(["setpriv", "--bounding-set=-sys_admin",
+                             str(CANONFS), str(src), str(mnt)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, "expected one line, got: %r" % result.stderr
+    assert lines[0].startswith("canonfs: ")
+    assert "not permitted" in lines[0]
+    assert "--device /dev/fuse --cap-add SYS_ADMIN" in lines[0]
+    assert not is_mounted(mnt)
