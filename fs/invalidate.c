@@ -82,8 +82,8 @@ static void collect(struct inode *dir, void *arg)
 
 	/* IN_ATTRIB alone (chmod, utimes, link count) leaves contents as
 	 * they are: the pages stay cached. */
-	enum inval_kind changed = (event->mask & IN_MODIFY) ? INVAL_INODE
-							    : INVAL_ATTR;
+	enum inval_kind changed =
+		(event->mask & IN_MODIFY) ? INVAL_INODE : INVAL_ATTR;
 
 	if (event->len == 0) { /* the directory itself */
 		batch_add(batch, dir_nodeid, changed);
@@ -93,9 +93,9 @@ static void collect(struct inode *dir, void *arg)
 	 * sharing the watch are one host directory: one check. */
 	if (!batch->own_checked) {
 		batch->own_checked = true;
-		batch->is_own = own_consume(batch->own, dir->key.dev,
-					    dir->key.ino, event->name,
-					    event->mask);
+		batch->is_own =
+			own_consume(batch->own, dir->key.dev, dir->key.ino,
+				    event->name, event->mask);
 	}
 	if (batch->is_own)
 		return;
@@ -249,8 +249,8 @@ static size_t cached_files(struct inode_table *table,
 		/* Directories stay: a forgotten one could be someone's
 		 * working directory. They are few. */
 		if (entry->d_type == DT_DIR ||
-		    fstatat(dir_fd, entry->name, &st,
-			    AT_SYMLINK_NOFOLLOW) == -1)
+		    fstatat(dir_fd, entry->name, &st, AT_SYMLINK_NOFOLLOW) ==
+			    -1)
 			continue;
 		key.dev = st.st_dev;
 		key.ino = st.st_ino;

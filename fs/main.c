@@ -9,6 +9,7 @@
 #include "canonfs/inode.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
+#include "canonfs/mounts.h"
 #include "canonfs/ops.h"
 #include "canonfs/options.h"
 #include "canonfs/run.h"
@@ -64,81 +65,34 @@ static void keep_libfuse_message(enum fuse_log_level level, const char *fmt,
 		libfuse_message[--len] = '\0';
 }
 
-static void error_line(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("canonfs: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* Undo the octal escapes of /proc/self/mountinfo ("\040" is a space). */
-static void unescape_mount_path(char *path)
-{
-	char *out = path;
-
-	for (char *in = path; *in; in++) {
-		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' &&
-		    in[2] >= '0' && in[2] <= '7' && in[3] >= '0' &&
-		    in[3] <= '7') {
-			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 +
-					(in[3] - '0'));
-			in += 3;
-		} else {
-			*out++ = *in;
-		}
-	}
-	*out = '\0';
-}
-
-static bool is_mount_point(const char *resolved)
-{
-	char line[3 * PATH_MAX], mount_path[PATH_MAX];
-	bool found = false;
-	FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
-
-	if (!mountinfo)
-		return false;
-	while (!found && fgets(line, sizeof(line), mountinfo)) {
-		/* id parent major:minor root MOUNTPOINT ... */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_path) != 1)
-			continue;
-		unescape_mount_path(mount_path);
-		found = strcmp(mount_path, resolved) == 0;
-	}
-	fclose(mountinfo);
-	return found;
-}
-
 static int check_mountpoint_exists(const char *mountpoint, char *resolved)
 {
 	struct stat st;
 
 	if (stat(mountpoint, &st) == -1) {
 		if (errno == ENOTCONN)
-			error_line("MOUNTPOINT '%s': a stale FUSE mount, its "
-				   "daemon is gone (run: fusermount3 -u %s)",
-				   mountpoint, mountpoint);
+			report_error("MOUNTPOINT '%s': a stale FUSE mount, its "
+				     "daemon is gone (run: fusermount3 -u %s)",
+				     mountpoint, mountpoint);
 		else if (errno == ENOENT)
-			error_line(
+			report_error(
 				"MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
 				mountpoint, strerror(errno), mountpoint);
 		else
-			error_line("MOUNTPOINT '%s': %s", mountpoint,
-				   strerror(errno));
+			report_error("MOUNTPOINT '%s': %s", mountpoint,
+				     strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		error_line("MOUNTPOINT '%s' is not a directory (give an empty "
-			   "directory)",
-			   mountpoint);
+		report_error(
+			"MOUNTPOINT '%s' is not a directory (give an empty "
+			"directory)",
+			mountpoint);
 		return -1;
 	}
 	if (!realpath(mountpoint, resolved)) {
-		error_line("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+		report_error("MOUNTPOINT '%s': %s", mountpoint,
+			     strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -151,17 +105,19 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 	bool empty = true;
 	DIR *dir;
 
-	if (is_mount_point(resolved)) {
-		error_line("MOUNTPOINT '%s' is already a mount point (unmount "
-			   "it first: fusermount3 -u %s)",
-			   mountpoint, mountpoint);
+	if (mounts_is_mount_point(resolved)) {
+		report_error(
+			"MOUNTPOINT '%s' is already a mount point (unmount "
+			"it first: fusermount3 -u %s)",
+			mountpoint, mountpoint);
 		return -1;
 	}
 	if (allow_nonempty)
 		return 0;
 	dir = opendir(resolved);
 	if (!dir) {
-		error_line("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+		report_error("MOUNTPOINT '%s': %s", mountpoint,
+			     strerror(errno));
 		return -1;
 	}
 	while (empty && (entry = readdir(dir)))
@@ -169,9 +125,9 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 			strcmp(entry->d_name, "..") == 0;
 	closedir(dir);
 	if (!empty) {
-		error_line("MOUNTPOINT '%s' is not empty (use an empty "
-			   "directory, or -o nonempty to hide what is there)",
-			   mountpoint);
+		report_error("MOUNTPOINT '%s' is not empty (use an empty "
+			     "directory, or -o nonempty to hide what is there)",
+			     mountpoint);
 		return -1;
 	}
 	return 0;
@@ -181,10 +137,10 @@ static int check_fuse_device(void)
 {
 	if (access(FUSE_DEVICE, R_OK | W_OK) == 0)
 		return 0;
-	error_line("%s: %s (load the fuse module with modprobe fuse; in a "
-		   "container, "
-		   "run it with --device /dev/fuse --cap-add SYS_ADMIN)",
-		   FUSE_DEVICE, strerror(errno));
+	report_error("%s: %s (load the fuse module with modprobe fuse; in a "
+		     "container, "
+		     "run it with --device /dev/fuse --cap-add SYS_ADMIN)",
+		     FUSE_DEVICE, strerror(errno));
 	return -1;
 }
 
@@ -291,7 +247,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
 	if (layout_build(&fs.layout, opts, mountpoint, err, sizeof(err))) {
-		error_line("%s", err);
+		report_error("%s", err);
 		goto out;
 	}
 	if (check_mountpoint_free(opts->mountpoint, mountpoint,
@@ -300,43 +256,44 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		goto out;
 	if (invalidator_init(&inv, &fs) ||
 	    inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd)) {
-		error_line("cannot set up the inode table: %s",
-			   strerror(errno));
+		report_error("cannot set up the inode table: %s",
+			     strerror(errno));
 		goto out;
 	}
 	table = true;
 	if (add_fixed_fuse_options(args, &fs.layout)) {
-		error_line("out of memory");
+		report_error("out of memory");
 		goto out;
 	}
 
 	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
 	if (!se) {
-		error_line("libfuse refused the options: %s (see canonfs --help)",
-			   libfuse_message);
+		report_error(
+			"libfuse refused the options: %s (see canonfs --help)",
+			libfuse_message);
 		goto out;
 	}
 	if (fuse_set_signal_handlers(se)) {
-		error_line("cannot install signal handlers");
+		report_error("cannot install signal handlers");
 		goto out;
 	}
 	handlers = true;
 	if (mount_quietly(se, mountpoint, opts->debug)) {
-		error_line("cannot mount at '%s': %s (mounting needs root or "
-			   "fusermount3; in a container: --device /dev/fuse "
-			   "--cap-add SYS_ADMIN, or a privileged runner)",
-			   opts->mountpoint, libfuse_message);
+		report_error("cannot mount at '%s': %s (mounting needs root or "
+			     "fusermount3; in a container: --device /dev/fuse "
+			     "--cap-add SYS_ADMIN, or a privileged runner)",
+			     opts->mountpoint, libfuse_message);
 		goto out;
 	}
 	mounted = true;
 	/* The mount is usable from here: the kernel queues requests until
 	 * the loop reads them, so the parent may return now. */
 	if (fuse_daemonize(opts->foreground)) {
-		error_line("cannot go to the background");
+		report_error("cannot go to the background");
 		goto out;
 	}
 	if (invalidator_start(&inv, se)) {
-		error_line("cannot start the host watcher thread");
+		report_error("cannot start the host watcher thread");
 		goto out;
 	}
 	status = serve(se, opts) ? 1 : 0;
@@ -410,7 +367,7 @@ int main(int argc, char **argv)
 
 	fuse_set_log_func(keep_libfuse_message);
 	if (options_parse(argc, argv, &opts, &args)) {
-		error_line("%s", opts.error);
+		report_error("%s", opts.error);
 		status = 2;
 	} else if (opts.show_help) {
 		options_print_help("canonfs");

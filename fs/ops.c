@@ -761,31 +761,40 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
+ * Make fd one of the inode's own I/O descriptors (slot is read_fd or
+ * write_fd). Returns fd when kept; the descriptor another thread installed
+ * first (fd is then the caller's to close); or -1 when the process may not
+ * keep more (fd is then the caller's, for one request).
+ */
+static int install_io_fd(struct canonfs_fs *fs, int *slot, int fd)
+{
+	int expected = -1;
+
+	if (__atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
+	    fs->inodes.max_io_fds) {
+		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (__atomic_compare_exchange_n(slot, &expected, fd, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return fd;
+	__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+	return expected;
+}
+
+/*
  * A descriptor from CREATE becomes the inode's write descriptor when it
  * can serve any writer (not O_APPEND, which would move every write to the
  * end) and there is room; otherwise it is closed. Keeping it lets a file
  * created read-only (mode 0444) still be written by its creator, as POSIX
  * allows, even when the daemon could not reopen it.
  */
-static void keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode,
-			     int fd, int flags)
+static void keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode, int fd,
+			     int flags)
 {
-	int expected = -1;
-
 	if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND) ||
-	    __atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
-		    fs->inodes.max_io_fds) {
-		if ((flags & O_ACCMODE) != O_RDONLY && !(flags & O_APPEND))
-			__atomic_sub_fetch(&fs->inodes.n_io_fds, 1,
-					   __ATOMIC_RELAXED);
+	    install_io_fd(fs, &inode->write_fd, fd) != fd)
 		close(fd);
-		return;
-	}
-	if (!__atomic_compare_exchange_n(&inode->write_fd, &expected, fd, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
-		close(fd);
-	}
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -855,8 +864,8 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 		 struct inode *inode, bool write, int *fd, int *temp_fd)
 {
 	int *slot = write ? &inode->write_fd : &inode->read_fd;
-	int expected = -1, opened;
 	char path[32];
+	int opened;
 
 	*temp_fd = -1;
 	if (fi && fi->fh) {
@@ -872,21 +881,11 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 	opened = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (opened == -1)
 		return errno;
-	if (__atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
-	    fs->inodes.max_io_fds) {
-		/* Keeping it would run the process out of descriptors. */
-		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+	*fd = install_io_fd(fs, slot, opened);
+	if (*fd < 0) /* not kept: for this request only */
 		*fd = *temp_fd = opened;
-		return 0;
-	}
-	if (__atomic_compare_exchange_n(slot, &expected, opened, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		*fd = opened;
-	} else { /* another thread won the race: use its descriptor */
+	else if (*fd != opened)
 		close(opened);
-		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
-		*fd = expected;
-	}
 	return 0;
 }
 

@@ -339,8 +339,10 @@ void options_free(struct canonfs_options *opts)
 void options_print_help(const char *program)
 {
 	printf("usage: %s [options] SRCDIR MOUNTPOINT\n"
-	       "       canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- COMMAND...\n"
-	       "                (mount, run COMMAND inside, unmount: see canonfs run --help)\n"
+	       "       canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- "
+	       "COMMAND...\n"
+	       "                (mount, run COMMAND inside, unmount: see "
+	       "canonfs run --help)\n"
 	       "\n"
 	       "canonfs %s: a canonical build root. SRCDIR appears at "
 	       "MOUNTPOINT/src\n"

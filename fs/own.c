@@ -23,9 +23,8 @@ void own_destroy(struct own_changes *own)
 	pthread_mutex_destroy(&own->lock);
 }
 
-static void record(struct own_changes *own, uint64_t dir_dev,
-		   uint64_t dir_ino, const char *name, uint32_t kind,
-		   uint32_t mode, int64_t size)
+static void record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
+		   const char *name, uint32_t kind, uint32_t mode, int64_t size)
 {
 	struct own_change *slot;
 	char *copy = strdup(name);

@@ -3,6 +3,7 @@
  */
 #include "canonfs/run.h"
 
+#include "canonfs/mounts.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
@@ -14,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,34 +31,24 @@ struct run_args {
 	char **command; /* NULL-terminated, from argv */
 };
 
-static void run_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void run_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("canonfs run: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static void run_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: canonfs run [options] SRCDIR -- COMMAND [ARG...]\n"
 		"\n"
-		"Mount SRCDIR at MOUNTPOINT/src, run COMMAND there (in the same\n"
+		"Mount SRCDIR at MOUNTPOINT/src, run COMMAND there (in the "
+		"same\n"
 		"relative directory when started inside SRCDIR), unmount, and\n"
 		"exit with COMMAND's status (128+N if signal N ended it).\n"
 		"SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND.\n"
 		"\n"
 		"options:\n"
-		"    -m, --mountpoint DIR  where to mount (default %s; created\n"
-		"                          if missing, a stale mount is cleaned)\n"
-		"    -o OPTIONS            mount options, as for canonfs itself\n"
+		"    -m, --mountpoint DIR  where to mount (default %s; "
+		"created\n"
+		"                          if missing, a stale mount is "
+		"cleaned)\n"
+		"    -o OPTIONS            mount options, as for canonfs "
+		"itself\n"
 		"    -h, --help            print this help\n",
 		DEFAULT_MOUNTPOINT);
 }
@@ -80,8 +69,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *args)
 		} else if (strcmp(arg, "-m") == 0 ||
 			   strcmp(arg, "--mountpoint") == 0) {
 			if (++i >= argc) {
-				run_error("%s needs a directory (see canonfs run --help)",
-					  arg);
+				report_error("run: %s needs a directory (see "
+					     "canonfs run --help)",
+					     arg);
 				return -1;
 			}
 			args->mountpoint = argv[i];
@@ -90,83 +80,38 @@ static int parse_run_args(int argc, char **argv, struct run_args *args)
 		} else if (strcmp(arg, "-o") == 0) {
 			if (++i >= argc ||
 			    args->n_mount_options == MAX_MOUNT_OPTIONS) {
-				run_error("-o needs mount options (see canonfs --help)");
+				report_error("run: -o needs mount options (see "
+					     "canonfs --help)");
 				return -1;
 			}
 			args->mount_options[args->n_mount_options++] = argv[i];
 		} else if (arg[0] == '-') {
-			run_error("unknown option '%s' (see canonfs run --help)",
-				  arg);
+			report_error("run: unknown option '%s' (see canonfs "
+				     "run --help)",
+				     arg);
 			return -1;
 		} else if (!args->src_dir) {
 			args->src_dir = arg;
 		} else {
-			run_error("unexpected argument '%s' before -- (usage: canonfs run [options] SRCDIR -- COMMAND...)",
-				  arg);
+			report_error("run: unexpected argument '%s' before -- "
+				     "(usage: canonfs run [options] SRCDIR -- "
+				     "COMMAND...)",
+				     arg);
 			return -1;
 		}
 	}
 	if (!args->src_dir) {
-		run_error("missing SRCDIR (usage: canonfs run [options] SRCDIR -- COMMAND...)");
+		report_error("run: missing SRCDIR (usage: canonfs run "
+			     "[options] SRCDIR -- COMMAND...)");
 		return -1;
 	}
 	if (i >= argc || i + 1 >= argc) {
-		run_error("missing -- COMMAND (usage: canonfs run [options] SRCDIR -- COMMAND...)");
+		report_error("run: missing -- COMMAND (usage: canonfs run "
+			     "[options] SRCDIR -- COMMAND...)");
 		return -1;
 	}
 	args->command = &argv[i + 1];
 	return 0;
-}
-
-/* Whether path (resolved) is a mount point in this namespace. */
-static bool mounted_at(const char *path)
-{
-	char line[3 * PATH_MAX], mount_path[PATH_MAX];
-	bool found = false;
-	FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
-
-	if (!mountinfo)
-		return false;
-	while (!found && fgets(line, sizeof(line), mountinfo)) {
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_path) == 1)
-			found = strcmp(mount_path, path) == 0;
-	}
-	fclose(mountinfo);
-	return found;
-}
-
-/* umount2 as root, else fusermount3 (which a user's FUSE mount needs). */
-static int unmount(const char *mountpoint, bool lazy)
-{
-	pid_t pid;
-	int status;
-
-	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0)
-		return 0;
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0) {
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-		}
-		execlp("fusermount3", "fusermount3", lazy ? "-uz" : "-u",
-		       mountpoint, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-/* A FUSE mount whose daemon is gone: statfs always asks the daemon (stat
- * of the root may be answered from the kernel's cache). */
-static bool stale_mount(const char *mountpoint)
-{
-	struct statfs st;
-
-	return statfs(mountpoint, &st) == -1 && errno == ENOTCONN;
 }
 
 /* Create the mountpoint, or clean a mount a killed daemon left behind. */
@@ -174,18 +119,20 @@ static int prepare_mountpoint(const char *mountpoint)
 {
 	struct stat st;
 
-	if (stale_mount(mountpoint)) {
-		if (unmount(mountpoint, true) == 0 && !stale_mount(mountpoint))
+	if (mounts_is_stale(mountpoint)) {
+		if (mounts_unmount(mountpoint, true) == 0 &&
+		    !mounts_is_stale(mountpoint))
 			return 0;
-		run_error("MOUNTPOINT '%s' is a stale mount that could not be cleaned (run: fusermount3 -uz %s)",
-			  mountpoint, mountpoint);
+		report_error("run: MOUNTPOINT '%s' is a stale mount that could "
+			     "not be cleaned (run: fusermount3 -uz %s)",
+			     mountpoint, mountpoint);
 		return -1;
 	}
 	if (stat(mountpoint, &st) == 0)
 		return 0;
 	if (errno == ENOENT && mkdir(mountpoint, 0755) == 0)
 		return 0;
-	run_error("MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+	report_error("run: MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
 	return -1;
 }
 
@@ -209,7 +156,8 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 	pid = fork();
 	if (pid == 0) {
 		execv("/proc/self/exe", argv);
-		run_error("cannot start the daemon: %s", strerror(errno));
+		report_error("run: cannot start the daemon: %s",
+			     strerror(errno));
 		_exit(127);
 	}
 	return pid;
@@ -223,21 +171,22 @@ static int wait_mounted(pid_t daemon, const char *mountpoint)
 	for (int waited = 0; waited < 3000; waited++) {
 		int status;
 
-		if (mounted_at(mountpoint))
+		if (mounts_is_mount_point(mountpoint))
 			return 0;
 		if (waitpid(daemon, &status, WNOHANG) == daemon)
 			return -1;
 		nanosleep(&tick, NULL);
 	}
-	run_error("the mount at '%s' did not come up within 30 s", mountpoint);
+	report_error("run: the mount at '%s' did not come up within 30 s",
+		     mountpoint);
 	kill(daemon, SIGTERM);
 	waitpid(daemon, NULL, 0);
 	return -1;
 }
 
 /* MOUNTPOINT/src plus where we are inside SRCDIR, if we are. */
-static void command_dir(const char *src_dir, const char *mountpoint,
-			char *out, size_t out_size)
+static void command_dir(const char *src_dir, const char *mountpoint, char *out,
+			size_t out_size)
 {
 	char cwd[PATH_MAX], src[PATH_MAX];
 	const char *rest = NULL;
@@ -255,12 +204,14 @@ static pid_t start_command(char **command, const char *dir,
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		if (chdir(dir) == -1) {
-			run_error("cannot enter '%s': %s", dir, strerror(errno));
+			report_error("run: cannot enter '%s': %s", dir,
+				     strerror(errno));
 			_exit(126);
 		}
 		setenv("PWD", dir, 1);
 		execvp(command[0], command);
-		run_error("cannot run '%s': %s", command[0], strerror(errno));
+		report_error("run: cannot run '%s': %s", command[0],
+			     strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	return pid;
@@ -326,8 +277,8 @@ int run_main(int argc, char **argv)
 	command_dir(args.src_dir, mountpoint, dir, sizeof(dir));
 	command = start_command(args.command, dir, &old_mask);
 	if (command < 0) {
-		run_error("cannot start '%s': %s", args.command[0],
-			  strerror(errno));
+		report_error("run: cannot start '%s': %s", args.command[0],
+			     strerror(errno));
 		status = 126;
 	} else {
 		status = supervise(command, daemon, &forwarded, &daemon_alive);
@@ -335,8 +286,8 @@ int run_main(int argc, char **argv)
 
 	/* Always unmount: cleanly, or lazily if something still holds it
 	 * or the daemon is gone. */
-	if (unmount(mountpoint, false) != 0)
-		unmount(mountpoint, true);
+	if (mounts_unmount(mountpoint, false) != 0)
+		mounts_unmount(mountpoint, true);
 	if (daemon_alive) {
 		struct timespec tick = {0, 20 * 1000 * 1000};
 		int waited = 0;

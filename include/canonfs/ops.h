@@ -22,7 +22,7 @@ struct canonfs_fs {
 	struct layout layout;		    /* const after start */
 	struct inode_table inodes;	    /* locks inside */
 	struct stats stats;		    /* atomics inside */
-	struct own_changes own; /* the daemon's own entry changes */
+	struct own_changes own;		    /* the daemon's own entry changes */
 	struct invalidator *inv;	    /* host watcher, for the barrier */
 	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and
 	 * their RELEASEs, and keeps pages and listings until invalidated. */

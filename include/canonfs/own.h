@@ -36,7 +36,7 @@ struct own_change {
 struct own_changes {
 	pthread_mutex_t lock;
 	struct own_change ring[OWN_RING_SIZE]; /* protected by lock */
-	unsigned next;                         /* protected by lock */
+	unsigned next;			       /* protected by lock */
 };
 
 void own_init(struct own_changes *own);

@@ -1,0 +1,24 @@
+/*
+ * mounts: the mount table and the user-facing error line, shared by the
+ * mount itself (main.c) and `canonfs run` (run.c).
+ */
+#ifndef CANONFS_MOUNTS_H
+#define CANONFS_MOUNTS_H
+
+#include <stdbool.h>
+
+/* Print "canonfs: <message>" as one line on stderr. */
+void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether the resolved path is a mount point in this mount namespace. */
+bool mounts_is_mount_point(const char *resolved);
+
+/* A FUSE mount whose daemon is gone (statfs asks the daemon; stat of the
+ * root may be answered from the kernel's cache). */
+bool mounts_is_stale(const char *mountpoint);
+
+/* Unmount with umount2 (root), else fusermount3, which a user's FUSE mount
+ * needs; lazy detaches a busy or dead mount. Returns 0 or -1. */
+int mounts_unmount(const char *mountpoint, bool lazy);
+
+#endif
