@@ -6,6 +6,7 @@
  *
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
+#include "canonfs/audit.h"
 #include "canonfs/inode.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
@@ -364,6 +365,10 @@ int main(int argc, char **argv)
 	 * names a directory). */
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "manifest") == 0)
+		return manifest_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "diff") == 0)
+		return diff_main(argc - 1, argv + 1);
 
 	fuse_set_log_func(keep_libfuse_message);
 	if (options_parse(argc, argv, &opts, &args)) {

@@ -1,0 +1,618 @@
+/*
+ * manifest: deterministic tree descriptions (see include/canonfs/manifest.h).
+ */
+#include "canonfs/manifest.h"
+
+#include "canonfs/canon.h"
+#include "canonfs/path.h"
+#include "canonfs/symlink.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+}
+
+static bool plain_byte(unsigned char c)
+{
+	return c >= '!' && c <= '~' && c != '\\';
+}
+
+char *manifest_escape(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(4 * len + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (plain_byte(*c))
+			*p++ = (char)*c;
+		else
+			p += sprintf(p, "\\x%02x", *c);
+	}
+	*p = '\0';
+	return out;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *manifest_unescape(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	while (*s) {
+		if (*s != '\\') {
+			if (!plain_byte((unsigned char)*s))
+				goto malformed;
+			*p++ = *s++;
+			continue;
+		}
+		if (s[1] != 'x' || hex_value(s[2]) < 0 || hex_value(s[3]) < 0 ||
+		    (hex_value(s[2]) == 0 && hex_value(s[3]) == 0))
+			goto malformed;
+		*p++ = (char)(hex_value(s[2]) * 16 + hex_value(s[3]));
+		s += 4;
+	}
+	*p = '\0';
+	return out;
+
+malformed:
+	free(out);
+	return NULL;
+}
+
+static void hex(const unsigned char *bytes, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", bytes[i]);
+}
+
+char *manifest_format_entry(const struct manifest_entry *e)
+{
+	char digest[65] = "-", *path, *target = NULL, *line = NULL;
+
+	if (e->type == 'f')
+		hex(e->sha256, sizeof(e->sha256), digest);
+	path = manifest_escape(e->path);
+	if (e->target)
+		target = manifest_escape(e->target);
+	if (path && (!e->target || target) &&
+	    asprintf(&line, "%c %04o %llu %s %s%s%s", e->type,
+		     (unsigned)e->mode, (unsigned long long)e->size, digest,
+		     path, target ? " " : "", target ? target : "") < 0)
+		line = NULL;
+	free(path);
+	free(target);
+	return line;
+}
+
+/* SHA-256 over every entry line with its newline. */
+static int root_digest(const struct manifest *m, unsigned char out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	for (size_t i = 0; i < m->n_entries; i++) {
+		char *line = manifest_format_entry(&m->entries[i]);
+
+		if (!line || !EVP_DigestUpdate(ctx, line, strlen(line)) ||
+		    !EVP_DigestUpdate(ctx, "\n", 1)) {
+			free(line);
+			goto out;
+		}
+		free(line);
+	}
+	rc = EVP_DigestFinal_ex(ctx, out, NULL) ? 0 : -1;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+void manifest_free(struct manifest *m)
+{
+	for (size_t i = 0; i < m->n_entries; i++) {
+		free(m->entries[i].path);
+		free(m->entries[i].target);
+	}
+	free(m->entries);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- building: walk, hash, sort ---- */
+
+struct walk {
+	struct manifest *m;
+	size_t capacity;
+	char root_path[PATH_MAX]; /* resolved, for symlink rewriting */
+	char *err;
+	size_t err_size;
+};
+
+static struct manifest_entry *add_entry(struct walk *w, const char *path)
+{
+	struct manifest_entry *e;
+
+	if (w->m->n_entries == w->capacity) {
+		size_t capacity = w->capacity ? 2 * w->capacity : 256;
+		struct manifest_entry *grown = realloc(
+			w->m->entries, capacity * sizeof(*grown));
+
+		if (!grown)
+			return NULL;
+		w->m->entries = grown;
+		w->capacity = capacity;
+	}
+	e = &w->m->entries[w->m->n_entries];
+	memset(e, 0, sizeof(*e));
+	if (!(e->path = strdup(path)))
+		return NULL;
+	w->m->n_entries++;
+	return e;
+}
+
+/* The target as the mount would show it, the tree playing the mirror. */
+static int canonical_target(struct walk *w, const char *rel_path,
+			    const char *raw, char *out, size_t out_size)
+{
+	const struct symlink_mirror tree = { .virt_path = "/t",
+					     .host_path = w->root_path };
+	char virt[PATH_MAX + 4], virt_dir[PATH_MAX + 4];
+
+	if ((size_t)snprintf(virt, sizeof(virt), "/t/%s", rel_path) >=
+		    sizeof(virt) ||
+	    path_dirname(virt, virt_dir, sizeof(virt_dir)))
+		return ENAMETOOLONG;
+	return symlink_to_view(raw, virt_dir, &tree, 1, out, out_size);
+}
+
+static int walk_dir(struct walk *w, int dir_fd, const char *rel)
+{
+	struct dirent *d;
+	DIR *dir;
+	int fd = dup(dir_fd), rc = 0;
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		set_err(w->err, w->err_size, "'%s': %s", rel, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (errno = 0, d = readdir(dir))) {
+		char path[PATH_MAX], raw[PATH_MAX], shown[PATH_MAX];
+		struct manifest_entry *e;
+		struct stat st;
+		ssize_t len;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s%s%s",
+				     strcmp(rel, ".") ? rel : "",
+				     strcmp(rel, ".") ? "/" : "",
+				     d->d_name) >= sizeof(path) ||
+		    fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			set_err(w->err, w->err_size, "'%s': %s", path,
+				strerror(errno ? errno : ENAMETOOLONG));
+			rc = -1;
+			break;
+		}
+		if (!canon_is_shown(st.st_mode))
+			continue;
+		if (!(e = add_entry(w, path))) {
+			set_err(w->err, w->err_size, "out of memory");
+			rc = -1;
+			break;
+		}
+		e->mode = canon_mode(st.st_mode) & 07777;
+		if (S_ISREG(st.st_mode)) {
+			e->type = 'f';
+			e->size = (uint64_t)st.st_size;
+		} else if (S_ISLNK(st.st_mode)) {
+			e->type = 'l';
+			len = readlinkat(dir_fd, d->d_name, raw, sizeof(raw) - 1);
+			if (len < 0) {
+				set_err(w->err, w->err_size, "'%s': %s", path,
+					strerror(errno));
+				rc = -1;
+				break;
+			}
+			raw[len] = '\0';
+			if (canonical_target(w, path, raw, shown, sizeof(shown)) ||
+			    !(e->target = strdup(shown))) {
+				set_err(w->err, w->err_size,
+					"'%s': cannot record its target", path);
+				rc = -1;
+				break;
+			}
+			e->size = strlen(shown);
+		} else {
+			int sub = openat(dir_fd, d->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			e->type = 'd';
+			if (sub < 0) {
+				set_err(w->err, w->err_size, "'%s': %s", path,
+					strerror(errno));
+				rc = -1;
+				break;
+			}
+			rc = walk_dir(w, sub, path);
+			close(sub);
+		}
+	}
+	if (rc == 0 && errno) {
+		set_err(w->err, w->err_size, "'%s': %s", rel, strerror(errno));
+		rc = -1;
+	}
+	closedir(dir);
+	return rc;
+}
+
+struct hasher {
+	struct manifest *m;
+	int root_fd;
+	size_t next;      /* protected by lock */
+	size_t done;      /* protected by lock */
+	size_t n_files;
+	FILE *progress;
+	int failed_errno; /* protected by lock; the first failure */
+	size_t failed_at; /* protected by lock */
+	pthread_mutex_t lock;
+};
+
+static int hash_file(int root_fd, const char *path, unsigned char out[32])
+{
+	static const size_t chunk = 1 << 20;
+	int fd = openat(root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *buf = malloc(chunk);
+	ssize_t n = 0;
+	int err = 0;
+
+	if (fd < 0 || !ctx || !buf ||
+	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		err = fd < 0 ? errno : ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, chunk)) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	if (n < 0)
+		err = errno;
+	else
+		EVP_DigestFinal_ex(ctx, out, NULL);
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return err;
+}
+
+static void *hash_worker(void *arg)
+{
+	struct hasher *h = arg;
+
+	for (;;) {
+		struct manifest_entry *e;
+		size_t i;
+		int err;
+
+		pthread_mutex_lock(&h->lock);
+		while (h->next < h->m->n_entries &&
+		       h->m->entries[h->next].type != 'f')
+			h->next++;
+		i = h->next++;
+		pthread_mutex_unlock(&h->lock);
+		if (i >= h->m->n_entries)
+			return NULL;
+
+		e = &h->m->entries[i];
+		err = hash_file(h->root_fd, e->path, e->sha256);
+		pthread_mutex_lock(&h->lock);
+		if (err && !h->failed_errno) {
+			h->failed_errno = err;
+			h->failed_at = i;
+		}
+		if (h->progress && ++h->done % 64 == 0)
+			fprintf(h->progress, "\rcanonfs: hashing %zu/%zu files",
+				h->done, h->n_files);
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
+static int entry_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct manifest_entry *)a)->path,
+		      ((const struct manifest_entry *)b)->path);
+}
+
+int manifest_build(const char *dir, int threads, FILE *progress,
+		   struct manifest *out, char *err, size_t err_size)
+{
+	struct walk w = { .m = out, .err = err, .err_size = err_size };
+	struct hasher h = { .m = out, .progress = progress };
+	pthread_t workers[64];
+	struct manifest_entry *root;
+	int root_fd, started = 0;
+
+	memset(out, 0, sizeof(*out));
+	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 || !realpath(dir, w.root_path)) {
+		set_err(err, err_size, "'%s': %s", dir, strerror(errno));
+		if (root_fd >= 0)
+			close(root_fd);
+		return -1;
+	}
+	if (!(root = add_entry(&w, "."))) {
+		close(root_fd);
+		set_err(err, err_size, "out of memory");
+		return -1;
+	}
+	root->type = 'd';
+	root->mode = 0755;
+	if (walk_dir(&w, root_fd, ".")) {
+		close(root_fd);
+		manifest_free(out);
+		return -1;
+	}
+
+	/* Hash in path order, so that progress and errors are repeatable. */
+	qsort(out->entries, out->n_entries, sizeof(*out->entries),
+	      entry_compare);
+	for (size_t i = 0; i < out->n_entries; i++)
+		h.n_files += out->entries[i].type == 'f';
+	h.root_fd = root_fd;
+	pthread_mutex_init(&h.lock, NULL);
+	if (threads < 1)
+		threads = 1;
+	if (threads > 64)
+		threads = 64;
+	while (started < threads &&
+	       pthread_create(&workers[started], NULL, hash_worker, &h) == 0)
+		started++;
+	if (started == 0)
+		hash_worker(&h);
+	for (int i = 0; i < started; i++)
+		pthread_join(workers[i], NULL);
+	pthread_mutex_destroy(&h.lock);
+	close(root_fd);
+	if (progress && h.n_files >= 64)
+		fprintf(progress, "\rcanonfs: hashed %zu files%20s\n",
+			h.n_files, "");
+
+	if (h.failed_errno) {
+		set_err(err, err_size, "'%s': %s",
+			out->entries[h.failed_at].path,
+			strerror(h.failed_errno));
+		manifest_free(out);
+		return -1;
+	}
+	if (root_digest(out, out->root)) {
+		set_err(err, err_size, "cannot compute the root digest");
+		manifest_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static int parse_hex(const char *s, unsigned char *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi * 16 + lo);
+	}
+	return 0;
+}
+
+/* "TYPE MODE SIZE SHA256 PATH [TARGET]" into e. */
+static int parse_entry(char *line, struct manifest_entry *e)
+{
+	char *fields[7];
+	int n = 0;
+	unsigned long long size;
+	unsigned mode;
+	char *end;
+
+	memset(e, 0, sizeof(*e));
+	for (char *tok = strtok(line, " "); tok && n < 7;
+	     tok = strtok(NULL, " "))
+		fields[n++] = tok;
+	if (n < 5 || n > 6 || strlen(fields[0]) != 1)
+		return -1;
+	e->type = fields[0][0];
+	if (!strchr("fdl", e->type) || (e->type == 'l') != (n == 6))
+		return -1;
+	mode = (unsigned)strtoul(fields[1], &end, 8);
+	if (*end || strlen(fields[1]) != 4)
+		return -1;
+	e->mode = mode;
+	size = strtoull(fields[2], &end, 10);
+	if (*end || !fields[2][0])
+		return -1;
+	e->size = size;
+	if (e->type == 'f' ? parse_hex(fields[3], e->sha256, 32)
+			   : strcmp(fields[3], "-") != 0)
+		return -1;
+	if (!(e->path = manifest_unescape(fields[4])))
+		return -1;
+	if (n == 6 && !(e->target = manifest_unescape(fields[5])))
+		return -1;
+	return 0;
+}
+
+int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
+		  size_t err_size)
+{
+	struct walk w = { .m = out };
+	unsigned char root[32];
+	char *line = NULL;
+	size_t line_size = 0, line_no = 1;
+	ssize_t len;
+	bool have_root = false;
+	int version;
+
+	memset(out, 0, sizeof(*out));
+	len = getline(&line, &line_size, in);
+	if (len <= 0 ||
+	    strncmp(line, MANIFEST_MAGIC " ", strlen(MANIFEST_MAGIC) + 1)) {
+		set_err(err, err_size,
+			"'%s' is not a canonfs manifest (it must start with '"
+			MANIFEST_MAGIC " %d')",
+			name, MANIFEST_VERSION);
+		goto fail;
+	}
+	version = atoi(line + strlen(MANIFEST_MAGIC) + 1);
+	if (version != MANIFEST_VERSION) {
+		set_err(err, err_size,
+			"'%s': manifest version %d is not known (this canonfs reads version %d)",
+			name, version, MANIFEST_VERSION);
+		goto fail;
+	}
+
+	while ((len = getline(&line, &line_size, in)) > 0) {
+		struct manifest_entry *e;
+
+		line_no++;
+		if (line[len - 1] != '\n' || have_root)
+			break; /* an unfinished line, or lines after "root" */
+		line[len - 1] = '\0';
+		if (strncmp(line, "root ", 5) == 0) {
+			if (parse_hex(line + 5, root, 32))
+				break;
+			have_root = true;
+			continue;
+		}
+		if (!(e = add_entry(&w, "")))
+			break;
+		free(e->path);
+		if (parse_entry(line, e)) {
+			free(e->path);
+			free(e->target);
+			out->n_entries--;
+			set_err(err, err_size, "'%s' line %zu: malformed entry",
+				name, line_no);
+			goto fail;
+		}
+	}
+	if (!have_root || len > 0) {
+		set_err(err, err_size,
+			"'%s' is truncated or damaged near line %zu (a manifest ends with its root line)",
+			name, line_no);
+		goto fail;
+	}
+	if (root_digest(out, out->root) ||
+	    memcmp(root, out->root, sizeof(root)) != 0) {
+		set_err(err, err_size,
+			"'%s': the root digest does not match its entries (the manifest was changed)",
+			name);
+		goto fail;
+	}
+	free(line);
+	return 0;
+
+fail:
+	free(line);
+	manifest_free(out);
+	return -1;
+}
+
+/* ---- writing ---- */
+
+void manifest_write_text(const struct manifest *m, FILE *out)
+{
+	char root[65];
+
+	fprintf(out, "%s %d\n", MANIFEST_MAGIC, MANIFEST_VERSION);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		char *line = manifest_format_entry(&m->entries[i]);
+
+		fprintf(out, "%s\n", line ? line : "");
+		free(line);
+	}
+	hex(m->root, sizeof(m->root), root);
+	fprintf(out, "root %s\n", root);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(out, "\\%c", *c);
+		else if (*c < 0x20 || *c >= 0x7f)
+			/* Bytes, not characters: names need not be UTF-8. */
+			fprintf(out, "\\u%04x", *c);
+		else
+			fputc(*c, out);
+	}
+	fputc('"', out);
+}
+
+void manifest_write_json(const struct manifest *m, FILE *out)
+{
+	static const char *const type_names[] = { ['f' - 'd'] = "file",
+						  ['d' - 'd'] = "dir",
+						  ['l' - 'd'] = "symlink" };
+	char digest[65];
+
+	hex(m->root, sizeof(m->root), digest);
+	fprintf(out, "{\"format\": \"%s\", \"version\": %d, \"root\": \"%s\", "
+		     "\"entries\": [",
+		MANIFEST_MAGIC, MANIFEST_VERSION, digest);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const struct manifest_entry *e = &m->entries[i];
+
+		fprintf(out, "%s\n  {\"path\": ", i ? "," : "");
+		json_string(out, e->path);
+		fprintf(out, ", \"type\": \"%s\", \"mode\": \"%04o\", \"size\": %llu",
+			type_names[e->type - 'd'], (unsigned)e->mode,
+			(unsigned long long)e->size);
+		if (e->type == 'f') {
+			hex(e->sha256, sizeof(e->sha256), digest);
+			fprintf(out, ", \"sha256\": \"%s\"", digest);
+		}
+		if (e->target) {
+			fprintf(out, ", \"target\": ");
+			json_string(out, e->target);
+		}
+		fputc('}', out);
+	}
+	fprintf(out, "\n]}\n");
+}

@@ -1,0 +1,75 @@
+/*
+ * manifest: a deterministic description of a tree under the canonical
+ * rules, for reproducibility audits.
+ *
+ * Text format, version 1 (one entry per line, sorted by path bytes):
+ *
+ *   canonfs-manifest 1
+ *   TYPE MODE SIZE SHA256 PATH [TARGET]
+ *   ...
+ *   root SHA256
+ *
+ * TYPE is f (file), d (directory) or l (symlink); MODE the canonical mode
+ * in octal (0644, 0755, 0777); SIZE the file size, the target's length
+ * for a symlink, 0 for a directory; SHA256 the file's digest, "-"
+ * otherwise; PATH relative to the tree ("." is the tree itself); TARGET
+ * the symlink's target as the canonical view shows it. PATH and TARGET
+ * escape every byte outside '!'..'~' and the backslash as \xHH. The root
+ * digest is the SHA-256 of all entry lines, each with its newline.
+ * Devices, FIFOs and sockets are left out, as the mount leaves them out.
+ */
+#ifndef CANONFS_MANIFEST_H
+#define CANONFS_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define MANIFEST_MAGIC "canonfs-manifest"
+#define MANIFEST_VERSION 1
+
+struct manifest_entry {
+	char *path;   /* owned; relative, "." for the root */
+	char type;    /* 'f', 'd' or 'l' */
+	mode_t mode;  /* canonical permission bits */
+	uint64_t size;
+	unsigned char sha256[32]; /* files only */
+	char *target; /* owned; symlinks only, else NULL */
+};
+
+struct manifest {
+	struct manifest_entry *entries; /* owned; sorted by path bytes */
+	size_t n_entries;
+	unsigned char root[32];
+};
+
+/*
+ * Describe the tree at `dir`: walk it, hash its files on `threads`
+ * threads, sort, and compute the root digest. progress, when not NULL,
+ * gets a line redrawn as files are hashed. Returns 0, or -1 with one line
+ * in err.
+ */
+int manifest_build(const char *dir, int threads, FILE *progress,
+		   struct manifest *out, char *err, size_t err_size);
+
+/* Read a text manifest. Returns 0, or -1 with one line in err (unknown
+ * format or version, a malformed or truncated manifest, a root digest
+ * that does not match). */
+int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
+		  size_t err_size);
+
+void manifest_write_text(const struct manifest *m, FILE *out);
+void manifest_write_json(const struct manifest *m, FILE *out);
+void manifest_free(struct manifest *m);
+
+/* One entry line, without newline, into a malloc'd string. */
+char *manifest_format_entry(const struct manifest_entry *e);
+
+/* \xHH escaping of a path or target (malloc'd), and its inverse (returns
+ * NULL on a malformed escape). */
+char *manifest_escape(const char *s);
+char *manifest_unescape(const char *s);
+
+#endif

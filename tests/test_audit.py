@@ -1,0 +1,173 @@
+"""`canonfs manifest` and `canonfs diff`: is what machine A compiled the
+same as what machine B compiled?"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import CANONFS
+
+
+def make_tree(root, mtime, file_mode, reverse=False):
+    names = ["main.go", "lib/a.go", "lib/b.go", "data/x.bin", "run.sh"]
+    for name in reversed(names) if reverse else names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(("content of %s\n" % name).encode())
+        path.chmod(file_mode)
+        os.utime(path, (mtime, mtime))
+    (root / "run.sh").chmod(0o700 if file_mode == 0o600 else 0o755)
+    os.symlink(str(root / "lib" / "a.go"), root / "abs-link")  # into the tree
+    os.symlink("./lib//../lib/b.go", root / "rel-link")
+    os.symlink("/etc/hostname", root / "outside")
+    (root / "odd name\n\\x").write_text("odd\n")
+    return root
+
+
+def manifest(path, *extra):
+    result = subprocess.run([str(CANONFS), "manifest", str(path)] + list(extra),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def diff(a, b):
+    result = subprocess.run([str(CANONFS), "diff", str(a), str(b)],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def copies(tmp_path, tmpfs_dir):
+    a = make_tree(tmp_path / "alice" / "src", 1000000000, 0o600)
+    b = make_tree(tmpfs_dir / "bob" / "deep" / "src", 1700000000, 0o664,
+                  reverse=True)
+    return a, b
+
+
+def test_two_host_copies_have_identical_manifests(copies):
+    a, b = copies
+    text_a, text_b = manifest(a), manifest(b)
+    assert text_a == text_b, "the same content must give the same manifest"
+    lines = text_a.splitlines()
+    assert lines[0] == "canonfs-manifest 1"
+    assert lines[-1].startswith("root ") and len(lines[-1]) == 5 + 64
+    paths = [line.split(" ")[4] for line in lines[1:-1]]
+    assert paths == sorted(paths, key=lambda p: p.encode()), "sorted by path bytes"
+    assert "l 0777 8 - abs-link lib/a.go" in lines, "absolute link into the tree shown relative"
+    assert "l 0777 8 - rel-link lib/b.go" in lines
+    assert "l 0777 13 - outside /etc/hostname" in lines
+    assert any(line.endswith(" odd\\x20name\\x0a\\x5cx") for line in lines)
+    assert diff(a, b)[0] == 0
+
+
+def test_manifest_of_the_mount_equals_the_host_tree(copies, canonfs):
+    a, _ = copies
+    m = canonfs(a)
+    assert manifest(m.root) == manifest(a)
+
+
+def test_json_form(copies):
+    a, _ = copies
+    doc = json.loads(manifest(a, "--json"))
+    assert doc["format"] == "canonfs-manifest" and doc["version"] == 1
+    root_line = manifest(a).splitlines()[-1]
+    assert doc["root"] == root_line.split()[1]
+    by_path = {e["path"]: e for e in doc["entries"]}
+    assert by_path["run.sh"]["mode"] == "0755"
+    assert by_path["abs-link"]["target"] == "lib/a.go"
+    assert by_path["main.go"]["size"] == len("content of main.go\n")
+
+
+def test_diff_reports_each_kind_of_change(copies, tmp_path):
+    a, b = copies
+    saved = tmp_path / "a.manifest"
+    saved.write_text(manifest(a))
+
+    data = bytearray((b / "lib" / "a.go").read_bytes())
+    data[0] ^= 1  # one byte
+    (b / "lib" / "a.go").write_bytes(bytes(data))
+    (b / "main.go").chmod(0o775)  # the x bit
+    os.unlink(b / "rel-link")
+    os.symlink("lib/a.go", b / "rel-link")  # retargeted
+    (b / "new.go").write_text("package x\n")
+    os.unlink(b / "data" / "x.bin")
+
+    status, out, err = diff(saved, b)
+    assert status == 1, err
+    assert out.splitlines() == [
+        "removed data/x.bin",
+        "changed lib/a.go (content)",
+        "changed main.go (mode)",
+        "added new.go",
+        "changed rel-link (target)",
+    ]
+
+
+def test_type_change(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "x").mkdir(parents=True)
+    b.mkdir()
+    (b / "x").write_text("now a file")
+    status, out, _ = diff(a, b)
+    assert status == 1
+    assert out.splitlines() == ["changed x (type)"]
+
+
+def test_bad_manifests_are_refused(copies, tmp_path):
+    a, _ = copies
+    text = manifest(a)
+    cases = {
+        "not-a-manifest": "hello\n",
+        "future-version": text.replace("canonfs-manifest 1", "canonfs-manifest 9", 1),
+        "truncated": text[: len(text) // 2],
+        "no-root": "\n".join(text.splitlines()[:-1]) + "\n",
+        "tampered": text.replace("content", "kontent", 1).replace(" 0644 ", " 0755 ", 1),
+        "malformed": "canonfs-manifest 1\nq 0644 x - a\nroot " + "0" * 64 + "\n",
+    }
+    expected = {
+        "not-a-manifest": "not a canonfs manifest",
+        "future-version": "version 9 is not known",
+        "truncated": "truncated",
+        "no-root": "truncated",
+        "tampered": "root digest does not match",
+        "malformed": "malformed entry",
+    }
+    for name, body in cases.items():
+        path = tmp_path / name
+        path.write_text(body)
+        status, out, err = diff(path, a)
+        assert status == 2, name
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and expected[name] in lines[0], (name, err)
+
+
+def test_unreadable_file_is_an_error():
+    # pytest's own temporary directories are closed to other users.
+    with tempfile.TemporaryDirectory(dir="/tmp") as top:
+        os.chmod(top, 0o755)
+        tree = os.path.join(top, "tree")
+        os.mkdir(tree)
+        with open(os.path.join(tree, "secret"), "w") as f:
+            f.write("x")
+        os.chmod(os.path.join(tree, "secret"), 0o600)
+        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                 "--clear-groups", str(CANONFS), "manifest",
+                                 tree],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "secret" in result.stderr and "Permission denied" in result.stderr
+    assert result.stdout == "", "no partial manifest on failure"
+
+
+def test_bad_arguments(run_canonfs, tmp_path):
+    for args, needle in ((["manifest"], "missing PATH"),
+                         (["manifest", str(tmp_path / "nope")], "No such file"),
+                         (["diff", str(tmp_path)], "expected two arguments")):
+        result = run_canonfs(*args)
+        assert result.returncode == 2, args
+        assert needle in result.stderr, (args, result.stderr)
