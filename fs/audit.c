@@ -72,15 +72,17 @@ int manifest_main(int argc, char **argv)
 			       "same content gives the same manifest on every machine.\n");
 			return 0;
 		} else if (argv[i][0] == '-' || path) {
-			report_error("manifest: unexpected argument '%s' (usage: canonfs manifest PATH [--json])",
-				     argv[i]);
+			report_error(
+				"manifest: unexpected argument '%s' (usage: canonfs manifest PATH [--json])",
+				argv[i]);
 			return 2;
 		} else {
 			path = argv[i];
 		}
 	}
 	if (!path) {
-		report_error("manifest: missing PATH (usage: canonfs manifest PATH [--json])");
+		report_error(
+			"manifest: missing PATH (usage: canonfs manifest PATH [--json])");
 		return 2;
 	}
 	if (load(path, &m))
@@ -130,7 +132,8 @@ int diff_main(int argc, char **argv)
 	int differences = 0;
 
 	if (argc != 3) {
-		report_error("diff: expected two arguments (usage: canonfs diff A B, each a directory or a manifest)");
+		report_error(
+			"diff: expected two arguments (usage: canonfs diff A B, each a directory or a manifest)");
 		return 2;
 	}
 	if (load(argv[1], &a))

@@ -121,6 +121,41 @@ int dir_listing_from_layout(const struct layout_dir *dir,
 	return 0;
 }
 
+/* splitmix64: small, well mixed, and the same everywhere. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void dir_listing_reorder(struct dir_listing *listing, enum dir_order order,
+			 uint64_t seed, uint64_t dir_ino)
+{
+	struct dir_entry *e = listing->entries;
+	size_t n = listing->n_entries;
+	uint64_t state = seed ^ dir_ino;
+
+	if (order == DIR_ORDER_REVERSE) {
+		for (size_t i = 0; i < n / 2; i++) {
+			struct dir_entry tmp = e[i];
+
+			e[i] = e[n - 1 - i];
+			e[n - 1 - i] = tmp;
+		}
+	} else if (order == DIR_ORDER_SHUFFLE) {
+		for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+			size_t j = (size_t)(next_random(&state) % i);
+			struct dir_entry tmp = e[i - 1];
+
+			e[i - 1] = e[j];
+			e[j] = tmp;
+		}
+	}
+}
+
 void dir_listing_free(struct dir_listing *listing)
 {
 	for (size_t i = 0; i < listing->n_entries; i++)

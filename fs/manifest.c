@@ -164,8 +164,8 @@ static struct manifest_entry *add_entry(struct walk *w, const char *path)
 
 	if (w->m->n_entries == w->capacity) {
 		size_t capacity = w->capacity ? 2 * w->capacity : 256;
-		struct manifest_entry *grown = realloc(
-			w->m->entries, capacity * sizeof(*grown));
+		struct manifest_entry *grown =
+			realloc(w->m->entries, capacity * sizeof(*grown));
 
 		if (!grown)
 			return NULL;
@@ -184,8 +184,8 @@ static struct manifest_entry *add_entry(struct walk *w, const char *path)
 static int canonical_target(struct walk *w, const char *rel_path,
 			    const char *raw, char *out, size_t out_size)
 {
-	const struct symlink_mirror tree = { .virt_path = "/t",
-					     .host_path = w->root_path };
+	const struct symlink_mirror tree = {.virt_path = "/t",
+					    .host_path = w->root_path};
 	char virt[PATH_MAX + 4], virt_dir[PATH_MAX + 4];
 
 	if ((size_t)snprintf(virt, sizeof(virt), "/t/%s", rel_path) >=
@@ -219,7 +219,8 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 				     strcmp(rel, ".") ? rel : "",
 				     strcmp(rel, ".") ? "/" : "",
 				     d->d_name) >= sizeof(path) ||
-		    fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		    fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			    -1) {
 			set_err(w->err, w->err_size, "'%s': %s", path,
 				strerror(errno ? errno : ENAMETOOLONG));
 			rc = -1;
@@ -238,7 +239,8 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 			e->size = (uint64_t)st.st_size;
 		} else if (S_ISLNK(st.st_mode)) {
 			e->type = 'l';
-			len = readlinkat(dir_fd, d->d_name, raw, sizeof(raw) - 1);
+			len = readlinkat(dir_fd, d->d_name, raw,
+					 sizeof(raw) - 1);
 			if (len < 0) {
 				set_err(w->err, w->err_size, "'%s': %s", path,
 					strerror(errno));
@@ -246,7 +248,8 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 				break;
 			}
 			raw[len] = '\0';
-			if (canonical_target(w, path, raw, shown, sizeof(shown)) ||
+			if (canonical_target(w, path, raw, shown,
+					     sizeof(shown)) ||
 			    !(e->target = strdup(shown))) {
 				set_err(w->err, w->err_size,
 					"'%s': cannot record its target", path);
@@ -281,8 +284,8 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 struct hasher {
 	struct manifest *m;
 	int root_fd;
-	size_t next;      /* protected by lock */
-	size_t done;      /* protected by lock */
+	size_t next; /* protected by lock */
+	size_t done; /* protected by lock */
 	size_t n_files;
 	FILE *progress;
 	int failed_errno; /* protected by lock; the first failure */
@@ -359,8 +362,8 @@ static int entry_compare(const void *a, const void *b)
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size)
 {
-	struct walk w = { .m = out, .err = err, .err_size = err_size };
-	struct hasher h = { .m = out, .progress = progress };
+	struct walk w = {.m = out, .err = err, .err_size = err_size};
+	struct hasher h = {.m = out, .progress = progress};
 	pthread_t workers[64];
 	struct manifest_entry *root;
 	int root_fd, started = 0;
@@ -480,7 +483,7 @@ static int parse_entry(char *line, struct manifest_entry *e)
 int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 		  size_t err_size)
 {
-	struct walk w = { .m = out };
+	struct walk w = {.m = out};
 	unsigned char root[32];
 	char *line = NULL;
 	size_t line_size = 0, line_no = 1;
@@ -493,8 +496,8 @@ int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 	if (len <= 0 ||
 	    strncmp(line, MANIFEST_MAGIC " ", strlen(MANIFEST_MAGIC) + 1)) {
 		set_err(err, err_size,
-			"'%s' is not a canonfs manifest (it must start with '"
-			MANIFEST_MAGIC " %d')",
+			"'%s' is not a canonfs manifest (it must start with '" MANIFEST_MAGIC
+			" %d')",
 			name, MANIFEST_VERSION);
 		goto fail;
 	}
@@ -587,21 +590,23 @@ static void json_string(FILE *out, const char *s)
 
 void manifest_write_json(const struct manifest *m, FILE *out)
 {
-	static const char *const type_names[] = { ['f' - 'd'] = "file",
-						  ['d' - 'd'] = "dir",
-						  ['l' - 'd'] = "symlink" };
+	static const char *const type_names[] = {['f' - 'd'] = "file",
+						 ['d' - 'd'] = "dir",
+						 ['l' - 'd'] = "symlink"};
 	char digest[65];
 
 	hex(m->root, sizeof(m->root), digest);
-	fprintf(out, "{\"format\": \"%s\", \"version\": %d, \"root\": \"%s\", "
-		     "\"entries\": [",
+	fprintf(out,
+		"{\"format\": \"%s\", \"version\": %d, \"root\": \"%s\", "
+		"\"entries\": [",
 		MANIFEST_MAGIC, MANIFEST_VERSION, digest);
 	for (size_t i = 0; i < m->n_entries; i++) {
 		const struct manifest_entry *e = &m->entries[i];
 
 		fprintf(out, "%s\n  {\"path\": ", i ? "," : "");
 		json_string(out, e->path);
-		fprintf(out, ", \"type\": \"%s\", \"mode\": \"%04o\", \"size\": %llu",
+		fprintf(out,
+			", \"type\": \"%s\", \"mode\": \"%04o\", \"size\": %llu",
 			type_names[e->type - 'd'], (unsigned)e->mode,
 			(unsigned long long)e->size);
 		if (e->type == 'f') {

@@ -1014,6 +1014,9 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 		free(snap);
 		return err;
 	}
+	if (!inode->control)
+		dir_listing_reorder(&snap->listing, fs->opts->order,
+				    fs->opts->order_seed, inode->key.canon_ino);
 	snap->refs = 1;
 	*out = snap;
 	return 0;

@@ -40,6 +40,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("nonempty", nonempty, 1),
 	CANONFS_OPT("xattr", xattr, 1),
 	CANONFS_OPT("nowatch", nowatch, 1),
+	CANONFS_OPT("order=%s", order_arg, 0),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -277,6 +278,35 @@ static int parse_mtime(struct canonfs_options *opts, const char *value)
 	return 0;
 }
 
+static int parse_order(struct canonfs_options *opts, const char *value)
+{
+	char *end;
+
+	if (strcmp(value, "sorted") == 0) {
+		opts->order = DIR_ORDER_SORTED;
+	} else if (strcmp(value, "reverse") == 0) {
+		opts->order = DIR_ORDER_REVERSE;
+	} else if (strcmp(value, "shuffle") == 0) {
+		opts->order = DIR_ORDER_SHUFFLE;
+		opts->order_seed = 0;
+	} else if (strncmp(value, "shuffle:", 8) == 0 && value[8] >= '0' &&
+		   value[8] <= '9') {
+		errno = 0;
+		opts->order_seed = strtoull(value + 8, &end, 10);
+		if (*end || errno)
+			goto bad;
+		opts->order = DIR_ORDER_SHUFFLE;
+	} else {
+		goto bad;
+	}
+	return 0;
+bad:
+	return fail(
+		opts,
+		"-o order=%s: expected sorted, reverse, shuffle or shuffle:SEED (e.g. -o order=shuffle:42)",
+		value);
+}
+
 int options_parse(int argc, char **argv, struct canonfs_options *opts,
 		  struct fuse_args *fuse_args)
 {
@@ -311,6 +341,8 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 	}
 	if (opts->mtime_arg && parse_mtime(opts, opts->mtime_arg))
 		return -1;
+	if (opts->order_arg && parse_order(opts, opts->order_arg))
+		return -1;
 
 	if (!opts->src_dir)
 		return fail(opts, "missing SRCDIR and MOUNTPOINT (usage: "
@@ -333,80 +365,69 @@ void options_free(struct canonfs_options *opts)
 	free(opts->uid_arg);
 	free(opts->gid_arg);
 	free(opts->mtime_arg);
+	free(opts->order_arg);
 	memset(opts, 0, sizeof(*opts));
 }
 
 void options_print_help(const char *program)
 {
-	printf("usage: %s [options] SRCDIR MOUNTPOINT\n"
-	       "       canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- "
-	       "COMMAND...\n"
-	       "                (mount, run COMMAND inside, unmount: see "
-	       "canonfs run --help)\n"
-	       "\n"
-	       "canonfs %s: a canonical build root. SRCDIR appears at "
-	       "MOUNTPOINT/src\n"
-	       "with normalized metadata, so builds on every machine see the "
-	       "same\n"
-	       "paths, times, owners, modes, inode numbers, directory order "
-	       "and\n"
-	       "symlink targets, and Go's build cache hits across checkouts.\n"
-	       "\n"
-	       "general options:\n"
-	       "    -h, --help             print this help and exit\n"
-	       "    -V, --version          print the version and exit\n"
-	       "    -f                     stay in the foreground\n"
-	       "    -d, -o debug           log every request (implies -f)\n"
-	       "    -s                     serve requests on a single thread\n"
-	       "\n"
-	       "canonfs options:\n"
-	       "    -o ro                  read-only: every write fails with "
-	       "EROFS\n"
-	       "    -o rw                  read-write, writes go to SRCDIR "
-	       "(default)\n"
-	       "    -o mtime=MODE          timestamps shown for every file:\n"
-	       "                             zero         0 for atime, mtime "
-	       "and "
-	       "ctime (default)\n"
-	       "                             SECONDS      a fixed epoch, e.g. "
-	       "$SOURCE_DATE_EPOCH\n"
-	       "                             passthrough  the host's times\n"
-	       "    -o uid=N, -o gid=N     owner shown for everything, a "
-	       "number "
-	       "or a\n"
-	       "                           name (default: the user who "
-	       "mounts)\n"
-	       "    -o mirror=VIRT:DIR     also mirror host directory DIR at\n"
-	       "                           MOUNTPOINT/VIRT (repeatable; VIRT "
-	       "may "
-	       "have\n"
-	       "                           several components, e.g. "
-	       "extra/tools)\n"
-	       "    -o nonempty            allow mounting over a non-empty "
-	       "MOUNTPOINT\n"
-	       "    -o xattr               show extended attributes (hidden by "
-	       "default)\n"
-	       "    -o nowatch             do not watch the host tree with "
-	       "inotify (for\n"
-	       "                           network filesystems, whose remote "
-	       "changes\n"
-	       "                           inotify never sees): cache for 0.5 "
-	       "s "
-	       "only\n"
-	       "\n"
-	       "FUSE and mount options passed on to the kernel:\n"
-	       "    allow_other, allow_root, auto_unmount, fsname=, subtype=,\n"
-	       "    nosuid, nodev, noexec, noatime and the other generic "
-	       "flags\n"
-	       "\n"
-	       "The canonical view: files 0644 (0755 if any x bit), "
-	       "directories\n"
-	       "0755, symlinks 0777; link count 1; inode numbers from the "
-	       "virtual\n"
-	       "path; listings sorted by byte order; devices, FIFOs and "
-	       "sockets\n"
-	       "hidden; absolute symlinks into a mirror shown relative. See\n"
-	       "canonfs(1) for the details and the caveats of constant "
-	       "mtimes.\n",
-	       program, CANONFS_VERSION);
+	static const char *const text[] = {
+		"",
+		"canonfs %s: a canonical build root. SRCDIR appears at MOUNTPOINT/src",
+		"with normalized metadata, so builds on every machine see the same",
+		"paths, times, owners, modes, inode numbers, directory order and",
+		"symlink targets, and Go's build cache hits across checkouts.",
+		"",
+		"general options:",
+		"    -h, --help             print this help and exit",
+		"    -V, --version          print the version and exit",
+		"    -f                     stay in the foreground",
+		"    -d, -o debug           log every request (implies -f)",
+		"    -s                     serve requests on a single thread",
+		"",
+		"canonfs options:",
+		"    -o ro                  read-only: every write fails with EROFS",
+		"    -o rw                  read-write, writes go to SRCDIR (default)",
+		"    -o mtime=MODE          timestamps shown for every file:",
+		"                             zero         0 for atime, mtime and ctime (default)",
+		"                             SECONDS      a fixed epoch, e.g. $SOURCE_DATE_EPOCH",
+		"                             passthrough  the host's times",
+		"    -o uid=N, -o gid=N     owner shown for everything, a number or a",
+		"                           name (default: the user who mounts)",
+		"    -o mirror=VIRT:DIR     also mirror host directory DIR at",
+		"                           MOUNTPOINT/VIRT (repeatable; VIRT may have",
+		"                           several components, e.g. extra/tools)",
+		"    -o nonempty            allow mounting over a non-empty MOUNTPOINT",
+		"    -o xattr               show extended attributes (hidden by default)",
+		"    -o nowatch             do not watch the host tree with inotify (for",
+		"                           network filesystems, whose remote changes",
+		"                           inotify never sees): cache for 0.5 s only",
+		"    -o order=ORDER         directory listings: sorted (default), or, to",
+		"                           prove a build does not depend on readdir",
+		"                           order, reverse or shuffle[:SEED]",
+		"",
+		"FUSE and mount options passed on to the kernel:",
+		"    allow_other, allow_root, auto_unmount, fsname=, subtype=,",
+		"    nosuid, nodev, noexec, noatime and the other generic flags",
+		"",
+		"subcommands:",
+		"    canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- COMMAND...",
+		"    canonfs manifest PATH [--json]",
+		"    canonfs diff A B",
+		"",
+		"The canonical view: files 0644 (0755 if any x bit), directories",
+		"0755, symlinks 0777; link count 1; inode numbers from the virtual",
+		"path; listings sorted by byte order; devices, FIFOs and sockets",
+		"hidden; absolute symlinks into a mirror shown relative. See",
+		"canonfs(1) for the details and the caveats of constant mtimes.",
+	};
+
+	printf("usage: %s [options] SRCDIR MOUNTPOINT\n", program);
+	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+		if (strchr(text[i], '%'))
+			printf(text[i], CANONFS_VERSION);
+		else
+			fputs(text[i], stdout);
+		putchar('\n');
+	}
 }

@@ -28,6 +28,14 @@ struct canon_rules {
 	gid_t gid;
 };
 
+/* Directory-order audit modes (like disorderfs): a build that depends on
+ * readdir order shows it when listings come reversed or shuffled. */
+enum dir_order {
+	DIR_ORDER_SORTED, /* byte order: the canonical view */
+	DIR_ORDER_REVERSE,
+	DIR_ORDER_SHUFFLE, /* seeded: the same seed, the same order */
+};
+
 /* The inode number of the root of the mount. */
 #define CANON_ROOT_INO 1
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canonfs/canon.h"
 #include "canonfs/layout.h"
 
 struct dir_entry {
@@ -34,6 +35,11 @@ int dir_listing_from_layout(const struct layout_dir *dir,
 			    struct dir_listing *out);
 
 void dir_listing_free(struct dir_listing *listing);
+
+/* Put a sorted listing in `order`. A shuffle depends only on seed and the
+ * directory's inode number (so each directory differs, reproducibly). */
+void dir_listing_reorder(struct dir_listing *listing, enum dir_order order,
+			 uint64_t seed, uint64_t dir_ino);
 
 /* A listing shared by everyone reading one pass over a directory. */
 struct dir_snapshot {

@@ -31,12 +31,12 @@
 #define MANIFEST_VERSION 1
 
 struct manifest_entry {
-	char *path;   /* owned; relative, "." for the root */
-	char type;    /* 'f', 'd' or 'l' */
-	mode_t mode;  /* canonical permission bits */
+	char *path;  /* owned; relative, "." for the root */
+	char type;   /* 'f', 'd' or 'l' */
+	mode_t mode; /* canonical permission bits */
 	uint64_t size;
 	unsigned char sha256[32]; /* files only */
-	char *target; /* owned; symlinks only, else NULL */
+	char *target;		  /* owned; symlinks only, else NULL */
 };
 
 struct manifest {

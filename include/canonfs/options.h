@@ -41,6 +41,10 @@ struct canonfs_options {
 	int xattr;    /* pass extended attributes through */
 	int nowatch;  /* no inotify: short cache timeouts instead */
 
+	enum dir_order order; /* listing order: sorted, or an audit mode */
+	uint64_t order_seed;  /* for DIR_ORDER_SHUFFLE */
+	char *order_arg;      /* raw value (owned) */
+
 	struct canon_rules rules; /* time mode, owner */
 
 	struct mirror_spec *mirrors; /* owned array */

@@ -68,6 +68,15 @@ int main(void)
 	CHECK_STR(opts.mirrors[0].host_dir, "/opt/t");
 	CHECK_STR(opts.mirrors[1].virt_path, "/gomod");
 
+	CHECK(parse((const char *[]){"canonfs", "-o", "order=shuffle:42", "s",
+				     "m", NULL}) == 0);
+	CHECK(opts.order == DIR_ORDER_SHUFFLE && opts.order_seed == 42);
+	CHECK(parse((const char *[]){"canonfs", "-o", "order=reverse", "s", "m",
+				     NULL}) == 0);
+	CHECK(opts.order == DIR_ORDER_REVERSE);
+	CHECK(parse((const char *[]){"canonfs", "-o", "order=shuffle:x", "s",
+				     "m", NULL}) == -1);
+
 	/* Bad input: each gives one message naming the problem. */
 	CHECK(parse((const char *[]){"canonfs", "-o", "frobnicate", "s", "m",
 				     NULL}) == -1);
