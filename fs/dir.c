@@ -86,8 +86,10 @@ int dir_listing_read_host(int dir_fd, struct dir_listing *out)
 		    strcmp(entry->d_name, "..") == 0)
 			continue;
 		d_type = shown_type(dir, entry);
-		if (d_type == DT_UNKNOWN)
+		if (d_type == DT_UNKNOWN) {
+			out->n_hidden++;
 			continue;
+		}
 		if ((err = push(out, &capacity, entry->d_name, d_type)))
 			break;
 	}

@@ -38,6 +38,7 @@ struct inval_action {
 };
 
 struct inval_batch {
+	struct canonfs_fs *fs;
 	struct inode_table *table;
 	struct own_changes *own;
 	const struct inotify_event *event;
@@ -70,6 +71,22 @@ static struct inode *child_locked(struct inode_table *table,
 	key.canon_ino = canon_child_ino(dir->key.canon_ino, name);
 	key.mirror = dir->key.mirror;
 	return inode_find_locked(table, &key);
+}
+
+/* A host write to a file the traced build has read: its digest may not be
+ * what the build saw. */
+static void note_changed_while_read(struct inval_batch *batch,
+				    const struct inode *child)
+{
+	struct canonfs_fs *fs = batch->fs;
+	char path[PATH_MAX];
+
+	if (!trace_active(&fs->trace) || !child->read_traced ||
+	    layout_virt_path_of_fd(&fs->layout, child->key.mirror,
+				   child->host_fd, path, sizeof(path)))
+		return;
+	if (trace_was_read(&fs->trace, path))
+		trace_warn(&fs->trace, "changed-while-read", path, NULL);
 }
 
 static void collect(struct inode *dir, void *arg)
@@ -114,6 +131,8 @@ static void collect(struct inode *dir, void *arg)
 				     canon_mode(st.st_mode),
 				     S_ISREG(st.st_mode) ? st.st_size : 0))
 			return;
+		if (child && (event->mask & IN_MODIFY))
+			note_changed_while_read(batch, child);
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),
 				  changed);
@@ -193,6 +212,7 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 {
 	struct inval_batch batch = {.table = &inv->fs->inodes,
 				    .own = &inv->fs->own,
+				    .fs = inv->fs,
 				    .event = event};
 
 	inode_visit_watch(&inv->fs->inodes, event->wd, collect, &batch);
@@ -356,8 +376,13 @@ static void *event_loop(void *arg)
 		if (fds[1].revents)
 			break;
 		if (fds[2].revents &&
-		    read(inv->prune_fd, &requests, sizeof(requests)) > 0)
-			prune(inv);
+		    read(inv->prune_fd, &requests, sizeof(requests)) > 0) {
+			if (__atomic_exchange_n(&inv->forget_all, false,
+						__ATOMIC_ACQ_REL))
+				forget_everything(inv);
+			else
+				prune(inv);
+		}
 		if (!fds[0].revents)
 			continue;
 		/* Busy before the read empties the queue: a barrier then
@@ -448,6 +473,16 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 	inv->running = true;
 	inv->fs->inodes.prune_wake_fd = inv->prune_fd;
 	return 0;
+}
+
+void invalidator_forget_all(struct invalidator *inv)
+{
+	uint64_t one = 1;
+	ssize_t rc;
+
+	__atomic_store_n(&inv->forget_all, true, __ATOMIC_RELEASE);
+	rc = write(inv->prune_fd, &one, sizeof(one));
+	(void)rc;
 }
 
 void invalidator_stop(struct invalidator *inv)

@@ -230,6 +230,26 @@ static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 	return rc;
 }
 
+/* -o trace=FILE, made absolute: the daemon changes to / when it detaches. */
+static int start_trace(struct trace *trace, const char *path)
+{
+	char cwd[PATH_MAX], absolute[2 * PATH_MAX + 2];
+
+	if (path && path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd))) {
+			report_error("trace: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(absolute, sizeof(absolute), "%s/%s", cwd, path);
+		path = absolute;
+	}
+	if (trace_init(trace, path)) {
+		report_error("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
@@ -240,6 +260,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	fs.inv = &inv;
 	own_init(&fs.own);
+	if (start_trace(&fs.trace, opts->trace_path))
+		return 1;
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
@@ -311,6 +333,9 @@ out:
 		inode_table_destroy(&fs.inodes);
 	invalidator_destroy(&inv);
 	own_destroy(&fs.own);
+	if (mounted && fs.trace.base && trace_flush(&fs.trace))
+		report_error("trace '%s': %s", fs.trace.base, strerror(errno));
+	trace_destroy(&fs.trace);
 	layout_free(&fs.layout);
 	return status;
 }

@@ -295,29 +295,13 @@ struct hasher {
 
 static int hash_file(int root_fd, const char *path, unsigned char out[32])
 {
-	static const size_t chunk = 1 << 20;
 	int fd = openat(root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	char *buf = malloc(chunk);
-	ssize_t n = 0;
-	int err = 0;
+	int err;
 
-	if (fd < 0 || !ctx || !buf ||
-	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		err = fd < 0 ? errno : ENOMEM;
-		goto out;
-	}
-	while ((n = read(fd, buf, chunk)) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	if (n < 0)
-		err = errno;
-	else
-		EVP_DigestFinal_ex(ctx, out, NULL);
-out:
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(ctx);
-	free(buf);
+	if (fd < 0)
+		return errno;
+	err = manifest_hash_fd(fd, out);
+	close(fd);
 	return err;
 }
 
@@ -426,6 +410,41 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 		return -1;
 	}
 	return 0;
+}
+
+int manifest_finish(struct manifest *m)
+{
+	if (m->n_entries > 0)
+		qsort(m->entries, m->n_entries, sizeof(*m->entries),
+		      entry_compare);
+	return root_digest(m, m->root);
+}
+
+int manifest_hash_fd(int fd, unsigned char out[32])
+{
+	static const size_t chunk = 1 << 20;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *buf = malloc(chunk);
+	off_t pos = 0;
+	ssize_t n = 0;
+	int err = 0;
+
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		err = ENOMEM;
+		goto out;
+	}
+	while ((n = pread(fd, buf, chunk, pos)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		pos += n;
+	}
+	if (n < 0)
+		err = errno;
+	else
+		EVP_DigestFinal_ex(ctx, out, NULL);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return err;
 }
 
 /* ---- reading ---- */

@@ -43,6 +43,55 @@ static void proc_path(int fd, char buf[static 32])
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
 }
 
+/* Where inode is in the mount ("/src/pkg/a.go"). Returns 0 or an errno
+ * value (ENOENT when it has left its mirror). */
+static int virt_path_of(struct canonfs_fs *fs, const struct inode *inode,
+			char *out, size_t out_size)
+{
+	const char *fixed = NULL;
+
+	if (inode->control)
+		fixed = "/" CONTROL_DIR_NAME;
+	else if (inode->synthetic)
+		fixed = fs->layout.dirs[inode->synth_dir].virt_path;
+	if (!fixed)
+		return layout_virt_path_of_fd(&fs->layout, inode->key.mirror,
+					      inode->host_fd, out, out_size);
+	if ((size_t)snprintf(out, out_size, "%s", fixed) >= out_size)
+		return ENAMETOOLONG;
+	return 0;
+}
+
+/* Where `name` in directory dir is in the mount. */
+static int child_virt_path(struct canonfs_fs *fs, const struct inode *dir,
+			   const char *name, char *out, size_t out_size)
+{
+	char dir_path[PATH_MAX];
+	int err = virt_path_of(fs, dir, dir_path, sizeof(dir_path));
+
+	if (err)
+		return err;
+	if ((size_t)snprintf(out, out_size, "%s/%s",
+			     strcmp(dir_path, "/") ? dir_path : "",
+			     name) >= out_size)
+		return ENAMETOOLONG;
+	return 0;
+}
+
+/* Trace an output (created, written, removed) of name in dir, or of the
+ * inode itself when name is NULL. */
+static void trace_change(struct canonfs_fs *fs, const struct inode *inode,
+			 const char *name, const char *what)
+{
+	char path[PATH_MAX];
+
+	if (!trace_active(&fs->trace))
+		return;
+	if ((name ? child_virt_path(fs, inode, name, path, sizeof(path))
+		  : virt_path_of(fs, inode, path, sizeof(path))) == 0)
+		trace_output(&fs->trace, what, path);
+}
+
 static int host_stat(const struct inode *inode, struct stat *st)
 {
 	if (fstatat(inode->host_fd, "", st,
@@ -57,6 +106,7 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 {
 	char target[PATH_MAX], virt_path[PATH_MAX], virt_dir[PATH_MAX];
 	ssize_t len;
+	int err;
 
 	len = readlinkat(inode->host_fd, "", target, sizeof(target) - 1);
 	if (len < 0)
@@ -73,8 +123,13 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 		memcpy(out, target, (size_t)len + 1);
 		return 0;
 	}
-	return symlink_to_view(target, virt_dir, fs->layout.spellings,
-			       fs->layout.n_spellings, out, out_size);
+	err = symlink_to_view(target, virt_dir, fs->layout.spellings,
+			      fs->layout.n_spellings, out, out_size);
+	/* Still absolute: it leaves every mirror, the build depends on the
+	 * host there. */
+	if (!err && out[0] == '/' && trace_active(&fs->trace))
+		trace_warn(&fs->trace, "symlink-escapes", virt_path, out);
+	return err;
 }
 
 /* The attributes to show for inode whose host object was just stat'ed
@@ -152,6 +207,27 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 	case CONTROL_BARRIER:
 		invalidator_barrier(fs->inv);
 		snprintf(text, sizeof(text), "applied\n");
+		break;
+	case CONTROL_TRACE_START:
+		if (!fs->trace.base)
+			return ENOENT; /* not a tracing mount */
+		trace_start(&fs->trace);
+		/* Reads served from the kernel's cache would go unseen. */
+		invalidator_forget_all(fs->inv);
+		snprintf(text, sizeof(text), "started\n");
+		break;
+	case CONTROL_TRACE_STOP:
+		if (!fs->trace.base)
+			return ENOENT;
+		trace_stop(&fs->trace);
+		snprintf(text, sizeof(text), "stopped\n");
+		break;
+	case CONTROL_TRACE_FLUSH:
+		if (!fs->trace.base)
+			return ENOENT;
+		if (trace_flush(&fs->trace))
+			return EIO;
+		snprintf(text, sizeof(text), "flushed %s\n", fs->trace.base);
 		break;
 	default:
 		return ENOENT;
@@ -352,6 +428,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	err = do_lookup(fs, dir, name, &e);
+	if (err == ENOENT && trace_active(&fs->trace) && !dir->control) {
+		char path[PATH_MAX];
+
+		if (child_virt_path(fs, dir, name, path, sizeof(path)) == 0)
+			trace_probe(&fs->trace, path);
+	}
 	if (err == ENOENT && (dir->synthetic || dir->watched)) {
 		/* A negative entry the kernel may keep: a creation in a
 		 * watched directory invalidates it. Compilers probe many
@@ -488,6 +570,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		err = do_setattr(inode, attr, to_set, fi);
 	if (!err)
 		err = inode_attr(fs, inode, &out);
+	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
+		trace_change(fs, inode, NULL, "written");
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -530,6 +614,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 	}
 	if (!err)
+		trace_change(fs, dir, name, "created");
+	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
 }
@@ -551,6 +637,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			cancel_own(fs, dir, name, IN_CREATE);
 		}
 	}
+	if (!err)
+		trace_change(fs, dir, name, "created");
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -584,6 +672,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		}
 	}
 	if (!err)
+		trace_change(fs, dir, name, "created");
+	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
 }
@@ -616,6 +706,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		}
 	}
 	if (!err)
+		trace_change(fs, dir, newname, "created");
+	if (!err)
 		err = do_lookup(fs, dir, newname, &e);
 	reply_entry_or_err(req, err, &e);
 }
@@ -635,6 +727,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			cancel_own(fs, dir, name, IN_DELETE);
 		}
 	}
+	if (!err)
+		trace_change(fs, dir, name, "removed");
 	fuse_reply_err(req, err);
 }
 
@@ -692,10 +786,18 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				      true);
 		}
 	}
+	if (!err && trace_active(&fs->trace)) {
+		char from[PATH_MAX], to[PATH_MAX];
+
+		if (child_virt_path(fs, dir, name, from, sizeof(from)) == 0 &&
+		    child_virt_path(fs, newdir, newname, to, sizeof(to)) == 0)
+			trace_rename(&fs->trace, from, to);
+	}
 	fuse_reply_err(req, err);
 }
 
-static int control_listing(struct dir_listing *listing)
+/* The control files; the trace ones only on a tracing mount. */
+static int control_listing(struct dir_listing *listing, bool tracing)
 {
 	listing->n_entries = 0;
 	listing->entries = calloc(CONTROL_COUNT, sizeof(*listing->entries));
@@ -704,6 +806,8 @@ static int control_listing(struct dir_listing *listing)
 	for (int i = CONTROL_DIR + 1; i < CONTROL_COUNT; i++) {
 		struct dir_entry *entry = &listing->entries[listing->n_entries];
 
+		if (!tracing && i >= CONTROL_TRACE_START)
+			continue;
 		entry->name = strdup(control_name(i));
 		if (!entry->name) {
 			dir_listing_free(listing);
@@ -851,6 +955,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fi->fh = (uint64_t)fd;
 	}
 	fi->keep_cache = dir->watched;
+	trace_change(fs, dir, name, "created");
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -889,6 +994,23 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 	return 0;
 }
 
+/* The first read of a file since the trace started: record it with its
+ * digest. Later reads of it may come from the page cache, never to us. */
+static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
+{
+	struct trace *t = &fs->trace;
+	uint64_t mark = __atomic_load_n(&t->epoch, __ATOMIC_RELAXED) + 1;
+	char path[PATH_MAX];
+	struct stat host;
+
+	if (!trace_active(t) || inode->read_traced == mark)
+		return;
+	inode->read_traced = mark;
+	if (virt_path_of(fs, inode, path, sizeof(path)) == 0 &&
+	    fstat(fd, &host) == 0)
+		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -913,6 +1035,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, err);
 		return;
 	}
+	trace_first_read(fs_of(req), inode, fd);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
@@ -942,6 +1065,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	written = fuse_buf_copy(&out, in, 0);
+	if (written >= 0 && trace_active(&fs->trace)) {
+		uint64_t mark = fs->trace.epoch + 1;
+
+		if (inode->write_traced != mark) {
+			inode->write_traced = mark;
+			trace_change(fs, inode, NULL, "written");
+		}
+	}
 	if (temp_fd >= 0)
 		close(temp_fd);
 	if (written < 0)
@@ -1000,7 +1131,7 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	if (!snap)
 		return ENOMEM;
 	if (inode->control)
-		err = control_listing(&snap->listing);
+		err = control_listing(&snap->listing, fs->trace.base != NULL);
 	else if (inode->synthetic)
 		err = dir_listing_from_layout(
 			&fs->layout.dirs[inode->synth_dir], &snap->listing);
@@ -1017,6 +1148,12 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	if (!inode->control)
 		dir_listing_reorder(&snap->listing, fs->opts->order,
 				    fs->opts->order_seed, inode->key.canon_ino);
+	if (snap->listing.n_hidden && trace_active(&fs->trace)) {
+		char path[PATH_MAX];
+
+		if (virt_path_of(fs, inode, path, sizeof(path)) == 0)
+			trace_warn(&fs->trace, "hidden-devices-in", path, NULL);
+	}
 	snap->refs = 1;
 	*out = snap;
 	return 0;

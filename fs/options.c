@@ -41,6 +41,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("xattr", xattr, 1),
 	CANONFS_OPT("nowatch", nowatch, 1),
 	CANONFS_OPT("order=%s", order_arg, 0),
+	CANONFS_OPT("trace=%s", trace_path, 0),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -366,6 +367,7 @@ void options_free(struct canonfs_options *opts)
 	free(opts->gid_arg);
 	free(opts->mtime_arg);
 	free(opts->order_arg);
+	free(opts->trace_path);
 	memset(opts, 0, sizeof(*opts));
 }
 
@@ -402,6 +404,9 @@ void options_print_help(const char *program)
 		"    -o nowatch             do not watch the host tree with inotify (for",
 		"                           network filesystems, whose remote changes",
 		"                           inotify never sees): cache for 0.5 s only",
+		"    -o trace=FILE          record what builds read and write through the",
+		"                           mount: FILE (a manifest of inputs),",
+		"                           FILE.outputs, FILE.probes, FILE.warnings",
 		"    -o order=ORDER         directory listings: sorted (default), or, to",
 		"                           prove a build does not depend on readdir",
 		"                           order, reverse or shuffle[:SEED]",

@@ -24,6 +24,7 @@ struct dir_entry {
 struct dir_listing {
 	struct dir_entry *entries; /* sorted by name bytes; owned */
 	size_t n_entries;
+	size_t n_hidden; /* devices, FIFOs and sockets left out */
 };
 
 /* Read the host directory behind an O_PATH descriptor. Returns 0 or an

@@ -77,6 +77,12 @@ struct inode {
 	 * offset 0, shared with the readers of the pass under way. */
 	struct dir_snapshot *listing; /* protected by lock */
 
+	/* The trace epoch (+1) in which this file's read and write were
+	 * recorded: each is recorded once. Racy on purpose: the trace keeps
+	 * one record per path anyway. */
+	uint64_t read_traced;
+	uint64_t write_traced;
+
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;
 };

@@ -27,6 +27,7 @@ struct invalidator {
 	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
 	int stop_pipe[2];	 /* owned; written to stop the thread */
 	int prune_fd;		 /* owned eventfd; the table asks to prune */
+	bool forget_all;	 /* atomic; with a prune_fd wake: forget all */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy */
@@ -50,6 +51,10 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se);
  * the kernel's caches (inotify queues events synchronously, so they are
  * either still queued or being applied). */
 void invalidator_barrier(struct invalidator *inv);
+
+/* Ask the thread to empty the kernel's caches (attributes, pages, names),
+ * so that every access reaches the daemon again: a trace starting. */
+void invalidator_forget_all(struct invalidator *inv);
 
 /* Stop the thread (before the inode table goes away). */
 void invalidator_stop(struct invalidator *inv);

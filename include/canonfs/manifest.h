@@ -60,6 +60,14 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 		  size_t err_size);
 
+/* Sort the entries and compute the root digest of a manifest put together
+ * by hand (the trace does). Returns 0 or -1 when out of memory. */
+int manifest_finish(struct manifest *m);
+
+/* The SHA-256 of the file behind fd, read from its start. Returns 0 or an
+ * errno value. */
+int manifest_hash_fd(int fd, unsigned char out[32]);
+
 void manifest_write_text(const struct manifest *m, FILE *out);
 void manifest_write_json(const struct manifest *m, FILE *out);
 void manifest_free(struct manifest *m);

@@ -15,6 +15,7 @@
 #include "canonfs/options.h"
 #include "canonfs/own.h"
 #include "canonfs/stats.h"
+#include "canonfs/trace.h"
 
 /* Everything a mounted filesystem holds; the session's userdata. */
 struct canonfs_fs {
@@ -23,6 +24,7 @@ struct canonfs_fs {
 	struct inode_table inodes;	    /* locks inside */
 	struct stats stats;		    /* atomics inside */
 	struct own_changes own;		    /* the daemon's own entry changes */
+	struct trace trace;		    /* -o trace; lock inside */
 	struct invalidator *inv;	    /* host watcher, for the barrier */
 	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and
 	 * their RELEASEs, and keeps pages and listings until invalidated. */

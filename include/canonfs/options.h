@@ -44,6 +44,7 @@ struct canonfs_options {
 	enum dir_order order; /* listing order: sorted, or an audit mode */
 	uint64_t order_seed;  /* for DIR_ORDER_SHUFFLE */
 	char *order_arg;      /* raw value (owned) */
+	char *trace_path;     /* -o trace=FILE (owned), or NULL */
 
 	struct canon_rules rules; /* time mode, owner */
 

@@ -1,0 +1,116 @@
+"""-o trace=FILE: exactly which files a build read and wrote through the
+mount, what it probed for, and what makes the tree host-dependent."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import CANONFS
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello-cgo"
+
+
+def read_trace(base):
+    base = Path(base)
+    inputs = [l.split(" ")[4] for l in base.read_text().splitlines()[1:-1]]
+    lines = lambda suffix: Path(str(base) + suffix).read_text().splitlines()
+    return inputs, lines(".outputs"), lines(".probes"), lines(".warnings")
+
+
+def flush(m):
+    assert (m.mnt / ".canonfs" / "trace-flush").read_text().startswith("flushed")
+
+
+def test_trace_of_a_go_build_lists_exactly_its_inputs_and_outputs(tmp_path, canonfs):
+    src = tmp_path / "src"
+    shutil.copytree(EXAMPLE, src)
+    (src / "unrelated").mkdir()
+    (src / "unrelated" / "notes.txt").write_text("not part of the build\n")
+    trace = tmp_path / "trace"
+    m = canonfs(src, "trace=%s" % trace)
+    env = dict(os.environ, HOME=str(tmp_path), GOCACHE=str(tmp_path / "gocache"),
+               GOFLAGS="-buildvcs=false", GOPROXY="off", GO111MODULE="on",
+               CGO_ENABLED="1")
+    subprocess.run(["go", "build", "-o", "hello", "./cmd/hello"], cwd=m.root,
+                   env=env, check=True, capture_output=True, timeout=300)
+    flush(m)
+    inputs, outputs, probes, _ = read_trace(trace)
+
+    expected = sorted("src/" + str(p.relative_to(src)) for p in src.rglob("*")
+                      if p.is_file() and p.suffix in (".go", ".c", ".h", ".mod"))
+    assert sorted(inputs) == expected, "the build's inputs, nothing else from the tree"
+    assert "src/README.md" not in inputs and "src/unrelated/notes.txt" not in inputs
+    assert "created src/hello" in outputs and "written src/hello" in outputs
+    assert all(not o.endswith(".go") for o in outputs), "sources were only read"
+    assert any(p.startswith("src/greet/") and p.endswith(".h") for p in probes), \
+        "gcc's header probes in the cgo package directory are recorded"
+    assert not set(probes) & set(inputs), "probes are failed lookups only"
+
+    # The inputs are a manifest of what was read: it matches the tree.
+    result = subprocess.run([str(CANONFS), "diff", str(trace), str(trace)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_trace_reports_what_makes_a_tree_host_dependent(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "input.txt").write_text("version 1\n")
+    os.symlink("/etc/hostname", src / "escape")
+    os.mkfifo(src / "pipe")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    os.listdir(m.root)
+    os.readlink(m.root / "escape")
+    assert (m.root / "input.txt").read_text() == "version 1\n"
+    (src / "input.txt").write_text("version 2\n")  # on the host, mid-build
+    (m.mnt / ".canonfs" / "barrier").read_text()
+    flush(m)
+    _, _, _, warnings = read_trace(trace)
+    assert "symlink-escapes src/escape /etc/hostname" in warnings
+    assert "hidden-devices-in src" in warnings
+    assert "changed-while-read src/input.txt" in warnings
+
+
+def test_trace_stop_and_start_on_a_live_mount(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        (src / name).write_text(name)
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    control = m.mnt / ".canonfs"
+    (m.root / "a").read_text()
+    assert (control / "trace-stop").read_text() == "stopped\n"
+    (m.root / "b").read_text()
+    flush(m)
+    assert read_trace(trace)[0] == ["src/a"], "nothing is recorded while stopped"
+
+    assert (control / "trace-start").read_text() == "started\n"
+    (control / "barrier").read_text()
+    (m.root / "a").read_text()  # cached before: must be seen again
+    (m.root / "c").read_text()
+    flush(m)
+    assert read_trace(trace)[0] == ["src/a", "src/c"], "a start records afresh"
+
+
+def test_trace_is_written_at_unmount(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    (m.root / "f").read_text()
+    (m.root / "out").write_text("y")
+    assert m.stop() == 0
+    inputs, outputs, _, _ = read_trace(trace)
+    assert inputs == ["src/f"]
+    assert outputs == ["created src/out", "written src/out"]
+
+
+def test_trace_controls_need_a_tracing_mount(tmp_path, canonfs):
+    src = tmp_path / "src"
+    src.mkdir()
+    m = canonfs(src)
+    assert not (m.mnt / ".canonfs" / "trace-flush").exists()
