@@ -23,7 +23,7 @@ Environment:
   BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
                         GOROOT workload, fewer runs: a few minutes
   BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
-                        writes,cold,remount)
+                        writes,cold,remount,trace,manifest)
   BENCH_WORKDIR=DIR     where the host tree and caches go (default:
                         the canonfs binary's directory /bench-work)
   BENCH_OUT=FILE        the markdown report (default: BUILD/bench.md)
@@ -163,6 +163,7 @@ class Variant:
         self.bench = bench
         self.daemon = None
         self.mounted = False
+        self.extra_opts = []  # more -o options for canonfs (trace runs)
         self.logpath = f"{bench.work}/logs/{name}.log"
         own = os.readlink("/proc/self/ns/mnt")
         self.holder = subprocess.Popen(
@@ -268,6 +269,8 @@ class Variant:
             args = [self.bench.canonfs, "-f"]
             if CANONFS_OPTS:
                 args += ["-o", CANONFS_OPTS]
+            for opt in self.extra_opts:
+                args += ["-o", opt]
             args += [tree, VIEW]
         else:
             args = ["bindfs", "-f", tree, P]
@@ -746,6 +749,55 @@ class Bench:
                       ("rm", f"rm -rf those {NSMALL} files")], step)
 
     # -- report -------------------------------------------------------------
+    def w_trace(self, pkgs):
+        """The cost of -o trace on the warm no-op build: canonfs only,
+        remounted with and without tracing, alternating."""
+        v = self.variant("canonfs")
+        args = ["go", "build"] + pkgs
+        cwd = P + "/gopath/src"
+        env = self.go_env(self.cache("canonfs", "gopath"))
+        trace = f"{self.work}/logs/build.trace"
+        self.row("trace-off", "go build no-op, warm, canonfs without trace")
+        self.row("trace-on", "go build no-op, warm, canonfs with -o trace")
+        log("[trace] warm no-op go build with and without -o trace")
+        for r in range(RUNS):
+            for key, opts in (("trace-off", []), ("trace-on", [f"trace={trace}"])):
+                v.extra_opts = opts
+                v.remount()
+                v.timed(args, cwd, env)  # the first run after mounting fills the caches
+                t = v.timed(args, cwd, env)
+                self.results[key]["canonfs"].append(t)
+                log(f"  run {r + 1}/{RUNS} {key} {t:.3f} s")
+        v.extra_opts = []
+        v.remount()
+        off = statistics.median(self.results["trace-off"]["canonfs"])
+        on = statistics.median(self.results["trace-on"]["canonfs"])
+        self.notes.append(f"-o trace on the warm no-op build: {on:.3f} s against "
+                          f"{off:.3f} s without, {100 * (on / off - 1):+.1f}%")
+
+    def w_manifest(self):
+        """canonfs manifest against find | sort | xargs sha256sum, on the
+        host tree, warm."""
+        tree = self.tree + "/gopath/src"
+        pipeline = ["sh", "-c", "find . -type f -print0 | sort -z | "
+                    "xargs -0 sha256sum > /dev/null"]
+        manifest = ["sh", "-c", f"{self.canonfs} manifest . > /dev/null"]
+        self.row("manifest", "manifest of the tree, warm (native column: "
+                 "find, sort -z, xargs sha256sum; canonfs column: canonfs manifest)")
+        log("[manifest] canonfs manifest against the sha256sum pipeline")
+        v = self.variant("native")
+        v.timed(pipeline, tree)
+        for r in range(RUNS):
+            self.results["manifest"]["native"].append(v.timed(pipeline, tree))
+            self.results["manifest"]["canonfs"].append(v.timed(manifest, tree))
+            log(f"  run {r + 1}/{RUNS} pipeline "
+                f"{self.results['manifest']['native'][-1]:.3f} s  manifest "
+                f"{self.results['manifest']['canonfs'][-1]:.3f} s")
+        pipe = statistics.median(self.results["manifest"]["native"])
+        ours = statistics.median(self.results["manifest"]["canonfs"])
+        self.notes.append(f"canonfs manifest is {pipe / ours:.1f}x as fast as "
+                          "find | sort -z | xargs -0 sha256sum on the same tree")
+
     def report(self, elapsed):
         def fmt(x):
             return "—" if x is None else (f"{x:.3f}" if x < 100 else f"{x:.1f}")
@@ -856,6 +908,16 @@ class Bench:
                 self.w_remount(pkgs)
             except BenchError as e:
                 self.problem(f"workload remount aborted: {e}")
+        if self.want("trace") and pkgs:
+            try:
+                self.w_trace(pkgs)
+            except BenchError as e:
+                self.problem(f"workload trace aborted: {e}")
+        if self.want("manifest"):
+            try:
+                self.w_manifest()
+            except BenchError as e:
+                self.problem(f"workload manifest aborted: {e}")
         self.report(time.monotonic() - t0)
         return 1 if any(self.failed[k] for k, _ in self.rows) else 0
 
