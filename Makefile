@@ -4,6 +4,8 @@
 #   make test            unit tests, then the integration suite (mounts for real, needs root)
 #   make test SANITIZE=1 the same against an AddressSanitizer + UBSan build
 #   make demo            install what is missing, build, and show the main job
+#   make fuzz            libFuzzer targets of tests/fuzz, FUZZ_SECONDS each
+#                        (default 20; needs clang and libclang-rt-14-dev)
 #   make bench           canonfs against a bind mount and bindfs (root, ~5 min;
 #                        BENCH_QUICK=1 ~2 min); the table lands in build/bench.md
 #   make install PREFIX=/usr/local DESTDIR=
@@ -38,7 +40,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HEADERS  := $(wildcard include/canonfs/*.h) tests/unit/check.h
 
-.PHONY: all test unit integration demo bench install uninstall format clean deps
+.PHONY: all test unit integration demo bench fuzz install uninstall format clean deps
 
 all: $(BUILD)/canonfs
 
@@ -70,6 +72,10 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh $(CURDIR)/$(BUILD)/canonfs
 
+FUZZ_SECONDS ?= 20
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 bench: $(BUILD)/canonfs
 	scripts/bench.sh $(CURDIR)/$(BUILD)/canonfs
 
@@ -81,7 +87,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/canonfs $(DESTDIR)$(PREFIX)/share/man/man1/canonfs.1
 
 format:
-	clang-format -i fs/*.c include/canonfs/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i fs/*.c include/canonfs/*.h tests/unit/*.c tests/unit/*.h \
+		tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

@@ -112,6 +112,8 @@ int path_relative(const char *from_dir, const char *target, char *out,
 	const char *rest;
 	int err;
 
+	if (out_size == 0) /* not even room for the terminator */
+		return ENAMETOOLONG;
 	/* Walk both paths while whole components agree. */
 	for (;;) {
 		char a = from_dir[i], b = target[i];
@@ -170,7 +172,8 @@ int path_dirname(const char *path, char *out, size_t out_size)
 		len = 0;
 	else
 		len = slash == path ? 1 : (size_t)(slash - path);
-	if (len + 1 > out_size)
+	/* "." needs two bytes too. */
+	if ((len ? len : 1) + 1 > out_size)
 		return ENAMETOOLONG;
 	if (len == 0) {
 		out[0] = '.';

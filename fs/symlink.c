@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 static int copy_out(const char *s, char *out, size_t out_size)
@@ -81,6 +82,35 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 	return path_relative(link_virt_dir, virt, out, out_size);
 }
 
+/* Whether walking relative target from dir, one component at a time,
+ * ever leaves root. */
+static bool climbs_out(const char *dir, const char *target, const char *root)
+{
+	char here[PATH_MAX], next[PATH_MAX], component[PATH_MAX];
+	const char *p = target;
+
+	if (copy_out(dir, here, sizeof(here)))
+		return true;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		if (len > 0) {
+			if (len >= sizeof(component))
+				return true;
+			memcpy(component, p, len);
+			component[len] = '\0';
+			if (path_join_clean(here, component, next, sizeof(next)) ||
+			    !path_under(next, root))
+				return true;
+			memcpy(here, next, strlen(next) + 1);
+		}
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return false;
+}
+
 int symlink_to_host(const char *target, const char *link_virt_dir,
 		    unsigned link_mirror, const char *mountpoint,
 		    const struct symlink_mirror *mirrors, size_t n_mirrors,
@@ -112,8 +142,11 @@ int symlink_to_host(const char *target, const char *link_virt_dir,
 		return copy_out(target, out, out_size);
 
 	if (mirror->mirror_id == link_mirror) {
-		/* Same tree on both sides: a relative target works in both. */
-		if (target[0] != '/')
+		/* Same tree on both sides: a relative target works in both,
+		 * unless it climbs out of the mirror on its way ("../src/b"
+		 * from /src): above the mirror, host and view differ. */
+		if (target[0] != '/' &&
+		    !climbs_out(link_virt_dir, target, mirror->virt_path))
 			return copy_out(target, out, out_size);
 		return path_relative(link_virt_dir, virt, out, out_size);
 	}

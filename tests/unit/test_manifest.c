@@ -20,7 +20,7 @@ static void check_round_trip(const char *s)
 int main(void)
 {
 	char every_byte[256];
-	struct manifest_entry e = { 0 };
+	struct manifest_entry e = {0};
 	char *line, *s;
 
 	for (int i = 1; i < 256; i++)
@@ -44,9 +44,11 @@ int main(void)
 	e.size = 3;
 	memset(e.sha256, 0xab, sizeof(e.sha256));
 	line = manifest_format_entry(&e);
-	CHECK_STR(line, "f 0644 3 "
-			"abababababababababababababababababababababababababababababababab"
-			" dir/f.go");
+	CHECK_STR(
+		line,
+		"f 0644 3 "
+		"abababababababababababababababababababababababababababababababab"
+		" dir/f.go");
 	free(line);
 
 	e.type = 'l';

@@ -71,6 +71,12 @@ int main(void)
 	CHECK(path_dirname("/src", out, sizeof(out)) == 0);
 	CHECK_STR(out, "/");
 
+	/* No byte written without room (found by fuzz_path). */
+	small[0] = 'x';
+	CHECK(path_relative("/src", "/src/a", small, 0) == ENAMETOOLONG);
+	CHECK(small[0] == 'x');
+	CHECK(path_dirname("a", small, 1) == ENAMETOOLONG);
+
 	CHECK(path_is_name("file"));
 	CHECK(path_is_name("..."));
 	CHECK(!path_is_name(""));

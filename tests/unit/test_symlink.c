@@ -2,6 +2,7 @@
 #include "canonfs/symlink.h"
 #include "check.h"
 
+#include <errno.h>
 #include <limits.h>
 
 /* Two mirrors: SRCDIR reached through a symlinked /home, and tools. */
@@ -35,6 +36,12 @@ static const char *host(const char *target, const char *link_dir,
 
 int main(void)
 {
+	char guard[2] = {'x', 'x'};
+
+	CHECK(symlink_to_view("/data/alice/proj/b/f", "/src/a", mirrors,
+			      N_MIRRORS, guard, 0) == ENAMETOOLONG);
+	CHECK(guard[0] == 'x');
+
 	/* Absolute targets inside a mirror become relative virtual paths. */
 	CHECK_STR(view("/data/alice/proj/b/f", "/src/a"), "../b/f");
 	CHECK_STR(view("/home/alice/proj/b/f", "/src/a"), "../b/f");
@@ -60,6 +67,12 @@ int main(void)
 	CHECK_STR(host("../b/f", "/src/a", 0), "../b/f");
 	CHECK_STR(host("../../extra/tools/x", "/src/a", 0), "/opt/tools/x");
 	CHECK_STR(host("/usr/bin/env", "/src", 0), "/usr/bin/env");
+	/* Relative targets that climb out of the mirror and back in: above
+	 * the mirror the host differs (found by fuzz_symlink). */
+	CHECK_STR(host("../src/b", "/src", 0), "b");
+	CHECK_STR(host("../../src/b/f", "/src/a", 0), "../b/f");
+	CHECK_STR(host("../../extra/../src/b", "/src/a", 0), "../b");
+	CHECK_STR(host("a/../b", "/src", 0), "a/../b");
 	/* A synthetic place has no host twin: stored as given. */
 	CHECK_STR(host("/mnt/build/extra", "/src", 0), "/mnt/build/extra");
 	CHECK_STR(host("/mnt/buildx/src/f", "/src", 0), "/mnt/buildx/src/f");
