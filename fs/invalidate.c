@@ -378,10 +378,15 @@ static void *event_loop(void *arg)
 		if (fds[2].revents &&
 		    read(inv->prune_fd, &requests, sizeof(requests)) > 0) {
 			if (__atomic_exchange_n(&inv->forget_all, false,
-						__ATOMIC_ACQ_REL))
+						__ATOMIC_ACQ_REL)) {
 				forget_everything(inv);
-			else
+				pthread_mutex_lock(&inv->lock);
+				inv->forgets_done++;
+				pthread_cond_broadcast(&inv->idle);
+				pthread_mutex_unlock(&inv->lock);
+			} else {
 				prune(inv);
+			}
 		}
 		if (!fds[0].revents)
 			continue;
@@ -477,12 +482,32 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 
 void invalidator_forget_all(struct invalidator *inv)
 {
-	uint64_t one = 1;
+	uint64_t one = 1, done;
 	ssize_t rc;
 
+	if (!inv->running)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	done = inv->forgets_done;
+	pthread_mutex_unlock(&inv->lock);
 	__atomic_store_n(&inv->forget_all, true, __ATOMIC_RELEASE);
 	rc = write(inv->prune_fd, &one, sizeof(one));
 	(void)rc;
+
+	pthread_mutex_lock(&inv->lock);
+	for (int waited = 0; inv->forgets_done == done && waited < 500;
+	     waited++) {
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 10 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&inv->idle, &inv->lock, &deadline);
+	}
+	pthread_mutex_unlock(&inv->lock);
 }
 
 void invalidator_stop(struct invalidator *inv)

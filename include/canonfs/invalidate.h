@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -27,7 +28,8 @@ struct invalidator {
 	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
 	int stop_pipe[2];	 /* owned; written to stop the thread */
 	int prune_fd;		 /* owned eventfd; the table asks to prune */
-	bool forget_all;	 /* atomic; with a prune_fd wake: forget all */
+	bool forget_all; /* atomic; with a prune_fd wake: forget all */
+	uint64_t forgets_done; /* protected by lock; forget-alls completed */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy */
@@ -52,8 +54,9 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se);
  * either still queued or being applied). */
 void invalidator_barrier(struct invalidator *inv);
 
-/* Ask the thread to empty the kernel's caches (attributes, pages, names),
- * so that every access reaches the daemon again: a trace starting. */
+/* Empty the kernel's caches (attributes, pages, names) so that every
+ * access reaches the daemon again (a trace starting); returns once done.
+ * The watcher thread sends the notifications: a request handler must not. */
 void invalidator_forget_all(struct invalidator *inv);
 
 /* Stop the thread (before the inode table goes away). */
