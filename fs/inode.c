@@ -135,7 +135,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		inode->pinned = true;
 		inode->synth_dir = (unsigned)i;
 		inode->host_type = S_IFDIR;
-		inode->key.canon_ino = layout->dirs[i].canon_ino;
+		inode->canon_ino = layout->dirs[i].canon_ino;
 		inode->parent_canon_ino = layout->dirs[i].parent_canon_ino;
 		inode->parent_watched = true; /* never changes */
 		table->synthetic[table->n_synthetic++] = inode;
@@ -148,7 +148,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	table->control_dir->pinned = true;
 	table->control_dir->control = CONTROL_DIR;
 	table->control_dir->host_type = S_IFDIR;
-	table->control_dir->key.canon_ino = control_canon_ino(CONTROL_DIR);
+	table->control_dir->canon_ino = control_canon_ino(CONTROL_DIR);
 	table->control_dir->parent_canon_ino = CANON_ROOT_INO;
 	table->control_dir->parent_watched = true;
 
@@ -168,13 +168,13 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 			return errno;
 		inode->pinned = true;
 		inode->host_type = S_IFDIR;
+		inode->canon_ino = m->canon_ino;
 		inode->parent_canon_ino = m->parent_canon_ino;
 		/* Its parent is synthetic; its own watch reports its changes.
 		 */
 		inode->parent_watched = true;
 		inode->key = (struct inode_key){.dev = st.st_dev,
 						.ino = st.st_ino,
-						.canon_ino = m->canon_ino,
 						.mirror = (uint32_t)i};
 		HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 		watch_add(table, inode);
@@ -196,9 +196,13 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 		}
 	}
 	/* Readers of a pass hold their own reference. */
-	if (inode->listing && --inode->listing->refs == 0) {
-		dir_listing_free(&inode->listing->listing);
-		free(inode->listing);
+	for (int i = 0; i < INODE_LISTINGS; i++) {
+		struct dir_snapshot *snap = inode->listings[i];
+
+		if (snap && --snap->refs == 0) {
+			dir_listing_free(&snap->listing);
+			free(snap);
+		}
 	}
 	free(inode->control_data);
 	free(inode);
@@ -342,7 +346,6 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 {
 	struct inode_key key = {.dev = host->st_dev,
 				.ino = host->st_ino,
-				.canon_ino = canon_ino,
 				.mirror = parent->key.mirror};
 	struct inode *inode;
 
@@ -365,7 +368,8 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->key = key;
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
-	inode->parent_canon_ino = parent->key.canon_ino;
+	inode->canon_ino = canon_ino;
+	inode->parent_canon_ino = parent->canon_ino;
 	inode->parent_watched = parent->synthetic || parent->watched;
 	inode->lookup_count = 1;
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
@@ -389,6 +393,7 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	inode->synthetic = true;
 	inode->control = (unsigned char)control;
 	inode->host_type = S_IFREG;
+	inode->canon_ino = control_canon_ino(control);
 	inode->parent_canon_ino = control_canon_ino(CONTROL_DIR);
 	inode->control_data = data;
 	inode->control_len = len;
@@ -398,7 +403,6 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	 * frees it at unmount if the kernel never forgets it. */
 	pthread_mutex_lock(&table->lock);
 	inode->key = (struct inode_key){.ino = ++table->n_control_files,
-					.canon_ino = control_canon_ino(control),
 					.mirror = UINT32_MAX};
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	pthread_mutex_unlock(&table->lock);

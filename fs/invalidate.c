@@ -68,7 +68,6 @@ static struct inode *child_locked(struct inode_table *table,
 		return NULL;
 	key.dev = st->st_dev;
 	key.ino = st->st_ino;
-	key.canon_ino = canon_child_ino(dir->key.canon_ino, name);
 	key.mirror = dir->key.mirror;
 	return inode_find_locked(table, &key);
 }
@@ -274,8 +273,6 @@ static size_t cached_files(struct inode_table *table,
 			continue;
 		key.dev = st.st_dev;
 		key.ino = st.st_ino;
-		key.canon_ino =
-			canon_child_ino(dir->key.canon_ino, entry->name);
 		child = inode_find_locked(table, &key);
 		if (child)
 			out[n++] = (struct prune_child){

@@ -143,7 +143,7 @@ static int inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
 	int err;
 
 	if (inode->synthetic) {
-		canon_synthetic_attr(&fs->opts->rules, inode->key.canon_ino,
+		canon_synthetic_attr(&fs->opts->rules, inode->canon_ino,
 				     S_ISDIR(inode->host_type) ? S_IFDIR | 0755
 							       : S_IFREG | 0444,
 				     out);
@@ -160,8 +160,7 @@ static int inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
 			return err;
 		link_size = (off_t)strlen(target);
 	}
-	canon_attr(&fs->opts->rules, &host, inode->key.canon_ino, link_size,
-		   out);
+	canon_attr(&fs->opts->rules, &host, inode->canon_ino, link_size, out);
 	return 0;
 }
 
@@ -335,7 +334,7 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	}
 
 	inode = inode_get(&fs->inodes, parent, &host, fd,
-			  canon_child_ino(parent->key.canon_ino, name));
+			  canon_child_ino(parent->canon_ino, name));
 	if (!inode)
 		return ENOMEM;
 	/* The stat just taken is the object's: no second one. */
@@ -497,8 +496,13 @@ static int do_setattr(struct inode *inode, const struct stat *attr, int to_set,
 			return errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		int rc = fd >= 0 ? ftruncate(fd, attr->st_size)
-				 : truncate(path, attr->st_size);
+		/* Without a handle, the descriptor CREATE kept may be the only
+		 * way to write a 0444 file its creator still holds open. */
+		int write_fd =
+			__atomic_load_n(&inode->write_fd, __ATOMIC_ACQUIRE);
+		int size_fd = fd >= 0 ? fd : write_fd;
+		int rc = size_fd >= 0 ? ftruncate(size_fd, attr->st_size)
+				      : truncate(path, attr->st_size);
 
 		if (rc == -1)
 			return errno;
@@ -887,16 +891,21 @@ static int install_io_fd(struct canonfs_fs *fs, int *slot, int fd)
 }
 
 /*
- * A descriptor from CREATE becomes the inode's write descriptor when it
- * can serve any writer (not O_APPEND, which would move every write to the
- * end) and there is room; otherwise it is closed. Keeping it lets a file
- * created read-only (mode 0444) still be written by its creator, as POSIX
- * allows, even when the daemon could not reopen it.
+ * A descriptor from CREATE becomes the inode's write descriptor when there
+ * is room; otherwise it is closed. Keeping it lets a file created read-only
+ * (mode 0444) still be written and truncated by its creator, as POSIX
+ * allows, even when the daemon could not reopen it. The flags that would
+ * bend other writers are cleared first: O_APPEND (every write at the end)
+ * and O_DIRECT (libfuse's buffers are not aligned for it).
  */
 static void keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode, int fd,
 			     int flags)
 {
-	if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND) ||
+	int fl = fcntl(fd, F_GETFL);
+
+	if ((flags & O_ACCMODE) == O_RDONLY || fl == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~(O_APPEND | O_DIRECT | O_NONBLOCK)) ==
+		    -1 ||
 	    install_io_fd(fs, &inode->write_fd, fd) != fd)
 		close(fd);
 }
@@ -1147,7 +1156,7 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	}
 	if (!inode->control)
 		dir_listing_reorder(&snap->listing, fs->opts->order,
-				    fs->opts->order_seed, inode->key.canon_ino);
+				    fs->opts->order_seed, inode->canon_ino);
 	if (snap->listing.n_hidden && trace_active(&fs->trace)) {
 		char path[PATH_MAX];
 
@@ -1175,28 +1184,42 @@ static void snapshot_put(struct canonfs_fs *fs, struct dir_snapshot *snap)
 /*
  * The listing for a READDIR without a handle (no OPENDIR): a pass starts
  * at offset 0 with a fresh snapshot, kept in the inode for the requests
- * that continue it, so offsets stay stable within the pass.
+ * that continue it. Its generation rides in the offsets' high 32 bits, so
+ * a pass goes on in its own snapshot even when another one started since.
  */
 static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 			     off_t offset, struct dir_snapshot **out)
 {
-	struct dir_snapshot *fresh = NULL, *old = NULL;
+	uint32_t gen = (uint32_t)((uint64_t)offset >> 32);
+	struct dir_snapshot *fresh = NULL, *old;
 	int err;
 
 	pthread_mutex_lock(&fs->inodes.lock);
-	if (offset > 0 && inode->listing) {
-		*out = inode->listing;
-		(*out)->refs++;
-		pthread_mutex_unlock(&fs->inodes.lock);
-		return 0;
+	if (offset > 0) {
+		struct dir_snapshot *kept =
+			inode->listings[gen % INODE_LISTINGS];
+
+		if (kept && kept->gen == gen) {
+			kept->refs++;
+			*out = kept;
+			pthread_mutex_unlock(&fs->inodes.lock);
+			return 0;
+		}
 	}
 	pthread_mutex_unlock(&fs->inodes.lock);
 
+	/* A new pass, or one whose snapshot is gone (several newer passes
+	 * started meanwhile): a fresh snapshot. */
 	if ((err = snapshot_new(fs, inode, &fresh)))
 		return err;
 	pthread_mutex_lock(&fs->inodes.lock);
-	old = inode->listing;
-	inode->listing = fresh;
+	/* 31 bits: offsets are signed. 0 is the handles' generation. */
+	inode->listing_gen = (inode->listing_gen + 1) & 0x7fffffff;
+	if (inode->listing_gen == 0)
+		inode->listing_gen = 1;
+	fresh->gen = inode->listing_gen;
+	old = inode->listings[fresh->gen % INODE_LISTINGS];
+	inode->listings[fresh->gen % INODE_LISTINGS] = fresh;
 	fresh->refs++; /* the inode's and the caller's */
 	pthread_mutex_unlock(&fs->inodes.lock);
 	if (old)
@@ -1262,14 +1285,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (size_t pos = offset < 0 ? 0 : (size_t)offset; pos < total; pos++) {
+	/* Offsets: the snapshot's generation, then the position. */
+	uint64_t gen_bits = (uint64_t)snap->gen << 32;
+
+	for (size_t pos = offset < 0 ? 0 : (size_t)(offset & 0xffffffff);
+	     pos < total; pos++) {
 		struct fuse_entry_param e = {0};
 		const char *name;
 		size_t entry_size;
 
 		if (pos < 2) {
 			name = pos == 0 ? "." : "..";
-			e.attr.st_ino = pos == 0 ? dir->key.canon_ino
+			e.attr.st_ino = pos == 0 ? dir->canon_ino
 						 : dir->parent_canon_ino;
 			e.attr.st_mode = S_IFDIR;
 		} else {
@@ -1296,20 +1323,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				if (err)
 					break;
 			} else {
-				e.attr.st_ino = canon_child_ino(
-					dir->key.canon_ino, name);
+				e.attr.st_ino =
+					canon_child_ino(dir->canon_ino, name);
 				e.attr.st_mode = (mode_t)DTTOIF(entry->d_type);
 			}
 		}
 
 		if (plus)
-			entry_size = fuse_add_direntry_plus(req, buf + used,
-							    size - used, name,
-							    &e, (off_t)pos + 1);
+			entry_size = fuse_add_direntry_plus(
+				req, buf + used, size - used, name, &e,
+				(off_t)(gen_bits | (pos + 1)));
 		else
-			entry_size = fuse_add_direntry(req, buf + used,
-						       size - used, name,
-						       &e.attr, (off_t)pos + 1);
+			entry_size = fuse_add_direntry(
+				req, buf + used, size - used, name, &e.attr,
+				(off_t)(gen_bits | (pos + 1)));
 		if (entry_size > size - used) {
 			/* Did not fit: the kernel never sees this lookup. */
 			if (e.ino)

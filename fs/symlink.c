@@ -99,7 +99,8 @@ static bool climbs_out(const char *dir, const char *target, const char *root)
 				return true;
 			memcpy(component, p, len);
 			component[len] = '\0';
-			if (path_join_clean(here, component, next, sizeof(next)) ||
+			if (path_join_clean(here, component, next,
+					    sizeof(next)) ||
 			    !path_under(next, root))
 				return true;
 			memcpy(here, next, strlen(next) + 1);

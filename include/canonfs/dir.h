@@ -46,6 +46,7 @@ void dir_listing_reorder(struct dir_listing *listing, enum dir_order order,
 struct dir_snapshot {
 	struct dir_listing listing;
 	unsigned refs; /* protected by the owner's lock */
+	uint32_t gen;  /* const; in the high bits of the offsets it hands out */
 };
 
 #endif

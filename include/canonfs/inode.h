@@ -1,8 +1,7 @@
 /*
  * inode: the table of inodes the kernel knows about.
  *
- * A host inode is keyed by (mirror, st_dev, st_ino, canonical number) and
- * holds an O_PATH
+ * A host inode is keyed by (mirror, st_dev, st_ino) and holds an O_PATH
  * descriptor opened with O_NOFOLLOW relative to its parent's descriptor;
  * every host access goes through these descriptors with the *at() calls,
  * so a path swapped underneath (a directory replaced by a symlink to /etc)
@@ -33,23 +32,25 @@
 #include "canonfs/layout.h"
 
 /*
- * The canonical number is part of the key so that each name of a hard-linked
- * file is an inode of its own: its number stays derived from its own path
- * (the view shows link count 1, so nothing expects the names to alias), and
- * the view does not depend on which name was looked up first.
+ * One inode per host object (per mirror): every name of a hard-linked file
+ * is the same kernel inode, so writes through one name are seen through the
+ * other (two inodes would cache two copies of the pages and lose appends).
+ * It shows the number derived from the first name it was looked up by.
  */
+/* Listings kept per directory for passes under way. */
+#define INODE_LISTINGS 16
+
 struct inode_key {
 	uint64_t dev;
 	uint64_t ino;
-	uint64_t canon_ino;
 	uint32_t mirror;
 	uint32_t zero; /* padding, always 0 so the key hashes as bytes */
 };
 
 struct inode {
-	/* const. key.canon_ino is the st_ino shown, derived from the virtual
-	 * path; key.mirror the index in layout.mirrors. */
-	struct inode_key key;
+	struct inode_key key;  /* const; key.mirror: index in layout.mirrors */
+	uint64_t canon_ino;    /* const; st_ino shown, from the virtual path of
+				  the name it was first looked up by */
 	UT_hash_handle hh;     /* protected by inode_table.lock */
 	bool synthetic;	       /* const; no host object: a synthetic directory
 				  of the layout or a control node */
@@ -73,9 +74,11 @@ struct inode {
 	 * compare-and-swap, closed when the inode is freed. */
 	int read_fd;
 	int write_fd;
-	/* The listing served to handle-less READDIR (no OPENDIR): rebuilt at
-	 * offset 0, shared with the readers of the pass under way. */
-	struct dir_snapshot *listing; /* protected by lock */
+	/* The listings served to handle-less READDIR (no OPENDIR): a pass
+	 * starts a new one at offset 0; the last few stay, so that a pass
+	 * under way goes on in its own snapshot (offsets carry its gen). */
+	struct dir_snapshot *listings[INODE_LISTINGS]; /* protected by lock */
+	uint32_t listing_gen; /* protected by lock; last gen handed out */
 
 	/* The trace epoch (+1) in which this file's read and write were
 	 * recorded: each is recorded once. Racy on purpose: the trace keeps

@@ -28,8 +28,8 @@ struct invalidator {
 	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
 	int stop_pipe[2];	 /* owned; written to stop the thread */
 	int prune_fd;		 /* owned eventfd; the table asks to prune */
-	bool forget_all; /* atomic; with a prune_fd wake: forget all */
-	uint64_t forgets_done; /* protected by lock; forget-alls completed */
+	bool forget_all;	 /* atomic; with a prune_fd wake: forget all */
+	uint64_t forgets_done;	 /* protected by lock; forget-alls completed */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy */
