@@ -423,22 +423,29 @@ static int queued_bytes(const struct invalidator *inv)
 	return bytes;
 }
 
+/* Wait for the thread's next "idle" signal, at most 10 ms; with inv->lock
+ * held. */
+static void wait_for_idle(struct invalidator *inv)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += 10 * 1000 * 1000;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&inv->idle, &inv->lock, &deadline);
+}
+
 void invalidator_barrier(struct invalidator *inv)
 {
 	if (!inv->running)
 		return;
 	pthread_mutex_lock(&inv->lock);
 	while (inv->busy || queued_bytes(inv) > 0) {
-		struct timespec deadline;
-
 		/* Timed: the thread may be between poll() and busy. */
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_nsec += 10 * 1000 * 1000;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&inv->idle, &inv->lock, &deadline);
+		wait_for_idle(inv);
 	}
 	pthread_mutex_unlock(&inv->lock);
 }
@@ -494,15 +501,7 @@ void invalidator_forget_all(struct invalidator *inv)
 	pthread_mutex_lock(&inv->lock);
 	for (int waited = 0; inv->forgets_done == done && waited < 500;
 	     waited++) {
-		struct timespec deadline;
-
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_nsec += 10 * 1000 * 1000;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&inv->idle, &inv->lock, &deadline);
+		wait_for_idle(inv);
 	}
 	pthread_mutex_unlock(&inv->lock);
 }

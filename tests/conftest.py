@@ -132,6 +132,20 @@ def canonfs(tmp_path):
 
 
 @pytest.fixture
+def host(tmp_path):
+    """An empty host directory to mount."""
+    path = tmp_path / "host"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def mnt(canonfs, host):
+    """host mounted; the tree is at mnt.root."""
+    return canonfs(host)
+
+
+@pytest.fixture
 def run_canonfs():
     """Run canonfs to completion (bad input, --help, subcommands)."""
 

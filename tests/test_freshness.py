@@ -60,10 +60,6 @@ def host(tmp_path):
     return path
 
 
-@pytest.fixture
-def mnt(canonfs, host):
-    return canonfs(host)
-
 
 def warm(path):
     """Make the kernel cache what it can about path (and its directory)."""

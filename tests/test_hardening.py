@@ -65,17 +65,6 @@ def assert_mount_works(m, host):
     assert read(host / "after-write") == b"written"
 
 
-@pytest.fixture
-def host(tmp_path):
-    path = tmp_path / "host"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def mnt(canonfs, host):
-    return canonfs(host)
-
 
 # --- the host changes a file that is open or being read ------------------
 

@@ -58,17 +58,6 @@ def expect_errno(expected, func, *args, **kwargs):
             errno.errorcode.get(info.value.errno), info.value))
 
 
-@pytest.fixture
-def host(tmp_path):
-    path = tmp_path / "host"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def mnt(canonfs, host):
-    return canonfs(host)
-
 
 # --- rename -------------------------------------------------------------
 

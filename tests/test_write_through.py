@@ -57,17 +57,6 @@ def expect_errno(expected, func, *args):
                                       info.value))
 
 
-@pytest.fixture
-def host(tmp_path):
-    path = tmp_path / "host"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def mnt(canonfs, host):
-    return canonfs(host)
-
 
 # --- create, write, append, overwrite, truncate -------------------------
 
