@@ -30,8 +30,17 @@ def mnt(tmp_path):
     assert not is_mounted(path), "canonfs run left %s mounted" % path
 
 
-def start_run(mnt, src, *command, cwd=None, options=()):
+@pytest.fixture(params=["host", "container"])
+def where(request):
+    """Run canonfs run as is, or in a private mount namespace of its own,
+    as a container runs it."""
+    return request.param
+
+
+def start_run(mnt, src, *command, cwd=None, options=(), where="host"):
     args = [str(CANONFS), "run", "-m", str(mnt)]
+    if where == "container":  # unshare execs: signals reach canonfs run
+        args = ["unshare", "-m", "--propagation", "private"] + args
     for opt in options:
         args += ["-o", opt]
     args += [str(src), "--"] + list(command)
@@ -50,6 +59,14 @@ def finish(proc, timeout=60):
     # The daemon shares canonfs run's stderr: sanitizer reports land there.
     assert not sanitizer_report(err), err
     return proc.returncode, out, err
+
+
+def assert_nothing_left(mnt):
+    """No mount in our namespace, and no daemon anywhere: a daemon exits
+    only once its mount is gone, in whatever namespace it was."""
+    assert not is_mounted(mnt), "canonfs run left %s mounted" % mnt
+    assert wait_for(lambda: not daemon_pids(mnt), timeout=10), \
+        "a canonfs daemon for %s is still running" % mnt
 
 
 def daemon_pids(mnt):
@@ -77,18 +94,17 @@ def wait_for(predicate, timeout=15):
     return False
 
 
-def test_runs_inside_the_mount_and_returns_the_status(tree, mnt):
+def test_runs_inside_the_mount_and_returns_the_status(tree, mnt, where):
     script = "pwd; stat -c '%Y %a' f.txt; cat f.txt; exit 7"
     status, out, err = finish(start_run(mnt, tree, "sh", "-c", script,
-                                        cwd=tree / "pkg" / "sub"))
+                                        cwd=tree / "pkg" / "sub", where=where))
     assert status == 7, "the command's exit status is canonfs run's: " + err
     lines = out.splitlines()
     assert lines[0] == str(mnt / "src" / "pkg" / "sub"), \
         "the command starts in the same relative directory inside the mount"
     assert lines[1] == "0 644", "the command sees the canonical view"
     assert lines[2] == "hello"
-    assert not is_mounted(mnt), "unmounted once the command is done"
-    assert not daemon_pids(mnt), "no daemon left behind"
+    assert_nothing_left(mnt)
 
 
 def test_started_outside_srcdir_runs_at_the_mount_root(tree, mnt, tmp_path):
@@ -105,13 +121,13 @@ def test_writes_land_on_the_host(tree, mnt):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_signals_are_forwarded_to_the_command(tree, mnt, tmp_path, sig):
+def test_signals_are_forwarded_to_the_command(tree, mnt, tmp_path, sig, where):
     ready = tmp_path / "ready"
     handler = ("import signal, sys, time\n"
                "signal.signal(%d, lambda *a: sys.exit(42))\n"
                "open(%r, 'w').close()\n"
                "time.sleep(60)\n" % (sig, str(ready)))
-    proc = start_run(mnt, tree, sys.executable, "-c", handler)
+    proc = start_run(mnt, tree, sys.executable, "-c", handler, where=where)
     try:
         assert wait_for(ready.exists), "the command never started"
         proc.send_signal(sig)
@@ -120,19 +136,20 @@ def test_signals_are_forwarded_to_the_command(tree, mnt, tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
     assert status == 42, "the command's handler did not run: %s" % err
-    assert not is_mounted(mnt)
+    assert_nothing_left(mnt)
 
 
-def test_a_command_killed_by_a_signal_gives_128_plus_n(tree, mnt):
-    status, _, _ = finish(start_run(mnt, tree, "sh", "-c", "kill -KILL $$"))
+def test_a_command_killed_by_a_signal_gives_128_plus_n(tree, mnt, where):
+    status, _, _ = finish(start_run(mnt, tree, "sh", "-c", "kill -KILL $$",
+                                    where=where))
     assert status == 128 + signal.SIGKILL
-    assert not is_mounted(mnt)
+    assert_nothing_left(mnt)
 
 
-def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path):
+def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path, where):
     ready = tmp_path / "ready"
     script = "touch %s; sleep 2; ls . >/dev/null 2>&1; exit 3" % ready
-    proc = start_run(mnt, tree, "sh", "-c", script)
+    proc = start_run(mnt, tree, "sh", "-c", script, where=where)
     try:
         assert wait_for(ready.exists), "the command never started"
         pids = daemon_pids(mnt)
@@ -143,7 +160,7 @@ def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert status == 3, "the command's status survives the daemon"
-    assert not is_mounted(mnt), "the dead daemon's mount was cleaned"
+    assert_nothing_left(mnt)
 
 
 def test_a_stale_mountpoint_is_cleaned(tree, mnt, tmp_path):
