@@ -315,6 +315,14 @@ void inode_prune_done(struct inode_table *table)
 	pthread_mutex_unlock(&table->lock);
 }
 
+/* A directory used since it was last pruned (last_used 0: pruned, and
+ * not used since). */
+static bool is_candidate(const struct inode *inode)
+{
+	return !inode->synthetic && S_ISDIR(inode->host_type) &&
+	       inode->last_used != 0;
+}
+
 size_t inode_prune_candidates(struct inode_table *table,
 			      struct prune_candidate **out)
 {
@@ -322,14 +330,16 @@ size_t inode_prune_candidates(struct inode_table *table,
 	size_t n = 0, capacity;
 
 	pthread_mutex_lock(&table->lock);
-	capacity = HASH_COUNT(table->watches) + table->n_mirrors + 16;
-	*out = calloc(capacity, sizeof(**out));
+	/* Counted, not guessed from the watches: with -o nowatch there are
+	 * none. Directories are few next to files. */
+	capacity = 0;
+	HASH_ITER (hh, table->by_key, inode, tmp)
+		capacity += is_candidate(inode);
+	*out = calloc(capacity + 1, sizeof(**out));
 	HASH_ITER (hh, table->by_key, inode, tmp) {
 		if (!*out || n == capacity)
 			break;
-		/* last_used 0: pruned, and not used since. */
-		if (inode->synthetic || !S_ISDIR(inode->host_type) ||
-		    inode->last_used == 0)
+		if (!is_candidate(inode))
 			continue;
 		(*out)[n].key = inode->key;
 		(*out)[n].nodeid = inode_nodeid(table, inode);

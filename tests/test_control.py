@@ -72,7 +72,8 @@ def test_barrier_makes_host_changes_visible_at_once(tmp_path, canonfs):
     assert counters(m)["inval_entry"] > 0
 
 
-def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs):
+@pytest.mark.parametrize("options", [(), ("nowatch",)])
+def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, options):
     """Every inode the kernel holds keeps a host descriptor. With a limit
     far below the tree's size, canonfs makes the kernel forget the least
     recently used files instead of failing with EMFILE."""
@@ -88,7 +89,7 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs):
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
 
-    m = canonfs(src, preexec_fn=low_limit)
+    m = canonfs(src, *options, preexec_fn=low_limit)
     walk = subprocess.run(["find", str(m.root), "-type", "f", "-printf", "%s %p\n"],
                           capture_output=True, text=True, timeout=120)
     assert walk.returncode == 0, "walking the tree failed: " + walk.stderr[-500:]
