@@ -6,6 +6,7 @@ wait for it, check that it exited cleanly and that no sanitizer report
 reached its stderr (the suite also runs against an ASan/UBSan build).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -19,6 +20,17 @@ CANONFS = Path(os.environ.get("CANONFS_BIN", ROOT / "build" / "canonfs"))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def read(path):
+    """The whole contents of a file, as bytes."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def is_mounted(path):
@@ -161,14 +173,21 @@ def run_canonfs():
 @pytest.fixture
 def tmpfs_dir(tmp_path):
     """A fresh tmpfs mounted under the test's temporary directory."""
-    path = tmp_path / "tmpfs"
+    with mounted_tmpfs(tmp_path / "tmpfs", "256m") as path:
+        yield path
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path, size):
+    """A tmpfs of `size` at path (created), always unmounted afterwards."""
     path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "canonfs-test",
-                    str(path)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
+                    "canonfs-test", str(path)], check=True)
     try:
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        if subprocess.run(["umount", str(path)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def have(program):

@@ -3,7 +3,6 @@ same as what machine B compiled?"""
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 

@@ -10,7 +10,6 @@ or the option); the mountpoint is not left mounted.
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -9,12 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANONFS, is_mounted, unmount
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+from conftest import CANONFS, is_mounted, read, unmount
 
 
 @pytest.fixture

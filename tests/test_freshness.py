@@ -15,19 +15,11 @@ import time
 
 import pytest
 
+from conftest import read, write
+
 POLL_INTERVAL = 0.05
 POLL_TIMEOUT = 1.5
 ALLOWED_DELAY = 1.2
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def observe(check):
@@ -58,7 +50,6 @@ def host(tmp_path):
     path = tmp_path / "host"
     (path / "pkg" / "sub").mkdir(parents=True)
     return path
-
 
 
 def warm(path):

@@ -20,20 +20,11 @@ import time
 
 import pytest
 
-from conftest import CANONFS, have, is_mounted, unmount
+from conftest import (CANONFS, have, is_mounted, mounted_tmpfs, read,
+                      unmount, write)
 
 # Errors a reader may get when the file under it goes away.
 CLEAN_ERRORS = (errno.ENOENT, errno.ESTALE, errno.EIO)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def read_to_end(fd, chunk=65536):
@@ -63,7 +54,6 @@ def assert_mount_works(m, host):
     assert read(m.root / "after-check") == b"still here"
     write(m.root / "after-write", b"written")
     assert read(host / "after-write") == b"written"
-
 
 
 # --- the host changes a file that is open or being read ------------------
@@ -268,15 +258,8 @@ def test_host_churn_under_concurrent_readers(mnt, host):
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 2 MiB tmpfs; set up before (so torn down after) the mount."""
-    path = tmp_path / "small"
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "canonfs-full",
-                    str(path)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "small", "2m") as path:
         yield path
-    finally:
-        if subprocess.run(["umount", str(path)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import sys
 
 import pytest
 
+from conftest import read, write
+
 CAP_CHOWN = 0
 CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
@@ -26,16 +28,6 @@ CAP_FOWNER = 3
 PR_CAPBSET_DROP = 24
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def write_all(fd, data):
@@ -56,7 +48,6 @@ def expect_errno(expected, func, *args, **kwargs):
         "expected %s, got %s (%s)" % (
             "/".join(errno.errorcode[e] for e in expected),
             errno.errorcode.get(info.value.errno), info.value))
-
 
 
 # --- rename -------------------------------------------------------------

@@ -15,6 +15,8 @@ import stat
 
 import pytest
 
+from conftest import read, write
+
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -38,16 +40,6 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
 def expect_errno(expected, func, *args):
     with pytest.raises(OSError) as info:
         func(*args)
@@ -55,7 +47,6 @@ def expect_errno(expected, func, *args):
         "expected %s, got %s (%s)" % (errno.errorcode[expected],
                                       errno.errorcode.get(info.value.errno),
                                       info.value))
-
 
 
 # --- create, write, append, overwrite, truncate -------------------------
