@@ -378,6 +378,24 @@ static void cancel_own(struct canonfs_fs *fs, const struct inode *dir,
 		own_cancel(&fs->own, dir->key.dev, dir->key.ino, name, kind);
 }
 
+/*
+ * After an entry change the daemon made (expect_own was called before the
+ * call): rc is the call's result. A failure takes the record back and
+ * gives errno; a success is traced as `traced` ("created", "removed").
+ */
+static int settle_own(struct canonfs_fs *fs, const struct inode *dir,
+		      const char *name, uint32_t kind, int rc,
+		      const char *traced)
+{
+	int err = rc == -1 ? errno : 0;
+
+	if (err)
+		cancel_own(fs, dir, name, kind);
+	else
+		trace_change(fs, dir, name, traced);
+	return err;
+}
+
 /* Writes need a host directory and a read-write mount. */
 static int check_writable(struct canonfs_fs *fs, const struct inode *inode)
 {
@@ -612,13 +630,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = EPERM;
 	if (!err) {
 		expect_own(fs, dir, name, IN_CREATE);
-		if (mknodat(dir->host_fd, name, mode, 0) == -1) {
-			err = errno;
-			cancel_own(fs, dir, name, IN_CREATE);
-		}
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 mknodat(dir->host_fd, name, mode, 0),
+				 "created");
 	}
-	if (!err)
-		trace_change(fs, dir, name, "created");
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -636,13 +651,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = check_writable(fs, dir);
 	if (!err) {
 		expect_own(fs, dir, name, IN_CREATE);
-		if (mkdirat(dir->host_fd, name, mode) == -1) {
-			err = errno;
-			cancel_own(fs, dir, name, IN_CREATE);
-		}
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 mkdirat(dir->host_fd, name, mode), "created");
 	}
-	if (!err)
-		trace_change(fs, dir, name, "created");
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
@@ -670,16 +681,28 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 			sizeof(stored));
 	if (!err) {
 		expect_own(fs, dir, name, IN_CREATE);
-		if (symlinkat(stored, dir->host_fd, name) == -1) {
-			err = errno;
-			cancel_own(fs, dir, name, IN_CREATE);
-		}
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 symlinkat(stored, dir->host_fd, name),
+				 "created");
 	}
-	if (!err)
-		trace_change(fs, dir, name, "created");
 	if (!err)
 		err = do_lookup(fs, dir, name, &e);
 	reply_entry_or_err(req, err, &e);
+}
+
+/* A hard link to inode's object at newname in dir; -1 with errno. */
+static int link_host(const struct inode *inode, const struct inode *dir,
+		     const char *newname)
+{
+	char path[32];
+
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link of /proc
+	 * does the same for everyone else. */
+	if (linkat(inode->host_fd, "", dir->host_fd, newname, AT_EMPTY_PATH) ==
+	    0)
+		return 0;
+	proc_path(inode->host_fd, path);
+	return linkat(AT_FDCWD, path, dir->host_fd, newname, AT_SYMLINK_FOLLOW);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -690,27 +713,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct inode *inode = inode_of(req, ino);
 	struct inode *dir = inode_of(req, newparent);
 	struct fuse_entry_param e;
-	char path[32];
 	int err;
 
 	err = check_writable(fs, dir);
 	if (!err && inode->key.mirror != dir->key.mirror)
 		err = EXDEV;
 	if (!err) {
-		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link
-		 * of /proc does the same for everyone else. */
-		proc_path(inode->host_fd, path);
 		expect_own(fs, dir, newname, IN_CREATE);
-		if (linkat(inode->host_fd, "", dir->host_fd, newname,
-			   AT_EMPTY_PATH) == -1 &&
-		    linkat(AT_FDCWD, path, dir->host_fd, newname,
-			   AT_SYMLINK_FOLLOW) == -1) {
-			err = errno;
-			cancel_own(fs, dir, newname, IN_CREATE);
-		}
+		err = settle_own(fs, dir, newname, IN_CREATE,
+				 link_host(inode, dir, newname), "created");
 	}
-	if (!err)
-		trace_change(fs, dir, newname, "created");
 	if (!err)
 		err = do_lookup(fs, dir, newname, &e);
 	reply_entry_or_err(req, err, &e);
@@ -726,13 +738,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = check_writable(fs, dir);
 	if (!err) {
 		expect_own(fs, dir, name, IN_DELETE);
-		if (unlinkat(dir->host_fd, name, flags) == -1) {
-			err = errno;
-			cancel_own(fs, dir, name, IN_DELETE);
-		}
+		err = settle_own(fs, dir, name, IN_DELETE,
+				 unlinkat(dir->host_fd, name, flags),
+				 "removed");
 	}
-	if (!err)
-		trace_change(fs, dir, name, "removed");
 	fuse_reply_err(req, err);
 }
 
