@@ -121,6 +121,36 @@ static char *canon_host(const char *host)
 	return cur;
 }
 
+/* Whether walking relative target from dir, one component at a time,
+ * is ever outside root: such targets are stored as the view's relative
+ * path, since above the mirror host and view differ. */
+static bool ref_climbs_out(const char *dir, const char *target,
+			   const char *root)
+{
+	char *here = strdup(dir);
+	const char *p = target;
+	bool out = false;
+
+	while (here && !out && *p) {
+		size_t len = strcspn(p, "/");
+
+		if (len > 0) {
+			char *comp = strndup(p, len);
+			char *joined = comp ? concat3(here, "/", comp) : NULL;
+
+			free(here);
+			here = joined ? ref_clean(joined) : NULL;
+			free(joined);
+			free(comp);
+			out = !here || !under(here, root);
+		}
+		p += len;
+		p += strspn(p, "/");
+	}
+	free(here);
+	return out;
+}
+
 /* The host path of virtual path virt, or NULL outside every mirror. */
 static char *virt_to_host(const char *virt)
 {
@@ -278,7 +308,8 @@ static void check_host(const char *target, const char *link_dir,
 		want = strdup(target); /* a host path, or synthetic */
 	else if (m->mirror_id != link_mirror)
 		want = concat3(m->host_path, rest, "");
-	else if (target[0] != '/')
+	else if (target[0] != '/' &&
+		 !ref_climbs_out(link_dir, target, m->virt_path))
 		want = strdup(target);
 	else
 		want = ref_relative(link_dir, place);
