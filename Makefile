@@ -74,7 +74,7 @@ demo: deps
 
 FUZZ_SECONDS ?= 20
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" scripts/fuzz.sh
 
 bench: $(BUILD)/canonfs
 	scripts/bench.sh $(CURDIR)/$(BUILD)/canonfs
