@@ -54,6 +54,8 @@ static void canon_times(const struct canon_rules *rules,
 	}
 	if (rules->time_mode == CANON_TIME_FIXED)
 		fixed.tv_sec = (time_t)rules->fixed_time;
+	else if (rules->time_mode == CANON_TIME_CONTENT)
+		fixed.tv_sec = CANON_CONTENT_EPOCH; /* files: see ops.c */
 	out->st_atim = fixed;
 	out->st_mtim = fixed;
 	out->st_ctim = fixed;
@@ -78,6 +80,18 @@ void canon_attr(const struct canon_rules *rules, const struct stat *host,
 	}
 	/* Directories: size 0 (ext4 says 4096, tmpfs counts entries). */
 	canon_times(rules, host, out);
+}
+
+void canon_content_time(const unsigned char digest[32], struct timespec *out)
+{
+	uint32_t seconds = 0, nanos = 0;
+
+	for (int i = 0; i < 4; i++) {
+		seconds = seconds << 8 | digest[i];
+		nanos = nanos << 8 | digest[4 + i];
+	}
+	out->tv_sec = CANON_CONTENT_EPOCH + (time_t)(seconds & 0x0fffffffu);
+	out->tv_nsec = (long)(nanos % 1000000000u);
 }
 
 void canon_synthetic_attr(const struct canon_rules *rules, uint64_t ino,

@@ -13,6 +13,7 @@ static const char *const names[CONTROL_COUNT] = {
 	[CONTROL_DIR] = CONTROL_DIR_NAME,
 	[CONTROL_STATS] = "stats",
 	[CONTROL_BARRIER] = "barrier",
+	[CONTROL_ENV] = "env",
 	[CONTROL_TRACE_START] = "trace-start",
 	[CONTROL_TRACE_STOP] = "trace-stop",
 	[CONTROL_TRACE_FLUSH] = "trace-flush",

@@ -4,6 +4,7 @@
 #include "canonfs/layout.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/goenv.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int entry_compare(const void *a, const void *b)
@@ -85,9 +87,9 @@ static int ensure_dir(struct layout *layout, const char *virt_path, int *index)
 }
 
 /* Resolve, open and place one mirror; `what` names it in messages. */
-static int add_mirror(struct layout *layout, const char *virt_path,
-		      const char *host_dir, const char *what, char *err,
-		      size_t err_size)
+static int add_mirror(struct layout *layout, enum layout_kind kind,
+		      const char *virt_path, const char *host_dir,
+		      const char *what, char *err, size_t err_size)
 {
 	char given[PATH_MAX], cwd[PATH_MAX], parent_path[PATH_MAX];
 	struct layout_mirror *mirror, *grown;
@@ -120,6 +122,9 @@ static int add_mirror(struct layout *layout, const char *virt_path,
 	layout->mirrors = grown;
 	mirror = &grown[layout->n_mirrors++];
 	memset(mirror, 0, sizeof(*mirror));
+	mirror->kind = kind;
+	mirror->read_only = kind == LAYOUT_SYS;
+	mirror->sys_index = -1;
 	mirror->host_root = resolved;
 	mirror->root_fd = open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	mirror->virt_path = strdup(virt_path);
@@ -203,8 +208,73 @@ static int add_spellings(struct layout *layout)
 	return 0;
 }
 
+/* MOUNTPOINT/sys/NAME for each system include directory. */
+static int add_sys_mirrors(struct layout *layout, const struct sysinc_list *sys,
+			   char *err, size_t err_size)
+{
+	char virt[PATH_MAX], what[NAME_MAX + 32];
+
+	for (size_t i = 0; sys && i < sys->n; i++) {
+		snprintf(virt, sizeof(virt), "/sys/%s", sys->dirs[i].name);
+		snprintf(what, sizeof(what), "-o sys=%s:", sys->dirs[i].name);
+		if (add_mirror(layout, LAYOUT_SYS, virt, sys->dirs[i].host_dir,
+			       what, err, err_size))
+			return -1;
+		layout->mirrors[layout->n_mirrors - 1].sys_index = (int)i;
+	}
+	return 0;
+}
+
+/* mkdir -p, as `go mod download` would do for a missing module cache. */
+static void make_dirs(const char *path)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = c;
+		}
+		if (!*p)
+			break;
+	}
+}
+
+/* MOUNTPOINT/gomodcache and MOUNTPOINT/gopath. A default that does not
+ * exist is skipped (created first for the module cache on a writable
+ * mount); one the user named must work. */
+static int add_go_mirrors(struct layout *layout,
+			  const struct canonfs_options *opts, char *err,
+			  size_t err_size)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	bool chosen;
+
+	if (goenv_modcache_dir(opts, dir, sizeof(dir), &chosen)) {
+		if (!opts->read_only)
+			make_dirs(dir);
+		if ((chosen || stat(dir, &st) == 0) &&
+		    add_mirror(layout, LAYOUT_GOMODCACHE, "/gomodcache", dir,
+			       chosen ? "-o gomodcache=" : "GOMODCACHE", err,
+			       err_size))
+			return -1;
+	}
+	if (goenv_gopath_dir(opts, dir, sizeof(dir), &chosen) &&
+	    (chosen || stat(dir, &st) == 0) &&
+	    add_mirror(layout, LAYOUT_GOPATH, "/gopath", dir,
+		       chosen ? "-o gopath=" : "GOPATH", err, err_size))
+		return -1;
+	return 0;
+}
+
 int layout_build(struct layout *layout, const struct canonfs_options *opts,
-		 const char *mountpoint, char *err, size_t err_size)
+		 const struct sysinc_list *sys, const char *mountpoint,
+		 char *err, size_t err_size)
 {
 	char what[PATH_MAX + 32];
 	int root;
@@ -216,15 +286,19 @@ int layout_build(struct layout *layout, const struct canonfs_options *opts,
 		return -1;
 	}
 
-	if (add_mirror(layout, "/src", opts->src_dir, "SRCDIR", err, err_size))
+	if (add_mirror(layout, LAYOUT_SRC, "/src", opts->src_dir, "SRCDIR",
+		       err, err_size))
 		return -1;
 	for (size_t i = 0; i < opts->n_mirrors; i++) {
 		snprintf(what, sizeof(what),
 			 "-o mirror=%s:", opts->mirrors[i].virt_path + 1);
-		if (add_mirror(layout, opts->mirrors[i].virt_path,
+		if (add_mirror(layout, LAYOUT_EXTRA, opts->mirrors[i].virt_path,
 			       opts->mirrors[i].host_dir, what, err, err_size))
 			return -1;
 	}
+	if (add_sys_mirrors(layout, sys, err, err_size) ||
+	    add_go_mirrors(layout, opts, err, err_size))
+		return -1;
 
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		snprintf(what, sizeof(what), i == 0 ? "SRCDIR" : "mirror %s",

@@ -7,6 +7,8 @@
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
 #include "canonfs/audit.h"
+#include "canonfs/digests.h"
+#include "canonfs/goenv.h"
 #include "canonfs/inode.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
@@ -250,6 +252,25 @@ static int start_trace(struct trace *trace, const char *path)
 	return 0;
 }
 
+/* The digest cache: the file -o digests= names, none, or the default file;
+ * a default that cannot be used (a read-only home) keeps it in memory. */
+static struct digest_cache *open_digests(const struct canonfs_options *opts,
+					 char *err, size_t err_size)
+{
+	char path[PATH_MAX];
+	struct digest_cache *cache;
+
+	if (opts->digests_arg)
+		return digests_open(strcmp(opts->digests_arg, "none")
+					    ? opts->digests_arg
+					    : NULL,
+				    err, err_size);
+	if (digests_default_path(path, sizeof(path)) == 0 &&
+	    (cache = digests_open(path, err, err_size)))
+		return cache;
+	return digests_open(NULL, err, err_size);
+}
+
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
@@ -269,7 +290,12 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
-	if (layout_build(&fs.layout, opts, mountpoint, err, sizeof(err))) {
+	if (sysinc_build(&fs.sys, opts->cc_arg, opts->cc_arg != NULL,
+			 opts->sys_specs, opts->n_sys_specs, err,
+			 sizeof(err)) ||
+	    layout_build(&fs.layout, opts, &fs.sys, mountpoint, err,
+			 sizeof(err)) ||
+	    !(fs.digests = open_digests(opts, err, sizeof(err)))) {
 		report_error("%s", err);
 		goto out;
 	}
@@ -337,6 +363,8 @@ out:
 		report_error("trace '%s': %s", fs.trace.base, strerror(errno));
 	trace_destroy(&fs.trace);
 	layout_free(&fs.layout);
+	sysinc_free(&fs.sys);
+	digests_close(fs.digests);
 	return status;
 }
 
@@ -394,6 +422,8 @@ int main(int argc, char **argv)
 		return manifest_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "diff") == 0)
 		return diff_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "env") == 0)
+		return goenv_main(argc - 1, argv + 1);
 
 	fuse_set_log_func(keep_libfuse_message);
 	if (options_parse(argc, argv, &opts, &args)) {

@@ -11,8 +11,11 @@
 #include "canonfs/canon.h"
 #include "canonfs/control.h"
 #include "canonfs/dir.h"
+#include "canonfs/goenv.h"
 #include "canonfs/path.h"
 #include "canonfs/symlink.h"
+
+#include <openssl/evp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -132,6 +135,32 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 	return err;
 }
 
+/*
+ * -o mtime=content: times from the digest of a file's bytes or of a
+ * symlink's shown target; directories keep the epoch canon_attr gave them.
+ * A file that cannot be read keeps it too (a build cannot read it either).
+ */
+static void content_times(struct canonfs_fs *fs, const struct inode *inode,
+			  const struct stat *host, const char *link_target,
+			  struct stat *out)
+{
+	unsigned char digest[32];
+	int err = -1;
+
+	if (S_ISREG(host->st_mode))
+		err = digests_get(fs->digests, inode->host_fd, host, digest);
+	else if (S_ISLNK(host->st_mode))
+		err = EVP_Digest(link_target, strlen(link_target), digest,
+				 NULL, EVP_sha256(), NULL)
+			      ? 0
+			      : ENOMEM;
+	if (err)
+		return;
+	canon_content_time(digest, &out->st_mtim);
+	out->st_atim = out->st_mtim;
+	out->st_ctim = out->st_mtim;
+}
+
 /* The attributes to show for inode whose host object was just stat'ed
  * into host (NULL: stat it now). */
 static int inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
@@ -161,6 +190,8 @@ static int inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
 		link_size = (off_t)strlen(target);
 	}
 	canon_attr(&fs->opts->rules, &host, inode->canon_ino, link_size, out);
+	if (fs->opts->rules.time_mode == CANON_TIME_CONTENT)
+		content_times(fs, inode, &host, target, out);
 	return 0;
 }
 
@@ -207,6 +238,10 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		invalidator_barrier(fs->inv);
 		snprintf(text, sizeof(text), "applied\n");
 		break;
+	case CONTROL_ENV:
+		/* Made fresh each time: the header digest follows the host. */
+		return goenv_format(&fs->layout, &fs->sys, fs->opts,
+				    fs->digests, data, len);
 	case CONTROL_TRACE_START:
 		if (!fs->trace.base)
 			return ENOENT; /* not a tracing mount */
@@ -399,7 +434,8 @@ static int settle_own(struct canonfs_fs *fs, const struct inode *dir,
 /* Writes need a host directory and a read-write mount. */
 static int check_writable(struct canonfs_fs *fs, const struct inode *inode)
 {
-	if (fs->opts->read_only || inode->synthetic)
+	if (fs->opts->read_only || inode->synthetic ||
+	    fs->layout.mirrors[inode->key.mirror].read_only)
 		return EROFS;
 	return 0;
 }
@@ -832,9 +868,12 @@ static int control_listing(struct dir_listing *listing, bool tracing)
 	return 0;
 }
 
-static int open_flags_allowed(struct canonfs_fs *fs, int flags)
+static int open_flags_allowed(struct canonfs_fs *fs,
+			      const struct inode *inode, int flags)
 {
-	if (fs->opts->read_only &&
+	if ((fs->opts->read_only ||
+	     (!inode->synthetic &&
+	      fs->layout.mirrors[inode->key.mirror].read_only)) &&
 	    ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)))
 		return EROFS;
 	return 0;
@@ -853,7 +892,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	if ((err = open_flags_allowed(fs, fi->flags))) {
+	if ((err = open_flags_allowed(fs, inode, fi->flags))) {
 		fuse_reply_err(req, err);
 		return;
 	}

@@ -26,6 +26,7 @@ enum {
 	KEY_RO,
 	KEY_RW,
 	KEY_MIRROR,
+	KEY_SYS,
 };
 
 #define CANONFS_OPT(templ, field, value)                                       \
@@ -42,7 +43,12 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("nowatch", nowatch, 1),
 	CANONFS_OPT("order=%s", order_arg, 0),
 	CANONFS_OPT("trace=%s", trace_path, 0),
+	CANONFS_OPT("cc=%s", cc_arg, 0),
+	CANONFS_OPT("gomodcache=%s", gomodcache_arg, 0),
+	CANONFS_OPT("gopath=%s", gopath_arg, 0),
+	CANONFS_OPT("digests=%s", digests_arg, 0),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
+	FUSE_OPT_KEY("sys=", KEY_SYS),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -100,6 +106,17 @@ static int fail(struct canonfs_options *opts, const char *fmt, ...)
 	return -1;
 }
 
+/* Virtual paths with a fixed meaning (layout.h). */
+static const struct {
+	const char *virt;
+	const char *owner;
+} reserved[] = {
+	{"/src", "SRCDIR"},
+	{"/sys", "the system include directories (-o sys=NAME:DIR)"},
+	{"/gomodcache", "Go's module cache (-o gomodcache=DIR)"},
+	{"/gopath", "GOPATH (-o gopath=DIR)"},
+};
+
 /* "VIRT:HOSTDIR" -> a mirror_spec with a clean absolute virtual path. */
 static int add_mirror(struct canonfs_options *opts, const char *value)
 {
@@ -128,11 +145,13 @@ static int add_mirror(struct canonfs_options *opts, const char *value)
 			    "virtual path "
 			    "(use names like gomod or extra/tools)",
 			    value, (int)virt_len, value);
-	if (path_under(clean, "/src"))
-		return fail(opts,
-			    "-o mirror=%s: the virtual path 'src' belongs to "
-			    "SRCDIR (choose another name)",
-			    value);
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (path_under(clean, reserved[i].virt))
+			return fail(opts,
+				    "-o mirror=%s: the virtual path '%s' "
+				    "belongs to %s (choose another name)",
+				    value, reserved[i].virt + 1,
+				    reserved[i].owner);
 	for (size_t i = 0; i < opts->n_mirrors; i++) {
 		const char *other = opts->mirrors[i].virt_path;
 
@@ -153,6 +172,57 @@ static int add_mirror(struct canonfs_options *opts, const char *value)
 	opts->n_mirrors++;
 	if (!grown[opts->n_mirrors - 1].virt_path ||
 	    !grown[opts->n_mirrors - 1].host_dir)
+		return fail(opts, "out of memory");
+	return 0;
+}
+
+/* "none" or "NAME:HOSTDIR" -> one more sysinc_spec. */
+static int add_sys(struct canonfs_options *opts, const char *value)
+{
+	const char *colon = strchr(value, ':');
+	struct sysinc_spec *grown;
+	char name[NAME_MAX + 1];
+	size_t name_len;
+
+	if (strcmp(value, "none") == 0) {
+		name_len = 0;
+	} else {
+		name_len = colon ? (size_t)(colon - value) : 0;
+		if (!colon || colon[1] == '\0' || name_len > NAME_MAX)
+			return fail(opts,
+				    "-o sys=%s: expected NAME:HOSTDIR or none "
+				    "(e.g. -o sys=usr:/opt/sysroot/usr/include)",
+				    value);
+		memcpy(name, value, name_len);
+		name[name_len] = '\0';
+		if (!sysinc_valid_name(name))
+			return fail(opts,
+				    "-o sys=%s: '%s' is not a usable name (one "
+				    "component of letters, digits, '.', '_', "
+				    "'+', '-')",
+				    value, name);
+		for (size_t i = 0; i < opts->n_sys_specs; i++)
+			if (opts->sys_specs[i].name &&
+			    strcmp(opts->sys_specs[i].name, name) == 0)
+				return fail(opts,
+					    "conflicting options: -o sys=%s "
+					    "names sys/%s twice (give each "
+					    "directory its own name)",
+					    value, name);
+	}
+	grown = realloc(opts->sys_specs,
+			(opts->n_sys_specs + 1) * sizeof(*grown));
+	if (!grown)
+		return fail(opts, "out of memory");
+	opts->sys_specs = grown;
+	grown[opts->n_sys_specs] = (struct sysinc_spec){0};
+	opts->n_sys_specs++;
+	if (name_len == 0)
+		return 0;
+	grown[opts->n_sys_specs - 1].name = strdup(name);
+	grown[opts->n_sys_specs - 1].host_dir = strdup(colon + 1);
+	if (!grown[opts->n_sys_specs - 1].name ||
+	    !grown[opts->n_sys_specs - 1].host_dir)
 		return fail(opts, "out of memory");
 	return 0;
 }
@@ -188,6 +258,10 @@ static int process_arg(void *data, const char *arg, int key,
 		return 1;
 	case KEY_MIRROR:
 		if (add_mirror(opts, arg + strlen("mirror=")))
+			return -1;
+		return 0;
+	case KEY_SYS:
+		if (add_sys(opts, arg + strlen("sys=")))
 			return -1;
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
@@ -264,15 +338,18 @@ static int parse_mtime(struct canonfs_options *opts, const char *value)
 		opts->rules.time_mode = CANON_TIME_PASSTHROUGH;
 		return 0;
 	}
+	if (strcmp(value, "content") == 0) {
+		opts->rules.time_mode = CANON_TIME_CONTENT;
+		return 0;
+	}
 	errno = 0;
 	seconds = strtoll(value, &end, 10);
 	/* Up to year 9999, the range every tool can print. */
 	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
 	    seconds > 253402300799LL)
 		return fail(opts,
-			    "-o mtime=%s: expected zero, passthrough or "
-			    "seconds since "
-			    "1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
+			    "-o mtime=%s: expected zero, content, passthrough "
+			    "or seconds since 1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
 			    value);
 	opts->rules.time_mode = seconds ? CANON_TIME_FIXED : CANON_TIME_ZERO;
 	opts->rules.fixed_time = seconds;
@@ -306,6 +383,16 @@ bad:
 		opts,
 		"-o order=%s: expected sorted, reverse, shuffle or shuffle:SEED (e.g. -o order=shuffle:42)",
 		value);
+}
+
+/* `-o NAME=` with nothing after it. */
+static int check_not_empty(struct canonfs_options *opts, const char *name,
+			   const char *value, const char *example)
+{
+	if (value && !value[0])
+		return fail(opts, "-o %s=: empty value (e.g. -o %s=%s)", name,
+			    name, example);
+	return 0;
 }
 
 int options_parse(int argc, char **argv, struct canonfs_options *opts,
@@ -344,6 +431,13 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 		return -1;
 	if (opts->order_arg && parse_order(opts, opts->order_arg))
 		return -1;
+	if (check_not_empty(opts, "cc", opts->cc_arg, "gcc") ||
+	    check_not_empty(opts, "gomodcache", opts->gomodcache_arg,
+			    "/home/me/go/pkg/mod") ||
+	    check_not_empty(opts, "gopath", opts->gopath_arg, "/home/me/go") ||
+	    check_not_empty(opts, "digests", opts->digests_arg,
+			    "/var/cache/canonfs/digests"))
+		return -1;
 
 	if (!opts->src_dir)
 		return fail(opts, "missing SRCDIR and MOUNTPOINT (usage: "
@@ -361,6 +455,15 @@ void options_free(struct canonfs_options *opts)
 		free(opts->mirrors[i].host_dir);
 	}
 	free(opts->mirrors);
+	for (size_t i = 0; i < opts->n_sys_specs; i++) {
+		free(opts->sys_specs[i].name);
+		free(opts->sys_specs[i].host_dir);
+	}
+	free(opts->sys_specs);
+	free(opts->cc_arg);
+	free(opts->gomodcache_arg);
+	free(opts->gopath_arg);
+	free(opts->digests_arg);
 	free(opts->src_dir);
 	free(opts->mountpoint);
 	free(opts->uid_arg);
@@ -393,12 +496,26 @@ void options_print_help(const char *program)
 		"    -o mtime=MODE          timestamps shown for every file:",
 		"                             zero         0 for atime, mtime and ctime (default)",
 		"                             SECONDS      a fixed epoch, e.g. $SOURCE_DATE_EPOCH",
+		"                             content      a 1990s date from each file's SHA-256:",
+		"                                          equal bytes, equal mtime; Go's test",
+		"                                          cache stays correct",
 		"                             passthrough  the host's times",
 		"    -o uid=N, -o gid=N     owner shown for everything, a number or a",
 		"                           name (default: the user who mounts)",
 		"    -o mirror=VIRT:DIR     also mirror host directory DIR at",
 		"                           MOUNTPOINT/VIRT (repeatable; VIRT may have",
 		"                           several components, e.g. extra/tools)",
+		"    -o cc=COMPILER         whose include search list MOUNTPOINT/sys mirrors",
+		"                           (default: $CC, else gcc)",
+		"    -o sys=NAME:DIR        mirror DIR at MOUNTPOINT/sys/NAME, replacing the",
+		"                           discovered directory of that name (repeatable)",
+		"    -o sys=none            mirror no discovered include directory",
+		"    -o gomodcache=DIR|none Go's module cache at MOUNTPOINT/gomodcache",
+		"                           (default: $GOMODCACHE, $GOPATH/pkg/mod or",
+		"                           ~/go/pkg/mod, created when missing)",
+		"    -o gopath=DIR|none     a GOPATH at MOUNTPOINT/gopath (default: $GOPATH)",
+		"    -o digests=FILE|none   where file digests are kept across mounts",
+		"                           (default: ~/.cache/canonfs/digests)",
 		"    -o nonempty            allow mounting over a non-empty MOUNTPOINT",
 		"    -o xattr               show extended attributes (hidden by default)",
 		"    -o nowatch             do not watch the host tree with inotify (for",
@@ -416,6 +533,7 @@ void options_print_help(const char *program)
 		"    nosuid, nodev, noexec, noatime and the other generic flags",
 		"",
 		"subcommands:",
+		"    canonfs env MOUNTPOINT [--json]   the Go/cgo environment for builds inside",
 		"    canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- COMMAND...",
 		"    canonfs manifest PATH [--json]",
 		"    canonfs diff A B",

@@ -3,6 +3,8 @@
  */
 #include "canonfs/run.h"
 
+#include "canonfs/goenv.h"
+
 #include "canonfs/mounts.h"
 #include "canonfs/path.h"
 
@@ -196,13 +198,19 @@ static void command_dir(const char *src_dir, const char *mountpoint, char *out,
 	snprintf(out, out_size, "%s/src%s", mountpoint, rest ? rest : "");
 }
 
-static pid_t start_command(char **command, const char *dir,
-			   const sigset_t *old_mask)
+static pid_t start_command(char **command, const char *mountpoint,
+			   const char *dir, const sigset_t *old_mask)
 {
+	char err[PATH_MAX + 256];
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
+		/* The canonical Go environment of the mount (goenv.h). */
+		if (goenv_apply(mountpoint, err, sizeof(err))) {
+			report_error("run: %s", err);
+			_exit(126);
+		}
 		if (chdir(dir) == -1) {
 			report_error("run: cannot enter '%s': %s", dir,
 				     strerror(errno));
@@ -275,7 +283,7 @@ int run_main(int argc, char **argv)
 		return 1;
 
 	command_dir(args.src_dir, mountpoint, dir, sizeof(dir));
-	command = start_command(args.command, dir, &old_mask);
+	command = start_command(args.command, mountpoint, dir, &old_mask);
 	if (command < 0) {
 		report_error("run: cannot start '%s': %s", args.command[0],
 			     strerror(errno));

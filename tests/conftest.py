@@ -108,6 +108,30 @@ def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
     return Mount(src, mnt, options, proc, stderr_path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def isolated_home(tmp_path_factory):
+    """A HOME of the suite's own, so that what canonfs and go default to
+    (the module cache ~/go/pkg/mod, created at mount; the digest cache
+    ~/.cache/canonfs) never touches the real user's."""
+    saved = {k: os.environ.get(k) for k in
+             ("HOME", "GOMODCACHE", "GOPATH", "XDG_CACHE_HOME", "CC")}
+    home = tmp_path_factory.mktemp("home")
+    os.environ["HOME"] = str(home)
+    for key in ("GOMODCACHE", "GOPATH", "XDG_CACHE_HOME", "CC"):
+        os.environ.pop(key, None)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+# What the root of every default mount lists: the source tree, Go's module
+# cache and the system include directories.
+DEFAULT_ROOT = ["gomodcache", "src", "sys"]
+
+
 @pytest.fixture
 def canonfs(tmp_path):
     """A function mount(src, *options, mnt=None) -> Mount.

@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from conftest import DEFAULT_ROOT
+
 
 def counters(m):
     text = (m.mnt / ".canonfs" / "stats").read_text()
@@ -18,8 +20,8 @@ def test_control_directory_is_hidden_but_reachable(tmp_path, canonfs):
     src = tmp_path / "src"
     src.mkdir()
     m = canonfs(src)
-    assert os.listdir(m.mnt) == ["src"], "the mount root must look the same everywhere"
-    assert sorted(os.listdir(m.mnt / ".canonfs")) == ["barrier", "stats"]
+    assert os.listdir(m.mnt) == DEFAULT_ROOT, "the mount root must look the same everywhere"
+    assert sorted(os.listdir(m.mnt / ".canonfs")) == ["barrier", "env", "stats"]
     with open(m.mnt / ".canonfs" / "stats", "rb") as f:
         assert f.read(), "stats must not be empty"
     inos = {os.stat(m.mnt / ".canonfs" / "stats").st_ino for _ in range(3)}

@@ -19,7 +19,12 @@ enum canon_time_mode {
 	CANON_TIME_ZERO,	/* atime, mtime, ctime all 0 (the default) */
 	CANON_TIME_FIXED,	/* all three at a fixed epoch second */
 	CANON_TIME_PASSTHROUGH, /* the host's times */
+	CANON_TIME_CONTENT,	/* from a digest of the bytes: canon_content_time */
 };
+
+/* 1990-01-01 00:00:00 UTC: the time of directories in CANON_TIME_CONTENT,
+ * and the base that files add their digest bits to. */
+#define CANON_CONTENT_EPOCH 631152000
 
 struct canon_rules {
 	enum canon_time_mode time_mode;
@@ -55,6 +60,15 @@ mode_t canon_mode(mode_t host_mode);
  */
 void canon_attr(const struct canon_rules *rules, const struct stat *host,
 		uint64_t ino, off_t symlink_size, struct stat *out);
+
+/*
+ * The time CANON_TIME_CONTENT shows for an object whose bytes (a file's
+ * contents, a symlink's shown target) have this SHA-256: the epoch plus 28
+ * bits of seconds (up to mid-1998) and a nanosecond part, both from the
+ * digest. Equal bytes, equal times on every machine; different bytes,
+ * different times but for a 1 in 2^57 chance.
+ */
+void canon_content_time(const unsigned char digest[32], struct timespec *out);
 
 /* The attributes of an object with no host twin (the root, intermediate
  * directories, control files): mode is the full st_mode to show. */

@@ -7,6 +7,7 @@
  *   barrier  opening it waits until every host change made before the
  *            open has been applied to the kernel's caches; scripts run
  *            `cat MNT/.canonfs/barrier` between a checkout and a build.
+ *   env      the canonical Go environment for builds inside (goenv.h)
  *   trace-start, trace-stop, trace-flush  control -o trace (trace.h).
  */
 #ifndef CANONFS_CONTROL_H
@@ -22,6 +23,7 @@ enum control_node {
 	CONTROL_DIR,
 	CONTROL_STATS,
 	CONTROL_BARRIER,
+	CONTROL_ENV,
 	CONTROL_TRACE_START,
 	CONTROL_TRACE_STOP,
 	CONTROL_TRACE_FLUSH,

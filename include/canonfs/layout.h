@@ -10,14 +10,28 @@
 #ifndef CANONFS_LAYOUT_H
 #define CANONFS_LAYOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "canonfs/options.h"
 #include "canonfs/symlink.h"
+#include "canonfs/sysinc.h"
+
+/* What a mirror is for; fixed virtual paths for all but EXTRA. */
+enum layout_kind {
+	LAYOUT_SRC,	   /* SRCDIR at /src */
+	LAYOUT_EXTRA,	   /* -o mirror=VIRT:DIR at /VIRT */
+	LAYOUT_SYS,	   /* a system include directory at /sys/NAME */
+	LAYOUT_GOMODCACHE, /* Go's module cache at /gomodcache */
+	LAYOUT_GOPATH,	   /* GOPATH at /gopath */
+};
 
 /* Mirror 0 is always SRCDIR at "/src". */
 struct layout_mirror {
+	enum layout_kind kind;
+	bool read_only; /* system headers: a build never writes them */
+	int sys_index;	/* LAYOUT_SYS: index into the sysinc list */
 	char *virt_path;  /* "/src", "/extra/tools" */
 	char *host_root;  /* the host directory, resolved (realpath) */
 	char *host_given; /* absolute and clean, as the user spelled it */
@@ -53,13 +67,15 @@ struct layout {
 };
 
 /*
- * Build the layout from the options: resolves and opens every mirror's
- * host directory and checks that none of them holds the mountpoint (a
- * mount that loops into itself deadlocks). Returns 0, or -1 with one line
- * in err. layout_free() is safe after a failure.
+ * Build the layout from the options and the system include list: resolves
+ * and opens every mirror's host directory (creating Go's module cache when
+ * missing, as Go would) and checks that none of them holds the mountpoint
+ * (a mount that loops into itself deadlocks). Returns 0, or -1 with one
+ * line in err. layout_free() is safe after a failure.
  */
 int layout_build(struct layout *layout, const struct canonfs_options *opts,
-		 const char *mountpoint, char *err, size_t err_size);
+		 const struct sysinc_list *sys, const char *mountpoint,
+		 char *err, size_t err_size);
 
 void layout_free(struct layout *layout);
 

@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "canonfs/digests.h"
 #include "canonfs/inode.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
@@ -21,6 +22,8 @@
 struct canonfs_fs {
 	const struct canonfs_options *opts; /* const after start */
 	struct layout layout;		    /* const after start */
+	struct sysinc_list sys;		    /* const after start */
+	struct digest_cache *digests;	    /* lock inside */
 	struct inode_table inodes;	    /* locks inside */
 	struct stats stats;		    /* atomics inside */
 	struct own_changes own;		    /* the daemon's own entry changes */

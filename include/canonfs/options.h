@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "canonfs/canon.h"
+#include "canonfs/sysinc.h"
 
 /* One `-o mirror=VIRT:HOSTDIR`. Strings owned by the options struct. */
 struct mirror_spec {
@@ -50,6 +51,17 @@ struct canonfs_options {
 
 	struct mirror_spec *mirrors; /* owned array */
 	size_t n_mirrors;
+
+	/* System include directories (sysinc.h): -o cc=, -o sys=. */
+	char *cc_arg;
+	struct sysinc_spec *sys_specs; /* owned array, in the given order */
+	size_t n_sys_specs;
+
+	/* Go's directories: a host path, "none", or NULL for the default. */
+	char *gomodcache_arg;
+	char *gopath_arg;
+	/* The persistent digest cache: a file, "none", or NULL (default). */
+	char *digests_arg;
 
 	/* Raw values as fuse_opt_parse stores them (owned). */
 	char *uid_arg;

@@ -3,7 +3,8 @@
  *
  * Mounts SRCDIR at a fixed mountpoint (default /build) with a canonfs
  * daemon of its own (this same program, in the foreground, as a child),
- * runs COMMAND in the same relative directory inside MOUNTPOINT/src,
+ * runs COMMAND in the same relative directory inside MOUNTPOINT/src with
+ * the mount's canonical Go environment (goenv.h) added to its own,
  * forwards SIGINT, SIGTERM and SIGHUP to it, always unmounts (also when
  * the command is killed or the daemon dies) and exits with the command's
  * status, 128+N when a signal ended it.

@@ -74,5 +74,27 @@ int main(void)
 	CHECK(canon_child_ino(canon_child_ino(1, "a"), "b") !=
 	      canon_child_ino(canon_child_ino(1, "b"), "a"));
 	CHECK(canon_child_ino(1, "src") > CANON_ROOT_INO);
+	/* -o mtime=content: a pure function of the digest, in the 1990s. */
+	{
+		unsigned char a[32] = {0}, b[32] = {0};
+		struct timespec ta, tb, ta2;
+
+		a[0] = 0x12;
+		a[5] = 0x34;
+		b[0] = 0x12;
+		b[5] = 0x35; /* differs only in the nanosecond bits */
+		canon_content_time(a, &ta);
+		canon_content_time(a, &ta2);
+		canon_content_time(b, &tb);
+		CHECK(ta.tv_sec == ta2.tv_sec && ta.tv_nsec == ta2.tv_nsec);
+		CHECK(ta.tv_sec == tb.tv_sec && ta.tv_nsec != tb.tv_nsec);
+		CHECK(ta.tv_nsec > 0 && ta.tv_nsec < 1000000000);
+		memset(a, 0xff, sizeof(a));
+		canon_content_time(a, &ta);
+		CHECK(ta.tv_sec >= CANON_CONTENT_EPOCH &&
+		      ta.tv_sec < 915148800); /* before 1999 */
+		CHECK(ta.tv_nsec < 1000000000);
+	}
+
 	return check_summary("canon");
 }

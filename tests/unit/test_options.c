@@ -77,6 +77,45 @@ int main(void)
 	CHECK(parse((const char *[]){"canonfs", "-o", "order=shuffle:x", "s",
 				     "m", NULL}) == -1);
 
+	/* The Go/C integration options. */
+	CHECK(parse((const char *[]){"canonfs", "-o",
+				     "mtime=content,cc=clang,gomodcache=none,"
+				     "gopath=/g,digests=/tmp/d",
+				     "s", "m", NULL}) == 0);
+	CHECK(opts.rules.time_mode == CANON_TIME_CONTENT);
+	CHECK_STR(opts.cc_arg, "clang");
+	CHECK_STR(opts.gomodcache_arg, "none");
+	CHECK_STR(opts.gopath_arg, "/g");
+	CHECK_STR(opts.digests_arg, "/tmp/d");
+	CHECK(!has_arg("cc=") && !has_arg("digests="));
+	CHECK(parse((const char *[]){"canonfs", "-o",
+				     "sys=none,sys=cc:/a/inc,sys=c++:/b", "s",
+				     "m", NULL}) == 0);
+	CHECK(opts.n_sys_specs == 3);
+	CHECK(opts.sys_specs[0].name == NULL);
+	CHECK_STR(opts.sys_specs[1].name, "cc");
+	CHECK_STR(opts.sys_specs[1].host_dir, "/a/inc");
+	CHECK_STR(opts.sys_specs[2].name, "c++");
+	CHECK(parse((const char *[]){"canonfs", "-o", "sys=a/b:/x", "s", "m",
+				     NULL}) == -1);
+	CHECK(strstr(opts.error, "'a/b' is not a usable name") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "sys=..:/x", "s", "m",
+				     NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "sys=usr", "s", "m",
+				     NULL}) == -1);
+	CHECK(strstr(opts.error, "NAME:HOSTDIR") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "sys=u:/a,sys=u:/b", "s",
+				     "m", NULL}) == -1);
+	CHECK(strstr(opts.error, "sys/u twice") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "cc=", "s", "m",
+				     NULL}) == -1);
+	CHECK(strstr(opts.error, "-o cc=: empty") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=sys/x:/x", "s",
+				     "m", NULL}) == -1);
+	CHECK(strstr(opts.error, "'sys'") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=gomodcache:/x",
+				     "s", "m", NULL}) == -1);
+
 	/* Bad input: each gives one message naming the problem. */
 	CHECK(parse((const char *[]){"canonfs", "-o", "frobnicate", "s", "m",
 				     NULL}) == -1);

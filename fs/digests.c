@@ -1,0 +1,378 @@
+/*
+ * digests: the SHA-256 cache keyed by host file version (see
+ * include/canonfs/digests.h).
+ */
+#include "canonfs/digests.h"
+
+#include "canonfs/manifest.h"
+
+#include <uthash.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECORD_SIZE 92
+#define FLUSH_BYTES (64 * 1024)
+
+/* What identifies one version of a host file. */
+struct file_version {
+	uint64_t dev, ino;
+	int64_t size;
+	int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+
+struct digest_entry {
+	struct file_version version; /* the hash key is dev+ino only */
+	unsigned char sha256[32];
+	UT_hash_handle hh;
+};
+
+struct digest_cache {
+	pthread_mutex_t lock;
+	struct digest_entry *entries; /* uthash on version.dev/ino */
+	char *path;		      /* NULL: memory only */
+	int fd;			      /* the file, O_APPEND; -1 when none */
+	bool loaded;		      /* records read (lazily, at first use) */
+	char *pending;		      /* records not yet written */
+	size_t pending_len;
+};
+
+static uint32_t fnv1a(const unsigned char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void version_of(const struct stat *st, struct file_version *v)
+{
+	*v = (struct file_version){
+		.dev = st->st_dev,
+		.ino = st->st_ino,
+		.size = st->st_size,
+		.mtime_s = st->st_mtim.tv_sec,
+		.mtime_ns = st->st_mtim.tv_nsec,
+		.ctime_s = st->st_ctim.tv_sec,
+		.ctime_ns = st->st_ctim.tv_nsec,
+	};
+}
+
+static void encode(const struct digest_entry *e, unsigned char *rec)
+{
+	uint32_t check;
+
+	memcpy(rec, &e->version, sizeof(e->version));
+	memcpy(rec + 56, e->sha256, 32);
+	check = fnv1a(rec, 88);
+	memcpy(rec + 88, &check, 4);
+}
+
+static bool decode(const unsigned char *rec, struct digest_entry *e)
+{
+	uint32_t check;
+
+	memcpy(&check, rec + 88, 4);
+	if (check != fnv1a(rec, 88))
+		return false;
+	memcpy(&e->version, rec, sizeof(e->version));
+	memcpy(e->sha256, rec + 56, 32);
+	return true;
+}
+
+/* Insert or replace; the caller holds the lock. */
+static void remember(struct digest_cache *c, const struct file_version *v,
+		     const unsigned char sha256[32])
+{
+	struct digest_entry *e;
+
+	HASH_FIND(hh, c->entries, v, 2 * sizeof(uint64_t), e);
+	if (!e) {
+		if (!(e = calloc(1, sizeof(*e))))
+			return;
+		e->version = *v;
+		HASH_ADD(hh, c->entries, version, 2 * sizeof(uint64_t), e);
+	}
+	e->version = *v;
+	memcpy(e->sha256, sha256, 32);
+}
+
+/* Rewrite the file with one record per live entry (temporary + rename,
+ * so a crash leaves the old file or the new one). Holds the lock. */
+static void compact(struct digest_cache *c)
+{
+	char tmp[PATH_MAX];
+	unsigned char rec[RECORD_SIZE];
+	struct digest_entry *e, *next;
+	FILE *out;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", c->path,
+			     (int)getpid()) >= sizeof(tmp) ||
+	    !(out = fopen(tmp, "we")))
+		return;
+	fputs(DIGESTS_MAGIC, out);
+	HASH_ITER(hh, c->entries, e, next)
+	{
+		encode(e, rec);
+		fwrite(rec, 1, sizeof(rec), out);
+	}
+	if (fclose(out) != 0 || rename(tmp, c->path) != 0) {
+		unlink(tmp);
+		return;
+	}
+	fd = open(c->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd >= 0) {
+		close(c->fd);
+		c->fd = fd;
+	}
+}
+
+/* Read every record of the file. Holds the lock. */
+static void load(struct digest_cache *c)
+{
+	size_t magic_len = strlen(DIGESTS_MAGIC), len = 0, cap = 0, records = 0;
+	unsigned char *data = NULL;
+	struct digest_entry e;
+	ssize_t got;
+
+	c->loaded = true;
+	if (c->fd < 0)
+		return;
+	int rfd = open(c->path, O_RDONLY | O_CLOEXEC);
+
+	if (rfd < 0)
+		return;
+	for (;;) {
+		if (cap - len < 65536) {
+			unsigned char *grown = realloc(data, cap + (1 << 20));
+
+			if (!grown)
+				break;
+			data = grown;
+			cap += 1 << 20;
+		}
+		got = read(rfd, data + len, cap - len);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(rfd);
+	/* A bad record (a torn append) is skipped byte by byte until the
+	 * records line up again. */
+	for (size_t pos = magic_len; pos + RECORD_SIZE <= len;) {
+		if (decode(data + pos, &e)) {
+			remember(c, &e.version, e.sha256);
+			records++;
+			pos += RECORD_SIZE;
+		} else {
+			pos++;
+		}
+	}
+	free(data);
+	if (records > 4096 && records > 2 * HASH_COUNT(c->entries))
+		compact(c);
+}
+
+int digests_default_path(char *out, size_t out_size)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg && xdg[0] == '/')
+		n = snprintf(out, out_size, "%s/canonfs/digests", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(out, out_size, "%s/.cache/canonfs/digests", home);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}
+
+/* mkdir -p of path's directory. */
+static void make_parents(const char *path)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+}
+
+/* Open (or create) the file and check it is ours. Returns the descriptor,
+ * or -1 with one line in err. */
+static int open_file(const char *path, char *err, size_t err_size)
+{
+	size_t magic_len = strlen(DIGESTS_MAGIC);
+	char head[32];
+	ssize_t got;
+	int fd;
+
+	make_parents(path);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, err_size,
+			 "digest cache '%s': %s (give another file with -o "
+			 "digests=FILE, or -o digests=none)",
+			 path, strerror(errno));
+		return -1;
+	}
+	got = pread(fd, head, magic_len, 0);
+	if (got == 0) {
+		/* New: two daemons may race here; both write the same. */
+		if (pwrite(fd, DIGESTS_MAGIC, magic_len, 0) ==
+		    (ssize_t)magic_len)
+			return fd;
+	} else if (got == (ssize_t)magic_len &&
+		   memcmp(head, DIGESTS_MAGIC, magic_len) == 0) {
+		return fd;
+	}
+	close(fd);
+	snprintf(err, err_size,
+		 "digest cache '%s' is not a canonfs digest cache (left "
+		 "untouched; give another file with -o digests=FILE)",
+		 path);
+	return -1;
+}
+
+struct digest_cache *digests_open(const char *path, char *err,
+				  size_t err_size)
+{
+	struct digest_cache *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->fd = -1;
+	if (path) {
+		if (!(c->path = strdup(path)) ||
+		    (c->fd = open_file(path, err, err_size)) < 0) {
+			if (!c->path)
+				snprintf(err, err_size, "out of memory");
+			digests_close(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* Append one record to the pending buffer, written in FLUSH_BYTES
+ * batches. Holds the lock. */
+static void queue_record(struct digest_cache *c, const struct file_version *v,
+			 const unsigned char sha256[32])
+{
+	struct digest_entry e = {.version = *v};
+
+	if (c->fd < 0)
+		return;
+	if (!c->pending && !(c->pending = malloc(FLUSH_BYTES)))
+		return;
+	memcpy(e.sha256, sha256, 32);
+	encode(&e, (unsigned char *)c->pending + c->pending_len);
+	c->pending_len += RECORD_SIZE;
+	if (c->pending_len + RECORD_SIZE > FLUSH_BYTES) {
+		/* One write: O_APPEND keeps concurrent daemons' batches whole. */
+		if (write(c->fd, c->pending, c->pending_len) < 0) {
+			/* A full disk costs cached entries, nothing else. */
+		}
+		c->pending_len = 0;
+	}
+}
+
+static bool is_racy(const struct stat *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return st->st_ctim.tv_sec >= now.tv_sec - DIGESTS_RACY_SECONDS ||
+	       st->st_mtim.tv_sec >= now.tv_sec - DIGESTS_RACY_SECONDS;
+}
+
+int digests_get(struct digest_cache *c, int fd, const struct stat *st,
+		unsigned char out[32])
+{
+	struct file_version want, after;
+	struct digest_entry *e;
+	char proc[32];
+	struct stat now;
+	int read_fd, err;
+
+	version_of(st, &want);
+	pthread_mutex_lock(&c->lock);
+	if (!c->loaded)
+		load(c);
+	HASH_FIND(hh, c->entries, &want, 2 * sizeof(uint64_t), e);
+	if (e && memcmp(&e->version, &want, sizeof(want)) == 0) {
+		memcpy(out, e->sha256, 32);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	read_fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (read_fd < 0 && errno == EPERM)
+		read_fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (read_fd < 0)
+		return errno;
+	err = manifest_hash_fd(read_fd, out);
+	/* Remember only what is known to be the version asked about. */
+	if (!err && fstat(read_fd, &now) == 0) {
+		version_of(&now, &after);
+		if (memcmp(&after, &want, sizeof(want)) == 0 && !is_racy(&now)) {
+			pthread_mutex_lock(&c->lock);
+			remember(c, &want, out);
+			queue_record(c, &want, out);
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	close(read_fd);
+	return err;
+}
+
+void digests_flush(struct digest_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->fd >= 0 && c->pending_len > 0 &&
+	    write(c->fd, c->pending, c->pending_len) < 0) {
+		/* as in queue_record: entries lost, no harm */
+	}
+	c->pending_len = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void digests_close(struct digest_cache *c)
+{
+	struct digest_entry *e, *next;
+
+	if (!c)
+		return;
+	digests_flush(c);
+	HASH_ITER(hh, c->entries, e, next)
+	{
+		HASH_DEL(c->entries, e);
+		free(e);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->pending);
+	free(c->path);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}

@@ -1,0 +1,511 @@
+/*
+ * goenv: the canonical Go environment of a mount (see
+ * include/canonfs/goenv.h).
+ */
+#include "canonfs/goenv.h"
+
+#include "canonfs/canon.h"
+#include "canonfs/control.h"
+#include "canonfs/mounts.h"
+#include "canonfs/path.h"
+#include "canonfs/symlink.h"
+
+#include <openssl/evp.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/* The first entry of a GOPATH list ("a:b" -> "a"), if absolute. */
+static bool first_gopath(char *out, size_t out_size)
+{
+	const char *gopath = getenv("GOPATH");
+	size_t len;
+
+	if (!gopath || gopath[0] != '/')
+		return false;
+	len = strcspn(gopath, ":");
+	if (len + 1 > out_size)
+		return false;
+	memcpy(out, gopath, len);
+	out[len] = '\0';
+	return true;
+}
+
+static bool fits(int n, size_t size)
+{
+	return n >= 0 && (size_t)n < size;
+}
+
+bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
+			size_t out_size, bool *chosen)
+{
+	const char *env = getenv("GOMODCACHE"), *home = getenv("HOME");
+	char gopath[PATH_MAX];
+
+	*chosen = opts->gomodcache_arg != NULL;
+	if (opts->gomodcache_arg)
+		return strcmp(opts->gomodcache_arg, "none") != 0 &&
+		       fits(snprintf(out, out_size, "%s", opts->gomodcache_arg),
+			    out_size);
+	if (env && env[0] == '/')
+		return fits(snprintf(out, out_size, "%s", env), out_size);
+	if (first_gopath(gopath, sizeof(gopath)))
+		return fits(snprintf(out, out_size, "%s/pkg/mod", gopath),
+			    out_size);
+	if (home && home[0] == '/')
+		return fits(snprintf(out, out_size, "%s/go/pkg/mod",
+				     strcmp(home, "/") ? home : ""),
+			    out_size);
+	return false;
+}
+
+bool goenv_gopath_dir(const struct canonfs_options *opts, char *out,
+		      size_t out_size, bool *chosen)
+{
+	*chosen = opts->gopath_arg != NULL;
+	if (opts->gopath_arg)
+		return strcmp(opts->gopath_arg, "none") != 0 &&
+		       fits(snprintf(out, out_size, "%s", opts->gopath_arg),
+			    out_size);
+	return first_gopath(out, out_size);
+}
+
+/* ---- the system header digest ---- */
+
+struct header_walk {
+	EVP_MD_CTX *ctx;
+	struct digest_cache *digests;
+	const struct layout *layout;
+};
+
+static int name_compare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One entry's record: "PATH\0TYPE MODE\0" then its digest or target. */
+static void hash_record(struct header_walk *w, const char *virt_path,
+			const struct stat *st, const void *data, size_t len)
+{
+	char head[32];
+	int n = snprintf(head, sizeof(head), "%c %o",
+			 S_ISDIR(st->st_mode)	? 'd'
+			 : S_ISLNK(st->st_mode) ? 'l'
+						: 'f',
+			 (unsigned)(canon_mode(st->st_mode) & 07777));
+
+	EVP_DigestUpdate(w->ctx, virt_path, strlen(virt_path) + 1);
+	EVP_DigestUpdate(w->ctx, head, (size_t)n + 1);
+	if (data)
+		EVP_DigestUpdate(w->ctx, data, len);
+}
+
+static int walk_headers(struct header_walk *w, int dir_fd,
+			const char *virt_dir, int depth);
+
+static void hash_entry(struct header_walk *w, int dir_fd, const char *name,
+		       const char *virt_dir, int depth)
+{
+	char virt_path[PATH_MAX], target[PATH_MAX], shown[PATH_MAX];
+	unsigned char sha[32];
+	struct stat st;
+	ssize_t len;
+	int fd;
+
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !canon_is_shown(st.st_mode) ||
+	    !fits(snprintf(virt_path, sizeof(virt_path), "%s/%s", virt_dir,
+			   name),
+		  sizeof(virt_path)))
+		return;
+	if (S_ISREG(st.st_mode)) {
+		fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		/* An unreadable header is recorded as such: what the build
+		 * would see too. */
+		if (fd < 0 || digests_get(w->digests, fd, &st, sha))
+			memset(sha, 0, sizeof(sha));
+		if (fd >= 0)
+			close(fd);
+		hash_record(w, virt_path, &st, sha, sizeof(sha));
+	} else if (S_ISLNK(st.st_mode)) {
+		len = readlinkat(dir_fd, name, target, sizeof(target) - 1);
+		target[len < 0 ? 0 : len] = '\0';
+		if (symlink_to_view(target, virt_dir, w->layout->spellings,
+				    w->layout->n_spellings, shown,
+				    sizeof(shown)))
+			snprintf(shown, sizeof(shown), "%s", target);
+		hash_record(w, virt_path, &st, shown, strlen(shown));
+	} else {
+		hash_record(w, virt_path, &st, NULL, 0);
+		fd = openat(dir_fd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			walk_headers(w, fd, virt_path, depth + 1);
+	}
+}
+
+/* Hash the tree behind dir_fd (consumed) in byte order of names. */
+static int walk_headers(struct header_walk *w, int dir_fd,
+			const char *virt_dir, int depth)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir;
+	int err = 0;
+
+	/* Include trees are shallow; a loop of bind mounts is not. */
+	if (depth > 64 || !(dir = fdopendir(dir_fd))) {
+		close(dir_fd);
+		return depth > 64 ? ELOOP : errno;
+	}
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			char **grown = realloc(names, (cap = cap ? 2 * cap : 64) *
+							      sizeof(*names));
+			if (!grown) {
+				err = ENOMEM;
+				break;
+			}
+			names = grown;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			err = ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (!err) {
+		qsort(names, n, sizeof(*names), name_compare);
+		for (size_t i = 0; i < n; i++)
+			hash_entry(w, dirfd(dir), names[i], virt_dir, depth);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(dir);
+	return err;
+}
+
+int goenv_headers_digest(const struct layout *layout,
+			 const struct sysinc_list *sys,
+			 struct digest_cache *digests, unsigned char out[32])
+{
+	struct header_walk w = {.digests = digests, .layout = layout};
+	int err = 0;
+
+	if (!(w.ctx = EVP_MD_CTX_new()) ||
+	    !EVP_DigestInit_ex(w.ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(w.ctx);
+		return ENOMEM;
+	}
+	(void)sys; /* the layout holds the sys mirrors in the list's order */
+	for (size_t i = 0; i < layout->n_mirrors && !err; i++) {
+		const struct layout_mirror *m = &layout->mirrors[i];
+		int fd;
+
+		if (m->kind != LAYOUT_SYS)
+			continue;
+		EVP_DigestUpdate(w.ctx, m->virt_path, strlen(m->virt_path) + 1);
+		fd = openat(m->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		err = fd < 0 ? errno : walk_headers(&w, fd, m->virt_path, 0);
+	}
+	if (!err)
+		EVP_DigestFinal_ex(w.ctx, out, NULL);
+	EVP_MD_CTX_free(w.ctx);
+	return err;
+}
+
+/* ---- the variables ---- */
+
+struct text {
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static void add(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->data ? t->data + t->len : NULL,
+			      t->data ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if (t->data && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		char *grown = realloc(t->data, t->cap + (size_t)n + 4096);
+
+		if (!grown) {
+			t->failed = true;
+			return;
+		}
+		t->data = grown;
+		t->cap += (size_t)n + 4096;
+	}
+}
+
+/* -isystem for each directory of one language, in its search order. */
+static void add_isystem(struct text *t, const struct layout *layout,
+			const struct sysinc_list *sys, unsigned lang)
+{
+	unsigned last = 0;
+	bool first = true;
+
+	/* Positions are small and unique per language: select in order. */
+	for (;;) {
+		const struct sysinc_dir *next = NULL;
+
+		for (size_t i = 0; i < sys->n; i++) {
+			const struct sysinc_dir *d = &sys->dirs[i];
+			unsigned pos = lang == SYSINC_C ? d->c_pos : d->cxx_pos;
+
+			if (!(d->langs & lang) || (!first && pos <= last))
+				continue;
+			if (!next ||
+			    pos < (lang == SYSINC_C ? next->c_pos
+						    : next->cxx_pos))
+				next = d;
+		}
+		if (!next)
+			return;
+		last = lang == SYSINC_C ? next->c_pos : next->cxx_pos;
+		first = false;
+		add(t, " -isystem %s/sys/%s", layout->mountpoint, next->name);
+	}
+}
+
+static bool has_lang(const struct sysinc_list *sys, unsigned lang)
+{
+	for (size_t i = 0; i < sys->n; i++)
+		if (sys->dirs[i].langs & lang)
+			return true;
+	return false;
+}
+
+static bool has_kind(const struct layout *layout, enum layout_kind kind)
+{
+	for (size_t i = 0; i < layout->n_mirrors; i++)
+		if (layout->mirrors[i].kind == kind)
+			return true;
+	return false;
+}
+
+int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
+		 const struct canonfs_options *opts,
+		 struct digest_cache *digests, char **text, size_t *len)
+{
+	struct text t = {0};
+	unsigned char sha[32];
+	int err;
+
+	if (has_kind(layout, LAYOUT_GOMODCACHE))
+		add(&t, "GOMODCACHE=%s/gomodcache\n", layout->mountpoint);
+	if (has_kind(layout, LAYOUT_GOPATH))
+		add(&t, "GOPATH=%s/gopath\n", layout->mountpoint);
+	if (sys->compiler_chosen && sys->compiler)
+		add(&t, "CC=%s\n", sys->compiler);
+	if (has_kind(layout, LAYOUT_SYS)) {
+		if ((err = goenv_headers_digest(layout, sys, digests, sha))) {
+			free(t.data);
+			return err;
+		}
+		add(&t, "CGO_CPPFLAGS=-D%s=", GOENV_HEADER_DEFINE);
+		for (int i = 0; i < 32; i++)
+			add(&t, "%02x", sha[i]);
+		add(&t, "\n");
+		if (has_lang(sys, SYSINC_C)) {
+			add(&t, "CGO_CFLAGS=-g -O2 -nostdinc");
+			add_isystem(&t, layout, sys, SYSINC_C);
+			add(&t, "\n");
+		}
+		if (has_lang(sys, SYSINC_CXX)) {
+			add(&t, "CGO_CXXFLAGS=-g -O2 -nostdinc -nostdinc++");
+			add_isystem(&t, layout, sys, SYSINC_CXX);
+			add(&t, "\n");
+		}
+	}
+	add(&t, "TZ=UTC\n");
+	if (opts->rules.time_mode == CANON_TIME_ZERO ||
+	    opts->rules.time_mode == CANON_TIME_FIXED)
+		add(&t, "GODEBUG=goindex=0\n");
+	if (t.failed) {
+		free(t.data);
+		return ENOMEM;
+	}
+	*text = t.data;
+	*len = t.len;
+	return 0;
+}
+
+/* ---- `canonfs env` and `canonfs run` ---- */
+
+/* The env file of the mount at mountpoint (malloc'd), or NULL with one
+ * line in err. */
+static char *read_env_file(const char *mountpoint, char *err, size_t err_size)
+{
+	char path[PATH_MAX];
+	struct statfs sfs;
+	char *data = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (statfs(mountpoint, &sfs) == -1) {
+		snprintf(err, err_size, "MOUNTPOINT '%s': %s (give the "
+			 "directory canonfs is mounted on)",
+			 mountpoint, strerror(errno));
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", mountpoint, CONTROL_DIR_NAME,
+		 GOENV_CONTROL_FILE);
+	f = sfs.f_type == FUSE_SUPER_MAGIC ? fopen(path, "re") : NULL;
+	if (!f) {
+		snprintf(err, err_size,
+			 "'%s' is not the root of a canonfs mount (give the "
+			 "MOUNTPOINT of a running canonfs)",
+			 mountpoint);
+		return NULL;
+	}
+	if (getdelim(&data, &len, '\0', f) < 0) {
+		free(data);
+		data = NULL;
+		snprintf(err, err_size, "cannot read '%s': %s", path,
+			 strerror(ferror(f) ? errno : EIO));
+	}
+	fclose(f);
+	return data;
+}
+
+static void print_shell_quoted(const char *s)
+{
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+int goenv_main(int argc, char **argv)
+{
+	const char *mountpoint = NULL;
+	char err[PATH_MAX + 256], *data, *line, *save = NULL;
+	bool json = false, first = true;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+			   strcmp(argv[i], "--help") == 0) {
+			printf("usage: canonfs env MOUNTPOINT [--json]\n"
+			       "Print the environment for a build inside the "
+			       "canonfs mount at MOUNTPOINT:\nshell exports "
+			       "(eval \"$(canonfs env MNT)\"), or one JSON "
+			       "object.\n");
+			return 0;
+		} else if (!mountpoint && argv[i][0] != '-') {
+			mountpoint = argv[i];
+		} else {
+			report_error("env: unexpected argument '%s' (usage: "
+				     "canonfs env MOUNTPOINT [--json])",
+				     argv[i]);
+			return 2;
+		}
+	}
+	if (!mountpoint) {
+		report_error("env: missing MOUNTPOINT (usage: canonfs env "
+			     "MOUNTPOINT [--json])");
+		return 2;
+	}
+	if (!(data = read_env_file(mountpoint, err, sizeof(err)))) {
+		report_error("env: %s", err);
+		return 1;
+	}
+	if (json)
+		putchar('{');
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (json) {
+			printf("%s\n  ", first ? "" : ",");
+			print_json_string(line);
+			fputs(": ", stdout);
+			print_json_string(eq + 1);
+		} else {
+			printf("export %s=", line);
+			print_shell_quoted(eq + 1);
+			putchar('\n');
+		}
+		first = false;
+	}
+	if (json)
+		puts("\n}");
+	free(data);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int goenv_apply(const char *mountpoint, char *err, size_t err_size)
+{
+	char *data = read_env_file(mountpoint, err, err_size), *line;
+	char *save = NULL;
+
+	if (!data)
+		return -1;
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (eq) {
+			*eq = '\0';
+			setenv(line, eq + 1, 1);
+		}
+	}
+	free(data);
+	return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * digests: SHA-256 of host files, cached by what identifies a version of a
+ * file on the host: (dev, ino, size, mtime, ctime). A warm stat under
+ * -o mtime=content, and the system-header digest of `canonfs env`, then
+ * cost a table lookup instead of reading the file.
+ *
+ * The cache is kept across mounts in a file of this machine (default
+ * $XDG_CACHE_HOME/canonfs/digests, else ~/.cache/canonfs/digests):
+ *
+ *   "canonfs-digests 1\n", then fixed 92-byte records in host byte order:
+ *   dev, ino, size, mtime s, mtime ns, ctime s, ctime ns (7 x 64 bits),
+ *   the SHA-256, and a 32-bit FNV-1a check of the preceding 88 bytes.
+ *
+ * Records are appended (the last one of a file wins) and the file is
+ * rewritten without duplicates when they outnumber the live entries.
+ * Records with a bad check are skipped, so a torn append costs entries,
+ * never a wrong digest.
+ *
+ * A file changed less than DIGESTS_RACY_SECONDS ago is hashed every time
+ * and never remembered: an edit in the same timestamp tick with the same
+ * size would otherwise keep its old digest (git's "racy" rule).
+ */
+#ifndef CANONFS_DIGESTS_H
+#define CANONFS_DIGESTS_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#define DIGESTS_MAGIC "canonfs-digests 1\n"
+#define DIGESTS_RACY_SECONDS 2
+
+struct digest_cache;
+
+/*
+ * A cache backed by file path (created with its directory when missing),
+ * or memory only when path is NULL. Returns NULL with one line in err: the
+ * file cannot be created, or exists and is not a digest cache (it is never
+ * overwritten then).
+ */
+struct digest_cache *digests_open(const char *path, char *err,
+				  size_t err_size);
+
+/* The default file ($XDG_CACHE_HOME or $HOME/.cache). Returns 0, or -1
+ * when neither variable is set. */
+int digests_default_path(char *out, size_t out_size);
+
+/*
+ * The SHA-256 of the regular file behind fd (any descriptor, O_PATH
+ * included: it is reopened for reading), whose fstat is st. Returns 0 or
+ * an errno value.
+ */
+int digests_get(struct digest_cache *cache, int fd, const struct stat *st,
+		unsigned char out[32]);
+
+/* Write what is not yet in the file. */
+void digests_flush(struct digest_cache *cache);
+
+/* Flush and free; NULL is fine. */
+void digests_close(struct digest_cache *cache);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * goenv: the canonical Go environment of a mount.
+ *
+ * Go hashes into its cache keys the directories of GOPATH and of the
+ * module cache, the cgo flags, and (through `go test`) the local time
+ * zero; never the system headers cgo compiles against. For a mount at MNT
+ * the daemon serves, as MNT/.canonfs/env, one NAME=VALUE line per variable
+ * a build inside should use:
+ *
+ *   GOMODCACHE    MNT/gomodcache, when the module cache is mirrored
+ *   GOPATH        MNT/gopath, when a GOPATH is mirrored
+ *   CC            the compiler given with -o cc=
+ *   CGO_CPPFLAGS  -DCANONFS_SYSHEADERS=<SHA-256 of every mirrored system
+ *                 header>: keys change when the headers do, and only then
+ *   CGO_CFLAGS    -g -O2 (Go's default) -nostdinc -isystem MNT/sys/NAME...
+ *                 in the compiler's C search order
+ *   CGO_CXXFLAGS  the same with -nostdinc++ and the C++ search order
+ *   TZ            UTC
+ *   GODEBUG       goindex=0 when mtimes are constant: Go's module index
+ *                 keys on size+mtime and would keep a same-size edit's
+ *                 stale import list
+ *
+ * -nostdinc plus -isystem rather than --sysroot: a sysroot prefixes only
+ * /usr/include-like directories (never the compiler's own include
+ * directory) and would need the host's version and triplet names under
+ * it; -isystem names exactly the mirrored directories, in the compiler's
+ * order, which #include_next needs.
+ *
+ * `canonfs env MNT [--json]` prints that file as shell exports or JSON;
+ * `canonfs run` puts it into the command's environment.
+ */
+#ifndef CANONFS_GOENV_H
+#define CANONFS_GOENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "canonfs/digests.h"
+#include "canonfs/layout.h"
+#include "canonfs/options.h"
+#include "canonfs/sysinc.h"
+
+#define GOENV_CONTROL_FILE "env"
+#define GOENV_HEADER_DEFINE "CANONFS_SYSHEADERS"
+
+/*
+ * The host directory to mirror at /gomodcache: -o gomodcache=DIR, else
+ * $GOMODCACHE, else the first $GOPATH entry + /pkg/mod, else
+ * $HOME/go/pkg/mod (Go's own rule). Returns true with out filled, false
+ * for -o gomodcache=none or when no default applies. *chosen tells
+ * whether the user named it.
+ */
+bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
+			size_t out_size, bool *chosen);
+
+/* The same for /gopath: -o gopath=DIR, else $GOPATH's first entry when
+ * set; no default (Go's $HOME/go is only implied). */
+bool goenv_gopath_dir(const struct canonfs_options *opts, char *out,
+		      size_t out_size, bool *chosen);
+
+/*
+ * The SHA-256 over every mirrored system include directory, walked in
+ * byte order: each entry's virtual path, type, canonical mode and content
+ * digest (files) or shown target (symlinks). Returns 0 or an errno value.
+ */
+int goenv_headers_digest(const struct layout *layout,
+			 const struct sysinc_list *sys,
+			 struct digest_cache *digests, unsigned char out[32]);
+
+/* The NAME=VALUE lines of MNT/.canonfs/env (malloc'd text). Returns 0 or
+ * an errno value. */
+int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
+		 const struct canonfs_options *opts,
+		 struct digest_cache *digests, char **text, size_t *len);
+
+/* `canonfs env MOUNTPOINT [--json]`; argv[0] is "env". Returns the exit
+ * status. */
+int goenv_main(int argc, char **argv);
+
+/* Put the environment of the mount at mountpoint into this process's
+ * environment (for `canonfs run`). Returns 0, or -1 with one line in err. */
+int goenv_apply(const char *mountpoint, char *err, size_t err_size);
+
+#endif
