@@ -106,11 +106,14 @@ count_steps() {
         true
 }
 
-# build NAME DIR: go build -x ./... in DIR; sets STEPS and SUM.
+# build NAME DIR [MNT]: go build -x ./... in DIR (with the canonical
+# environment of the mount at MNT: module cache, system headers from the
+# mount); sets STEPS and SUM.
 build() {
     local log=$WORK/$1.log out=$WORK/out/$1
     mkdir -p "$out"
-    if ! (cd "$2" && PWD=$2 go build -x -o "$out/" ./... 2>"$log"); then
+    if ! (if [ -n "${3:-}" ]; then eval "$("$CANONFS" env "$3")"; fi &&
+          cd "$2" && PWD=$2 go build -x -o "$out/" ./... 2>"$log"); then
         tail -n 20 "$log" >&2
         die "go build failed in $2"
     fi
@@ -131,11 +134,11 @@ ok=1
 export GOCACHE=$WORK/gocache-canonfs
 echo "With canonfs, each mounted in turn at $MNT:"
 mount_canonfs "$ALICE"
-build alice-canonfs "$MNT/src"
+build alice-canonfs "$MNT/src" "$MNT"
 steps_a=$STEPS sum_a=$SUM
 unmount
 mount_canonfs "$BOB"
-build bob-canonfs "$MNT/src"
+build bob-canonfs "$MNT/src" "$MNT"
 steps_b=$STEPS sum_b=$SUM
 unmount
 printf '  alice: %3d compile steps   sha256 %s\n' "$steps_a" "$sum_a"
