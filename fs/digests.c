@@ -44,6 +44,7 @@ struct digest_cache {
 	bool loaded;		      /* records read (lazily, at first use) */
 	char *pending;		      /* records not yet written */
 	size_t pending_len;
+	unsigned long hashed, cached; /* counters, under the lock */
 };
 
 static uint32_t fnv1a(const unsigned char *p, size_t n)
@@ -295,13 +296,21 @@ static void queue_record(struct digest_cache *c, const struct file_version *v,
 	}
 }
 
+#define NS 1000000000LL
+
+static long long ns_of(const struct timespec *t)
+{
+	return (long long)t->tv_sec * NS + t->tv_nsec;
+}
+
 static bool is_racy(const struct stat *st)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	return st->st_ctim.tv_sec >= now.tv_sec - DIGESTS_RACY_SECONDS ||
-	       st->st_mtim.tv_sec >= now.tv_sec - DIGESTS_RACY_SECONDS;
+	/* Nanoseconds: whole seconds would stretch the window to 3 s. */
+	return ns_of(&st->st_ctim) > ns_of(&now) - DIGESTS_RACY_SECONDS * NS ||
+	       ns_of(&st->st_mtim) > ns_of(&now) - DIGESTS_RACY_SECONDS * NS;
 }
 
 int digests_get(struct digest_cache *c, int fd, const struct stat *st,
@@ -320,9 +329,11 @@ int digests_get(struct digest_cache *c, int fd, const struct stat *st,
 	HASH_FIND(hh, c->entries, &want, 2 * sizeof(uint64_t), e);
 	if (e && memcmp(&e->version, &want, sizeof(want)) == 0) {
 		memcpy(out, e->sha256, 32);
+		c->cached++;
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	c->hashed++;
 	pthread_mutex_unlock(&c->lock);
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -344,6 +355,15 @@ int digests_get(struct digest_cache *c, int fd, const struct stat *st,
 	}
 	close(read_fd);
 	return err;
+}
+
+void digests_counts(struct digest_cache *c, unsigned long *hashed,
+		    unsigned long *cached)
+{
+	pthread_mutex_lock(&c->lock);
+	*hashed = c->hashed;
+	*cached = c->cached;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void digests_flush(struct digest_cache *c)

@@ -188,7 +188,7 @@ static int walk_headers(struct header_walk *w, int dir_fd,
 		}
 		n++;
 	}
-	if (!err) {
+	if (!err && n > 0) {
 		qsort(names, n, sizeof(*names), name_compare);
 		for (size_t i = 0; i < n; i++)
 			hash_entry(w, dirfd(dir), names[i], virt_dir, depth);

@@ -223,6 +223,7 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 {
 	char text[4096];
 	size_t used = 0, host_inodes, watches;
+	unsigned long hashed, cached;
 
 	switch (node) {
 	case CONTROL_STATS:
@@ -231,8 +232,11 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		host_inodes = fs->inodes.n_host;
 		watches = HASH_COUNT(fs->inodes.watches);
 		pthread_mutex_unlock(&fs->inodes.lock);
+		digests_counts(fs->digests, &hashed, &cached);
 		snprintf(text + used, sizeof(text) - used,
-			 "inodes %zu\nwatches %zu\n", host_inodes, watches);
+			 "inodes %zu\nwatches %zu\ndigests-hashed %lu\n"
+			 "digests-cached %lu\n",
+			 host_inodes, watches, hashed, cached);
 		break;
 	case CONTROL_BARRIER:
 		invalidator_barrier(fs->inv);

@@ -90,6 +90,25 @@ static bool has_triplet_component(const char *dir)
 	return false;
 }
 
+/* A sysroot keeps the same tree deeper: /opt/sysroot/usr/include. */
+static bool ends_with(const char *dir, const char *suffix)
+{
+	size_t len = strlen(dir), slen = strlen(suffix);
+
+	return len >= slen && strcmp(dir + len - slen, suffix) == 0;
+}
+
+/* Does the directory holding `last` (dir's final component) end in
+ * suffix? */
+static bool parent_ends_with(const char *dir, const char *last,
+			     const char *suffix)
+{
+	size_t parent_len = (size_t)(last - dir) - 1, slen = strlen(suffix);
+
+	return parent_len >= slen &&
+	       strncmp(dir + parent_len - slen, suffix, slen) == 0;
+}
+
 void sysinc_name_for(const char *dir, unsigned pos, char *out, size_t out_size)
 {
 	const char *last = strrchr(dir, '/');
@@ -105,15 +124,15 @@ void sysinc_name_for(const char *dir, unsigned pos, char *out, size_t out_size)
 	else if (strcmp(last, "include") == 0 &&
 		 (has_component(dir, "gcc") || has_component(dir, "clang")))
 		name = "cc";
-	else if (strcmp(dir, "/usr/local/include") == 0)
+	else if (ends_with(dir, "/usr/local/include"))
 		name = "local";
-	else if (strncmp(dir, "/usr/local/include/", 19) == 0 &&
-		 !strchr(dir + 19, '/') && is_triplet(last, strlen(last)))
+	else if (is_triplet(last, strlen(last)) &&
+		 parent_ends_with(dir, last, "/usr/local/include"))
 		name = "local-target";
-	else if (strcmp(dir, "/usr/include") == 0)
+	else if (ends_with(dir, "/usr/include"))
 		name = "usr";
-	else if (strncmp(dir, "/usr/include/", 13) == 0 &&
-		 !strchr(dir + 13, '/') && is_triplet(last, strlen(last)))
+	else if (is_triplet(last, strlen(last)) &&
+		 parent_ends_with(dir, last, "/usr/include"))
 		name = "target";
 	if (name)
 		snprintf(out, out_size, "%s", name);

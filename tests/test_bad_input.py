@@ -245,3 +245,38 @@ def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
     assert "not permitted" in lines[0]
     assert "--device /dev/fuse --cap-add SYS_ADMIN" in lines[0]
     assert not is_mounted(mnt)
+
+
+# --- the Go/C integration options ---------------------------------------------
+
+def test_sys_dir_missing(run_canonfs, src, mnt, tmp_path):
+    missing = tmp_path / "no-such-include"
+    check_error(run_canonfs("-o", "sys=usr:%s" % missing, src, mnt),
+                names(missing), mnt=mnt)
+
+
+def test_sys_bad_name(run_canonfs, src, mnt, tmp_path):
+    check_error(run_canonfs("-o", "sys=a/b:%s" % tmp_path, src, mnt),
+                "a/b", mnt=mnt)
+
+
+def test_named_compiler_that_cannot_run(run_canonfs, src, mnt):
+    check_error(run_canonfs("-o", "cc=/nonexistent/bin/gcc", src, mnt),
+                "cc=/nonexistent/bin/gcc", mnt=mnt)
+
+
+def test_digest_cache_that_is_not_one_is_left_alone(run_canonfs, src, mnt,
+                                                    tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n")
+    check_error(run_canonfs("-o", "mtime=content,digests=%s" % notes, src, mnt),
+                names(notes), mnt=mnt)
+    assert notes.read_text() == "precious\n"
+
+
+def test_env_of_a_plain_directory(run_canonfs, tmp_path):
+    check_error(run_canonfs("env", tmp_path), names(tmp_path))
+
+
+def test_env_without_mountpoint(run_canonfs):
+    check_error(run_canonfs("env"), "MOUNTPOINT")

@@ -52,6 +52,11 @@ int digests_default_path(char *out, size_t out_size);
 int digests_get(struct digest_cache *cache, int fd, const struct stat *st,
 		unsigned char out[32]);
 
+/* How many digests were computed by reading files, and how many were
+ * answered from the cache (MNT/.canonfs/stats shows both). */
+void digests_counts(struct digest_cache *cache, unsigned long *hashed,
+		    unsigned long *cached);
+
 /* Write what is not yet in the file. */
 void digests_flush(struct digest_cache *cache);
 

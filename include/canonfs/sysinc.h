@@ -12,9 +12,10 @@
  *   c++           the C++ library (/usr/include/c++/12)
  *   c++-target    its target-specific part (/usr/include/TRIPLET/c++/12)
  *   c++-backward  its backward/ headers
- *   local         /usr/local/include
+ *   local         /usr/local/include (local-target: its TRIPLET/)
  *   target        the target's C headers (/usr/include/TRIPLET)
  *   usr           /usr/include
+ * (the last three also below a sysroot: /opt/sysroot/usr/include is usr)
  *   dirN          anything else, N its position in the search list
  *
  * `-o sys=NAME:DIR` replaces the directory of that name or adds one;

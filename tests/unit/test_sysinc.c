@@ -71,6 +71,14 @@ int main(void)
 	CHECK_STR(name_of("/usr/include/x86_64-linux-gnu", 0), "target");
 	CHECK_STR(name_of("/usr/include", 0), "usr");
 	CHECK_STR(name_of("/opt/vendor/include", 5), "dir5");
+	/* Below a sysroot, the same roles. */
+	CHECK_STR(name_of("/opt/sr/usr/include", 0), "usr");
+	CHECK_STR(name_of("/opt/sr/usr/include/aarch64-linux-gnu", 0),
+		  "target");
+	CHECK_STR(name_of("/opt/sr/usr/local/include", 0), "local");
+	CHECK_STR(name_of("/usr/local/include/x86_64-linux-gnu", 0),
+		  "local-target");
+	CHECK_STR(name_of("/opt/usr/includes", 3), "dir3");
 
 	CHECK(sysinc_valid_name("c++-target") && sysinc_valid_name("my_inc.2"));
 	CHECK(!sysinc_valid_name("") && !sysinc_valid_name("..") &&
