@@ -378,6 +378,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->key = key;
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
+	own_write_init(&inode->own_write, host);
 	inode->canon_ino = canon_ino;
 	inode->parent_canon_ino = parent->canon_ino;
 	inode->parent_watched = parent->synthetic || parent->watched;

@@ -130,7 +130,11 @@ static void collect(struct inode *dir, void *arg)
 				     canon_mode(st.st_mode),
 				     S_ISREG(st.st_mode) ? st.st_size : 0))
 			return;
-		if (child && (event->mask & IN_MODIFY))
+		/* Our own write or truncate: the kernel's pages hold it. */
+		if (child && changed == INVAL_INODE &&
+		    own_consume_write(batch->own, &child->own_write, &st))
+			changed = INVAL_ATTR;
+		else if (child && (event->mask & IN_MODIFY))
 			note_changed_while_read(batch, child);
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),

@@ -537,8 +537,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &attr, cache_timeout(fs, inode));
 }
 
-static int do_setattr(struct inode *inode, const struct stat *attr, int to_set,
-		      const struct fuse_file_info *fi)
+static int apply_setattr(struct inode *inode, const struct stat *attr,
+			 int to_set, const struct fuse_file_info *fi)
 {
 	/* A handle of 0 is none: the kernel sends no OPEN in handle-less
 	 * mode. */
@@ -590,6 +590,25 @@ static int do_setattr(struct inode *inode, const struct stat *attr, int to_set,
 	return 0;
 }
 
+static int do_setattr(struct canonfs_fs *fs, struct inode *inode,
+		      const struct stat *attr, int to_set,
+		      const struct fuse_file_info *fi)
+{
+	struct stat host;
+	int err;
+
+	bool sized = (to_set & FUSE_SET_ATTR_SIZE) && host_stat(inode, &host) == 0;
+
+	/* A truncate is a modification of ours, like a write. */
+	if (sized)
+		own_write_before(&fs->own, &inode->own_write, &host);
+	err = apply_setattr(inode, attr, to_set, fi);
+	if (sized)
+		own_write_after(&fs->own, &inode->own_write,
+				host_stat(inode, &host) == 0 ? &host : NULL);
+	return err;
+}
+
 /*
  * chmod and utimes cause IN_ATTRIB, which the watcher may read before the
  * call returns: record first the canonical mode and size the change will
@@ -629,7 +648,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!err)
 		expect_own_attr(fs, inode, attr, to_set);
 	if (!err)
-		err = do_setattr(inode, attr, to_set, fi);
+		err = do_setattr(fs, inode, attr, to_set, fi);
 	if (!err)
 		err = inode_attr(fs, inode, &out);
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
@@ -1112,7 +1131,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	struct stat host;
 	ssize_t written;
+	bool stat_ok;
 	int fd, temp_fd, err;
 
 	err = check_writable(fs, inode);
@@ -1125,7 +1146,15 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
+	/* Tell our IN_MODIFY from the host's (own.h): the kernel's pages
+	 * already hold these bytes and must not be dropped for them. */
+	stat_ok = fstat(fd, &host) == 0;
+	if (stat_ok)
+		own_write_before(&fs->own, &inode->own_write, &host);
 	written = fuse_buf_copy(&out, in, 0);
+	if (stat_ok)
+		own_write_after(&fs->own, &inode->own_write,
+				fstat(fd, &host) == 0 ? &host : NULL);
 	if (written >= 0 && trace_active(&fs->trace)) {
 		uint64_t mark = fs->trace.epoch + 1;
 

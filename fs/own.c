@@ -113,3 +113,61 @@ void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 {
 	take(own, dir_dev, dir_ino, name, kind, 0, 0, false);
 }
+
+static bool same_state(const struct own_write_state *w, const struct stat *st)
+{
+	return w->known && w->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       w->ctime.tv_nsec == st->st_ctim.tv_nsec &&
+	       w->size == (int64_t)st->st_size;
+}
+
+static void set_state(struct own_write_state *w, const struct stat *st)
+{
+	w->ctime = st->st_ctim;
+	w->size = (int64_t)st->st_size;
+	w->known = true;
+}
+
+void own_write_init(struct own_write_state *w, const struct stat *st)
+{
+	set_state(w, st);
+	w->foreign = false;
+	w->in_flight = 0;
+}
+
+void own_write_before(struct own_changes *own, struct own_write_state *w,
+		      const struct stat *before)
+{
+	pthread_mutex_lock(&own->lock);
+	/* Another write of ours under way explains a difference. */
+	if (!same_state(w, before) && w->in_flight == 0)
+		w->foreign = true;
+	w->in_flight++;
+	pthread_mutex_unlock(&own->lock);
+}
+
+void own_write_after(struct own_changes *own, struct own_write_state *w,
+		     const struct stat *after)
+{
+	pthread_mutex_lock(&own->lock);
+	if (after)
+		set_state(w, after);
+	if (w->in_flight > 0)
+		w->in_flight--;
+	pthread_mutex_unlock(&own->lock);
+}
+
+bool own_consume_write(struct own_changes *own, struct own_write_state *w,
+		       const struct stat *now)
+{
+	bool ours;
+
+	pthread_mutex_lock(&own->lock);
+	ours = !w->foreign && (w->in_flight > 0 || same_state(w, now));
+	if (!ours) {
+		set_state(w, now);
+		w->foreign = false;
+	}
+	pthread_mutex_unlock(&own->lock);
+	return ours;
+}

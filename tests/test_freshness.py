@@ -122,6 +122,39 @@ def test_edit_seen_through_descriptor_opened_before(mnt, host, record_property):
     assert_seen_in_time(delay, "edit seen by an open descriptor", record_property)
 
 
+@pytest.mark.parametrize("host_first", [False, True],
+                         ids=["mount-then-host", "host-then-mount"])
+def test_host_edit_next_to_our_writes_is_seen(mnt, host, host_first):
+    """Our writes' IN_MODIFY keep the kernel's pages (the pages hold them);
+    a host edit of the same file, before or right after one of our writes,
+    must still drop them: the host's bytes are seen after the barrier."""
+    write(host / "f", b"0" * 8192)
+    inside = mnt.root / "f"
+    fd = os.open(inside, os.O_RDWR)
+    try:
+        for rnd in range(20):
+            ours = bytes([65 + rnd % 26]) * 4096
+            theirs = bytes([97 + rnd % 26]) * 4096
+            assert os.pread(fd, 8192, 0)  # the pages are cached
+            if host_first:
+                with open(host / "f", "r+b") as f:
+                    f.seek(4096)
+                    f.write(theirs)
+                os.pwrite(fd, ours, 0)
+            else:
+                os.pwrite(fd, ours, 0)
+                with open(host / "f", "r+b") as f:
+                    f.seek(4096)
+                    f.write(theirs)
+            (mnt.mnt / ".canonfs" / "barrier").read_bytes()
+            got = os.pread(fd, 8192, 0)
+            assert got == ours + theirs, (
+                "round %d: the mount shows %r..%r, the host has %r..%r" % (
+                    rnd, got[:1], got[4096:4097], ours[:1], theirs[:1]))
+    finally:
+        os.close(fd)
+
+
 def test_new_file_is_seen(mnt, host, record_property):
     inside = mnt.root / "pkg" / "new.go"
     warm(inside)  # caches a negative lookup and the listing

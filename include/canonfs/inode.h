@@ -30,6 +30,7 @@
 #include "canonfs/control.h"
 #include "canonfs/dir.h"
 #include "canonfs/layout.h"
+#include "canonfs/own.h"
 
 /*
  * One inode per host object (per mirror): every name of a hard-linked file
@@ -74,6 +75,9 @@ struct inode {
 	 * compare-and-swap, closed when the inode is freed. */
 	int read_fd;
 	int write_fd;
+	/* Its last known modification, to tell our writes' IN_MODIFY from
+	 * the host's (own.h). */
+	struct own_write_state own_write;
 	/* The listings served to handle-less READDIR (no OPENDIR): a pass
 	 * starts a new one at offset 0; the last few stay, so that a pass
 	 * under way goes on in its own snapshot (offsets carry its gen). */

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define OWN_RING_SIZE 1024
@@ -65,6 +66,46 @@ void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
 		     uint32_t mode, int64_t size);
 bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
 		      uint32_t mode, int64_t size);
+
+/*
+ * Writes and truncates through the mount. The kernel updated its pages as
+ * it sent them, so their IN_MODIFY must not drop the pages: dropping them
+ * while another write is in flight lets a concurrent read cache the old
+ * bytes over the new ones. Attributes are still refreshed.
+ *
+ * Each file remembers the host (ctime, size) its last known modification
+ * left: set when the inode is made, after each of our writes, and when the
+ * watcher drops its pages. A write that finds the file already changed
+ * from that (a host edit whose event may be merged with ours) marks the
+ * file, and its next IN_MODIFY drops the pages as for any host change. An
+ * IN_MODIFY is ours when the file is unmarked and either one of our writes
+ * is under way (the event may be its own or an earlier one's) or the file
+ * is still at the (ctime, size) our last write left. Not covered: a host
+ * write landing while one of ours is under way (between the stats taken
+ * before and after it), or, on kernels without fine-grained ctimes, within
+ * the same clock tick as ours.
+ */
+struct own_write_state {
+	struct timespec ctime; /* protected by own_changes.lock */
+	int64_t size;
+	unsigned in_flight; /* our writes between their two stats */
+	bool known;	    /* ctime and size are set */
+	bool foreign;	    /* changed by someone else since they were set */
+};
+
+/* The inode was just made from host stat st (no lock needed yet). */
+void own_write_init(struct own_write_state *w, const struct stat *st);
+/* Around each write or truncate: the file's fstat before and after
+ * (after may be NULL when the stat failed; the pair must be called). */
+void own_write_before(struct own_changes *own, struct own_write_state *w,
+		      const struct stat *before);
+void own_write_after(struct own_changes *own, struct own_write_state *w,
+		     const struct stat *after);
+/* An IN_MODIFY for the file, which is now at `now`: true when it is ours
+ * (keep the pages). Otherwise the pages go and `now` becomes the known
+ * state. */
+bool own_consume_write(struct own_changes *own, struct own_write_state *w,
+		       const struct stat *now);
 
 /* Take back a record whose change failed (there will be no event). */
 void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
