@@ -260,14 +260,14 @@ static int add_go_mirrors(struct layout *layout,
 			make_dirs(dir);
 		if ((chosen || stat(dir, &st) == 0) &&
 		    add_mirror(layout, LAYOUT_GOMODCACHE, "/gomodcache", dir,
-			       chosen ? "-o gomodcache=" : "GOMODCACHE", err,
+			       chosen ? "-o gomodcache" : "GOMODCACHE", err,
 			       err_size))
 			return -1;
 	}
 	if (goenv_gopath_dir(opts, dir, sizeof(dir), &chosen) &&
 	    (chosen || stat(dir, &st) == 0) &&
 	    add_mirror(layout, LAYOUT_GOPATH, "/gopath", dir,
-		       chosen ? "-o gopath=" : "GOPATH", err, err_size))
+		       chosen ? "-o gopath" : "GOPATH", err, err_size))
 		return -1;
 	return 0;
 }

@@ -594,12 +594,12 @@ static int do_setattr(struct canonfs_fs *fs, struct inode *inode,
 		      const struct stat *attr, int to_set,
 		      const struct fuse_file_info *fi)
 {
+	/* A truncate is a modification of ours, like a write. */
 	struct stat host;
+	bool sized = (to_set & FUSE_SET_ATTR_SIZE) &&
+		     host_stat(inode, &host) == 0;
 	int err;
 
-	bool sized = (to_set & FUSE_SET_ATTR_SIZE) && host_stat(inode, &host) == 0;
-
-	/* A truncate is a modification of ours, like a write. */
 	if (sized)
 		own_write_before(&fs->own, &inode->own_write, &host);
 	err = apply_setattr(inode, attr, to_set, fi);

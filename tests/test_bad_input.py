@@ -280,3 +280,9 @@ def test_env_of_a_plain_directory(run_canonfs, tmp_path):
 
 def test_env_without_mountpoint(run_canonfs):
     check_error(run_canonfs("env"), "MOUNTPOINT")
+
+
+def test_named_gopath_missing(run_canonfs, src, mnt, tmp_path):
+    missing = tmp_path / "no-gopath"
+    check_error(run_canonfs("-o", "gopath=%s" % missing, src, mnt),
+                names(missing), mnt=mnt)
