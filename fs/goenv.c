@@ -295,7 +295,13 @@ static void add_isystem(struct text *t, const struct layout *layout,
 			return;
 		last = lang == SYSINC_C ? next->c_pos : next->cxx_pos;
 		first = false;
-		add(t, " -isystem %s/sys/%s", layout->mountpoint, next->name);
+		/* Go splits cgo flags at blanks but honours quotes. */
+		if (strpbrk(layout->mountpoint, " \t"))
+			add(t, " -isystem '%s/sys/%s'", layout->mountpoint,
+			    next->name);
+		else
+			add(t, " -isystem %s/sys/%s", layout->mountpoint,
+			    next->name);
 	}
 }
 

@@ -8,6 +8,7 @@ reached its stderr (the suite also runs against an ASan/UBSan build).
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -36,7 +37,9 @@ def write(path, data):
 def is_mounted(path):
     path = os.path.realpath(path)
     with open("/proc/self/mounts") as mounts:
-        return any(line.split()[1] == path for line in mounts)
+        # The kernel writes a blank in a mount point as \040.
+        return any(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                          line.split()[1]) == path for line in mounts)
 
 
 def unmount(path):
@@ -103,6 +106,9 @@ def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
+            # It may have mounted where is_mounted could not see it.
+            subprocess.run(["fusermount3", "-uz", str(mnt)],
+                           capture_output=True)
             raise AssertionError("canonfs did not mount within 15 s")
         time.sleep(0.02)
     return Mount(src, mnt, options, proc, stderr_path)

@@ -9,6 +9,7 @@
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -159,3 +160,33 @@ def test_content_mtime_is_the_digest_of_the_bytes(canonfs, tmp_path):
     assert st.st_mtime_ns == secs * 1_000_000_000 + nanos
     assert st.st_atime_ns == st.st_ctime_ns == st.st_mtime_ns
     assert os.stat(m.root).st_mtime_ns == 631152000 * 1_000_000_000
+
+
+@needs_gcc
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs go")
+def test_env_flags_survive_a_mountpoint_with_a_space(canonfs, tmp_path):
+    """Go splits CGO_CFLAGS at blanks unless quoted: the -isystem paths of
+    a mountpoint with a space must come quoted, and a cgo build works."""
+    src = tmp_path / "src"
+    (src / "c").mkdir(parents=True)
+    (src / "c" / "go.mod").write_text("module example.com/c\n\ngo 1.19\n")
+    (src / "c" / "main.go").write_text(
+        'package main\n\n// #include <stdio.h>\n'
+        '// static int answer(void) { return (int)sizeof(FILE) > 0 ? 42 : 0; }\n'
+        'import "C"\n\nimport "fmt"\n\nfunc main() { fmt.Println(C.answer()) }\n')
+    m = canonfs(src, "digests=none", "gomodcache=none",
+                mnt=tmp_path / "build root" / "mnt")
+    out = subprocess.run([str(CANONFS), "env", str(m.mnt), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    env = dict(os.environ, **json.loads(out.stdout),
+               GOCACHE=str(tmp_path / "gocache"), GOFLAGS="-buildvcs=false",
+               GOPROXY="off", GO111MODULE="on")
+    assert "'%s/sys/usr'" % m.mnt in env["CGO_CFLAGS"]
+    build = subprocess.run(["go", "build", "-o", str(tmp_path / "bin"), "."],
+                           cwd=m.root / "c", env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(tmp_path / "bin")], capture_output=True,
+                         text=True, timeout=60)
+    assert run.stdout == "42\n"
