@@ -273,6 +273,18 @@ struct digest_cache *digests_open(const char *path, char *err,
 	return c;
 }
 
+/* Write the pending records in one write: O_APPEND keeps concurrent
+ * daemons' batches whole. A full disk costs cached entries, nothing
+ * else. Holds the lock. */
+static void write_pending(struct digest_cache *c)
+{
+	if (c->fd >= 0 && c->pending_len > 0 &&
+	    write(c->fd, c->pending, c->pending_len) < 0) {
+		/* entries lost, no harm */
+	}
+	c->pending_len = 0;
+}
+
 /* Append one record to the pending buffer, written in FLUSH_BYTES
  * batches. Holds the lock. */
 static void queue_record(struct digest_cache *c, const struct file_version *v,
@@ -287,13 +299,8 @@ static void queue_record(struct digest_cache *c, const struct file_version *v,
 	memcpy(e.sha256, sha256, 32);
 	encode(&e, (unsigned char *)c->pending + c->pending_len);
 	c->pending_len += RECORD_SIZE;
-	if (c->pending_len + RECORD_SIZE > FLUSH_BYTES) {
-		/* One write: O_APPEND keeps concurrent daemons' batches whole. */
-		if (write(c->fd, c->pending, c->pending_len) < 0) {
-			/* A full disk costs cached entries, nothing else. */
-		}
-		c->pending_len = 0;
-	}
+	if (c->pending_len + RECORD_SIZE > FLUSH_BYTES)
+		write_pending(c);
 }
 
 #define NS 1000000000LL
@@ -366,24 +373,15 @@ void digests_counts(struct digest_cache *c, unsigned long *hashed,
 	pthread_mutex_unlock(&c->lock);
 }
 
-void digests_flush(struct digest_cache *c)
-{
-	pthread_mutex_lock(&c->lock);
-	if (c->fd >= 0 && c->pending_len > 0 &&
-	    write(c->fd, c->pending, c->pending_len) < 0) {
-		/* as in queue_record: entries lost, no harm */
-	}
-	c->pending_len = 0;
-	pthread_mutex_unlock(&c->lock);
-}
-
 void digests_close(struct digest_cache *c)
 {
 	struct digest_entry *e, *next;
 
 	if (!c)
 		return;
-	digests_flush(c);
+	pthread_mutex_lock(&c->lock);
+	write_pending(c);
+	pthread_mutex_unlock(&c->lock);
 	HASH_ITER(hh, c->entries, e, next)
 	{
 		HASH_DEL(c->entries, e);

@@ -200,9 +200,14 @@ static int walk_headers(struct header_walk *w, int dir_fd,
 	return err;
 }
 
-int goenv_headers_digest(const struct layout *layout,
-			 const struct sysinc_list *sys,
-			 struct digest_cache *digests, unsigned char out[32])
+/*
+ * The SHA-256 over every mirrored system include directory (the layout's
+ * sys mirrors, in the search list's order), walked in byte order: each
+ * entry's virtual path, type, canonical mode and content digest (files)
+ * or shown target (symlinks). Returns 0 or an errno value.
+ */
+static int headers_digest(const struct layout *layout,
+			  struct digest_cache *digests, unsigned char out[32])
 {
 	struct header_walk w = {.digests = digests, .layout = layout};
 	int err = 0;
@@ -212,7 +217,6 @@ int goenv_headers_digest(const struct layout *layout,
 		EVP_MD_CTX_free(w.ctx);
 		return ENOMEM;
 	}
-	(void)sys; /* the layout holds the sys mirrors in the list's order */
 	for (size_t i = 0; i < layout->n_mirrors && !err; i++) {
 		const struct layout_mirror *m = &layout->mirrors[i];
 		int fd;
@@ -336,7 +340,7 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	if (sys->compiler_chosen && sys->compiler)
 		add(&t, "CC=%s\n", sys->compiler);
 	if (has_kind(layout, LAYOUT_SYS)) {
-		if ((err = goenv_headers_digest(layout, sys, digests, sha))) {
+		if ((err = headers_digest(layout, digests, sha))) {
 			free(t.data);
 			return err;
 		}
@@ -418,6 +422,9 @@ static void print_shell_quoted(const char *s)
 	putchar('\'');
 }
 
+/* Unlike manifest.c's escaping (every byte >= 0x7f as \u00XX, since
+ * names need not be UTF-8), a mountpoint's UTF-8 passes through: the
+ * values must parse back to the path itself. */
 static void print_json_string(const char *s)
 {
 	putchar('"');

@@ -124,7 +124,6 @@ static int add_mirror(struct layout *layout, enum layout_kind kind,
 	memset(mirror, 0, sizeof(*mirror));
 	mirror->kind = kind;
 	mirror->read_only = kind == LAYOUT_SYS;
-	mirror->sys_index = -1;
 	mirror->host_root = resolved;
 	mirror->root_fd = open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	mirror->virt_path = strdup(virt_path);
@@ -220,7 +219,6 @@ static int add_sys_mirrors(struct layout *layout, const struct sysinc_list *sys,
 		if (add_mirror(layout, LAYOUT_SYS, virt, sys->dirs[i].host_dir,
 			       what, err, err_size))
 			return -1;
-		layout->mirrors[layout->n_mirrors - 1].sys_index = (int)i;
 	}
 	return 0;
 }

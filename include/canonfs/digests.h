@@ -57,10 +57,7 @@ int digests_get(struct digest_cache *cache, int fd, const struct stat *st,
 void digests_counts(struct digest_cache *cache, unsigned long *hashed,
 		    unsigned long *cached);
 
-/* Write what is not yet in the file. */
-void digests_flush(struct digest_cache *cache);
-
-/* Flush and free; NULL is fine. */
+/* Write what is not yet in the file, and free; NULL is fine. */
 void digests_close(struct digest_cache *cache);
 
 #endif

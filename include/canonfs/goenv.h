@@ -58,15 +58,6 @@ bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
 bool goenv_gopath_dir(const struct canonfs_options *opts, char *out,
 		      size_t out_size, bool *chosen);
 
-/*
- * The SHA-256 over every mirrored system include directory, walked in
- * byte order: each entry's virtual path, type, canonical mode and content
- * digest (files) or shown target (symlinks). Returns 0 or an errno value.
- */
-int goenv_headers_digest(const struct layout *layout,
-			 const struct sysinc_list *sys,
-			 struct digest_cache *digests, unsigned char out[32]);
-
 /* The NAME=VALUE lines of MNT/.canonfs/env (malloc'd text). Returns 0 or
  * an errno value. */
 int goenv_format(const struct layout *layout, const struct sysinc_list *sys,

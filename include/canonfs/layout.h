@@ -31,7 +31,6 @@ enum layout_kind {
 struct layout_mirror {
 	enum layout_kind kind;
 	bool read_only; /* system headers: a build never writes them */
-	int sys_index;	/* LAYOUT_SYS: index into the sysinc list */
 	char *virt_path;  /* "/src", "/extra/tools" */
 	char *host_root;  /* the host directory, resolved (realpath) */
 	char *host_given; /* absolute and clean, as the user spelled it */
