@@ -6,6 +6,7 @@
 #include "canonfs/canon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -384,7 +385,8 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->parent_watched = parent->synthetic || parent->watched;
 	inode->lookup_count = 1;
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
-	table->n_host++;
+	if (++table->n_host > table->trim_peak)
+		table->trim_peak = table->n_host;
 	if (table->n_host > table->prune_high)
 		request_prune_locked(table);
 	watch_add(table, inode);
@@ -418,6 +420,26 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
 	pthread_mutex_unlock(&table->lock);
 	return inode;
+}
+
+/* Inodes the kernel must have held before their forgetting is worth
+ * handing memory back for. */
+#define TRIM_MIN_PEAK 4096
+
+void inode_table_trim(struct inode_table *table)
+{
+	bool trim;
+
+	pthread_mutex_lock(&table->lock);
+	trim = table->trim_peak >= TRIM_MIN_PEAK &&
+	       table->n_host <= table->trim_peak / 2;
+	if (trim)
+		table->trim_peak = table->n_host;
+	pthread_mutex_unlock(&table->lock);
+	/* glibc keeps freed memory in its arenas for reuse; after a large
+	 * forgetting (drop_caches, pruning) it goes back to the system. */
+	if (trim)
+		malloc_trim(0);
 }
 
 void inode_forget(struct inode_table *table, struct inode *inode,

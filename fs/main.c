@@ -149,7 +149,7 @@ static int check_fuse_device(void)
 
 /* Options canonfs always gives libfuse, before the user's so theirs win. */
 static int add_fixed_fuse_options(struct fuse_args *args,
-				  const struct layout *layout)
+				  const struct layout *layout, bool shared)
 {
 	char *fsname = NULL;
 	char option[PATH_MAX + 16];
@@ -157,11 +157,18 @@ static int add_fixed_fuse_options(struct fuse_args *args,
 
 	snprintf(option, sizeof(option), "fsname=%s",
 		 layout->mirrors[0].host_root);
-	/* Permission checks by the kernel against the canonical modes. */
 	rc = fuse_opt_add_opt_escaped(&fsname, option);
-	rc = rc
-		     ?: fuse_opt_add_opt(&fsname,
-					 "subtype=canonfs,default_permissions");
+	rc = rc ?: fuse_opt_add_opt(&fsname, "subtype=canonfs");
+	/*
+	 * Only the mounting user reaches a mount without allow_other or
+	 * allow_root, and the daemon is that user: the host's own checks on
+	 * each call are theirs, and access(2) asks the host (op_access). The
+	 * kernel's checks against the shown modes cost a few percent on a
+	 * warm build (fuse_permission at every path component), so they are
+	 * on only when other users share the mount.
+	 */
+	if (shared)
+		rc = rc ?: fuse_opt_add_opt(&fsname, "default_permissions");
 	rc = rc ?: fuse_opt_insert_arg(args, 1, "-o");
 	rc = rc ?: fuse_opt_insert_arg(args, 2, fsname);
 	free(fsname);
@@ -310,7 +317,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		goto out;
 	}
 	table = true;
-	if (add_fixed_fuse_options(args, &fs.layout)) {
+	if (add_fixed_fuse_options(args, &fs.layout, opts->shared)) {
 		report_error("out of memory");
 		goto out;
 	}

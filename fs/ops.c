@@ -506,6 +506,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	stats_add(&fs_of(req)->stats, STAT_FORGET);
 	inode_forget(&fs_of(req)->inodes, inode_of(req, ino), nlookup);
+	inode_table_trim(&fs_of(req)->inodes);
 	fuse_reply_none(req);
 }
 
@@ -516,6 +517,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	for (size_t i = 0; i < count; i++)
 		inode_forget(&fs_of(req)->inodes, inode_of(req, forgets[i].ino),
 			     forgets[i].nlookup);
+	inode_table_trim(&fs_of(req)->inodes);
 	fuse_reply_none(req);
 }
 
@@ -1309,6 +1311,29 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 	return 0;
 }
 
+/*
+ * A handleless pass asked past its last entry: it is over, and the inode
+ * lets go of its snapshot. Kept, snapshots would hold the names of every
+ * directory the kernel still knows, which on a large tree is most of the
+ * daemon's memory. A late request of the pass (seekdir) gets a fresh one.
+ */
+static void snapshot_retire(struct canonfs_fs *fs, struct inode *inode,
+			    struct dir_snapshot *snap)
+{
+	struct dir_snapshot **slot =
+		&inode->listings[snap->gen % INODE_LISTINGS];
+	bool held = false;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	if (*slot == snap) {
+		*slot = NULL;
+		held = true;
+	}
+	pthread_mutex_unlock(&fs->inodes.lock);
+	if (held)
+		snapshot_put(fs, snap);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -1346,7 +1371,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, ino);
 	struct dir_snapshot *snap;
-	size_t total, used = 0;
+	size_t total, start, used = 0;
 	char *buf;
 	int err = 0;
 
@@ -1360,6 +1385,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	total = snap->listing.n_entries + 2;
+	start = offset < 0 ? 0 : (size_t)(offset & 0xffffffff);
+	if (!fi->fh && start >= total) {
+		fuse_reply_buf(req, NULL, 0);
+		snapshot_retire(fs, dir, snap);
+		snapshot_put(fs, snap);
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
 		snapshot_put(fs, snap);
@@ -1369,8 +1401,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	/* Offsets: the snapshot's generation, then the position. */
 	uint64_t gen_bits = (uint64_t)snap->gen << 32;
 
-	for (size_t pos = offset < 0 ? 0 : (size_t)(offset & 0xffffffff);
-	     pos < total; pos++) {
+	for (size_t pos = start; pos < total; pos++) {
 		struct fuse_entry_param e = {0};
 		const char *name;
 		size_t entry_size;
@@ -1590,6 +1621,33 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, err);
 }
 
+/*
+ * access(2) and chdir. The kernel asks only when it does not check
+ * permissions itself, that is when the mount is the mounting user's alone
+ * (main.c): the answer is the host's for the daemon, which is that user,
+ * and a write is refused on a read-only mount or mirror as the write
+ * itself would be.
+ */
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	stats_add(&fs_of(req)->stats, STAT_ACCESS);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
+	int err = 0;
+
+	if (mask & W_OK)
+		err = check_writable(fs, inode);
+	if (err || mask == F_OK)
+		;
+	else if (inode->synthetic)
+		/* Shown as 0755 directories and 0444 files. */
+		err = (mask & X_OK) && !S_ISDIR(inode->host_type) ? EACCES : 0;
+	else if (faccessat(inode->host_fd, "", mask,
+			   AT_EMPTY_PATH | AT_EACCESS) == -1)
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
 const struct fuse_lowlevel_ops canonfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -1622,4 +1680,5 @@ const struct fuse_lowlevel_ops canonfs_ops = {
 	.listxattr = op_listxattr,
 	.setxattr = op_setxattr,
 	.removexattr = op_removexattr,
+	.access = op_access,
 };

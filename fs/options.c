@@ -275,8 +275,12 @@ static int process_arg(void *data, const char *arg, int key,
 		     arg);
 		return -1;
 	case FUSE_OPT_KEY_OPT:
-		if (option_in(arg, fuse_passthrough_options))
+		if (option_in(arg, fuse_passthrough_options)) {
+			if (strcmp(arg, "allow_other") == 0 ||
+			    strcmp(arg, "allow_root") == 0)
+				opts->shared = true;
 			return 1;
+		}
 		if (option_in(arg, fstab_noise_options))
 			return 0;
 		if (arg[0] == '-')

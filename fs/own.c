@@ -146,11 +146,21 @@ void own_write_before(struct own_changes *own, struct own_write_state *w,
 	pthread_mutex_unlock(&own->lock);
 }
 
+static bool ctime_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 void own_write_after(struct own_changes *own, struct own_write_state *w,
 		     const struct stat *after)
 {
 	pthread_mutex_lock(&own->lock);
-	if (after)
+	/* Concurrent writes take their stats in one order and may get here
+	 * in the other: the state is the newest (ctimes only grow). An older
+	 * one would make the next write look foreign, and its event would
+	 * drop the pages under writes still in flight. */
+	if (after && !(w->known && ctime_before(&after->st_ctim, &w->ctime)))
 		set_state(w, after);
 	if (w->in_flight > 0)
 		w->in_flight--;

@@ -36,6 +36,7 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_LISTXATTR] = "listxattr",
 	[STAT_SETXATTR] = "setxattr",
 	[STAT_REMOVEXATTR] = "removexattr",
+	[STAT_ACCESS] = "access",
 	[STAT_HOST_EVENTS] = "host_events",
 	[STAT_INVAL_ENTRY] = "inval_entry",
 	[STAT_INVAL_INODE] = "inval_inode",

@@ -13,9 +13,12 @@ import ctypes
 import errno
 import mmap
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -700,3 +703,123 @@ def test_written_files_show_canonical_times_and_owner(mnt, host):
         (0, 1, 0o755)
     assert (st.st_uid, st.st_gid) == (os.stat(mnt.root / "f").st_uid,
                                       os.stat(mnt.root / "f").st_gid)
+
+
+# --- permissions ----------------------------------------------------------
+#
+# A mount without allow_other or allow_root is its mounting user's alone:
+# the host's checks on each call are the ones that count, access(2) asks
+# the host, and the kernel does not check the shown modes again. With
+# allow_other the kernel checks every other user against the shown modes.
+
+def mount_options(mnt):
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == str(mnt.mnt):
+                return set(fields[5].split(",")) | set(
+                    line.split(" - ")[1].split()[2].split(","))
+    raise AssertionError("%s is not in mountinfo" % mnt.mnt)
+
+
+def test_access_and_exec_follow_the_executable_bit(mnt, host):
+    write(host / "tool.sh", b"#!/bin/sh\necho ran\n")
+    os.chmod(host / "tool.sh", 0o755)
+    write(host / "data.sh", b"#!/bin/sh\necho ran\n")
+    os.chmod(host / "data.sh", 0o644)
+    os.mkdir(host / "d")
+    root = mnt.root
+    assert os.access(root / "tool.sh", os.R_OK | os.W_OK | os.X_OK)
+    assert os.access(root / "data.sh", os.R_OK | os.W_OK)
+    assert not os.access(root / "data.sh", os.X_OK)
+    assert os.access(root / "d", os.R_OK | os.W_OK | os.X_OK)
+    assert not os.access(root / "missing", os.F_OK)
+    # What shells and make ask, and what exec does.
+    test_x = "test -x %s && echo yes || echo no"
+    assert subprocess.run(["sh", "-c", test_x % (root / "data.sh")],
+                          capture_output=True, text=True).stdout == "no\n"
+    assert subprocess.run([root / "tool.sh"], capture_output=True,
+                          text=True).stdout == "ran\n"
+    expect_errno(errno.EACCES, subprocess.run, [root / "data.sh"])
+    # chmod through the mount changes the answer at once.
+    os.chmod(root / "data.sh", 0o755)
+    assert os.access(root / "data.sh", os.X_OK)
+    os.chdir(root / "d")
+    try:
+        assert os.getcwd() == str(root / "d")
+    finally:
+        os.chdir("/")
+
+
+def test_access_refuses_writes_where_writes_fail(canonfs, host, tmp_path):
+    write(host / "f", b"x")
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    write(inc / "hdr.h", b"int x;\n")
+    m = canonfs(host, "sys=mine:%s" % inc)
+    assert os.access(m.root / "f", os.W_OK)
+    sys_file = m.mnt / "sys" / "mine" / "hdr.h"
+    assert os.access(sys_file, os.R_OK)
+    assert not os.access(sys_file, os.W_OK)
+    with pytest.raises(OSError) as refused:
+        with open(sys_file, "ab") as f:
+            f.write(b"x")
+    assert refused.value.errno == errno.EROFS
+    control = m.mnt / ".canonfs" / "stats"
+    assert os.access(control, os.R_OK) and not os.access(control, os.W_OK)
+    assert not os.access(m.mnt / ".canonfs", os.W_OK)
+    ro = canonfs(host, "ro")
+    assert not os.access(ro.root / "f", os.W_OK)
+    assert os.access(ro.root / "f", os.R_OK)
+
+
+def test_access_answers_as_the_host_would_for_the_daemon(mnt_nodac, host):
+    """A daemon without DAC override (an ordinary user's): a host file it
+    may not write is not writable through the mount either, and access
+    says so."""
+    write(host / "locked", b"x")
+    os.chmod(host / "locked", 0o444)
+    path = mnt_nodac.root / "locked"
+    assert os.access(path, os.R_OK)
+    assert not os.access(path, os.W_OK)
+    # Files are opened lazily (no OPEN requests): the write is refused.
+    with pytest.raises(PermissionError):
+        with open(path, "ab") as f:
+            f.write(b"y")
+    assert read(path) == b"x"
+
+
+@pytest.fixture
+def public_dir():
+    """A directory every user may enter (pytest's own are 0700); removed
+    after the mounts in it, which are made later and torn down first."""
+    path = tempfile.mkdtemp(prefix="canonfs-public-")
+    os.chmod(path, 0o755)
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_kernel_checks_the_shown_modes_only_on_shared_mounts(public_dir,
+                                                               canonfs, host):
+    write(host / "f", b"shared")
+    private = canonfs(host)
+    assert "default_permissions" not in mount_options(private)
+    shared = canonfs(host, "allow_other", mnt=public_dir / "mnt")
+    assert "default_permissions" in mount_options(shared)
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    probe = ("import os, sys\n"
+             "p = sys.argv[1]\n"
+             "print(open(p).read(), os.access(p, os.W_OK))\n"
+             "try:\n"
+             "    open(p, 'a')\n"
+             "except PermissionError:\n"
+             "    print('refused')\n")
+    out = subprocess.run([sys.executable, "-c", probe,
+                          str(shared.root / "f")], preexec_fn=as_nobody,
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout == "shared False\nrefused\n", out.stderr
+    assert read(host / "f") == b"shared"

@@ -110,6 +110,8 @@ struct inode_table {
 	size_t n_synthetic;
 	size_t n_mirrors;
 	size_t n_host;		  /* live host inodes; protected by lock */
+	size_t trim_peak; /* most live since memory was last handed back;
+			     protected by lock */
 	uint64_t n_control_files; /* ever made; protected by lock */
 	size_t n_io_fds;	  /* read_fd/write_fd open now; atomic */
 	size_t max_io_fds; /* const; past it, I/O descriptors are not kept */
@@ -200,6 +202,10 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 /* Take back nlookup lookups; at zero an unpinned inode is freed. */
 void inode_forget(struct inode_table *table, struct inode *inode,
 		  uint64_t nlookup);
+
+/* After the kernel forgot half the inodes it once held (and thousands),
+ * hand freed memory back to the system. Call outside the lock. */
+void inode_table_trim(struct inode_table *table);
 
 /*
  * Call visit(inode, arg) for every inode on watch wd (all inodes when wd

@@ -41,6 +41,9 @@ struct canonfs_options {
 	int nonempty; /* allow a MOUNTPOINT that has entries */
 	int xattr;    /* pass extended attributes through */
 	int nowatch;  /* no inotify: short cache timeouts instead */
+	/* allow_other or allow_root: other users reach the mount, so the
+	 * kernel must check their permissions (default_permissions). */
+	bool shared;
 
 	enum dir_order order; /* listing order: sorted, or an audit mode */
 	uint64_t order_seed;  /* for DIR_ORDER_SHUFFLE */

@@ -40,6 +40,7 @@ enum stats_counter {
 	STAT_LISTXATTR,
 	STAT_SETXATTR,
 	STAT_REMOVEXATTR,
+	STAT_ACCESS,
 	STAT_HOST_EVENTS, /* inotify events read */
 	STAT_INVAL_ENTRY, /* names the kernel was told to forget */
 	STAT_INVAL_INODE, /* inodes whose attributes and pages were dropped */

@@ -1,0 +1,86 @@
+/*
+ * Unit tests: telling the daemon's own writes from the host's (fs/own.c).
+ * An IN_MODIFY judged foreign drops the file's pages; under writes still
+ * in flight that lets a concurrent read cache old bytes over new ones, so
+ * every "ours" below is a page cache that stays right.
+ */
+#include "canonfs/own.h"
+#include "check.h"
+
+#include <sys/stat.h>
+
+/* A host stat with this ctime and size. */
+static struct stat at(long sec, long nsec, long size)
+{
+	struct stat st = {0};
+
+	st.st_ctim.tv_sec = sec;
+	st.st_ctim.tv_nsec = nsec;
+	st.st_size = size;
+	return st;
+}
+
+/* One write of ours, alone: before, after, then its event. */
+static void one_write(struct own_changes *own, struct own_write_state *w,
+		      struct stat before, struct stat after)
+{
+	own_write_before(own, w, &before);
+	own_write_after(own, w, &after);
+}
+
+int main(void)
+{
+	struct own_changes own;
+	struct own_write_state w;
+	struct stat s0 = at(100, 0, 4096), s1 = at(100, 10, 4096),
+		    s2 = at(100, 20, 4096), s3 = at(100, 30, 4096);
+
+	own_init(&own);
+
+	/* A write of ours, then its event: ours. */
+	own_write_init(&w, &s0);
+	one_write(&own, &w, s0, s1);
+	CHECK(own_consume_write(&own, &w, &s1));
+
+	/* A host change, then its event: foreign, and the new state is
+	 * known from then on. */
+	CHECK(!own_consume_write(&own, &w, &s2));
+	one_write(&own, &w, s2, s3);
+	CHECK(own_consume_write(&own, &w, &s3));
+
+	/* A host change just before one of our writes: the write sees it,
+	 * and the merged event drops the pages. */
+	own_write_init(&w, &s0);
+	one_write(&own, &w, s1, s2);
+	CHECK(!own_consume_write(&own, &w, &s2));
+
+	/* An event read while one of our writes is in flight: ours. */
+	own_write_init(&w, &s0);
+	own_write_before(&own, &w, &s0);
+	CHECK(own_consume_write(&own, &w, &s1));
+	own_write_after(&own, &w, &s1);
+
+	/*
+	 * Two concurrent writes whose after-stats arrive in the other order:
+	 * A stats s1, C stats s2, C records first, then A. The known state
+	 * must stay the newest, s2, or the next write (which finds s2) looks
+	 * foreign with no write in flight to excuse it.
+	 */
+	own_write_init(&w, &s0);
+	own_write_before(&own, &w, &s0); /* A */
+	own_write_before(&own, &w, &s0); /* C */
+	own_write_after(&own, &w, &s2);	 /* C, the newer */
+	own_write_after(&own, &w, &s1);	 /* A, the older */
+	CHECK(own_consume_write(&own, &w, &s2));
+	one_write(&own, &w, s2, s3);
+	CHECK(own_consume_write(&own, &w, &s3));
+
+	/* A failed stat after a write keeps the state it had. */
+	own_write_init(&w, &s0);
+	own_write_before(&own, &w, &s0);
+	own_write_after(&own, &w, NULL);
+	CHECK(own_consume_write(&own, &w, &s0));
+
+	own_destroy(&own);
+	return check_summary("own");
+}
