@@ -201,6 +201,8 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 		struct dir_snapshot *snap = inode->listings[i];
 
 		if (snap && --snap->refs == 0) {
+			__atomic_sub_fetch(&table->n_listings, 1,
+					   __ATOMIC_RELAXED);
 			dir_listing_free(&snap->listing);
 			free(snap);
 		}

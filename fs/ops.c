@@ -222,7 +222,7 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 			    char **data, size_t *len)
 {
 	char text[4096];
-	size_t used = 0, host_inodes, watches;
+	size_t used = 0, host_inodes, watches, listings;
 	unsigned long hashed, cached;
 
 	switch (node) {
@@ -231,12 +231,14 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		pthread_mutex_lock(&fs->inodes.lock);
 		host_inodes = fs->inodes.n_host;
 		watches = HASH_COUNT(fs->inodes.watches);
+		listings = __atomic_load_n(&fs->inodes.n_listings,
+					   __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&fs->inodes.lock);
 		digests_counts(fs->digests, &hashed, &cached);
 		snprintf(text + used, sizeof(text) - used,
-			 "inodes %zu\nwatches %zu\ndigests-hashed %lu\n"
-			 "digests-cached %lu\n",
-			 host_inodes, watches, hashed, cached);
+			 "inodes %zu\nwatches %zu\nlistings %zu\n"
+			 "digests-hashed %lu\ndigests-cached %lu\n",
+			 host_inodes, watches, listings, hashed, cached);
 		break;
 	case CONTROL_BARRIER:
 		invalidator_barrier(fs->inv);
@@ -1247,6 +1249,7 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 			trace_warn(&fs->trace, "hidden-devices-in", path, NULL);
 	}
 	snap->refs = 1;
+	__atomic_add_fetch(&fs->inodes.n_listings, 1, __ATOMIC_RELAXED);
 	*out = snap;
 	return 0;
 }
@@ -1259,6 +1262,7 @@ static void snapshot_put(struct canonfs_fs *fs, struct dir_snapshot *snap)
 	last = --snap->refs == 0;
 	pthread_mutex_unlock(&fs->inodes.lock);
 	if (last) {
+		__atomic_sub_fetch(&fs->inodes.n_listings, 1, __ATOMIC_RELAXED);
 		dir_listing_free(&snap->listing);
 		free(snap);
 	}

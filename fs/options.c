@@ -535,6 +535,8 @@ void options_print_help(const char *program)
 		"FUSE and mount options passed on to the kernel:",
 		"    allow_other, allow_root, auto_unmount, fsname=, subtype=,",
 		"    nosuid, nodev, noexec, noatime and the other generic flags",
+		"    (with allow_other or allow_root the kernel checks other users",
+		"    against the modes shown)",
 		"",
 		"subcommands:",
 		"    canonfs env MOUNTPOINT [--json]   the Go/cgo environment for builds inside",

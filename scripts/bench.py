@@ -23,7 +23,7 @@ Environment:
   BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
                         GOROOT workload, fewer runs: a few minutes
   BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
-                        writes,cold,remount,trace,manifest)
+                        writes,cold,remount,trace,manifest,memory)
   BENCH_WORKDIR=DIR     where the host tree and caches go (default:
                         the canonfs binary's directory /bench-work)
   BENCH_OUT=FILE        the markdown report (default: BUILD/bench.md)
@@ -73,6 +73,8 @@ QUICK = env_flag("BENCH_QUICK")
 RUNS = env_int("BENCH_RUNS", 3 if QUICK else 5)
 TIMEOUT = max(1, env_int("BENCH_TIMEOUT", 900))
 BIG_MIB = 256 if QUICK else 1024
+# The memory workload's generated tree: directories of 1000 empty files.
+MANY_DIRS = 100 if QUICK else 1000
 NSMALL = 2000 if QUICK else 5000
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 CANONFS_OPTS = os.environ.get("BENCH_CANONFS_OPTS", "")
@@ -457,6 +459,15 @@ class Bench:
                     f.write(chunk)
                 os.fsync(f.fileno())
 
+        if self.want("memory"):
+            log(f"generating {MANY_DIRS * 1000:,} empty files")
+            for d in range(MANY_DIRS):
+                path = f"{self.tree}/many/d{d:04d}"
+                os.makedirs(path)
+                for i in range(1000):
+                    os.close(os.open(f"{path}/f{i:04d}",
+                                     os.O_WRONLY | os.O_CREAT, 0o644))
+
         self.info["go"] = subprocess.run(["go", "version"], capture_output=True,
                                          text=True).stdout.strip()
         self.info["canonfs"] = subprocess.run(
@@ -728,6 +739,50 @@ class Bench:
         self.measure([("big-cold", f"cat {size} file, cold (drop_caches)"),
                       ("big-cached", f"cat {size} file, cached (2nd read)")], step)
 
+    def w_memory(self):
+        """Daemon memory on a tree far larger than a build's: one walk of
+        the generated tree per variant, with every cache dropped first (so
+        every name is new to the kernel), then the daemon's memory, and
+        again once the kernel has dropped its dentries and inodes."""
+        n = MANY_DIRS * 1000
+        key = "many"
+        self.row(key, f"find over {n:,} generated files, cold (1 run)")
+        args = ["sh", "-c", "find . -printf '%s %m %p\\n' > /dev/null"]
+        log(f"[memory] walking {n:,} files")
+        for v in self.variants:
+            try:
+                if v.name != "native":
+                    v.remount()
+                drop_caches()
+                t = v.timed(args, P + "/many")
+            except BenchError as e:
+                self.failed[key][v.name] = str(e).splitlines()[0]
+                self.problem(f"[{key}] {e}")
+                continue
+            self.results[key][v.name].append(t)
+            log(f"  {v.name:8s} {t:.3f} s")
+            walked = v.rss()
+            if not walked:
+                continue
+            drop_caches()
+            time.sleep(3)  # FORGETs arrive after the kernel evicts
+            dropped = v.rss() or {}
+            note = (f"{v.name} daemon after walking {n:,} files: VmHWM "
+                    f"{walked.get('VmHWM')}, VmRSS {walked.get('VmRSS')}; "
+                    f"{dropped.get('VmRSS')} after drop_caches")
+            if v.name == "canonfs":
+                stats = v.run(["cat", VIEW + "/.canonfs/stats"]).decode()
+                counts = dict(line.split() for line in stats.splitlines())
+                with open(f"/proc/{v.daemon.pid}/limits") as f:
+                    limit = next((line.split()[3] for line in f
+                                  if line.startswith("Max open files")), "?")
+                note += (f" (descriptor limit {limit}: the kernel was made to "
+                         f"forget {counts.get('prune_entry', '?')} names in "
+                         f"{counts.get('prune_runs', '?')} prune runs; "
+                         f"{counts.get('inodes', '?')} inodes live after "
+                         "drop_caches)")
+            self.notes.append(note)
+
     def w_writes(self):
         def step(v, r):
             name = f"writes-{v.name}-{r}"
@@ -887,6 +942,7 @@ class Bench:
             ("bigread", self.w_bigread),
             ("writes", self.w_writes),
             ("cold", self.w_cold),
+            ("memory", self.w_memory),
         ]
         for name, fn in steps:
             if not self.want(name):

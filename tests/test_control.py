@@ -209,3 +209,38 @@ def test_own_attribute_changes_skip_invalidation_host_ones_do_not(tmp_path, cano
     for i in range(20):
         assert os.stat(m.root / ("a%02d" % i)).st_mode & 0o777 == 0o755, \
             "a host chmod +x behind our own utime was lost"
+
+
+def test_walked_tree_leaves_no_listing_and_forgotten_inodes_go(tmp_path,
+                                                               canonfs):
+    """Memory follows what the kernel holds: a finished listing pass keeps
+    no snapshot of the directory's names, and when the kernel drops its
+    cache (drop_caches, or memory pressure) it forgets the inodes and the
+    daemon frees them."""
+    import subprocess
+    import time
+
+    src = tmp_path / "src"
+    for d in range(40):
+        (src / ("d%02d" % d)).mkdir(parents=True)
+        for f in range(250):
+            (src / ("d%02d" % d) / ("f%03d" % f)).touch()
+    m = canonfs(src)
+    walk = subprocess.run(["find", str(m.root), "-printf", "%s %m %p\n"],
+                          capture_output=True, text=True, timeout=120)
+    assert walk.returncode == 0, walk.stderr[-500:]
+    assert len(walk.stdout.splitlines()) == 1 + 40 + 40 * 250
+    stats = counters(m)
+    assert stats["inodes"] >= 40 * 250
+    assert stats["listings"] == 0, "finished passes kept their snapshots"
+
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+    deadline = time.monotonic() + 10
+    while counters(m)["inodes"] > 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counters(m)["inodes"] <= 100, "the daemon kept forgotten inodes"
+    # The tree is whole again on the next walk.
+    again = subprocess.run(["find", str(m.root), "-type", "f"],
+                           capture_output=True, text=True, timeout=120)
+    assert len(again.stdout.splitlines()) == 40 * 250

@@ -114,6 +114,8 @@ struct inode_table {
 			     protected by lock */
 	uint64_t n_control_files; /* ever made; protected by lock */
 	size_t n_io_fds;	  /* read_fd/write_fd open now; atomic */
+	size_t n_listings; /* directory snapshots alive (passes under way,
+			      open directories); atomic */
 	size_t max_io_fds; /* const; past it, I/O descriptors are not kept */
 	uint64_t clock;	   /* protected by lock; counts lookups */
 
