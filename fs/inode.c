@@ -104,6 +104,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	table->max_io_fds = 256;
 	table->prune_high = SIZE_MAX;
 	table->prune_low = SIZE_MAX;
+	table->prune_hard = SIZE_MAX;
 	table->prune_wake_fd = -1;
 	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
 		size_t limit = files.rlim_cur == RLIM_INFINITY
@@ -118,6 +119,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		for_inodes = limit > table->max_io_fds + 512
 				     ? limit - table->max_io_fds - 256
 				     : 256;
+		table->prune_hard = for_inodes;
 		table->prune_high = for_inodes / 10 * 9;
 		table->prune_low = for_inodes / 10 * 7;
 	}
@@ -259,46 +261,80 @@ static void request_prune_locked(struct inode_table *table)
 	(void)rc;
 }
 
-int inode_dup_fd(struct inode_table *table, const struct inode_key *key)
+void inode_busy_begin(struct inode_table *table, struct inode *dir)
+{
+	pthread_mutex_lock(&table->lock);
+	dir->busy++;
+	/* A hold of our own: the reply may let the kernel forget dir before
+	 * inode_busy_end() runs. */
+	dir->lookup_count++;
+	pthread_mutex_unlock(&table->lock);
+}
+
+void inode_busy_end(struct inode_table *table, struct inode *dir)
+{
+	pthread_mutex_lock(&table->lock);
+	dir->busy--;
+	if (dir->pinned)
+		dir->lookup_count--;
+	pthread_mutex_unlock(&table->lock);
+	inode_forget(table, dir, 1);
+}
+
+int inode_prune_begin(struct inode_table *table, const struct inode_key *key)
 {
 	struct inode *inode;
 	int fd = -1;
 
 	pthread_mutex_lock(&table->lock);
 	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
-	if (inode)
+	if (inode && inode->busy == 0) {
 		fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
+		inode->pruning = fd >= 0;
+	}
 	pthread_mutex_unlock(&table->lock);
 	return fd;
 }
 
-void inode_mark_pruned(struct inode_table *table, const struct inode_key *key)
+void inode_prune_end(struct inode_table *table, const struct inode_key *key)
 {
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
 	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
-	if (inode)
+	if (inode) {
+		inode->pruning = false;
 		inode->last_used = 0;
+	}
 	pthread_mutex_unlock(&table->lock);
 }
 
 bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms)
 {
-	bool room;
+	struct timespec deadline;
+	bool go_on;
 
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&table->lock);
-	/* In use: the pruner leaves it alone while we wait. */
 	dir->last_used = ++table->clock;
-	for (int waited = 0;
-	     table->n_host >= table->prune_high && waited < timeout_ms;
-	     waited += 20) {
-		struct timespec slice;
+	while (table->n_host >= table->prune_high && !dir->pruning) {
+		struct timespec slice, now;
 
 		/* Again each time: one run may not have freed enough. */
 		request_prune_locked(table);
-		clock_gettime(CLOCK_REALTIME, &slice);
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > deadline.tv_sec ||
+		    (now.tv_sec == deadline.tv_sec &&
+		     now.tv_nsec >= deadline.tv_nsec))
+			break;
+		slice = now;
 		slice.tv_nsec += 20 * 1000000L;
 		if (slice.tv_nsec >= 1000000000L) {
 			slice.tv_sec++;
@@ -306,9 +342,21 @@ bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 		}
 		pthread_cond_timedwait(&table->room, &table->lock, &slice);
 	}
-	room = table->n_host < table->prune_high;
+	go_on = table->n_host < table->prune_high || dir->pruning;
 	pthread_mutex_unlock(&table->lock);
-	return room;
+	return go_on;
+}
+
+bool inode_table_full(struct inode_table *table)
+{
+	bool full;
+
+	pthread_mutex_lock(&table->lock);
+	full = table->n_host >= table->prune_hard;
+	if (full)
+		request_prune_locked(table);
+	pthread_mutex_unlock(&table->lock);
+	return full;
 }
 
 void inode_prune_done(struct inode_table *table)

@@ -246,9 +246,6 @@ static int by_last_used(const void *a, const void *b)
 					     : pa->last_used > pb->last_used;
 }
 
-/* Directories used within this many lookups are not pruned. */
-#define PRUNE_RECENT_LOOKUPS 64
-
 struct prune_child {
 	char *name;
 	uint64_t nodeid;
@@ -300,13 +297,11 @@ static void prune(struct invalidator *inv)
 	struct inode_table *table = &inv->fs->inodes;
 	struct prune_candidate *dirs = NULL;
 	size_t n, live, target, forgotten = 0;
-	uint64_t clock;
 
 	stats_add(&inv->fs->stats, STAT_PRUNE_RUNS);
 	n = inode_prune_candidates(table, &dirs);
 	pthread_mutex_lock(&table->lock);
 	live = table->n_host;
-	clock = table->clock;
 	pthread_mutex_unlock(&table->lock);
 	target = live > table->prune_low ? live - table->prune_low : 0;
 
@@ -318,16 +313,13 @@ static void prune(struct invalidator *inv)
 		size_t n_children = 0;
 		int dir_fd;
 
-		/* Directories used in the last few lookups are being listed
-		 * right now: a notification would wait for the directory lock
-		 * that the listing request holds, maybe while it waits for
-		 * us. */
-		if (dirs[i].last_used + PRUNE_RECENT_LOOKUPS > clock)
-			continue;
-		dir_fd = inode_dup_fd(table, &dirs[i].key);
+		/* A busy directory is skipped: a request in it may be
+		 * waiting for us, holding the lock a notification needs. */
+		dir_fd = inode_prune_begin(table, &dirs[i].key);
 		if (dir_fd < 0)
 			continue;
 		if (dir_listing_read_host(dir_fd, &listing)) {
+			inode_prune_end(table, &dirs[i].key);
 			close(dir_fd);
 			continue;
 		}
@@ -346,7 +338,7 @@ static void prune(struct invalidator *inv)
 		}
 		free(children);
 		dir_listing_free(&listing);
-		inode_mark_pruned(table, &dirs[i].key);
+		inode_prune_end(table, &dirs[i].key);
 		close(dir_fd);
 	}
 	free(dirs);

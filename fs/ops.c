@@ -339,27 +339,36 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	return 0;
 }
 
-/* Look `name` up in `parent` and take one lookup on the result. Out of
- * descriptors, wait for the pruner if may_wait. */
-static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
-			const char *name, struct fuse_entry_param *e,
-			bool may_wait)
+/* How long a request out of descriptors waits for the pruner to make room
+ * before it fails with EMFILE, and how long a lookup past the table's
+ * hard mark waits before it goes on from the reserve. */
+#define ROOM_WAIT_MS 10000
+#define FULL_WAIT_MS 200
+
+/* lookup_entry() in a host directory, marked busy. */
+static int lookup_host(struct canonfs_fs *fs, struct inode *parent,
+		       const char *name, struct fuse_entry_param *e,
+		       bool may_wait)
 {
 	struct inode *inode;
 	struct stat host;
 	int fd, err;
 
-	memset(e, 0, sizeof(*e));
-	if (!path_is_name(name))
-		return ENOENT; /* never climb out through ".." */
-	if (parent->synthetic)
-		return lookup_synthetic(fs, parent, name, e);
-
+	/* Lookups that outrun the pruner would take the descriptors it
+	 * needs to make room: past the hard mark a lookup waits a little
+	 * while the pruner works on other directories, then goes on from
+	 * the reserve (waiting on could stall the pruner, which may need
+	 * the lock this request's directory is held with). */
+	if (inode_table_full(&fs->inodes)) {
+		if (!may_wait)
+			return EMFILE;
+		inode_wait_for_room(&fs->inodes, parent, FULL_WAIT_MS);
+	}
 	fd = openat(parent->host_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	/* Out of descriptors: wait (once) for the kernel to forget old
-	 * names, which the pruner asks of it, then try again. */
+	/* Out of descriptors all the same (I/O, listings): wait for the
+	 * kernel to forget old names, which the pruner asks of it. */
 	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && may_wait &&
-	    inode_wait_for_room(&fs->inodes, parent, 2000))
+	    inode_wait_for_room(&fs->inodes, parent, ROOM_WAIT_MS))
 		fd = openat(parent->host_fd, name,
 			    O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
@@ -385,6 +394,25 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	}
 	fill_entry(fs, inode, e);
 	return 0;
+}
+
+/* Look `name` up in `parent` and take one lookup on the result. Out of
+ * descriptors, wait for the pruner if may_wait. */
+static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
+			const char *name, struct fuse_entry_param *e,
+			bool may_wait)
+{
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	if (!path_is_name(name))
+		return ENOENT; /* never climb out through ".." */
+	if (parent->synthetic)
+		return lookup_synthetic(fs, parent, name, e);
+	inode_busy_begin(&fs->inodes, parent);
+	err = lookup_host(fs, parent, name, e, may_wait);
+	inode_busy_end(&fs->inodes, parent);
+	return err;
 }
 
 static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
@@ -1233,7 +1261,7 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	/* Out of descriptors: as in do_lookup, wait for the pruner once. */
 	if ((err == EMFILE || err == ENFILE) && !inode->synthetic &&
-	    inode_wait_for_room(&fs->inodes, inode, 2000))
+	    inode_wait_for_room(&fs->inodes, inode, ROOM_WAIT_MS))
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	if (err) {
 		free(snap);
@@ -1369,11 +1397,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 /* Offsets: 0 ".", 1 "..", then entry i at i + 2; each entry's offset is
  * the position of the next one. */
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t offset, struct fuse_file_info *fi, bool plus)
+static void list_dir(fuse_req_t req, struct inode *dir, size_t size,
+		     off_t offset, struct fuse_file_info *fi, bool plus)
 {
 	struct canonfs_fs *fs = fs_of(req);
-	struct inode *dir = inode_of(req, ino);
 	struct dir_snapshot *snap;
 	size_t total, start, used = 0;
 	char *buf;
@@ -1420,7 +1447,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				&snap->listing.entries[pos - 2];
 
 			name = entry->name;
-			if (plus && !dir->control) {
+			/* With the table full, names without attributes (no
+			 * inode, no descriptor): the kernel looks up what it
+			 * needs later. */
+			if (plus && !dir->control &&
+			    !inode_table_full(&fs->inodes)) {
 				err = lookup_entry(fs, dir, name, &e,
 						   used == 0);
 				if (err ==
@@ -1471,6 +1502,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_buf(req, buf, used);
 	free(buf);
 	snapshot_put(fs, snap);
+}
+
+/* A listing request: its directory is busy meanwhile (inode.h). */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi, bool plus)
+{
+	struct inode_table *table = &fs_of(req)->inodes;
+	struct inode *dir = inode_of(req, ino);
+
+	inode_busy_begin(table, dir);
+	list_dir(req, dir, size, offset, fi, plus);
+	inode_busy_end(table, dir);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,

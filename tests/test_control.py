@@ -4,6 +4,7 @@ checkout) and a build."""
 
 import errno
 import os
+import sys
 
 import pytest
 
@@ -102,6 +103,51 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
     stats = counters(m)
     assert stats["prune_runs"] > 0, "the table never filled up"
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
+
+
+def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
+    """Several walks at once, each in another directory of 500 files, need
+    more inodes than a 2000-descriptor limit allows. Requests that wait
+    for room hold their directory's lock, which the pruner needs to make
+    the kernel forget names there: neither may wait for the other, and no
+    walk may see EMFILE. Walkers that stat every file and walkers that only
+    read names (d_type) run together, with two CPU hogs as load."""
+    import resource
+    import subprocess
+
+    src = tmp_path / "src"
+    for d in range(10):
+        (src / ("d%d" % d)).mkdir(parents=True)
+        for f in range(500):
+            (src / ("d%d" % d) / ("f%03d" % f)).write_text("%d/%d\n" % (d, f))
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(2)]
+    try:
+        for _ in range(3):
+            m = canonfs(src, preexec_fn=low_limit)
+            walks = [subprocess.Popen(
+                ["find", str(m.root), "-type", "f"] +
+                (["-printf", "%s %p\n"] if i % 2 else []),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for i in range(6)]
+            try:
+                for w in walks:
+                    out, err = w.communicate(timeout=120)
+                    assert w.returncode == 0 and not err, err[-500:]
+                    assert len(out.splitlines()) == 5000
+            finally:
+                for w in walks:  # a failed walk leaves the others busy
+                    w.kill()
+                    w.wait()
+            m.stop()
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
 
 
 def test_creating_files_keeps_no_descriptor_behind(tmp_path, canonfs):

@@ -67,6 +67,11 @@ struct inode {
 	uint64_t lookup_count;	   /* protected by inode_table.lock */
 	uint64_t last_used; /* protected by lock; clock of the last lookup
 			       in this directory, for pruning */
+	/* A directory's requests at work now (lookups and listings in it),
+	 * and whether the pruner is making the kernel forget names in it:
+	 * the two exclude each other, see inode_prune_begin(). */
+	unsigned busy; /* protected by lock */
+	bool pruning;  /* protected by lock */
 	int watch;	    /* protected by lock; inotify wd of a dir, or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
 
@@ -125,6 +130,9 @@ struct inode_table {
 	 * recently used names until the count is back under prune_low. */
 	size_t prune_high;   /* const */
 	size_t prune_low;    /* const */
+	/* const; past it a new name waits for room before it takes a
+	 * descriptor: those left are for the pruner, listings and I/O */
+	size_t prune_hard;
 	int prune_wake_fd;   /* const after start; -1 without a pruner */
 	bool prune_pending;  /* protected by lock */
 	pthread_cond_t room; /* signalled when inodes are freed */
@@ -175,23 +183,38 @@ struct prune_candidate {
 size_t inode_prune_candidates(struct inode_table *table,
 			      struct prune_candidate **out);
 
-/* A duplicate of the host descriptor of the inode with this key (the
- * caller closes it), or -1 when it is gone. Descriptors are short: the
- * pruner takes one directory at a time. */
-int inode_dup_fd(struct inode_table *table, const struct inode_key *key);
+/*
+ * Telling the kernel to forget a name in a directory takes the
+ * directory's lock, which the kernel holds while it waits for a lookup or
+ * listing in it. Such a request may itself wait for the pruner (for room),
+ * so the two must never wait for each other: a request marks its directory
+ * busy while it works, the pruner passes over busy directories, and a
+ * request in a directory being pruned does not wait for room.
+ */
+void inode_busy_begin(struct inode_table *table, struct inode *dir);
+void inode_busy_end(struct inode_table *table, struct inode *dir);
 
-/* Mark the directory with this key as pruned: it is no candidate again
+/* Start pruning the directory with this key: a duplicate of its host
+ * descriptor (the caller closes it), or -1 when it is gone or busy.
+ * Descriptors are short: the pruner takes one directory at a time. */
+int inode_prune_begin(struct inode_table *table, const struct inode_key *key);
+
+/* Done pruning the directory with this key: it is no candidate again
  * until a lookup in it uses it. */
-void inode_mark_pruned(struct inode_table *table, const struct inode_key *key);
+void inode_prune_end(struct inode_table *table, const struct inode_key *key);
 
 /*
  * Out of descriptors while working in directory dir: ask for pruning
- * (sparing dir) and wait until the kernel has
- * forgotten inodes enough to be back under prune_high, at most
- * timeout_ms. Returns true when there is room again.
+ * and wait until the kernel has forgotten enough inodes to be back under
+ * prune_high, at most timeout_ms. Returns true when the caller may go on:
+ * there is room, or dir is being pruned (the pruner may be waiting for
+ * the directory's lock, which the caller's request holds).
  */
 bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms);
+
+/* Whether the table is past prune_hard: a new name must wait for room. */
+bool inode_table_full(struct inode_table *table);
 
 /* The pruner is done: a new request may wake it again. */
 void inode_prune_done(struct inode_table *table);
