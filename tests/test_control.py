@@ -4,6 +4,7 @@ checkout) and a build."""
 
 import errno
 import os
+import resource
 import sys
 
 import pytest
@@ -75,24 +76,30 @@ def test_barrier_makes_host_changes_visible_at_once(tmp_path, canonfs):
     assert counters(m)["inval_entry"] > 0
 
 
-@pytest.mark.parametrize("options", [(), ("nowatch",)])
-def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, options):
-    """Every inode the kernel holds keeps a host descriptor. With a limit
-    far below the tree's size, canonfs makes the kernel forget the least
-    recently used files instead of failing with EMFILE."""
-    import resource
-    import subprocess
-
+def ten_dirs_of_500_files(tmp_path):
+    """A tree far larger than 2000 descriptors allow: 5000 small files."""
     src = tmp_path / "src"
     for d in range(10):
         (src / ("d%d" % d)).mkdir(parents=True)
         for f in range(500):
             (src / ("d%d" % d) / ("f%03d" % f)).write_text("%d/%d\n" % (d, f))
+    return src
 
-    def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
 
-    m = canonfs(src, *options, preexec_fn=low_limit)
+def limit_to_2000_descriptors():
+    """preexec_fn: the daemon's descriptor limit, soft and hard."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
+
+
+@pytest.mark.parametrize("options", [(), ("nowatch",)])
+def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, options):
+    """Every inode the kernel holds keeps a host descriptor. With a limit
+    far below the tree's size, canonfs makes the kernel forget the least
+    recently used files instead of failing with EMFILE."""
+    import subprocess
+
+    src = ten_dirs_of_500_files(tmp_path)
+    m = canonfs(src, *options, preexec_fn=limit_to_2000_descriptors)
     walk = subprocess.run(["find", str(m.root), "-type", "f", "-printf", "%s %p\n"],
                           capture_output=True, text=True, timeout=120)
     assert walk.returncode == 0, "walking the tree failed: " + walk.stderr[-500:]
@@ -112,23 +119,14 @@ def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
     the kernel forget names there: neither may wait for the other, and no
     walk may see EMFILE. Walkers that stat every file and walkers that only
     read names (d_type) run together, with two CPU hogs as load."""
-    import resource
     import subprocess
 
-    src = tmp_path / "src"
-    for d in range(10):
-        (src / ("d%d" % d)).mkdir(parents=True)
-        for f in range(500):
-            (src / ("d%d" % d) / ("f%03d" % f)).write_text("%d/%d\n" % (d, f))
-
-    def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, 2000))
-
+    src = ten_dirs_of_500_files(tmp_path)
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(2)]
     try:
         for _ in range(3):
-            m = canonfs(src, preexec_fn=low_limit)
+            m = canonfs(src, preexec_fn=limit_to_2000_descriptors)
             walks = [subprocess.Popen(
                 ["find", str(m.root), "-type", "f"] +
                 (["-printf", "%s %p\n"] if i % 2 else []),
