@@ -1648,8 +1648,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char path[32];
 	int err = xattr_path(req, ino, path);
 
-	if (!err && fs_of(req)->opts->read_only)
-		err = EROFS;
+	if (!err)
+		err = check_writable(fs_of(req), inode_of(req, ino));
 	if (!err && setxattr(path, name, value, size, flags) == -1)
 		err = errno;
 	fuse_reply_err(req, err);
@@ -1661,8 +1661,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char path[32];
 	int err = xattr_path(req, ino, path);
 
-	if (!err && fs_of(req)->opts->read_only)
-		err = EROFS;
+	if (!err)
+		err = check_writable(fs_of(req), inode_of(req, ino));
 	if (!err && removexattr(path, name) == -1)
 		err = errno;
 	fuse_reply_err(req, err);

@@ -716,6 +716,34 @@ def test_xattr_option_passes_them_through(canonfs, tmp_path):
     assert "user.test" in os.listxattr(m.root / "f"), \
         "with -o xattr, listxattr must show user.test: %r" % os.listxattr(m.root / "f")
     assert os.getxattr(m.root / "f", "user.test") == b"secret"
+    os.setxattr(m.root / "f", "user.more", b"written")
+    assert os.getxattr(src / "f", "user.more") == b"written"
+    os.removexattr(m.root / "f", "user.more")
+    assert "user.more" not in os.listxattr(src / "f")
+
+
+def test_xattr_writes_refused_where_writes_are(canonfs, tmp_path):
+    """System headers (MNT/sys) are read-only, and so is a -o ro mount:
+    extended attributes there are not written either."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "h.h").write_bytes(b"int x;\n")
+    os.setxattr(inc / "h.h", "user.keep", b"1")
+    m = canonfs(src, "xattr", "sys=mine:%s" % inc)
+    header = m.mnt / "sys" / "mine" / "h.h"
+    assert os.getxattr(header, "user.keep") == b"1"
+    expect_errno((errno.EROFS,), os.setxattr, header, "user.new", b"2",
+                 what="setxattr on a system header")
+    expect_errno((errno.EROFS,), os.removexattr, header, "user.keep",
+                 what="removexattr on a system header")
+    assert os.listxattr(inc / "h.h") == ["user.keep"]
+    ro = canonfs(src, "xattr", "ro")
+    expect_errno((errno.EROFS,), os.setxattr, ro.root / "f", "user.new",
+                 b"2", what="setxattr on a read-only mount")
+    assert "user.new" not in os.listxattr(src / "f")
 
 
 def test_symlink_targets(canonfs, tmp_path):
