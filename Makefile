@@ -6,7 +6,7 @@
 #   make demo            install what is missing, build, and show the main job
 #   make fuzz            libFuzzer targets of tests/fuzz, FUZZ_SECONDS each
 #                        (default 20; needs clang and libclang-rt-14-dev)
-#   make bench           canonfs against a bind mount and bindfs (root, ~5 min;
+#   make bench           canonfs against a bind mount and bindfs (root, ~9 min;
 #                        BENCH_QUICK=1 ~2 min); the table lands in build/bench.md
 #   make install PREFIX=/usr/local DESTDIR=
 #   make format          apply .clang-format
