@@ -1684,14 +1684,15 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 	if (mask & W_OK)
 		err = check_writable(fs, inode);
-	if (err || mask == F_OK)
-		;
-	else if (inode->synthetic)
-		/* Shown as 0755 directories and 0444 files. */
-		err = (mask & X_OK) && !S_ISDIR(inode->host_type) ? EACCES : 0;
-	else if (faccessat(inode->host_fd, "", mask,
-			   AT_EMPTY_PATH | AT_EACCESS) == -1)
-		err = errno;
+	if (!err && mask != F_OK) {
+		if (inode->synthetic) /* 0755 directories, 0444 files */
+			err = (mask & X_OK) && !S_ISDIR(inode->host_type)
+				      ? EACCES
+				      : 0;
+		else if (faccessat(inode->host_fd, "", mask,
+				   AT_EMPTY_PATH | AT_EACCESS) == -1)
+			err = errno;
+	}
 	fuse_reply_err(req, err);
 }
 
