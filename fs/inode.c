@@ -95,9 +95,17 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 {
 	struct rlimit files;
 
+	pthread_condattr_t monotonic;
+
 	memset(table, 0, sizeof(*table));
 	pthread_mutex_init(&table->lock, NULL);
-	pthread_cond_init(&table->room, NULL);
+	/* Waits for room are timed: a wall clock step must not stretch them. */
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&table->room, &monotonic);
+	pthread_condattr_destroy(&monotonic);
+	for (int i = 0; i < INODE_SPARE_FDS; i++)
+		table->spare_fds[i] = -1;
 	table->inotify_fd = inotify_fd;
 	/* An eighth of the descriptors, at most 4096, may stay open for
 	 * I/O; the rest are for the O_PATH descriptors of the inodes. */
@@ -123,6 +131,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		table->prune_high = for_inodes / 10 * 9;
 		table->prune_low = for_inodes / 10 * 7;
 	}
+	inode_refill_spares(table);
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots =
 		calloc(layout->n_mirrors, sizeof(*table->mirror_roots));
@@ -228,6 +237,9 @@ void inode_table_destroy(struct inode_table *table)
 		free_inode(table, table->control_dir);
 	free(table->synthetic);
 	free(table->mirror_roots);
+	for (int i = 0; i < INODE_SPARE_FDS; i++)
+		if (table->spare_fds[i] >= 0)
+			close(table->spare_fds[i]);
 	pthread_cond_destroy(&table->room);
 	pthread_mutex_destroy(&table->lock);
 	memset(table, 0, sizeof(*table));
@@ -261,36 +273,18 @@ static void request_prune_locked(struct inode_table *table)
 	(void)rc;
 }
 
-void inode_busy_begin(struct inode_table *table, struct inode *dir)
-{
-	pthread_mutex_lock(&table->lock);
-	dir->busy++;
-	/* A hold of our own: the reply may let the kernel forget dir before
-	 * inode_busy_end() runs. */
-	dir->lookup_count++;
-	pthread_mutex_unlock(&table->lock);
-}
-
-void inode_busy_end(struct inode_table *table, struct inode *dir)
-{
-	pthread_mutex_lock(&table->lock);
-	dir->busy--;
-	if (dir->pinned)
-		dir->lookup_count--;
-	pthread_mutex_unlock(&table->lock);
-	inode_forget(table, dir, 1);
-}
-
-int inode_prune_begin(struct inode_table *table, const struct inode_key *key)
+int inode_prune_begin(struct inode_table *table, const struct inode_key *key,
+		      uint64_t *nodeid)
 {
 	struct inode *inode;
 	int fd = -1;
 
 	pthread_mutex_lock(&table->lock);
 	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
-	if (inode && inode->busy == 0) {
+	if (inode && inode->waiting == 0) {
 		fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
 		inode->pruning = fd >= 0;
+		*nodeid = inode_nodeid(table, inode);
 	}
 	pthread_mutex_unlock(&table->lock);
 	return fd;
@@ -309,42 +303,86 @@ void inode_prune_end(struct inode_table *table, const struct inode_key *key)
 	pthread_mutex_unlock(&table->lock);
 }
 
+/* How long a request waits for room in a directory being pruned. */
+#define PRUNING_WAIT_MS 50
+
+static void add_ms(struct timespec *t, long ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool reached(const struct timespec *now, const struct timespec *when)
+{
+	return now->tv_sec > when->tv_sec ||
+	       (now->tv_sec == when->tv_sec && now->tv_nsec >= when->tv_nsec);
+}
+
 bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms)
 {
 	struct timespec deadline;
-	bool go_on;
+	uint64_t freed, runs;
+	bool room;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	/* The room condition uses the monotonic clock (inode_table_init). */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	pthread_mutex_lock(&table->lock);
+	/* The pruner may be blocked on this directory's lock, which our
+	 * request holds: only what it already did can free anything. */
+	add_ms(&deadline, dir->pruning ? PRUNING_WAIT_MS : timeout_ms);
 	dir->last_used = ++table->clock;
-	while (table->n_host >= table->prune_high && !dir->pruning) {
-		struct timespec slice, now;
+	dir->waiting++;
+	freed = table->n_freed;
+	runs = table->prune_runs_done;
+	/* Two runs that ended without freeing anything cannot help: what
+	 * is cached is in directories busy like this one. */
+	while (table->n_freed == freed && table->prune_runs_done < runs + 2) {
+		struct timespec now, slice;
 
-		/* Again each time: one run may not have freed enough. */
 		request_prune_locked(table);
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (now.tv_sec > deadline.tv_sec ||
-		    (now.tv_sec == deadline.tv_sec &&
-		     now.tv_nsec >= deadline.tv_nsec))
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (reached(&now, &deadline))
 			break;
 		slice = now;
-		slice.tv_nsec += 20 * 1000000L;
-		if (slice.tv_nsec >= 1000000000L) {
-			slice.tv_sec++;
-			slice.tv_nsec -= 1000000000L;
-		}
+		add_ms(&slice, 20);
 		pthread_cond_timedwait(&table->room, &table->lock, &slice);
 	}
-	go_on = table->n_host < table->prune_high || dir->pruning;
+	room = table->n_freed != freed;
+	dir->waiting--;
 	pthread_mutex_unlock(&table->lock);
-	return go_on;
+	return room;
+}
+
+bool inode_release_spare(struct inode_table *table)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&table->lock);
+	for (int i = 0; i < INODE_SPARE_FDS && fd < 0; i++) {
+		fd = table->spare_fds[i];
+		table->spare_fds[i] = -1;
+	}
+	request_prune_locked(table);
+	pthread_mutex_unlock(&table->lock);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+void inode_refill_spares(struct inode_table *table)
+{
+	pthread_mutex_lock(&table->lock);
+	for (int i = 0; i < INODE_SPARE_FDS; i++)
+		if (table->spare_fds[i] < 0)
+			table->spare_fds[i] =
+				open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&table->lock);
 }
 
 bool inode_table_full(struct inode_table *table)
@@ -363,6 +401,8 @@ void inode_prune_done(struct inode_table *table)
 {
 	pthread_mutex_lock(&table->lock);
 	table->prune_pending = false;
+	table->prune_runs_done++;
+	pthread_cond_broadcast(&table->room);
 	pthread_mutex_unlock(&table->lock);
 }
 
@@ -503,9 +543,11 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 	if (inode->lookup_count == 0) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		if (!inode->synthetic &&
-		    --table->n_host + 1 == table->prune_high)
+		if (!inode->synthetic) {
+			table->n_host--;
+			table->n_freed++;
 			pthread_cond_broadcast(&table->room);
+		}
 		pthread_mutex_unlock(&table->lock);
 		free_inode(table, inode);
 		return;

@@ -311,11 +311,12 @@ static void prune(struct invalidator *inv)
 		struct prune_child *children = NULL;
 		struct dir_listing listing;
 		size_t n_children = 0;
+		uint64_t dir_nodeid;
 		int dir_fd;
 
-		/* A busy directory is skipped: a request in it may be
-		 * waiting for us, holding the lock a notification needs. */
-		dir_fd = inode_prune_begin(table, &dirs[i].key);
+		/* Skipped while a request in it waits for room: it holds the
+		 * lock a notification needs. */
+		dir_fd = inode_prune_begin(table, &dirs[i].key, &dir_nodeid);
 		if (dir_fd < 0)
 			continue;
 		if (dir_listing_read_host(dir_fd, &listing)) {
@@ -329,7 +330,7 @@ static void prune(struct invalidator *inv)
 						  &listing, children);
 		for (size_t j = 0; j < n_children; j++) {
 			if (fuse_lowlevel_notify_delete(
-				    inv->se, dirs[i].nodeid, children[j].nodeid,
+				    inv->se, dir_nodeid, children[j].nodeid,
 				    children[j].name,
 				    strlen(children[j].name)) == 0) {
 				forgotten++;
@@ -342,6 +343,7 @@ static void prune(struct invalidator *inv)
 		close(dir_fd);
 	}
 	free(dirs);
+	inode_refill_spares(table);
 	inode_prune_done(table);
 }
 

@@ -340,37 +340,50 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 }
 
 /* How long a request out of descriptors waits for the pruner to make room
- * before it fails with EMFILE, and how long a lookup past the table's
- * hard mark waits before it goes on from the reserve. */
-#define ROOM_WAIT_MS 10000
-#define FULL_WAIT_MS 200
+ * before it takes a spare one. */
+#define ROOM_WAIT_MS 2000
 
-/* lookup_entry() in a host directory, marked busy. */
-static int lookup_host(struct canonfs_fs *fs, struct inode *parent,
-		       const char *name, struct fuse_entry_param *e,
-		       bool may_wait)
+/*
+ * openat() in dir; out of descriptors, wait for the kernel to forget old
+ * names (the pruner asks it to), then take a spare descriptor if need be.
+ * Returns the descriptor, or -1 with errno.
+ */
+static int open_with_room(struct inode_table *table, struct inode *dir,
+			  const char *name, int flags)
 {
+	int fd = openat(dir->host_fd, name, flags);
+
+	/* Others may take what was freed first: a few rounds. */
+	for (int round = 0;
+	     fd == -1 && (errno == EMFILE || errno == ENFILE) && round < 64;
+	     round++) {
+		if (!inode_wait_for_room(table, dir, ROOM_WAIT_MS) &&
+		    !inode_release_spare(table))
+			break;
+		fd = openat(dir->host_fd, name, flags);
+	}
+	return fd;
+}
+
+/* Look `name` up in `parent` and take one lookup on the result. Out of
+ * descriptors, wait for the pruner if may_wait (listings do not). */
+static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
+			const char *name, struct fuse_entry_param *e,
+			bool may_wait)
+{
+	const int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
 	struct inode *inode;
 	struct stat host;
 	int fd, err;
 
-	/* Lookups that outrun the pruner would take the descriptors it
-	 * needs to make room: past the hard mark a lookup waits a little
-	 * while the pruner works on other directories, then goes on from
-	 * the reserve (waiting on could stall the pruner, which may need
-	 * the lock this request's directory is held with). */
-	if (inode_table_full(&fs->inodes)) {
-		if (!may_wait)
-			return EMFILE;
-		inode_wait_for_room(&fs->inodes, parent, FULL_WAIT_MS);
-	}
-	fd = openat(parent->host_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	/* Out of descriptors all the same (I/O, listings): wait for the
-	 * kernel to forget old names, which the pruner asks of it. */
-	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && may_wait &&
-	    inode_wait_for_room(&fs->inodes, parent, ROOM_WAIT_MS))
-		fd = openat(parent->host_fd, name,
-			    O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	memset(e, 0, sizeof(*e));
+	if (!path_is_name(name))
+		return ENOENT; /* never climb out through ".." */
+	if (parent->synthetic)
+		return lookup_synthetic(fs, parent, name, e);
+
+	fd = may_wait ? open_with_room(&fs->inodes, parent, name, flags)
+		      : openat(parent->host_fd, name, flags);
 	if (fd == -1)
 		return errno;
 	if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
@@ -394,25 +407,6 @@ static int lookup_host(struct canonfs_fs *fs, struct inode *parent,
 	}
 	fill_entry(fs, inode, e);
 	return 0;
-}
-
-/* Look `name` up in `parent` and take one lookup on the result. Out of
- * descriptors, wait for the pruner if may_wait. */
-static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
-			const char *name, struct fuse_entry_param *e,
-			bool may_wait)
-{
-	int err;
-
-	memset(e, 0, sizeof(*e));
-	if (!path_is_name(name))
-		return ENOENT; /* never climb out through ".." */
-	if (parent->synthetic)
-		return lookup_synthetic(fs, parent, name, e);
-	inode_busy_begin(&fs->inodes, parent);
-	err = lookup_host(fs, parent, name, e, may_wait);
-	inode_busy_end(&fs->inodes, parent);
-	return err;
 }
 
 static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
@@ -1259,10 +1253,15 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 			&fs->layout.dirs[inode->synth_dir], &snap->listing);
 	else
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
-	/* Out of descriptors: as in do_lookup, wait for the pruner once. */
-	if ((err == EMFILE || err == ENFILE) && !inode->synthetic &&
-	    inode_wait_for_room(&fs->inodes, inode, ROOM_WAIT_MS))
+	/* Out of descriptors: as in open_with_room(). */
+	for (int round = 0; (err == EMFILE || err == ENFILE) &&
+			    !inode->synthetic && round < 64;
+	     round++) {
+		if (!inode_wait_for_room(&fs->inodes, inode, ROOM_WAIT_MS) &&
+		    !inode_release_spare(&fs->inodes))
+			break;
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
+	}
 	if (err) {
 		free(snap);
 		return err;
@@ -1397,10 +1396,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 /* Offsets: 0 ".", 1 "..", then entry i at i + 2; each entry's offset is
  * the position of the next one. */
-static void list_dir(fuse_req_t req, struct inode *dir, size_t size,
-		     off_t offset, struct fuse_file_info *fi, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi, bool plus)
 {
 	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, ino);
 	struct dir_snapshot *snap;
 	size_t total, start, used = 0;
 	char *buf;
@@ -1502,18 +1502,6 @@ static void list_dir(fuse_req_t req, struct inode *dir, size_t size,
 		fuse_reply_buf(req, buf, used);
 	free(buf);
 	snapshot_put(fs, snap);
-}
-
-/* A listing request: its directory is busy meanwhile (inode.h). */
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t offset, struct fuse_file_info *fi, bool plus)
-{
-	struct inode_table *table = &fs_of(req)->inodes;
-	struct inode *dir = inode_of(req, ino);
-
-	inode_busy_begin(table, dir);
-	list_dir(req, dir, size, offset, fi, plus);
-	inode_busy_end(table, dir);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,

@@ -148,6 +148,26 @@ def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
             h.wait()
 
 
+def test_one_directory_larger_than_the_descriptor_limit(tmp_path, canonfs):
+    """`ls -l` of one directory of 6000 files under a 2000-descriptor
+    limit: every name is listed and stat'ed. The pruner can only make room
+    in that very directory, between the lookups."""
+    import subprocess
+
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(6000):
+        (src / "d" / ("f%05d" % i)).write_bytes(b"x" * (i % 7))
+    m = canonfs(src, preexec_fn=limit_to_2000_descriptors)
+    for _ in range(2):
+        out = subprocess.run(["ls", "-ln", str(m.root / "d")],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and not out.stderr, out.stderr[-500:]
+        sizes = [int(line.split()[4]) for line in out.stdout.splitlines()[1:]]
+        assert sizes == [i % 7 for i in range(6000)]
+    assert counters(m)["prune_runs"] > 0
+
+
 def test_creating_files_keeps_no_descriptor_behind(tmp_path, canonfs):
     """Created files must not pin a host descriptor each: once OPEN is
     answered ENOSYS, the kernel never sends RELEASE, not even for files it

@@ -40,6 +40,8 @@
  */
 /* Listings kept per directory for passes under way. */
 #define INODE_LISTINGS 16
+/* Descriptors kept in reserve for requests that may not wait for room. */
+#define INODE_SPARE_FDS 16
 
 struct inode_key {
 	uint64_t dev;
@@ -67,11 +69,11 @@ struct inode {
 	uint64_t lookup_count;	   /* protected by inode_table.lock */
 	uint64_t last_used; /* protected by lock; clock of the last lookup
 			       in this directory, for pruning */
-	/* A directory's requests at work now (lookups and listings in it),
-	 * and whether the pruner is making the kernel forget names in it:
-	 * the two exclude each other, see inode_prune_begin(). */
-	unsigned busy; /* protected by lock */
-	bool pruning;  /* protected by lock */
+	/* Requests in this directory waiting for room, and whether the
+	 * pruner is making the kernel forget names in it: the two exclude
+	 * each other, see inode_wait_for_room(). */
+	unsigned waiting; /* protected by lock */
+	bool pruning;	  /* protected by lock */
 	int watch;	    /* protected by lock; inotify wd of a dir, or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
 
@@ -115,6 +117,8 @@ struct inode_table {
 	size_t n_synthetic;
 	size_t n_mirrors;
 	size_t n_host;		  /* live host inodes; protected by lock */
+	uint64_t n_freed; /* host inodes ever freed; protected by lock */
+	uint64_t prune_runs_done; /* protected by lock */
 	size_t trim_peak; /* most live since memory was last handed back;
 			     protected by lock */
 	uint64_t n_control_files; /* ever made; protected by lock */
@@ -130,12 +134,18 @@ struct inode_table {
 	 * recently used names until the count is back under prune_low. */
 	size_t prune_high;   /* const */
 	size_t prune_low;    /* const */
-	/* const; past it a new name waits for room before it takes a
-	 * descriptor: those left are for the pruner, listings and I/O */
+	/* const; past it listings give names without attributes, which
+	 * take no descriptor: those left are for lookups, the pruner,
+	 * listings and I/O */
 	size_t prune_hard;
+	/* Descriptors held open for a request that runs out and for which
+	 * waiting did not help (inode_wait_for_room); -1 when released.
+	 * Protected by lock. */
+	int spare_fds[INODE_SPARE_FDS];
 	int prune_wake_fd;   /* const after start; -1 without a pruner */
 	bool prune_pending;  /* protected by lock */
-	pthread_cond_t room; /* signalled when inodes are freed */
+	pthread_cond_t room; /* signalled when inodes are freed and when a
+				pruner run ends */
 	int inotify_fd;	     /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
 };
@@ -183,37 +193,41 @@ struct prune_candidate {
 size_t inode_prune_candidates(struct inode_table *table,
 			      struct prune_candidate **out);
 
-/*
- * Telling the kernel to forget a name in a directory takes the
- * directory's lock, which the kernel holds while it waits for a lookup or
- * listing in it. Such a request may itself wait for the pruner (for room),
- * so the two must never wait for each other: a request marks its directory
- * busy while it works, the pruner passes over busy directories, and a
- * request in a directory being pruned does not wait for room.
- */
-void inode_busy_begin(struct inode_table *table, struct inode *dir);
-void inode_busy_end(struct inode_table *table, struct inode *dir);
-
 /* Start pruning the directory with this key: a duplicate of its host
- * descriptor (the caller closes it), or -1 when it is gone or busy.
- * Descriptors are short: the pruner takes one directory at a time. */
-int inode_prune_begin(struct inode_table *table, const struct inode_key *key);
+ * descriptor (the caller closes it) and its node id now, or -1 when it is
+ * gone or a request in it waits for room. Descriptors are short: the
+ * pruner takes one directory at a time. */
+int inode_prune_begin(struct inode_table *table, const struct inode_key *key,
+		      uint64_t *nodeid);
 
 /* Done pruning the directory with this key: it is no candidate again
  * until a lookup in it uses it. */
 void inode_prune_end(struct inode_table *table, const struct inode_key *key);
 
 /*
- * Out of descriptors while working in directory dir: ask for pruning
- * and wait until the kernel has forgotten enough inodes to be back under
- * prune_high, at most timeout_ms. Returns true when the caller may go on:
- * there is room, or dir is being pruned (the pruner may be waiting for
- * the directory's lock, which the caller's request holds).
+ * Out of descriptors while working in directory dir: ask for pruning and
+ * wait until an inode is freed (true), or until waiting cannot help
+ * (false): timeout_ms passed, or two pruner runs ended without freeing
+ * anything. The caller may then take a spare descriptor.
+ *
+ * Telling the kernel to forget a name takes its directory's lock, which
+ * the kernel holds while this request is at work: so the pruner passes
+ * over directories with a waiting request, and a request in a directory
+ * the pruner is already working on waits only briefly (the pruner may be
+ * blocked on its lock; only what it did before can free anything).
  */
 bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms);
 
-/* Whether the table is past prune_hard: a new name must wait for room. */
+/* Close one of the table's spare descriptors, so that the caller's next
+ * open finds room; false when none is left. The pruner refills them. */
+bool inode_release_spare(struct inode_table *table);
+
+/* Reopen released spare descriptors (the pruner, after a run). */
+void inode_refill_spares(struct inode_table *table);
+
+/* Whether the table is past prune_hard (and, if so, wake the pruner):
+ * listings then give names without attributes. */
 bool inode_table_full(struct inode_table *table);
 
 /* The pruner is done: a new request may wake it again. */
