@@ -146,10 +146,16 @@ void own_write_before(struct own_changes *own, struct own_write_state *w,
 	pthread_mutex_unlock(&own->lock);
 }
 
-static bool ctime_before(const struct timespec *a, const struct timespec *b)
+/* Whether stat st is older than the state w holds. Within one ctime tick
+ * (coarse timestamps, before Linux 6.13) concurrent writes share a ctime:
+ * the larger size is taken as the later one, as appends make it. */
+static bool older_than(const struct stat *st, const struct own_write_state *w)
 {
-	return a->tv_sec < b->tv_sec ||
-	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+	if (st->st_ctim.tv_sec != w->ctime.tv_sec)
+		return st->st_ctim.tv_sec < w->ctime.tv_sec;
+	if (st->st_ctim.tv_nsec != w->ctime.tv_nsec)
+		return st->st_ctim.tv_nsec < w->ctime.tv_nsec;
+	return (int64_t)st->st_size < w->size;
 }
 
 void own_write_after(struct own_changes *own, struct own_write_state *w,
@@ -160,7 +166,7 @@ void own_write_after(struct own_changes *own, struct own_write_state *w,
 	 * in the other: the state is the newest (ctimes only grow). An older
 	 * one would make the next write look foreign, and its event would
 	 * drop the pages under writes still in flight. */
-	if (after && !(w->known && ctime_before(&after->st_ctim, &w->ctime)))
+	if (after && !(w->known && older_than(after, w)))
 		set_state(w, after);
 	if (w->in_flight > 0)
 		w->in_flight--;

@@ -75,6 +75,22 @@ int main(void)
 	one_write(&own, &w, s2, s3);
 	CHECK(own_consume_write(&own, &w, &s3));
 
+	/* The same, with coarse ctimes: two appends in one tick share the
+	 * ctime, and the larger size is the later state. */
+	{
+		struct stat a = at(200, 0, 100), c = at(200, 0, 200),
+			    next = at(200, 0, 300);
+
+		own_write_init(&w, &s0);
+		own_write_before(&own, &w, &s0);
+		own_write_before(&own, &w, &s0);
+		own_write_after(&own, &w, &c);
+		own_write_after(&own, &w, &a);
+		CHECK(own_consume_write(&own, &w, &c));
+		one_write(&own, &w, c, next);
+		CHECK(own_consume_write(&own, &w, &next));
+	}
+
 	/* A failed stat after a write keeps the state it had. */
 	own_write_init(&w, &s0);
 	own_write_before(&own, &w, &s0);
