@@ -616,22 +616,45 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
 	return 0;
 }
 
+/* A stat taken just before a write can predate another write of ours that
+ * finishes first; own_write_before then asks for a fresh one. */
+#define OWN_WRITE_STAT_TRIES 4
+
+/* Before a write or truncate of ours through fd (own.h): true when it is
+ * recorded, and own_write_end is then due. */
+static bool own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd)
+{
+	struct stat host;
+
+	for (int tries = 1;; tries++) {
+		if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			return false;
+		if (own_write_before(&fs->own, &inode->own_write, &host,
+				     tries == OWN_WRITE_STAT_TRIES))
+			return true;
+	}
+}
+
+static void own_write_end(struct canonfs_fs *fs, struct inode *inode, int fd)
+{
+	struct stat host;
+	bool ok = fstatat(fd, "", &host,
+			  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+
+	own_write_after(&fs->own, &inode->own_write, ok ? &host : NULL);
+}
+
 static int do_setattr(struct canonfs_fs *fs, struct inode *inode,
 		      const struct stat *attr, int to_set,
 		      const struct fuse_file_info *fi)
 {
 	/* A truncate is a modification of ours, like a write. */
-	struct stat host;
 	bool sized = (to_set & FUSE_SET_ATTR_SIZE) &&
-		     host_stat(inode, &host) == 0;
-	int err;
+		     own_write_begin(fs, inode, inode->host_fd);
+	int err = apply_setattr(inode, attr, to_set, fi);
 
 	if (sized)
-		own_write_before(&fs->own, &inode->own_write, &host);
-	err = apply_setattr(inode, attr, to_set, fi);
-	if (sized)
-		own_write_after(&fs->own, &inode->own_write,
-				host_stat(inode, &host) == 0 ? &host : NULL);
+		own_write_end(fs, inode, inode->host_fd);
 	return err;
 }
 
@@ -1157,9 +1180,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
-	struct stat host;
 	ssize_t written;
-	bool stat_ok;
+	bool recorded;
 	int fd, temp_fd, err;
 
 	err = check_writable(fs, inode);
@@ -1174,13 +1196,10 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].pos = off;
 	/* Tell our IN_MODIFY from the host's (own.h): the kernel's pages
 	 * already hold these bytes and must not be dropped for them. */
-	stat_ok = fstat(fd, &host) == 0;
-	if (stat_ok)
-		own_write_before(&fs->own, &inode->own_write, &host);
+	recorded = own_write_begin(fs, inode, fd);
 	written = fuse_buf_copy(&out, in, 0);
-	if (stat_ok)
-		own_write_after(&fs->own, &inode->own_write,
-				fstat(fd, &host) == 0 ? &host : NULL);
+	if (recorded)
+		own_write_end(fs, inode, fd);
 	if (written >= 0 && trace_active(&fs->trace)) {
 		uint64_t mark = fs->trace.epoch + 1;
 

@@ -135,15 +135,36 @@ void own_write_init(struct own_write_state *w, const struct stat *st)
 	w->in_flight = 0;
 }
 
-void own_write_before(struct own_changes *own, struct own_write_state *w,
-		      const struct stat *before)
+/* Whether st's ctime is before the one w holds: st was taken before a
+ * write of ours that has recorded its state since. */
+static bool stat_predates(const struct stat *st,
+			  const struct own_write_state *w)
 {
+	return w->known &&
+	       (st->st_ctim.tv_sec != w->ctime.tv_sec
+			? st->st_ctim.tv_sec < w->ctime.tv_sec
+			: st->st_ctim.tv_nsec < w->ctime.tv_nsec);
+}
+
+bool own_write_before(struct own_changes *own, struct own_write_state *w,
+		      const struct stat *before, bool last_try)
+{
+	bool taken = true;
+
 	pthread_mutex_lock(&own->lock);
-	/* Another write of ours under way explains a difference. */
-	if (!same_state(w, before) && w->in_flight == 0)
-		w->foreign = true;
-	w->in_flight++;
+	/* Another write of ours under way explains a difference; one that
+	 * finished between our stat and this lock does too, but a fresh stat
+	 * tells it from a host change that may have followed it. */
+	if (!same_state(w, before) && w->in_flight == 0) {
+		if (!stat_predates(before, w))
+			w->foreign = true;
+		else if (!last_try)
+			taken = false;
+	}
+	if (taken)
+		w->in_flight++;
 	pthread_mutex_unlock(&own->lock);
+	return taken;
 }
 
 /* Whether stat st is older than the state w holds. Within one ctime tick
@@ -179,7 +200,10 @@ bool own_consume_write(struct own_changes *own, struct own_write_state *w,
 	bool ours;
 
 	pthread_mutex_lock(&own->lock);
-	ours = !w->foreign && (w->in_flight > 0 || same_state(w, now));
+	/* A stat from before a write of ours that has finished since: that
+	 * write's own event follows and is checked against its state. */
+	ours = !w->foreign && (w->in_flight > 0 || same_state(w, now) ||
+			       stat_predates(now, w));
 	if (!ours) {
 		set_state(w, now);
 		w->foreign = false;

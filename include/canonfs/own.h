@@ -80,7 +80,8 @@ bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
  * file, and its next IN_MODIFY drops the pages as for any host change. An
  * IN_MODIFY is ours when the file is unmarked and either one of our writes
  * is under way (the event may be its own or an earlier one's) or the file
- * is still at the (ctime, size) our last write left. Not covered: a host
+ * is still at the (ctime, size) our last write left (or the watcher's stat
+ * was taken before that write: its own event follows). Not covered: a host
  * write landing while one of ours is under way (between the stats taken
  * before and after it), or, on kernels without fine-grained ctimes, within
  * the same clock tick as ours.
@@ -96,9 +97,12 @@ struct own_write_state {
 /* The inode was just made from host stat st (no lock needed yet). */
 void own_write_init(struct own_write_state *w, const struct stat *st);
 /* Around each write or truncate: the file's fstat before and after
- * (after may be NULL when the stat failed; the pair must be called). */
-void own_write_before(struct own_changes *own, struct own_write_state *w,
-		      const struct stat *before);
+ * (after may be NULL when the stat failed). own_write_before returns false
+ * when `before` predates a write of ours that finished since: stat again
+ * and call it again (with last_try set, it takes the stat as it is). Once
+ * it has returned true, own_write_after must be called. */
+bool own_write_before(struct own_changes *own, struct own_write_state *w,
+		      const struct stat *before, bool last_try);
 void own_write_after(struct own_changes *own, struct own_write_state *w,
 		     const struct stat *after);
 /* An IN_MODIFY for the file, which is now at `now`: true when it is ours

@@ -24,7 +24,7 @@ static struct stat at(long sec, long nsec, long size)
 static void one_write(struct own_changes *own, struct own_write_state *w,
 		      struct stat before, struct stat after)
 {
-	own_write_before(own, w, &before);
+	CHECK(own_write_before(own, w, &before, false));
 	own_write_after(own, w, &after);
 }
 
@@ -56,7 +56,7 @@ int main(void)
 
 	/* An event read while one of our writes is in flight: ours. */
 	own_write_init(&w, &s0);
-	own_write_before(&own, &w, &s0);
+	CHECK(own_write_before(&own, &w, &s0, false));
 	CHECK(own_consume_write(&own, &w, &s1));
 	own_write_after(&own, &w, &s1);
 
@@ -67,8 +67,8 @@ int main(void)
 	 * foreign with no write in flight to excuse it.
 	 */
 	own_write_init(&w, &s0);
-	own_write_before(&own, &w, &s0); /* A */
-	own_write_before(&own, &w, &s0); /* C */
+	CHECK(own_write_before(&own, &w, &s0, false)); /* A */
+	CHECK(own_write_before(&own, &w, &s0, false)); /* C */
 	own_write_after(&own, &w, &s2);	 /* C, the newer */
 	own_write_after(&own, &w, &s1);	 /* A, the older */
 	CHECK(own_consume_write(&own, &w, &s2));
@@ -82,8 +82,8 @@ int main(void)
 			    next = at(200, 0, 300);
 
 		own_write_init(&w, &s0);
-		own_write_before(&own, &w, &s0);
-		own_write_before(&own, &w, &s0);
+		CHECK(own_write_before(&own, &w, &s0, false));
+		CHECK(own_write_before(&own, &w, &s0, false));
 		own_write_after(&own, &w, &c);
 		own_write_after(&own, &w, &a);
 		CHECK(own_consume_write(&own, &w, &c));
@@ -91,9 +91,46 @@ int main(void)
 		CHECK(own_consume_write(&own, &w, &next));
 	}
 
+	/*
+	 * B takes its stat (s0) before A, then A finishes (s1) before B gets
+	 * the lock: B's stat is stale, not a host change. B is asked for a
+	 * fresh one, and nothing is marked foreign.
+	 */
+	own_write_init(&w, &s0);
+	one_write(&own, &w, s0, s1);	 /* A */
+	CHECK(!own_write_before(&own, &w, &s0, false));
+	CHECK(own_write_before(&own, &w, &s1, false));
+	own_write_after(&own, &w, &s2);
+	CHECK(own_consume_write(&own, &w, &s1));
+	CHECK(own_consume_write(&own, &w, &s2));
+	/* A stale stat on the last try is taken as ours. */
+	CHECK(own_write_before(&own, &w, &s1, true));
+	own_write_after(&own, &w, &s3);
+	CHECK(own_consume_write(&own, &w, &s3));
+
+	/* A's fresh stat shows a host change after B: foreign. */
+	own_write_init(&w, &s0);
+	one_write(&own, &w, s0, s1);
+	CHECK(own_write_before(&own, &w, &s2, false));
+	own_write_after(&own, &w, &s3);
+	CHECK(!own_consume_write(&own, &w, &s3));
+
+	/*
+	 * The watcher stats the file for A's event (s1), then B runs whole
+	 * (s1 to s2) before the event is judged: the stat predates B, whose
+	 * own event follows. Both are ours, and the known state stays s2.
+	 */
+	own_write_init(&w, &s0);
+	one_write(&own, &w, s0, s1);	 /* A */
+	one_write(&own, &w, s1, s2);	 /* B */
+	CHECK(own_consume_write(&own, &w, &s1));
+	CHECK(own_consume_write(&own, &w, &s2));
+	one_write(&own, &w, s2, s3);
+	CHECK(own_consume_write(&own, &w, &s3));
+
 	/* A failed stat after a write keeps the state it had. */
 	own_write_init(&w, &s0);
-	own_write_before(&own, &w, &s0);
+	CHECK(own_write_before(&own, &w, &s0, false));
 	own_write_after(&own, &w, NULL);
 	CHECK(own_consume_write(&own, &w, &s0));
 
