@@ -1437,9 +1437,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	total = snap->listing.n_entries + 2;
 	start = offset < 0 ? 0 : (size_t)(offset & 0xffffffff);
 	if (!fi->fh && start >= total) {
-		fuse_reply_buf(req, NULL, 0);
+		/* Before the reply: after it, a FORGET may free dir. */
 		snapshot_retire(fs, dir, snap);
 		snapshot_put(fs, snap);
+		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	buf = malloc(size);

@@ -933,3 +933,38 @@ def test_own_writes_keep_pages_under_concurrent_reads(mnt, host):
         assert not errors, errors[:5]
         assert read(host / ("s%d" % rnd)) == b"".join(
             bytes([1 + (i * 40 + 39) % 250]) * block for i in range(nthreads))
+
+
+def test_directories_listed_then_removed_at_once(mnt, host):
+    """A directory's last listing request and the FORGET its removal sends
+    can reach the daemon together: threads make a directory, list it to the
+    end and remove it, over and over. Every listing is whole, and the daemon
+    must not touch a forgotten directory after replying (the sanitizer run
+    of the suite reports any such use when the mount ends)."""
+    errors = []
+    stop = time.monotonic() + 3
+
+    def churn(t):
+        n = 0
+        while time.monotonic() < stop:
+            d = mnt.root / ("churn%d-%d" % (t, n))
+            n += 1
+            try:
+                os.mkdir(d)
+                write(d / "f", b"x")
+                if os.listdir(d) != ["f"]:
+                    errors.append(("listing", d))
+                os.unlink(d / "f")
+                os.rmdir(d)
+            except OSError as e:
+                errors.append((str(d), e.errno))
+                return
+
+    threads = [threading.Thread(target=churn, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:5]
+    assert os.listdir(host) == []
+    assert mnt.proc.poll() is None, "the daemon died"
