@@ -28,6 +28,7 @@ static struct inode *new_inode(void)
 		inode->read_fd = -1;
 		inode->write_fd = -1;
 		inode->watch = -1;
+		inode->outran_off = -1;
 	}
 	return inode;
 }

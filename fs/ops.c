@@ -489,8 +489,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* With writeback caching the kernel owns mtime and size. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* Replies are never spliced (see op_read); requests may be. */
+	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	/* What is watched is invalidated exactly: the kernel may then keep
@@ -1140,12 +1140,77 @@ static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
 		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
 }
 
+/*
+ * Whether a read that got `got` of `size` bytes must fail because the host
+ * file shrank under the kernel's idea of its size. The kernel asks only for
+ * pages that begin before the end it knows, so a requested page wholly past
+ * the data shows that end is stale. A short reply makes the kernel zero the
+ * rest of its pages and take the end of the data as the new size, unless
+ * the file's attributes changed while the read was out (the invalidation of
+ * that very shrink, a concurrent stat): then the zeros stay cached under
+ * the old size and are read as contents. So:
+ *  - a read of several pages with one wholly past the data fails; the
+ *    kernel then reads the reader's page alone (the same read repeated by
+ *    the same thread is let through, so that a kernel whose retry is no
+ *    smaller never gets stuck on errors);
+ *  - a one-page read that ends short is let through: at the end of the
+ *    file that is the usual last page;
+ *  - a one-page read that begins past the end fails: its reader is past
+ *    the new end, and gets EIO until the file is stat'ed again (a host
+ *    read would see the end there).
+ */
+static bool read_outran_host(struct inode *inode, pid_t reader, int fd,
+			     off_t off, size_t size, size_t got, int flags)
+{
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct stat host;
+
+	/* O_DIRECT reads bypass the pages: a short one is the truth. */
+	if ((flags & O_DIRECT) || got >= size)
+		return false;
+	if (size <= page)
+		return got == 0 && fstat(fd, &host) == 0 && host.st_size < off;
+	if (got > size - page)
+		return false;
+	/* Racy on purpose: a torn pair only lets one read through. */
+	if (__atomic_load_n(&inode->outran_reader, __ATOMIC_RELAXED) ==
+		    reader &&
+	    __atomic_load_n(&inode->outran_off, __ATOMIC_RELAXED) == off)
+		return false;
+	__atomic_store_n(&inode->outran_reader, reader, __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->outran_off, (int64_t)off, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Up to size bytes at off, short only at the end of the file: the count,
+ * or -errno. */
+static ssize_t pread_full(int fd, char *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, buf + done, size - done,
+				  off + (off_t)done);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (ssize_t)done : -errno;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_READ);
 	struct inode *inode = inode_of(req, ino);
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	ssize_t got;
+	char *data;
 	int fd, temp_fd, err;
 
 	if (inode->synthetic) {
@@ -1164,13 +1229,28 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, err);
 		return;
 	}
-	trace_first_read(fs_of(req), inode, fd);
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	/*
+	 * Copied, not spliced: a splice passes the host's pages by reference,
+	 * and a host truncate zeroes their tails in place before the kernel
+	 * copies them, so a read could bring back zeros as data.
+	 */
+	data = malloc(size ? size : 1);
+	got = data ? pread_full(fd, data, size, off) : -ENOMEM;
+	if (got >= 0 &&
+	    read_outran_host(inode, fuse_req_ctx(req)->pid, fd, off, size,
+			     (size_t)got, fi->flags)) {
+		stats_add(&fs_of(req)->stats, STAT_READ_OUTRAN);
+		got = -EIO;
+	}
+	if (got >= 0)
+		trace_first_read(fs_of(req), inode, fd);
 	if (temp_fd >= 0)
 		close(temp_fd);
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, data, (size_t)got);
+	free(data);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,

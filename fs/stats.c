@@ -42,6 +42,7 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_INVAL_INODE] = "inval_inode",
 	[STAT_PRUNE_RUNS] = "prune_runs",
 	[STAT_PRUNE_ENTRY] = "prune_entry",
+	[STAT_READ_OUTRAN] = "read_shrunk",
 };
 
 size_t stats_format(const struct stats *stats, char *buf, size_t size)

@@ -91,6 +91,11 @@ struct inode {
 	struct dir_snapshot *listings[INODE_LISTINGS]; /* protected by lock */
 	uint32_t listing_gen; /* protected by lock; last gen handed out */
 
+	/* The last read refused for a shrunk host file: where it began and
+	 * the thread that asked (atomic; -1 none), see op_read. */
+	int64_t outran_off;
+	pid_t outran_reader;
+
 	/* The trace epoch (+1) in which this file's read and write were
 	 * recorded: each is recorded once. Racy on purpose: the trace keeps
 	 * one record per path anyway. */
