@@ -76,14 +76,20 @@ def test_barrier_makes_host_changes_visible_at_once(tmp_path, canonfs):
     assert counters(m)["inval_entry"] > 0
 
 
+def dirs_of_files(tmp_path, ndirs, nfiles):
+    """A tree of ndirs directories of nfiles small files each."""
+    src = tmp_path / "src"
+    for d in range(ndirs):
+        (src / ("d%02d" % d)).mkdir(parents=True)
+        for f in range(nfiles):
+            (src / ("d%02d" % d) / ("f%03d" % f)).write_text(
+                "%d/%d\n" % (d, f))
+    return src
+
+
 def ten_dirs_of_500_files(tmp_path):
     """A tree far larger than 2000 descriptors allow: 5000 small files."""
-    src = tmp_path / "src"
-    for d in range(10):
-        (src / ("d%d" % d)).mkdir(parents=True)
-        for f in range(500):
-            (src / ("d%d" % d) / ("f%03d" % f)).write_text("%d/%d\n" % (d, f))
-    return src
+    return dirs_of_files(tmp_path, 10, 500)
 
 
 def limit_to_2000_descriptors():
@@ -106,22 +112,25 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
     assert len(walk.stdout.splitlines()) == 5000
     # Everything is still readable, in order, after the churn.
     for d in range(10):
-        assert (m.root / ("d%d" % d) / "f499").read_text() == "%d/499\n" % d
+        assert (m.root / ("d%02d" % d) / "f499").read_text() == "%d/499\n" % d
     stats = counters(m)
     assert stats["prune_runs"] > 0, "the table never filled up"
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
 
 
 def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
-    """Several walks at once, each in another directory of 500 files, need
-    more inodes than a 2000-descriptor limit allows. Requests that wait
-    for room hold their directory's lock, which the pruner needs to make
-    the kernel forget names there: neither may wait for the other, and no
-    walk may see EMFILE. Walkers that stat every file and walkers that only
-    read names (d_type) run together, with two CPU hogs as load."""
+    """Six walks at once of a tree of 5000 files need more inodes than a
+    2000-descriptor limit allows. Requests that wait for room hold their
+    directory's lock, which the pruner needs to make the kernel forget
+    names there: neither may wait for the other, and no walk may see
+    EMFILE. Walkers that stat every file and walkers that only read names
+    (d_type) run together, with two CPU hogs as load. The directories are
+    of 200 files, so that the ones being walked at once always fit in the
+    limit: the pruner cannot make room inside a directory a request waits
+    in (the README says so)."""
     import subprocess
 
-    src = ten_dirs_of_500_files(tmp_path)
+    src = dirs_of_files(tmp_path, 25, 200)
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(2)]
     try:
