@@ -340,28 +340,38 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 }
 
 /* How long a request out of descriptors waits for the pruner to make room
- * before it takes a spare one. */
+ * before it takes a spare one, and how often it tries again (others may
+ * take what was freed first). */
 #define ROOM_WAIT_MS 2000
+#define ROOM_ROUNDS 64
 
 /*
- * openat() in dir; out of descriptors, wait for the kernel to forget old
- * names (the pruner asks it to), then take a spare descriptor if need be.
- * Returns the descriptor, or -1 with errno.
+ * After an open in dir failed with err, in retry `round`: whether to try
+ * again, once the kernel has forgotten old names (the pruner asks it to)
+ * or, when waiting cannot help, a spare descriptor was released.
  */
+static bool room_made(struct inode_table *table, struct inode *dir, int err,
+		      int round)
+{
+	return (err == EMFILE || err == ENFILE) && round < ROOM_ROUNDS &&
+	       (inode_wait_for_room(table, dir, ROOM_WAIT_MS) ||
+		inode_release_spare(table));
+}
+
+/* openat() in dir, making room when out of descriptors. Returns the
+ * descriptor, or -1 with errno. */
 static int open_with_room(struct inode_table *table, struct inode *dir,
 			  const char *name, int flags)
 {
 	int fd = openat(dir->host_fd, name, flags);
+	int err = errno;
 
-	/* Others may take what was freed first: a few rounds. */
-	for (int round = 0;
-	     fd == -1 && (errno == EMFILE || errno == ENFILE) && round < 64;
+	for (int round = 0; fd == -1 && room_made(table, dir, err, round);
 	     round++) {
-		if (!inode_wait_for_room(table, dir, ROOM_WAIT_MS) &&
-		    !inode_release_spare(table))
-			break;
 		fd = openat(dir->host_fd, name, flags);
+		err = errno;
 	}
+	errno = err;
 	return fd;
 }
 
@@ -1353,14 +1363,10 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	else
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	/* Out of descriptors: as in open_with_room(). */
-	for (int round = 0; (err == EMFILE || err == ENFILE) &&
-			    !inode->synthetic && round < 64;
-	     round++) {
-		if (!inode_wait_for_room(&fs->inodes, inode, ROOM_WAIT_MS) &&
-		    !inode_release_spare(&fs->inodes))
-			break;
+	for (int round = 0;
+	     !inode->synthetic && room_made(&fs->inodes, inode, err, round);
+	     round++)
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
-	}
 	if (err) {
 		free(snap);
 		return err;

@@ -40,7 +40,7 @@
  */
 /* Listings kept per directory for passes under way. */
 #define INODE_LISTINGS 16
-/* Descriptors kept in reserve for requests that may not wait for room. */
+/* Descriptors kept in reserve for requests that waiting did not help. */
 #define INODE_SPARE_FDS 16
 
 struct inode_key {
