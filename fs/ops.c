@@ -630,14 +630,15 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
  * finishes first; own_write_before then asks for a fresh one. */
 #define OWN_WRITE_STAT_TRIES 4
 
-/* Before a write or truncate of ours through fd (own.h): true when it is
- * recorded, and own_write_end is then due. */
+/* Before a write or truncate of ours through fd (own.h; an O_PATH
+ * descriptor will do): true when it is recorded, and own_write_end is then
+ * due. */
 static bool own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd)
 {
 	struct stat host;
 
 	for (int tries = 1;; tries++) {
-		if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		if (fstat(fd, &host) == -1)
 			return false;
 		if (own_write_before(&fs->own, &inode->own_write, &host,
 				     tries == OWN_WRITE_STAT_TRIES))
@@ -648,10 +649,9 @@ static bool own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd)
 static void own_write_end(struct canonfs_fs *fs, struct inode *inode, int fd)
 {
 	struct stat host;
-	bool ok = fstatat(fd, "", &host,
-			  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
 
-	own_write_after(&fs->own, &inode->own_write, ok ? &host : NULL);
+	own_write_after(&fs->own, &inode->own_write,
+			fstat(fd, &host) == 0 ? &host : NULL);
 }
 
 static int do_setattr(struct canonfs_fs *fs, struct inode *inode,

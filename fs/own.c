@@ -135,15 +135,22 @@ void own_write_init(struct own_write_state *w, const struct stat *st)
 	w->in_flight = 0;
 }
 
+/* st's ctime against the one w holds: <0 before, 0 equal, >0 after. */
+static int ctime_cmp(const struct stat *st, const struct own_write_state *w)
+{
+	if (st->st_ctim.tv_sec != w->ctime.tv_sec)
+		return st->st_ctim.tv_sec < w->ctime.tv_sec ? -1 : 1;
+	if (st->st_ctim.tv_nsec != w->ctime.tv_nsec)
+		return st->st_ctim.tv_nsec < w->ctime.tv_nsec ? -1 : 1;
+	return 0;
+}
+
 /* Whether st's ctime is before the one w holds: st was taken before a
  * write of ours that has recorded its state since. */
 static bool stat_predates(const struct stat *st,
 			  const struct own_write_state *w)
 {
-	return w->known &&
-	       (st->st_ctim.tv_sec != w->ctime.tv_sec
-			? st->st_ctim.tv_sec < w->ctime.tv_sec
-			: st->st_ctim.tv_nsec < w->ctime.tv_nsec);
+	return w->known && ctime_cmp(st, w) < 0;
 }
 
 bool own_write_before(struct own_changes *own, struct own_write_state *w,
@@ -172,11 +179,9 @@ bool own_write_before(struct own_changes *own, struct own_write_state *w,
  * the larger size is taken as the later one, as appends make it. */
 static bool older_than(const struct stat *st, const struct own_write_state *w)
 {
-	if (st->st_ctim.tv_sec != w->ctime.tv_sec)
-		return st->st_ctim.tv_sec < w->ctime.tv_sec;
-	if (st->st_ctim.tv_nsec != w->ctime.tv_nsec)
-		return st->st_ctim.tv_nsec < w->ctime.tv_nsec;
-	return (int64_t)st->st_size < w->size;
+	int c = ctime_cmp(st, w);
+
+	return c != 0 ? c < 0 : (int64_t)st->st_size < w->size;
 }
 
 void own_write_after(struct own_changes *own, struct own_write_state *w,
