@@ -278,6 +278,29 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
 	return digests_open(NULL, err, err_size);
 }
 
+/* Descriptor-table slots made ready before the first thread starts. The
+ * kernel grows a process's table by doubling, and while threads share it
+ * each growth waits for an RCU grace period (synchronize_rcu in
+ * expand_fdtable): 3-5 ms, seven times over in a first walk of a few
+ * thousand files. A single-threaded process grows it without waiting, and
+ * the table never shrinks. 65,536 slots cost 512 KiB of kernel memory;
+ * larger trees pay the few remaining growths. */
+#define PREGROWN_FD_SLOTS 65536
+
+static void pregrow_descriptor_table(void)
+{
+	struct rlimit files;
+	rlim_t top = PREGROWN_FD_SLOTS - 1;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) != 0)
+		return;
+	if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur <= top)
+		top = files.rlim_cur - 1;
+	/* Any open descriptor will do: stdin is /dev/null at worst. */
+	if (dup2(STDIN_FILENO, (int)top) == (int)top)
+		close((int)top);
+}
+
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
@@ -348,6 +371,9 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		report_error("cannot go to the background");
 		goto out;
 	}
+	/* After the fork (the child's table is sized to what is open) and
+	 * before the watcher and request threads exist. */
+	pregrow_descriptor_table();
 	if (invalidator_start(&inv, se)) {
 		report_error("cannot start the host watcher thread");
 		goto out;
