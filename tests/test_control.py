@@ -118,6 +118,35 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
 
 
+def daemon_descriptor_table(m):
+    """(slots in the daemon's descriptor table, its soft descriptor limit)."""
+    status = open("/proc/%d/status" % m.proc.pid).read()
+    slots = int(status.split("FDSize:")[1].split()[0])
+    for line in open("/proc/%d/limits" % m.proc.pid):
+        if line.startswith("Max open files"):
+            return slots, int(line.split()[3])
+    raise AssertionError("no descriptor limit in /proc/PID/limits")
+
+
+@pytest.mark.parametrize("limited", [False, True])
+def test_descriptor_table_is_grown_before_the_first_walk(tmp_path, canonfs, limited):
+    """Each inode the kernel holds keeps a descriptor, so a first walk
+    grows the daemon's descriptor table many times over. Once threads
+    share the table, every growth waits for an RCU grace period (several
+    milliseconds): canonfs grows it up front, up to 65,536 slots or its
+    limit, while it is still single-threaded."""
+    src = tmp_path / "src"
+    src.mkdir()
+    m = canonfs(src, preexec_fn=limit_to_2000_descriptors if limited else None)
+    slots, limit = daemon_descriptor_table(m)
+    assert slots >= min(65536, limit), \
+        "the table has %d slots under a limit of %d" % (slots, limit)
+    if limited:
+        assert limit == 2000 and slots < 65536, "the limit must bound the growth"
+    (src / "f").write_text("x")
+    assert (m.root / "f").read_text() == "x"
+
+
 def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
     """Six walks at once of a tree of 5000 files need more inodes than a
     2000-descriptor limit allows. Requests that wait for room hold their
