@@ -38,15 +38,15 @@ static int push(struct dir_listing *listing, size_t *capacity, const char *name,
 }
 
 /* The d_type to show, or DT_UNKNOWN for an entry that is not shown. */
-static unsigned char shown_type(DIR *dir, const struct dirent *entry)
+static unsigned char shown_type(int dir_fd, const struct dirent64 *entry)
 {
 	struct stat st;
 	unsigned char d_type = entry->d_type;
 
 	if (d_type == DT_UNKNOWN) {
 		/* Some filesystems (and overlay setups) leave d_type unset. */
-		if (fstatat(dirfd(dir), entry->d_name, &st,
-			    AT_SYMLINK_NOFOLLOW) == -1)
+		if (fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1)
 			return DT_UNKNOWN;
 		d_type = IFTODT(st.st_mode);
 	}
@@ -55,45 +55,40 @@ static unsigned char shown_type(DIR *dir, const struct dirent *entry)
 	return DT_UNKNOWN;
 }
 
+/* Raw getdents64 rather than fdopendir/readdir, which adds an fcntl, an
+ * fstat and a 32 KiB allocation to each listing: a first walk lists every
+ * directory once, on the path of the request. */
 int dir_listing_read_host(int dir_fd, struct dir_listing *out)
 {
+	char buf[16 * 1024]
+		__attribute__((aligned(__alignof__(struct dirent64))));
 	size_t capacity = 0;
-	struct dirent *entry;
-	DIR *dir;
+	ssize_t len;
 	int fd, err = 0;
 
 	memset(out, 0, sizeof(*out));
 	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1)
 		return errno;
-	dir = fdopendir(fd);
-	if (!dir) {
+	while (!err && (len = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t at = 0; at < len && !err;) {
+			const struct dirent64 *entry = (const void *)(buf + at);
+			const char *name = entry->d_name;
+			unsigned char d_type;
+
+			at += entry->d_reclen;
+			if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+				continue;
+			d_type = shown_type(fd, entry);
+			if (d_type == DT_UNKNOWN)
+				out->n_hidden++;
+			else
+				err = push(out, &capacity, name, d_type);
+		}
+	}
+	if (!err && len == -1)
 		err = errno;
-		close(fd);
-		return err;
-	}
-
-	for (;;) {
-		unsigned char d_type;
-
-		errno = 0;
-		entry = readdir(dir);
-		if (!entry) {
-			err = errno;
-			break;
-		}
-		if (strcmp(entry->d_name, ".") == 0 ||
-		    strcmp(entry->d_name, "..") == 0)
-			continue;
-		d_type = shown_type(dir, entry);
-		if (d_type == DT_UNKNOWN) {
-			out->n_hidden++;
-			continue;
-		}
-		if ((err = push(out, &capacity, entry->d_name, d_type)))
-			break;
-	}
-	closedir(dir);
+	close(fd);
 
 	if (err) {
 		dir_listing_free(out);
