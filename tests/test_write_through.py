@@ -365,6 +365,22 @@ def test_utime_now_touches_host(mnt, host):
     assert os.stat(host / "f").st_mtime > 1000000
 
 
+def test_utime_of_a_symlink_itself_touches_the_link(mnt, host):
+    """`touch -h` through the mount sets the times of the host link, and
+    leaves those of its target alone."""
+    write(host / "target", b"t")
+    os.symlink("target", host / "link")
+    os.utime(host / "target", (1000, 1000))
+    os.utime(host / "link", (2000, 2000), follow_symlinks=False)
+    os.utime(mnt.root / "link", (3000, 4000), follow_symlinks=False)
+    assert os.lstat(host / "link").st_mtime == 4000
+    assert os.stat(host / "target").st_mtime == 1000
+    # And without -h, the target's.
+    os.utime(mnt.root / "link", (5000, 6000))
+    assert os.stat(host / "target").st_mtime == 6000
+    assert os.lstat(host / "link").st_mtime == 4000
+
+
 def test_fsync_succeeds(mnt, host):
     fd = os.open(mnt.root / "f", os.O_WRONLY | os.O_CREAT, 0o644)
     try:
