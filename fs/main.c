@@ -281,8 +281,8 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
 /* Descriptor-table slots made ready before the first thread starts. The
  * kernel grows a process's table by doubling, and while threads share it
  * each growth waits for an RCU grace period (synchronize_rcu in
- * expand_fdtable): 3-5 ms, seven times over in a first walk of a few
- * thousand files. A single-threaded process grows it without waiting, and
+ * expand_fdtable): 3-5 ms, five times over in a traced first walk of a
+ * few thousand files. A single-threaded process grows it without waiting, and
  * the table never shrinks. 65,536 slots cost 512 KiB of kernel memory;
  * larger trees pay the few remaining growths. */
 #define PREGROWN_FD_SLOTS 65536
@@ -296,9 +296,13 @@ static void pregrow_descriptor_table(void)
 		return;
 	if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur <= top)
 		top = files.rlim_cur - 1;
-	/* Any open descriptor will do: stdin is /dev/null at worst. */
-	if (dup2(STDIN_FILENO, (int)top) == (int)top)
-		close((int)top);
+	/* Any open descriptor will do (stdin is /dev/null at worst); F_DUPFD
+	 * takes the first free slot from top on, so nothing inherited there
+	 * is closed. */
+	int fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, (int)top);
+
+	if (fd >= 0)
+		close(fd);
 }
 
 static int mount_and_serve(const struct canonfs_options *opts,
