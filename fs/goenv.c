@@ -47,8 +47,20 @@ static bool fits(int n, size_t size)
 	return n >= 0 && (size_t)n < size;
 }
 
-bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
-			size_t out_size, bool *chosen)
+/* An environment value that names the mountpoint or a place inside or
+ * above it (lexically: it may not exist yet). */
+static bool clashes(const char *dir, const char *mountpoint)
+{
+	char clean[PATH_MAX];
+
+	if (path_clean(dir, clean, sizeof(clean)))
+		return false;
+	return path_under(clean, mountpoint) || path_under(mountpoint, clean);
+}
+
+bool goenv_modcache_dir(const struct canonfs_options *opts,
+			const char *mountpoint, char *out, size_t out_size,
+			bool *chosen)
 {
 	const char *env = getenv("GOMODCACHE"), *home = getenv("HOME");
 	char gopath[PATH_MAX];
@@ -58,27 +70,30 @@ bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
 		return strcmp(opts->gomodcache_arg, "none") != 0 &&
 		       fits(snprintf(out, out_size, "%s", opts->gomodcache_arg),
 			    out_size);
-	if (env && env[0] == '/')
+	if (env && env[0] == '/' && !clashes(env, mountpoint))
 		return fits(snprintf(out, out_size, "%s", env), out_size);
-	if (first_gopath(gopath, sizeof(gopath)))
+	if (first_gopath(gopath, sizeof(gopath)) &&
+	    !clashes(gopath, mountpoint))
 		return fits(snprintf(out, out_size, "%s/pkg/mod", gopath),
 			    out_size);
-	if (home && home[0] == '/')
-		return fits(snprintf(out, out_size, "%s/go/pkg/mod",
-				     strcmp(home, "/") ? home : ""),
-			    out_size);
+	if (home && home[0] == '/' &&
+	    fits(snprintf(out, out_size, "%s/go/pkg/mod",
+			  strcmp(home, "/") ? home : ""),
+		 out_size))
+		return !clashes(out, mountpoint);
 	return false;
 }
 
-bool goenv_gopath_dir(const struct canonfs_options *opts, char *out,
-		      size_t out_size, bool *chosen)
+bool goenv_gopath_dir(const struct canonfs_options *opts,
+		      const char *mountpoint, char *out, size_t out_size,
+		      bool *chosen)
 {
 	*chosen = opts->gopath_arg != NULL;
 	if (opts->gopath_arg)
 		return strcmp(opts->gopath_arg, "none") != 0 &&
 		       fits(snprintf(out, out_size, "%s", opts->gopath_arg),
 			    out_size);
-	return first_gopath(out, out_size);
+	return first_gopath(out, out_size) && !clashes(out, mountpoint);
 }
 
 /* ---- the system header digest ---- */

@@ -159,23 +159,21 @@ too_long:
 /* A mount inside a mirror loops into itself; a mirror inside the mount is
  * hidden by it. Both are refused. */
 static int check_overlap(const struct layout *layout, const char *what,
-			 const struct layout_mirror *mirror, char *err,
-			 size_t err_size)
+			 const char *host_root, char *err, size_t err_size)
 {
-	if (path_under(layout->mountpoint, mirror->host_root)) {
+	if (path_under(layout->mountpoint, host_root)) {
 		snprintf(err, err_size,
 			 "MOUNTPOINT '%s' is inside %s '%s' (a mount inside "
-			 "its own "
-			 "source loops into itself; choose a mountpoint "
-			 "outside it)",
-			 layout->mountpoint, what, mirror->host_root);
+			 "its own source loops into itself; choose a "
+			 "mountpoint outside it)",
+			 layout->mountpoint, what, host_root);
 		return -1;
 	}
-	if (path_under(mirror->host_root, layout->mountpoint)) {
+	if (path_under(host_root, layout->mountpoint)) {
 		snprintf(err, err_size,
 			 "%s '%s' is inside MOUNTPOINT '%s' (the mount would "
 			 "hide it; choose a mountpoint outside it)",
-			 what, mirror->host_root, layout->mountpoint);
+			 what, host_root, layout->mountpoint);
 		return -1;
 	}
 	return 0;
@@ -253,7 +251,18 @@ static int add_go_mirrors(struct layout *layout,
 	struct stat st;
 	bool chosen;
 
-	if (goenv_modcache_dir(opts, dir, sizeof(dir), &chosen)) {
+	if (goenv_modcache_dir(opts, layout->mountpoint, dir, sizeof(dir),
+			       &chosen)) {
+		char clean[PATH_MAX];
+
+		/* A named one that clashes with the mountpoint is refused
+		 * before anything is created: a refused mount leaves the
+		 * mountpoint as empty as it found it. (Defaults that clash
+		 * are never returned.) */
+		if (chosen && path_clean(dir, clean, sizeof(clean)) == 0 &&
+		    check_overlap(layout, "-o gomodcache", clean, err,
+				  err_size))
+			return -1;
 		if (!opts->read_only)
 			make_dirs(dir);
 		if ((chosen || stat(dir, &st) == 0) &&
@@ -262,7 +271,8 @@ static int add_go_mirrors(struct layout *layout,
 			       err_size))
 			return -1;
 	}
-	if (goenv_gopath_dir(opts, dir, sizeof(dir), &chosen) &&
+	if (goenv_gopath_dir(opts, layout->mountpoint, dir, sizeof(dir),
+			     &chosen) &&
 	    (chosen || stat(dir, &st) == 0) &&
 	    add_mirror(layout, LAYOUT_GOPATH, "/gopath", dir,
 		       chosen ? "-o gopath" : "GOPATH", err, err_size))
@@ -301,8 +311,8 @@ int layout_build(struct layout *layout, const struct canonfs_options *opts,
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		snprintf(what, sizeof(what), i == 0 ? "SRCDIR" : "mirror %s",
 			 layout->mirrors[i].virt_path + 1);
-		if (check_overlap(layout, what, &layout->mirrors[i], err,
-				  err_size))
+		if (check_overlap(layout, what, layout->mirrors[i].host_root,
+				  err, err_size))
 			return -1;
 	}
 

@@ -282,6 +282,15 @@ def test_env_without_mountpoint(run_canonfs):
     check_error(run_canonfs("env"), "MOUNTPOINT")
 
 
+def test_named_module_cache_inside_the_mountpoint(run_canonfs, src, mnt):
+    """Refused before anything is created: the mountpoint stays empty, so
+    the next mount of it works."""
+    inside = mnt / "modcache"
+    check_error(run_canonfs("-o", "gomodcache=%s" % inside, src, mnt),
+                names(inside), mnt=mnt)
+    assert os.listdir(mnt) == [], "the refused mount left %r" % os.listdir(mnt)
+
+
 def test_named_gopath_missing(run_canonfs, src, mnt, tmp_path):
     missing = tmp_path / "no-gopath"
     check_error(run_canonfs("-o", "gopath=%s" % missing, src, mnt),

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANONFS, read, write
+from conftest import CANONFS, DEFAULT_ROOT, read, write
 from test_go_cache import build_steps, describe, go_compiles
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "goint"
@@ -850,6 +850,30 @@ def test_env_names_cc_and_gopath_only_when_given(canonfs, tmp_path):
     assert sorted(os.listdir(m.mnt / "gopath")) == ["src"]
     assert "GODEBUG" not in helper, \
         "content mtimes keep the module index safe: no GODEBUG: %r" % helper
+
+
+def test_remount_from_a_shell_that_took_the_mounts_env(canonfs, tmp_path):
+    """A shell that ran `eval "$(canonfs env MNT)"` holds
+    GOMODCACHE=MNT/gomodcache (and GOPATH=MNT/gopath when one was
+    mirrored). Mounting the same place again from that shell works: those
+    values name the mount itself, so canonfs passes over them to the next
+    of Go's rules ($HOME/go/pkg/mod), and creates nothing in the
+    mountpoint, which a refused mount would leave non-empty."""
+    src = tmp_path / "src"
+    src.mkdir()
+    home = tmp_path / "home"
+    (home / "go" / "pkg" / "mod" / "example.com@v1").mkdir(parents=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = dict(os.environ, HOME=str(home),
+               GOMODCACHE=str(mnt / "gomodcache"), GOPATH=str(mnt / "gopath"))
+    m = canonfs(src, mnt=mnt, env=env)
+    assert sorted(os.listdir(m.mnt)) == DEFAULT_ROOT, \
+        "no MNT/gopath from a GOPATH inside the mount: %r" % os.listdir(m.mnt)
+    assert os.listdir(m.mnt / "gomodcache") == ["example.com@v1"], \
+        "MNT/gomodcache should show $HOME/go/pkg/mod"
+    assert m.stop() == 0
+    assert os.listdir(mnt) == [], "the mountpoint was written to"
 
 
 # --------------------------------------------------------------------------

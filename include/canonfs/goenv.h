@@ -49,14 +49,22 @@
  * $HOME/go/pkg/mod (Go's own rule). Returns true with out filled, false
  * for -o gomodcache=none or when no default applies. *chosen tells
  * whether the user named it.
+ *
+ * A value from the environment that lies inside mountpoint (clean and
+ * absolute), or holds it, is passed over for the next rule: it is what
+ * `canonfs env` exported for builds inside an earlier mount of the same
+ * place, not a host directory. A default that clashes gives none.
  */
-bool goenv_modcache_dir(const struct canonfs_options *opts, char *out,
-			size_t out_size, bool *chosen);
+bool goenv_modcache_dir(const struct canonfs_options *opts,
+			const char *mountpoint, char *out, size_t out_size,
+			bool *chosen);
 
 /* The same for /gopath: -o gopath=DIR, else $GOPATH's first entry when
- * set; no default (Go's $HOME/go is only implied). */
-bool goenv_gopath_dir(const struct canonfs_options *opts, char *out,
-		      size_t out_size, bool *chosen);
+ * set and clear of mountpoint; no default (Go's $HOME/go is only
+ * implied). */
+bool goenv_gopath_dir(const struct canonfs_options *opts,
+		      const char *mountpoint, char *out, size_t out_size,
+		      bool *chosen);
 
 /* The NAME=VALUE lines of MNT/.canonfs/env (malloc'd text). Returns 0 or
  * an errno value. */
