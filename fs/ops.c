@@ -622,6 +622,10 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
 		rc = fd >= 0 ? futimens(fd, times)
 			     : utimensat(inode->host_fd, "", times,
 					 AT_EMPTY_PATH);
+		/* Older kernels refuse AT_EMPTY_PATH here with EINVAL (as
+		 * they do bad times, which then fail again): the /proc link. */
+		if (rc == -1 && errno == EINVAL && fd < 0)
+			rc = utimensat(AT_FDCWD, path, times, 0);
 		if (rc == -1)
 			return errno;
 	}
