@@ -282,8 +282,8 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
  * kernel grows a process's table by doubling, and while threads share it
  * each growth waits for an RCU grace period (synchronize_rcu in
  * expand_fdtable): 3-5 ms, five times over in a traced first walk of a
- * few thousand files. A single-threaded process grows it without waiting, and
- * the table never shrinks. 65,536 slots cost 512 KiB of kernel memory;
+ * few thousand files. A single-threaded process grows it without waiting,
+ * and the table never shrinks. 65,536 slots cost 512 KiB of kernel memory;
  * larger trees pay the few remaining growths. */
 #define PREGROWN_FD_SLOTS 65536
 

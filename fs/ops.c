@@ -617,8 +617,8 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
 		else if (to_set & FUSE_SET_ATTR_MTIME)
 			times[1] = attr->st_mtim;
 		/* The O_PATH descriptor itself (a symlink is then the link,
-		 * as touch -h wants): no walk through /proc, a third of the
-		 * cost of go install's touch of each target it keeps. */
+		 * as touch -h wants), at a third of the cost of the walk
+		 * through /proc: go install touches every target it keeps. */
 		rc = fd >= 0 ? futimens(fd, times)
 			     : utimensat(inode->host_fd, "", times,
 					 AT_EMPTY_PATH);
