@@ -120,11 +120,12 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
 
 def daemon_descriptor_table(m):
     """(slots in the daemon's descriptor table, its soft descriptor limit)."""
-    status = open("/proc/%d/status" % m.proc.pid).read()
-    slots = int(status.split("FDSize:")[1].split()[0])
-    for line in open("/proc/%d/limits" % m.proc.pid):
-        if line.startswith("Max open files"):
-            return slots, int(line.split()[3])
+    with open("/proc/%d/status" % m.proc.pid) as f:
+        slots = int(f.read().split("FDSize:")[1].split()[0])
+    with open("/proc/%d/limits" % m.proc.pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return slots, int(line.split()[3])
     raise AssertionError("no descriptor limit in /proc/PID/limits")
 
 
