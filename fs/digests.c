@@ -4,6 +4,7 @@
  */
 #include "canonfs/digests.h"
 
+#include "canonfs/hostpath.h"
 #include "canonfs/manifest.h"
 
 #include <uthash.h>
@@ -199,31 +200,22 @@ int digests_default_path(char *out, size_t out_size)
 	return n < 0 || (size_t)n >= out_size ? -1 : 0;
 }
 
-/* mkdir -p of path's directory. */
-static void make_parents(const char *path)
-{
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0755);
-		*p = '/';
-	}
-}
-
 /* Open (or create) the file and check it is ours. Returns the descriptor,
  * or -1 with one line in err. */
 static int open_file(const char *path, char *err, size_t err_size)
 {
 	size_t magic_len = strlen(DIGESTS_MAGIC);
 	char head[32];
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
 	ssize_t got;
 	int fd;
 
-	make_parents(path);
+	if (slash && slash > path && (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		hostpath_make_dirs(dir);
+	}
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		snprintf(err, err_size,

@@ -6,6 +6,7 @@
 
 #include "canonfs/canon.h"
 #include "canonfs/control.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/mounts.h"
 #include "canonfs/path.h"
 #include "canonfs/symlink.h"
@@ -47,15 +48,16 @@ static bool fits(int n, size_t size)
 	return n >= 0 && (size_t)n < size;
 }
 
-/* An environment value that names the mountpoint or a place inside or
- * above it (lexically: it may not exist yet). */
+/* An environment value that names the mountpoint (resolved) or a place
+ * inside or above it, also through a symlink; it may not exist yet. */
 static bool clashes(const char *dir, const char *mountpoint)
 {
-	char clean[PATH_MAX];
+	char resolved[PATH_MAX];
 
-	if (path_clean(dir, clean, sizeof(clean)))
+	if (hostpath_resolve(dir, resolved, sizeof(resolved)))
 		return false;
-	return path_under(clean, mountpoint) || path_under(mountpoint, clean);
+	return path_under(resolved, mountpoint) ||
+	       path_under(mountpoint, resolved);
 }
 
 bool goenv_modcache_dir(const struct canonfs_options *opts,

@@ -5,6 +5,7 @@
 
 #include "canonfs/canon.h"
 #include "canonfs/goenv.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
@@ -221,25 +222,6 @@ static int add_sys_mirrors(struct layout *layout, const struct sysinc_list *sys,
 	return 0;
 }
 
-/* mkdir -p, as `go mod download` would do for a missing module cache. */
-static void make_dirs(const char *path)
-{
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1;; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			mkdir(dir, 0755);
-			*p = c;
-		}
-		if (!*p)
-			break;
-	}
-}
-
 /* MOUNTPOINT/gomodcache and MOUNTPOINT/gopath. A default that does not
  * exist is skipped (created first for the module cache on a writable
  * mount); one the user named must work. */
@@ -253,18 +235,20 @@ static int add_go_mirrors(struct layout *layout,
 
 	if (goenv_modcache_dir(opts, layout->mountpoint, dir, sizeof(dir),
 			       &chosen)) {
-		char clean[PATH_MAX];
+		char resolved[PATH_MAX];
 
 		/* A named one that clashes with the mountpoint is refused
 		 * before anything is created: a refused mount leaves the
 		 * mountpoint as empty as it found it. (Defaults that clash
 		 * are never returned.) */
-		if (chosen && path_clean(dir, clean, sizeof(clean)) == 0 &&
-		    check_overlap(layout, "-o gomodcache", clean, err,
+		if (chosen &&
+		    hostpath_resolve(dir, resolved, sizeof(resolved)) == 0 &&
+		    check_overlap(layout, "-o gomodcache", resolved, err,
 				  err_size))
 			return -1;
+		/* Created when missing, as `go mod download` would. */
 		if (!opts->read_only)
-			make_dirs(dir);
+			hostpath_make_dirs(dir);
 		if ((chosen || stat(dir, &st) == 0) &&
 		    add_mirror(layout, LAYOUT_GOMODCACHE, "/gomodcache", dir,
 			       chosen ? "-o gomodcache" : "GOMODCACHE", err,

@@ -282,10 +282,16 @@ def test_env_without_mountpoint(run_canonfs):
     check_error(run_canonfs("env"), "MOUNTPOINT")
 
 
-def test_named_module_cache_inside_the_mountpoint(run_canonfs, src, mnt):
+@pytest.mark.parametrize("spelling", ["as mounted", "through a symlink"])
+def test_named_module_cache_inside_the_mountpoint(run_canonfs, src, mnt,
+                                                  tmp_path, spelling):
     """Refused before anything is created: the mountpoint stays empty, so
-    the next mount of it works."""
+    the next mount of it works. Also when the named directory reaches the
+    mountpoint only through a symlink."""
     inside = mnt / "modcache"
+    if spelling == "through a symlink":
+        (tmp_path / "link").symlink_to(mnt)
+        inside = tmp_path / "link" / "modcache"
     check_error(run_canonfs("-o", "gomodcache=%s" % inside, src, mnt),
                 names(inside), mnt=mnt)
     assert os.listdir(mnt) == [], "the refused mount left %r" % os.listdir(mnt)

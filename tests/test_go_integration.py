@@ -852,21 +852,30 @@ def test_env_names_cc_and_gopath_only_when_given(canonfs, tmp_path):
         "content mtimes keep the module index safe: no GODEBUG: %r" % helper
 
 
-def test_remount_from_a_shell_that_took_the_mounts_env(canonfs, tmp_path):
+@pytest.mark.parametrize("spelling", ["as mounted", "through a symlink"])
+def test_remount_from_a_shell_that_took_the_mounts_env(canonfs, tmp_path,
+                                                       spelling):
     """A shell that ran `eval "$(canonfs env MNT)"` holds
     GOMODCACHE=MNT/gomodcache (and GOPATH=MNT/gopath when one was
     mirrored). Mounting the same place again from that shell works: those
     values name the mount itself, so canonfs passes over them to the next
     of Go's rules ($HOME/go/pkg/mod), and creates nothing in the
-    mountpoint, which a refused mount would leave non-empty."""
+    mountpoint, which a refused mount would leave non-empty. The same
+    holds when the values reach the mountpoint through a symlink (a home
+    directory that is a link, a mountpoint given by another name)."""
     src = tmp_path / "src"
     src.mkdir()
     home = tmp_path / "home"
     (home / "go" / "pkg" / "mod" / "example.com@v1").mkdir(parents=True)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
+    named = mnt
+    if spelling == "through a symlink":
+        named = tmp_path / "link"
+        named.symlink_to(mnt)
     env = dict(os.environ, HOME=str(home),
-               GOMODCACHE=str(mnt / "gomodcache"), GOPATH=str(mnt / "gopath"))
+               GOMODCACHE=str(named / "gomodcache"),
+               GOPATH=str(named / "gopath"))
     m = canonfs(src, mnt=mnt, env=env)
     assert sorted(os.listdir(m.mnt)) == DEFAULT_ROOT, \
         "no MNT/gopath from a GOPATH inside the mount: %r" % os.listdir(m.mnt)
