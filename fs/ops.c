@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/inotify.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -1271,6 +1272,37 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(data);
 }
 
+/* Append the request's bytes at the host file's end, atomically as
+ * O_APPEND does (the shared write descriptor has no O_APPEND: pwrite
+ * would ignore the offset with it). Returns the count or -errno. */
+static ssize_t append_to_host(int fd, struct fuse_bufvec *in)
+{
+	size_t size = fuse_buf_size(in);
+	struct fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+	struct iovec iov;
+	struct stat host;
+	ssize_t got;
+
+	if (!(mem.buf[0].mem = malloc(size ? size : 1)))
+		return -ENOMEM;
+	got = fuse_buf_copy(&mem, in, 0);
+	if (got >= 0) {
+		iov = (struct iovec){.iov_base = mem.buf[0].mem,
+				     .iov_len = (size_t)got};
+		got = pwritev2(fd, &iov, 1, 0, RWF_APPEND);
+		/* Kernels before 4.16 lack RWF_APPEND: the end as of now. */
+		if (got == -1 && errno == EOPNOTSUPP)
+			got = fstat(fd, &host) == 0
+				      ? pwrite(fd, iov.iov_base, iov.iov_len,
+					       host.st_size)
+				      : -1;
+		if (got == -1)
+			got = -errno;
+	}
+	free(mem.buf[0].mem);
+	return got;
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 			 off_t off, struct fuse_file_info *fi)
 {
@@ -1278,6 +1310,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	bool append = (fi->flags & O_APPEND) && !fi->writepage;
+	struct stat host;
 	ssize_t written;
 	bool recorded;
 	int fd, temp_fd, err;
@@ -1292,10 +1326,17 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
+	/* An O_APPEND write comes at the end the kernel knows, which a host
+	 * append it has not stat'ed since may have moved: written there, it
+	 * would overwrite the host's bytes. It goes to the host's end; when
+	 * that is elsewhere, the kernel's size and pages are wrong, and the
+	 * write's IN_MODIFY must drop them. */
+	if (append && fstat(fd, &host) == 0 && host.st_size != off)
+		own_write_foreign(&fs->own, &inode->own_write);
 	/* Tell our IN_MODIFY from the host's (own.h): the kernel's pages
 	 * already hold these bytes and must not be dropped for them. */
 	recorded = own_write_begin(fs, inode, fd);
-	written = fuse_buf_copy(&out, in, 0);
+	written = append ? append_to_host(fd, in) : fuse_buf_copy(&out, in, 0);
 	if (recorded)
 		own_write_end(fs, inode, fd);
 	if (written >= 0 && trace_active(&fs->trace)) {

@@ -199,6 +199,13 @@ void own_write_after(struct own_changes *own, struct own_write_state *w,
 	pthread_mutex_unlock(&own->lock);
 }
 
+void own_write_foreign(struct own_changes *own, struct own_write_state *w)
+{
+	pthread_mutex_lock(&own->lock);
+	w->foreign = true;
+	pthread_mutex_unlock(&own->lock);
+}
+
 bool own_consume_write(struct own_changes *own, struct own_write_state *w,
 		       const struct stat *now)
 {

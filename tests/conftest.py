@@ -73,6 +73,10 @@ class Mount:
     def stderr(self):
         return Path(self.stderr_path).read_text(errors="replace")
 
+    def barrier(self):
+        """Wait until the host changes made so far are applied."""
+        (self.mnt / ".canonfs" / "barrier").read_bytes()
+
     def stop(self):
         """Unmount and reap the daemon; return its exit status."""
         unmount(self.mnt)

@@ -102,6 +102,30 @@ def test_append_with_o_append(mnt, host):
     assert read(mnt.root / "log") == b"abcdefghi"
 
 
+def test_append_after_a_host_append_keeps_both(mnt, host):
+    """A log the host appends to and a build inside appends to: the
+    kernel's idea of the end is stale after the host's append (nothing
+    stat'ed the file through the mount since), and a write there would
+    overwrite the host's bytes. Both appends stay, in order, and the view
+    through the mount agrees with the host after the barrier."""
+    write(host / "log", b"start\n")
+    assert read(mnt.root / "log") == b"start\n"   # the kernel knows 6 bytes
+    with open(host / "log", "ab") as f:
+        f.write(b"host 1\n")
+    mnt.barrier()
+    for line in (b"mount 1\n", b"mount 2\n"):
+        fd = os.open(mnt.root / "log", os.O_WRONLY | os.O_APPEND)
+        try:
+            assert os.write(fd, line) == len(line)
+        finally:
+            os.close(fd)
+    expected = b"start\nhost 1\nmount 1\nmount 2\n"
+    assert read(host / "log") == expected, "host bytes were overwritten"
+    mnt.barrier()
+    assert os.stat(mnt.root / "log").st_size == len(expected)
+    assert read(mnt.root / "log") == expected, "stale view through the mount"
+
+
 def test_append_mode_ignores_seek(mnt, host):
     write(host / "log", b"0123456789")
     with open(mnt.root / "log", "ab") as f:

@@ -105,6 +105,11 @@ bool own_write_before(struct own_changes *own, struct own_write_state *w,
 		      const struct stat *before, bool last_try);
 void own_write_after(struct own_changes *own, struct own_write_state *w,
 		     const struct stat *after);
+/* The kernel's view of the file is wrong after a write of ours (an append
+ * that landed past a host append the kernel has not seen): the next
+ * IN_MODIFY counts as foreign, so that the view is dropped. Call before
+ * the write. */
+void own_write_foreign(struct own_changes *own, struct own_write_state *w);
 /* An IN_MODIFY for the file, which is now at `now`: true when it is ours
  * (keep the pages). Otherwise the pages go and `now` becomes the known
  * state. */
