@@ -121,7 +121,7 @@ static void compact(struct digest_cache *c)
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", c->path,
 			     (int)getpid()) >= sizeof(tmp) ||
-	    !(out = fopen(tmp, "we")))
+	    !(out = hostpath_create(tmp)))
 		return;
 	fputs(DIGESTS_MAGIC, out);
 	HASH_ITER(hh, c->entries, e, next)

@@ -7,6 +7,7 @@
 #include "canonfs/path.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,4 +64,16 @@ void hostpath_make_dirs(const char *dir)
 		if (!*p)
 			break;
 	}
+}
+
+FILE *hostpath_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (!(f = fdopen(fd, "w")))
+		close(fd);
+	return f;
 }

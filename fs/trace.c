@@ -3,6 +3,8 @@
  */
 #include "canonfs/trace.h"
 
+#include "canonfs/hostpath.h"
+
 #include "canonfs/manifest.h"
 
 #include <errno.h>
@@ -195,7 +197,7 @@ static int write_lines(struct trace *t, enum item_kind kind, const char *suffix)
 			lines[i++] = item->text;
 	if (n > 0)
 		qsort(lines, n, sizeof(*lines), compare_text);
-	out = fopen(path, "we");
+	out = hostpath_create(path);
 	if (!out) {
 		err = errno;
 	} else {
@@ -225,7 +227,7 @@ static int write_inputs(struct trace *t)
 	HASH_ITER (hh, t->items, item, tmp)
 		if (item->kind == ITEM_READ)
 			m.entries[m.n_entries++] = item->entry; /* borrowed */
-	if (manifest_finish(&m) == 0 && (out = fopen(t->base, "we"))) {
+	if (manifest_finish(&m) == 0 && (out = hostpath_create(t->base))) {
 		manifest_write_text(&m, out);
 		if (fclose(out) != 0)
 			err = errno;

@@ -2,6 +2,7 @@
 mount, what it probed for, and what makes the tree host-dependent."""
 
 import os
+import stat
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,6 +108,11 @@ def test_trace_is_written_at_unmount(tmp_path, canonfs):
     inputs, outputs, _, _ = read_trace(trace)
     assert inputs == ["src/f"]
     assert outputs == ["created src/out", "written src/out"]
+    # Written by a daemon that serves with umask 0: still not writable
+    # by others.
+    for part in ("", ".outputs", ".probes", ".warnings"):
+        mode = stat.S_IMODE(os.stat(str(trace) + part).st_mode)
+        assert mode == 0o644, "%s%s has mode %o" % (trace, part, mode)
 
 
 def test_trace_controls_need_a_tracing_mount(tmp_path, canonfs):

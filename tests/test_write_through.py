@@ -276,6 +276,27 @@ def test_mkdir(mnt, host):
     assert os.listdir(mnt.root / "newdir") == ["child"]
 
 
+def test_creates_take_the_callers_umask_not_the_daemons(canonfs, host):
+    """The kernel masks a create's mode with the caller's umask before it
+    asks; the daemon, started here under umask 077, must not mask it again
+    (it would make every file anyone creates through the mount private)."""
+    m = canonfs(host, preexec_fn=lambda: os.umask(0o077))
+    saved = os.umask(0o002)
+    try:
+        write(m.root / "f", b"x")
+        os.mkdir(m.root / "d")
+        os.close(os.open(m.root / "g", os.O_WRONLY | os.O_CREAT, 0o640))
+        os.umask(0)
+        os.close(os.open(m.root / "shared", os.O_WRONLY | os.O_CREAT, 0o666))
+        os.mknod(m.root / "node", 0o606 | stat.S_IFREG)
+    finally:
+        os.umask(saved)
+    modes = {name: stat.S_IMODE(os.lstat(host / name).st_mode)
+             for name in ("f", "d", "g", "shared", "node")}
+    assert modes == {"f": 0o664, "d": 0o775, "g": 0o640, "shared": 0o666,
+                     "node": 0o606}, {k: oct(v) for k, v in modes.items()}
+
+
 def test_mkdir_existing_fails_with_eexist(mnt, host):
     (host / "d").mkdir()
     expect_errno(errno.EEXIST, os.mkdir, mnt.root / "d")
