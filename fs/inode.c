@@ -33,20 +33,26 @@ static struct inode *new_inode(void)
 	return inode;
 }
 
-/* Watch a host directory inode for changes made outside the mount. Called
- * with the lock held. Without a watch (inotify limits reached) the inode's
- * children get short cache timeouts instead. */
-static void watch_add(struct inode_table *table, struct inode *inode)
+/* Watch a host directory inode for changes made outside the mount, or a
+ * file with several links (nlink) for changes made through any of its
+ * names. Called with the lock held. Without a watch (inotify limits
+ * reached) a directory's children get short cache timeouts instead. */
+static void watch_add(struct inode_table *table, struct inode *inode,
+		      nlink_t nlink)
 {
+	bool dir = S_ISDIR(inode->host_type);
 	struct inode_watch *watch;
 	char path[32];
 	int wd;
 
-	if (table->inotify_fd < 0 || !S_ISDIR(inode->host_type))
+	if (table->inotify_fd < 0 || inode->watch >= 0 ||
+	    !(dir || (S_ISREG(inode->host_type) && nlink > 1)))
 		return;
 	/* inotify wants a path: the magic link names exactly this inode. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", inode->host_fd);
-	wd = inotify_add_watch(table->inotify_fd, path, INODE_WATCH_EVENTS);
+	wd = inotify_add_watch(table->inotify_fd, path,
+			       dir ? INODE_WATCH_EVENTS
+				   : INODE_FILE_WATCH_EVENTS);
 	if (wd < 0)
 		return;
 	HASH_FIND_INT(table->watches, &wd, watch);
@@ -60,7 +66,7 @@ static void watch_add(struct inode_table *table, struct inode *inode)
 		HASH_ADD_INT(table->watches, wd, watch);
 	}
 	inode->watch = wd;
-	inode->watched = true;
+	inode->watched = dir;
 	inode->watch_next = watch->first;
 	watch->first = inode;
 }
@@ -190,7 +196,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 						.ino = st.st_ino,
 						.mirror = (uint32_t)i};
 		HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
-		watch_add(table, inode);
+		watch_add(table, inode, 1);
 	}
 	return 0;
 }
@@ -456,6 +462,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	HASH_FIND(hh, table->by_key, &key, sizeof(key), inode);
 	if (inode) {
 		inode->lookup_count++;
+		watch_add(table, inode, host->st_nlink); /* linked since */
 		pthread_mutex_unlock(&table->lock);
 		close(host_fd);
 		return inode;
@@ -480,7 +487,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 		table->trim_peak = table->n_host;
 	if (table->n_host > table->prune_high)
 		request_prune_locked(table);
-	watch_add(table, inode);
+	watch_add(table, inode, host->st_nlink);
 	pthread_mutex_unlock(&table->lock);
 	return inode;
 }
@@ -572,6 +579,24 @@ void inode_visit_watch(struct inode_table *table, int wd,
 		     inode = inode->watch_next)
 			visit(inode, arg);
 	}
+	pthread_mutex_unlock(&table->lock);
+}
+
+uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir)
+{
+	uint32_t seq;
+
+	pthread_mutex_lock(&table->lock);
+	seq = dir->change_seq;
+	pthread_mutex_unlock(&table->lock);
+	return seq;
+}
+
+void inode_watch_links(struct inode_table *table, struct inode *inode,
+		       nlink_t nlink)
+{
+	pthread_mutex_lock(&table->lock);
+	watch_add(table, inode, nlink);
 	pthread_mutex_unlock(&table->lock);
 }
 

@@ -23,6 +23,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* An invalidation of an inode handed to the kernel less than this long
+ * ago that finds no inode there is sent again: the reply may still be on
+ * its way to becoming the kernel's inode, with attributes from before the
+ * host change. */
+#define RETRY_WINDOW_NS (1000u * 1000u * 1000u)
+#define RETRY_FIRST_GAP_NS (1000u * 1000u)
+
 /* What one event asks of the kernel, collected under the table lock and
  * sent after it is released: a notification can wait for a request that
  * itself waits for the lock. */
@@ -35,6 +42,8 @@ enum inval_kind {
 struct inval_action {
 	uint64_t nodeid;
 	enum inval_kind kind;
+	bool fresh; /* just handed to the kernel, which may not have made
+		       its inode yet (INVAL_INODE, INVAL_ATTR) */
 };
 
 struct inval_batch {
@@ -48,13 +57,30 @@ struct inval_batch {
 	size_t n_actions;
 };
 
-static void batch_add(struct inval_batch *batch, uint64_t nodeid,
-		      enum inval_kind kind)
+static uint64_t monotonic_ns(void)
 {
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* inode may be NULL for INVAL_ENTRY: the kernel orders those itself (a
+ * lookup holds the directory's lock, which the notification takes). */
+static void batch_add(struct inval_batch *batch, uint64_t nodeid,
+		      enum inval_kind kind, const struct inode *inode)
+{
+	uint64_t handed =
+		inode ? __atomic_load_n(&inode->handed_ns, __ATOMIC_RELAXED)
+		      : 0;
+
 	if (batch->n_actions <
 	    sizeof(batch->actions) / sizeof(batch->actions[0]))
-		batch->actions[batch->n_actions++] =
-			(struct inval_action){.nodeid = nodeid, .kind = kind};
+		batch->actions[batch->n_actions++] = (struct inval_action){
+			.nodeid = nodeid,
+			.kind = kind,
+			.fresh = handed != 0 &&
+				 monotonic_ns() - handed < RETRY_WINDOW_NS};
 }
 
 /* The inode the table holds for `name` in directory dir, if any. */
@@ -101,8 +127,15 @@ static void collect(struct inode *dir, void *arg)
 	enum inval_kind changed =
 		(event->mask & IN_MODIFY) ? INVAL_INODE : INVAL_ATTR;
 
-	if (event->len == 0) { /* the directory itself */
-		batch_add(batch, dir_nodeid, changed);
+	/* A lookup in dir racing this event stats again (lookup_entry). */
+	dir->change_seq++;
+	if (event->len == 0) { /* the watched inode itself */
+		/* A file with several links: our own write keeps its pages. */
+		if (S_ISREG(dir->host_type) && changed == INVAL_INODE &&
+		    fstat(dir->host_fd, &st) == 0 &&
+		    own_consume_write(batch->own, &dir->own_write, &st))
+			changed = INVAL_ATTR;
+		batch_add(batch, dir_nodeid, changed, dir);
 		return;
 	}
 	/* The daemon's own change: the kernel knows already. Inodes
@@ -117,10 +150,17 @@ static void collect(struct inode *dir, void *arg)
 		return;
 	if (event->mask &
 	    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
-		batch_add(batch, dir_nodeid, INVAL_ENTRY);
+		batch_add(batch, dir_nodeid, INVAL_ENTRY, NULL);
 		/* Its listing (the directory's pages) changed too. */
-		batch_add(batch, dir_nodeid, INVAL_INODE);
+		batch_add(batch, dir_nodeid, INVAL_INODE, dir);
 	}
+	/* An object the kernel has cached arriving under a new name (a
+	 * rename, a link) may have been written just before, with an event
+	 * that named the old name, gone by the time it was read. */
+	if ((event->mask & (IN_CREATE | IN_MOVED_TO)) &&
+	    (child = child_locked(batch->table, dir, event->name, &st)))
+		batch_add(batch, inode_nodeid(batch->table, child),
+			  INVAL_INODE, child);
 	if (event->mask & (IN_MODIFY | IN_ATTRIB)) {
 		child = child_locked(batch->table, dir, event->name, &st);
 		/* Our own chmod or utimes, with the view still as the kernel
@@ -138,7 +178,7 @@ static void collect(struct inode *dir, void *arg)
 			note_changed_while_read(batch, child);
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),
-				  changed);
+				  changed, child);
 	}
 }
 
@@ -211,6 +251,55 @@ static void forget_everything(struct invalidator *inv)
 	free(list.dir_fds);
 }
 
+/* Keep an invalidation to send again (the watcher thread only). When the
+ * list is full the oldest is given up. */
+static void retry_add(struct invalidator *inv, uint64_t nodeid, int64_t off)
+{
+	uint64_t now = monotonic_ns();
+
+	if (inv->n_retries == INVALIDATOR_RETRIES) {
+		memmove(&inv->retries[0], &inv->retries[1],
+			(INVALIDATOR_RETRIES - 1) * sizeof(inv->retries[0]));
+		inv->n_retries--;
+	}
+	inv->retries[inv->n_retries++] = (struct inval_retry){
+		.nodeid = nodeid,
+		.off = off,
+		.gap_ns = RETRY_FIRST_GAP_NS,
+		.due_ns = now + RETRY_FIRST_GAP_NS,
+		.until_ns = now + RETRY_WINDOW_NS};
+}
+
+/* Send the retries that are due; returns poll's timeout for the next one
+ * (-1: none left). */
+static int run_retries(struct invalidator *inv)
+{
+	uint64_t now = monotonic_ns(), next = UINT64_MAX;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < inv->n_retries; i++) {
+		struct inval_retry r = inv->retries[i];
+
+		if (r.due_ns <= now) {
+			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
+			if (fuse_lowlevel_notify_inval_inode(inv->se, r.nodeid,
+							     r.off, 0) !=
+				    -ENOENT ||
+			    now >= r.until_ns)
+				continue;
+			r.gap_ns *= 2;
+			r.due_ns = now + r.gap_ns;
+		}
+		if (r.due_ns < next)
+			next = r.due_ns;
+		inv->retries[kept++] = r;
+	}
+	inv->n_retries = kept;
+	if (kept == 0)
+		return -1;
+	return (int)((next - now) / 1000000u) + 1;
+}
+
 static void apply(struct invalidator *inv, const struct inotify_event *event)
 {
 	struct inval_batch batch = {.table = &inv->fs->inodes,
@@ -230,10 +319,14 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 							 strlen(event->name));
 		} else {
 			/* A negative offset: attributes only. */
+			int64_t off = a->kind == INVAL_ATTR ? -1 : 0;
+
 			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
-			fuse_lowlevel_notify_inval_inode(
-				inv->se, a->nodeid,
-				a->kind == INVAL_ATTR ? -1 : 0, 0);
+			if (fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid,
+							     off, 0) ==
+				    -ENOENT &&
+			    a->fresh)
+				retry_add(inv, a->nodeid, off);
 		}
 	}
 }
@@ -360,10 +453,16 @@ static void *event_loop(void *arg)
 			{.fd = inv->stop_pipe[0], .events = POLLIN},
 			{.fd = inv->prune_fd, .events = POLLIN},
 		};
+		int timeout = run_retries(inv);
 		uint64_t requests;
 		ssize_t len;
 
-		if (poll(fds, 3, -1) == -1) {
+		pthread_mutex_lock(&inv->lock);
+		inv->retrying = inv->n_retries > 0;
+		if (!inv->retrying)
+			pthread_cond_broadcast(&inv->idle);
+		pthread_mutex_unlock(&inv->lock);
+		if (poll(fds, 3, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -405,6 +504,7 @@ static void *event_loop(void *arg)
 
 		pthread_mutex_lock(&inv->lock);
 		inv->busy = false;
+		inv->retrying = inv->n_retries > 0;
 		pthread_cond_broadcast(&inv->idle);
 		pthread_mutex_unlock(&inv->lock);
 	}
@@ -441,7 +541,7 @@ void invalidator_barrier(struct invalidator *inv)
 	if (!inv->running)
 		return;
 	pthread_mutex_lock(&inv->lock);
-	while (inv->busy || queued_bytes(inv) > 0) {
+	while (inv->busy || inv->retrying || queued_bytes(inv) > 0) {
 		/* Timed: the thread may be between poll() and busy. */
 		wait_for_idle(inv);
 	}

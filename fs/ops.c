@@ -213,6 +213,13 @@ static double cache_timeout(const struct canonfs_fs *fs,
 static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 		       struct fuse_entry_param *e)
 {
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	__atomic_store_n(&inode->handed_ns,
+			 (uint64_t)now.tv_sec * 1000000000u +
+				 (uint64_t)now.tv_nsec,
+			 __ATOMIC_RELAXED);
 	e->ino = inode_nodeid(&fs->inodes, inode);
 	e->attr_timeout = cache_timeout(fs, inode);
 	e->entry_timeout = e->attr_timeout;
@@ -376,6 +383,10 @@ static int open_with_room(struct inode_table *table, struct inode *dir,
 	return fd;
 }
 
+/* How often a lookup stats again while host events keep arriving in its
+ * directory (each one a reason to doubt the last stat). */
+#define LOOKUP_RESTATS 8
+
 /* Look `name` up in `parent` and take one lookup on the result. Out of
  * descriptors, wait for the pruner if may_wait (listings do not). */
 static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
@@ -385,6 +396,7 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	const int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
 	struct inode *inode;
 	struct stat host;
+	uint32_t seq;
 	int fd, err;
 
 	memset(e, 0, sizeof(*e));
@@ -393,6 +405,7 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	if (parent->synthetic)
 		return lookup_synthetic(fs, parent, name, e);
 
+	seq = inode_change_seq(&fs->inodes, parent);
 	fd = may_wait ? open_with_room(&fs->inodes, parent, name, flags)
 		      : openat(parent->host_fd, name, flags);
 	if (fd == -1)
@@ -411,6 +424,20 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 			  canon_child_ino(parent->canon_ino, name));
 	if (!inode)
 		return ENOMEM;
+	/* A host event in parent read since the stat may have been about
+	 * this object, looked for before it was in the table and so never
+	 * invalidated (the stat may predate a host write): stat again until
+	 * no event came between. From here on the watcher finds it. */
+	for (int tries = 0; tries < LOOKUP_RESTATS; tries++) {
+		uint32_t now = inode_change_seq(&fs->inodes, parent);
+
+		if (now == seq)
+			break;
+		seq = now;
+		if (fstatat(inode->host_fd, "", &host,
+			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+			break;
+	}
 	/* The stat just taken is the object's: no second one. */
 	if ((err = inode_attr_from(fs, inode, &host, &e->attr))) {
 		inode_forget(&fs->inodes, inode, 1);
@@ -566,8 +593,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	(void)fi;
 	struct inode *inode = inode_of(req, ino);
+	struct stat host;
 
-	err = inode_attr(fs, inode, &attr);
+	if (inode->synthetic) {
+		err = inode_attr(fs, inode, &attr);
+	} else if (!(err = host_stat(inode, &host))) {
+		/* Linked since it was looked up: watch it itself. */
+		if (S_ISREG(host.st_mode) && host.st_nlink > 1)
+			inode_watch_links(&fs->inodes, inode, host.st_nlink);
+		err = inode_attr_from(fs, inode, &host, &attr);
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else

@@ -155,6 +155,116 @@ def test_host_edit_next_to_our_writes_is_seen(mnt, host, host_first):
         os.close(fd)
 
 
+def test_write_through_a_hard_link_in_an_unlisted_directory(mnt, host):
+    """inotify reports a write to the watch on the directory of the name
+    written through; the other name's directory was never looked into
+    through the mount, so no watch of its. The file itself is watched."""
+    (host / "a").mkdir()
+    (host / "b").mkdir()
+    write(host / "a" / "f", b"AAAA\n")
+    os.link(host / "a" / "f", host / "b" / "g")
+    inside = mnt.root / "a" / "f"
+    assert read(inside) == b"AAAA\n"
+    with open(host / "b" / "g", "r+b") as f:
+        f.write(b"BBBB\n")
+    with open(host / "b" / "g", "ab") as f:
+        f.write(b"CCCCCCCCC\n")
+    mnt.barrier()
+    assert os.stat(inside).st_size == 15
+    assert read(inside) == b"BBBB\nCCCCCCCCC\n"
+
+
+@pytest.mark.parametrize("held", ["by a second name", "by an open file"])
+def test_edit_then_rename_on_the_host_is_seen(mnt, host, held):
+    """The event of an edit names the file's old name; when the watcher
+    reads it after a rename that followed, that name is gone. The rename's
+    own event must then drop the moved file's pages (a file with two
+    names is also watched itself). The kernel keeps each file's inode; the
+    daemon is stopped while the host makes the changes, so that the
+    watcher reads all the events after the renames."""
+    import signal
+
+    (host / "d").mkdir()
+    n = 5
+    fds = []
+    for k in range(n):
+        write(host / "d" / ("a%d" % k), b"AAAA\n")
+        if held == "by a second name":
+            os.link(host / "d" / ("a%d" % k), host / "d" / ("keep%d" % k))
+            assert read(mnt.root / "d" / ("keep%d" % k)) == b"AAAA\n"
+        else:
+            fds.append(os.open(mnt.root / "d" / ("a%d" % k), os.O_RDONLY))
+        assert read(mnt.root / "d" / ("a%d" % k)) == b"AAAA\n"
+    try:
+        os.kill(mnt.proc.pid, signal.SIGSTOP)
+        try:
+            for k in range(n):
+                with open(host / "d" / ("a%d" % k), "r+b") as f:
+                    f.write(b"BBBB\n")
+                os.rename(host / "d" / ("a%d" % k), host / "d" / ("b%d" % k))
+        finally:
+            os.kill(mnt.proc.pid, signal.SIGCONT)
+        mnt.barrier()
+        stale = ["b%d" % k for k in range(n)
+                 if read(mnt.root / "d" / ("b%d" % k)) != b"BBBB\n"]
+        if held == "by a second name":
+            stale += ["keep%d" % k for k in range(n)
+                      if read(mnt.root / "d" / ("keep%d" % k)) != b"BBBB\n"]
+        else:
+            stale += ["descriptor %d" % k for k, fd in enumerate(fds)
+                      if os.pread(fd, 100, 0) != b"BBBB\n"]
+        assert stale == [], "old contents through %r" % stale
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_lookup_racing_a_host_write_is_not_cached_stale(mnt, host):
+    """A first lookup stats the file just before a host write; the watcher
+    reads the write's event before the lookup has put the inode in its
+    table (nothing to invalidate yet), or after the reply but before the
+    kernel has made its inode from it (nothing there yet). Either way the
+    old size must not stay cached: two threads stat each new file while
+    the host creates it empty and then writes it."""
+    import threading
+
+    (host / "r").mkdir()
+    inside = mnt.root / "r"
+    os.listdir(inside)
+    n = 1000
+    current = [0]
+    done = threading.Event()
+
+    def stat_current():
+        while not done.is_set():
+            try:
+                os.stat(inside / ("f%d" % current[0]))
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=stat_current) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(n):
+            current[0] = k
+            fd = os.open(host / "r" / ("f%d" % k), os.O_CREAT | os.O_WRONLY,
+                         0o644)
+            for _ in range(k % 300):
+                pass
+            os.write(fd, b"1111")
+            os.close(fd)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    mnt.barrier()
+    stale = [k for k in range(n)
+             if os.stat(inside / ("f%d" % k)).st_size != 4]
+    assert stale == [], "%d of %d files show the size before the write" % (
+        len(stale), n)
+
+
 def test_new_file_is_seen(mnt, host, record_property):
     inside = mnt.root / "pkg" / "new.go"
     warm(inside)  # caches a negative lookup and the listing

@@ -14,8 +14,9 @@
  * directories and mirror roots are pinned: created at start, never freed.
  *
  * When the table has an inotify descriptor, every host directory inode is
- * watched for as long as it lives (see invalidate.c); inodes of the same
- * host directory share one watch descriptor and are chained on it.
+ * watched for as long as it lives (see invalidate.c), and so is every file
+ * seen with several links; inodes of the same host object share one watch
+ * descriptor and are chained on it.
  */
 #ifndef CANONFS_INODE_H
 #define CANONFS_INODE_H
@@ -74,8 +75,16 @@ struct inode {
 	 * each other, see inode_wait_for_room(). */
 	unsigned waiting; /* protected by lock */
 	bool pruning;	  /* protected by lock */
-	int watch;	    /* protected by lock; inotify wd of a dir, or -1 */
+	int watch; /* protected by lock; inotify wd of a dir (or of a file
+		      with several links), or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */
+	/* Host events read for this directory: a lookup in it compares the
+	 * count before and after its stat (inode_change_seq). */
+	uint32_t change_seq; /* protected by lock */
+	/* When an entry reply last handed this inode to the kernel
+	 * (CLOCK_MONOTONIC ns): until the kernel has made its inode from
+	 * the reply, an invalidation of it finds nothing. Atomic. */
+	uint64_t handed_ns;
 
 	/* Descriptors for I/O that comes without a file handle (the kernel
 	 * was told to stop sending OPEN): opened on first use, set once by
@@ -159,6 +168,10 @@ struct inode_table {
 #define INODE_WATCH_EVENTS                                                     \
 	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY |     \
 	 IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
+/* A file with several links is also watched itself: a write through a name
+ * in a directory the kernel never looked into reports to no directory watch
+ * of ours. */
+#define INODE_FILE_WATCH_EVENTS (IN_MODIFY | IN_ATTRIB)
 
 /*
  * Creates the pinned inodes of the layout. With inotify_fd >= 0 (which the
@@ -185,6 +198,14 @@ uint64_t inode_nodeid(const struct inode_table *table,
 struct inode *inode_get(struct inode_table *table, struct inode *parent,
 			const struct stat *host, int host_fd,
 			uint64_t canon_ino);
+
+/* How many host events the watcher has read for directory dir so far. */
+uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir);
+
+/* A file seen with several links (st_nlink from a fresh stat) gets a
+ * watch of its own, if it has none yet. */
+void inode_watch_links(struct inode_table *table, struct inode *inode,
+		       nlink_t nlink);
 
 /* One directory the pruner may empty of cached names. */
 struct prune_candidate {

@@ -22,6 +22,15 @@
 
 struct canonfs_fs;
 
+/* Invalidations to send again, kept by the watcher thread. */
+#define INVALIDATOR_RETRIES 256
+
+struct inval_retry {
+	uint64_t nodeid;
+	int64_t off; /* -1: attributes only */
+	uint64_t due_ns, until_ns, gap_ns; /* CLOCK_MONOTONIC */
+};
+
 struct invalidator {
 	struct canonfs_fs *fs;	 /* not owned */
 	struct fuse_session *se; /* not owned; set by invalidator_start */
@@ -32,9 +41,16 @@ struct invalidator {
 	uint64_t forgets_done;	 /* protected by lock; forget-alls completed */
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t lock; /* protects busy */
+	pthread_mutex_t lock; /* protects busy and retrying */
 	pthread_cond_t idle;  /* signalled each time a batch is applied */
 	bool busy;	      /* the thread holds events not yet applied */
+	/* An inode invalidated just after a reply handed it to the kernel
+	 * may not be the kernel's inode yet (it is made when the requester
+	 * runs): the invalidation finds nothing and is sent again, with
+	 * growing gaps, for up to a second. The thread's own. */
+	struct inval_retry retries[INVALIDATOR_RETRIES];
+	size_t n_retries;
+	bool retrying; /* retries are pending: the barrier waits for them */
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
