@@ -582,6 +582,26 @@ void inode_visit_watch(struct inode_table *table, int wd,
 	pthread_mutex_unlock(&table->lock);
 }
 
+size_t inode_symlinks(struct inode_table *table, uint32_t mirror,
+		      uint64_t **out)
+{
+	struct inode *inode, *tmp;
+	size_t n = 0, capacity = 0;
+
+	pthread_mutex_lock(&table->lock);
+	HASH_ITER (hh, table->by_key, inode, tmp)
+		capacity += S_ISLNK(inode->host_type);
+	*out = calloc(capacity + 1, sizeof(**out));
+	HASH_ITER (hh, table->by_key, inode, tmp) {
+		if (!*out || n == capacity)
+			break;
+		if (S_ISLNK(inode->host_type) && inode->key.mirror == mirror)
+			(*out)[n++] = inode_nodeid(table, inode);
+	}
+	pthread_mutex_unlock(&table->lock);
+	return n;
+}
+
 uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir)
 {
 	uint32_t seq;

@@ -440,6 +440,49 @@ static void prune(struct invalidator *inv)
 	inode_prune_done(table);
 }
 
+/* The kernel forgets every symlink target it holds (a rename through the
+ * mount moved some: see invalidator_forget_links). */
+static void forget_links(struct invalidator *inv)
+{
+	struct inode_table *table = &inv->fs->inodes;
+
+	/* Busy as the request is taken, so that a barrier sees one or the
+	 * other; a request after this point is served by the next run. */
+	pthread_mutex_lock(&inv->lock);
+	inv->busy = true;
+	inv->links_pending = false;
+	inv->links_started++;
+	pthread_mutex_unlock(&inv->lock);
+	for (uint32_t m = 0; m < table->n_mirrors; m++) {
+		uint64_t *links;
+		size_t n = inode_symlinks(table, m, &links);
+
+		for (size_t i = 0; i < n; i++) {
+			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
+			fuse_lowlevel_notify_inval_inode(inv->se, links[i], 0,
+							 0);
+		}
+		free(links);
+	}
+	pthread_mutex_lock(&inv->lock);
+	inv->busy = false;
+	inv->links_done++;
+	pthread_cond_broadcast(&inv->idle);
+	pthread_mutex_unlock(&inv->lock);
+}
+
+/* Whether the table asked for a pruner run (the eventfd also wakes the
+ * thread for other work). */
+static bool prune_asked(struct inode_table *table)
+{
+	bool asked;
+
+	pthread_mutex_lock(&table->lock);
+	asked = table->prune_pending;
+	pthread_mutex_unlock(&table->lock);
+	return asked;
+}
+
 static void *event_loop(void *arg)
 {
 	struct invalidator *inv = arg;
@@ -471,6 +514,11 @@ static void *event_loop(void *arg)
 			break;
 		if (fds[2].revents &&
 		    read(inv->prune_fd, &requests, sizeof(requests)) > 0) {
+			pthread_mutex_lock(&inv->lock);
+			bool links = inv->links_pending;
+			pthread_mutex_unlock(&inv->lock);
+			if (links)
+				forget_links(inv);
 			if (__atomic_exchange_n(&inv->forget_all, false,
 						__ATOMIC_ACQ_REL)) {
 				forget_everything(inv);
@@ -478,7 +526,7 @@ static void *event_loop(void *arg)
 				inv->forgets_done++;
 				pthread_cond_broadcast(&inv->idle);
 				pthread_mutex_unlock(&inv->lock);
-			} else {
+			} else if (prune_asked(&inv->fs->inodes)) {
 				prune(inv);
 			}
 		}
@@ -541,7 +589,8 @@ void invalidator_barrier(struct invalidator *inv)
 	if (!inv->running)
 		return;
 	pthread_mutex_lock(&inv->lock);
-	while (inv->busy || inv->retrying || queued_bytes(inv) > 0) {
+	while (inv->busy || inv->retrying || inv->links_pending ||
+	       queued_bytes(inv) > 0) {
 		/* Timed: the thread may be between poll() and busy. */
 		wait_for_idle(inv);
 	}
@@ -580,6 +629,26 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 	inv->running = true;
 	inv->fs->inodes.prune_wake_fd = inv->prune_fd;
 	return 0;
+}
+
+void invalidator_forget_links(struct invalidator *inv, bool wait)
+{
+	uint64_t one = 1, served_by;
+	ssize_t rc;
+
+	if (!inv->running)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	inv->links_pending = true;
+	served_by = inv->links_started + 1; /* runs start after the flag */
+	pthread_mutex_unlock(&inv->lock);
+	rc = write(inv->prune_fd, &one, sizeof(one));
+	(void)rc;
+	pthread_mutex_lock(&inv->lock);
+	for (int waited = 0;
+	     wait && inv->links_done < served_by && waited < 100; waited++)
+		wait_for_idle(inv);
+	pthread_mutex_unlock(&inv->lock);
 }
 
 void invalidator_forget_all(struct invalidator *inv)

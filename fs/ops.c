@@ -936,6 +936,32 @@ static void expect_rename(struct canonfs_fs *fs, const struct inode *dir,
 	}
 }
 
+/*
+ * A symlink to an absolute host path inside a mirror is shown relative to
+ * where it sits, and the kernel keeps what it was shown. After a rename
+ * through the mount moved a symlink, or a directory that may hold some,
+ * the watcher makes the kernel forget the symlink targets it holds (not
+ * this thread: a readlink in flight holds the page the invalidation
+ * waits for, and its READLINK may need this thread; single-threaded, the
+ * rename does not wait for it either).
+ */
+static void forget_moved_link_targets(struct canonfs_fs *fs,
+				      const struct inode *newdir,
+				      const char *newname,
+				      const struct inode *dir, const char *name,
+				      unsigned int flags)
+{
+	struct stat st;
+
+	if ((fstatat(newdir->host_fd, newname, &st, AT_SYMLINK_NOFOLLOW) ==
+		     0 &&
+	     (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) ||
+	    ((flags & RENAME_EXCHANGE) &&
+	     fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	     (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))))
+		invalidator_forget_links(fs->inv, !fs->opts->single_thread);
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
@@ -961,6 +987,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				      true);
 		}
 	}
+	if (!err)
+		forget_moved_link_targets(fs, newdir, newname, dir, name,
+					  flags);
 	if (!err && trace_active(&fs->trace)) {
 		char from[PATH_MAX], to[PATH_MAX];
 

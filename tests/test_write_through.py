@@ -317,6 +317,31 @@ def test_rmdir_non_empty_fails_with_enotempty(mnt, host):
 
 # --- symlinks and hard links -----------------------------------------------
 
+@pytest.mark.parametrize("single_thread", [False, True], ids=["", "-s"])
+def test_moved_symlink_shows_its_target_from_its_new_place(canonfs, host,
+                                                           single_thread):
+    """A host symlink to an absolute path in the tree is shown relative to
+    where it sits, and the kernel keeps what it was shown: a rename through
+    the mount of the link, or of a directory above it, must make it ask
+    again."""
+    (host / "x").mkdir()
+    (host / "a").mkdir()
+    (host / "b" / "c").mkdir(parents=True)
+    write(host / "x" / "file", b"hi\n")
+    os.symlink(host / "x" / "file", host / "a" / "link")
+    m = canonfs(host, extra_args=["-s"] if single_thread else [])
+    assert os.readlink(m.root / "a" / "link") == "../x/file"
+    os.rename(m.root / "a", m.root / "b" / "c" / "a")
+    if single_thread:
+        m.barrier()  # single-threaded, the rename does not wait for it
+    assert os.readlink(m.root / "b" / "c" / "a" / "link") == "../../../x/file"
+    assert read(m.root / "b" / "c" / "a" / "link") == b"hi\n"
+    os.rename(m.root / "b" / "c" / "a" / "link", m.root / "link2")
+    if single_thread:
+        m.barrier()
+    assert os.readlink(m.root / "link2") == "x/file"
+    assert read(m.root / "link2") == b"hi\n"
+
 def test_symlink_absolute_target_in_mount_stored_relative(mnt, host):
     (host / "x").mkdir()
     write(host / "x" / "y", b"target data")

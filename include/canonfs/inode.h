@@ -199,6 +199,11 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 			const struct stat *host, int host_fd,
 			uint64_t canon_ino);
 
+/* The node ids of the symlinks of mirror that the table holds, in *out
+ * (the caller frees it). Returns the count; 0 when out of memory. */
+size_t inode_symlinks(struct inode_table *table, uint32_t mirror,
+		      uint64_t **out);
+
 /* How many host events the watcher has read for directory dir so far. */
 uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir);
 

@@ -51,6 +51,10 @@ struct invalidator {
 	struct inval_retry retries[INVALIDATOR_RETRIES];
 	size_t n_retries;
 	bool retrying; /* retries are pending: the barrier waits for them */
+	/* Requests to forget symlink targets (with a prune_fd wake), and the
+	 * runs that served them; protected by lock. */
+	bool links_pending;
+	uint64_t links_started, links_done;
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
@@ -69,6 +73,14 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se);
  * the kernel's caches (inotify queues events synchronously, so they are
  * either still queued or being applied). */
 void invalidator_barrier(struct invalidator *inv);
+
+/* Have the kernel forget the symlink targets it was shown (a rename
+ * through the mount moved symlinks, whose shown targets depend on where
+ * they sit). With wait, returns once done (at most a second); the barrier
+ * waits for it too. A request handler may wait only when other threads
+ * serve requests: a readlink in flight holds a page the invalidation
+ * needs until its READLINK is answered. */
+void invalidator_forget_links(struct invalidator *inv, bool wait);
 
 /* Empty the kernel's caches (attributes, pages, names) so that every
  * access reaches the daemon again (a trace starting); returns once done.
