@@ -1419,6 +1419,70 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		fuse_reply_write(req, (size_t)written);
 }
 
+/* posix_fallocate, and what the kernel passes on: keep size, punch a
+ * hole, zero a range. A change of the file like a write (own.h); the
+ * kernel drops the pages of a punched or zeroed range itself. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	stats_add(&fs_of(req)->stats, STAT_FALLOCATE);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
+	int fd, temp_fd, err;
+	bool recorded;
+
+	err = check_writable(fs, inode);
+	if (!err)
+		err = io_fd(fs, fi, inode, true, &fd, &temp_fd);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	recorded = own_write_begin(fs, inode, fd);
+	if (fallocate(fd, mode, off, len) == -1)
+		err = errno;
+	if (recorded)
+		own_write_end(fs, inode, fd);
+	if (temp_fd >= 0)
+		close(temp_fd);
+	fuse_reply_err(req, err);
+}
+
+/* SEEK_DATA and SEEK_HOLE, so that cp and tar keep sparse files sparse
+ * (the kernel answers the other kinds itself). */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	stats_add(&fs_of(req)->stats, STAT_LSEEK);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
+	int fd, temp_fd, err;
+	off_t found = -1;
+
+	if (inode->synthetic) { /* a control file: all data */
+		off_t size = (off_t)inode->control_len;
+
+		if (off >= size)
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_DATA ? off : size);
+		return;
+	}
+	if ((err = io_fd(fs, fi, inode, false, &fd, &temp_fd))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	/* The shared descriptor's own offset is never used (pread). */
+	if ((found = lseek(fd, off, whence)) == -1)
+		err = errno;
+	if (temp_fd >= 0)
+		close(temp_fd);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_lseek(req, found);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_FLUSH);
@@ -1931,6 +1995,8 @@ const struct fuse_lowlevel_ops canonfs_ops = {
 	.create = op_create,
 	.read = op_read,
 	.write_buf = op_write_buf,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,

@@ -134,6 +134,57 @@ def test_append_mode_ignores_seek(mnt, host):
     assert read(host / "log") == b"0123456789END"
 
 
+def test_sparse_file_holes_are_seen_and_kept(mnt, host):
+    """SEEK_DATA/SEEK_HOLE reach the host file; a copy that skips zeros
+    (`cp --sparse=always`: the shown st_blocks follow the size, so cp's
+    own guess says dense) leaves holes in the host file."""
+    import subprocess
+
+    mib = 1024 * 1024
+    with open(host / "sparse", "wb") as f:
+        f.write(b"head")
+        f.seek(50 * mib)
+        f.write(b"tail")
+    fd = os.open(mnt.root / "sparse", os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+        assert 0 < hole < 50 * mib, hole
+        data = os.lseek(fd, hole, os.SEEK_DATA)
+        assert hole < data <= 50 * mib, data
+        expect_errno(errno.ENXIO, os.lseek, fd, 50 * mib + 4, os.SEEK_DATA)
+    finally:
+        os.close(fd)
+    subprocess.run(["cp", "--sparse=always", str(mnt.root / "sparse"),
+                    str(mnt.root / "copy")], check=True)
+    assert read(host / "copy") == read(host / "sparse")
+    assert os.stat(host / "copy").st_blocks * 512 < mib, (
+        "the copy's holes were written out")
+
+
+def test_fallocate_modes_reach_the_host(mnt, host):
+    """fallocate(1)'s keep-size, punch-hole and zero-range, and a plain
+    preallocation that grows the file."""
+    import subprocess
+
+    def fallocate(*args):
+        subprocess.run(["fallocate"] + list(args) + [str(mnt.root / "f")],
+                       check=True, capture_output=True)
+
+    write(host / "f", b"x" * 16384)
+    fallocate("-n", "-o", "16384", "-l", "65536")    # keep size
+    assert os.stat(mnt.root / "f").st_size == 16384
+    assert os.stat(host / "f").st_blocks * 512 >= 65536
+    fallocate("-p", "-o", "4096", "-l", "4096")      # punch a hole
+    fallocate("-z", "-o", "8192", "-l", "4096")      # zero a range
+    expected = b"x" * 4096 + b"\0" * 8192 + b"x" * 4096
+    assert read(host / "f") == expected
+    assert read(mnt.root / "f") == expected, "the kernel kept the old pages"
+    fallocate("-l", "32768")                         # grows the file
+    assert os.stat(mnt.root / "f").st_size == 32768
+    assert read(host / "f") == expected + b"\0" * 16384
+
+
 def test_overwrite_in_the_middle_with_pwrite(mnt, host):
     original = os.urandom(10000)
     write(host / "f", original)

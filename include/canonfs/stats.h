@@ -41,6 +41,8 @@ enum stats_counter {
 	STAT_SETXATTR,
 	STAT_REMOVEXATTR,
 	STAT_ACCESS,
+	STAT_FALLOCATE,
+	STAT_LSEEK,
 	STAT_HOST_EVENTS, /* inotify events read */
 	STAT_INVAL_ENTRY, /* names the kernel was told to forget */
 	STAT_INVAL_INODE, /* inodes whose attributes and pages were dropped */
