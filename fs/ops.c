@@ -1206,6 +1206,16 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 	return 0;
 }
 
+/* io_fd for a write: first, a read-only mount or mirror says EROFS. */
+static int writable_io_fd(struct canonfs_fs *fs,
+			  const struct fuse_file_info *fi, struct inode *inode,
+			  int *fd, int *temp_fd)
+{
+	int err = check_writable(fs, inode);
+
+	return err ? err : io_fd(fs, fi, inode, true, fd, temp_fd);
+}
+
 /* The first read of a file since the trace started: record it with its
  * digest. Later reads of it may come from the page cache, never to us. */
 static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
@@ -1380,9 +1390,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	bool recorded;
 	int fd, temp_fd, err;
 
-	err = check_writable(fs, inode);
-	if (!err)
-		err = io_fd(fs, fi, inode, true, &fd, &temp_fd);
+	err = writable_io_fd(fs, fi, inode, &fd, &temp_fd);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -1431,9 +1439,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	int fd, temp_fd, err;
 	bool recorded;
 
-	err = check_writable(fs, inode);
-	if (!err)
-		err = io_fd(fs, fi, inode, true, &fd, &temp_fd);
+	err = writable_io_fd(fs, fi, inode, &fd, &temp_fd);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
