@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -219,6 +220,27 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 	return rc;
 }
 
+static struct fuse_session *exiting_session;
+
+static void exit_session(int sig)
+{
+	(void)sig;
+	if (exiting_session)
+		fuse_session_exit(exiting_session);
+}
+
+/* SIGUSR2 ends the session like SIGTERM: `canonfs run` has its daemon
+ * sent it when run itself dies (PR_SET_PDEATHSIG), while it keeps the
+ * daemon deaf to the SIGINT, SIGTERM and SIGHUP meant for the command. */
+static int exit_on_sigusr2(struct fuse_session *se)
+{
+	struct sigaction sa = {.sa_handler = exit_session};
+
+	exiting_session = se;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGUSR2, &sa, NULL);
+}
+
 static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 {
 	struct fuse_loop_config *config;
@@ -356,7 +378,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 			libfuse_message);
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se)) {
+	if (fuse_set_signal_handlers(se) || exit_on_sigusr2(se)) {
 		report_error("cannot install signal handlers");
 		goto out;
 	}

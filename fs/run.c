@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -116,10 +117,52 @@ static int parse_run_args(int argc, char **argv, struct run_args *args)
 	return 0;
 }
 
-/* Create the mountpoint, or clean a mount a killed daemon left behind. */
-static int prepare_mountpoint(const char *mountpoint)
+/* The directories prepare_mountpoint made, outermost first, so that a
+ * run that fails before mounting leaves none behind. */
+struct made_dirs {
+	char paths[8][PATH_MAX];
+	int n;
+};
+
+/* mkdir -p of mountpoint, recording what it made. */
+static int make_mountpoint(const char *mountpoint, struct made_dirs *made)
 {
+	char walk[PATH_MAX];
+
+	if (snprintf(walk, sizeof(walk), "%s", mountpoint) >= (int)sizeof(walk))
+		return ENAMETOOLONG;
+	for (char *p = walk + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(walk, 0755) == 0) {
+				if (made->n < 8)
+					strcpy(made->paths[made->n++], walk);
+			} else if (errno != EEXIST) {
+				return errno;
+			}
+			*p = c;
+		}
+		if (!*p)
+			return 0;
+	}
+}
+
+static void unmake_mountpoint(struct made_dirs *made)
+{
+	while (made->n > 0)
+		rmdir(made->paths[--made->n]);
+}
+
+/* Create the mountpoint, or clean a mount a killed daemon left behind. A
+ * live mount there is refused: the build would run in it, and the
+ * unmount at the end would take it away from its owner. */
+static int prepare_mountpoint(const char *mountpoint, struct made_dirs *made)
+{
+	char resolved[PATH_MAX];
 	struct stat st;
+	int err = 0;
 
 	if (mounts_is_stale(mountpoint)) {
 		if (mounts_unmount(mountpoint, true) == 0 &&
@@ -130,11 +173,22 @@ static int prepare_mountpoint(const char *mountpoint)
 			     mountpoint, mountpoint);
 		return -1;
 	}
-	if (stat(mountpoint, &st) == 0)
+	if (stat(mountpoint, &st) == 0) {
+		if (realpath(mountpoint, resolved) &&
+		    mounts_is_mount_point(resolved)) {
+			report_error("run: MOUNTPOINT '%s' is already a mount "
+				     "point (unmount it, or choose another "
+				     "with -m)",
+				     mountpoint);
+			return -1;
+		}
 		return 0;
-	if (errno == ENOENT && mkdir(mountpoint, 0755) == 0)
+	}
+	if (errno == ENOENT && (err = make_mountpoint(mountpoint, made)) == 0)
 		return 0;
-	report_error("run: MOUNTPOINT '%s': %s", mountpoint, strerror(errno));
+	report_error("run: MOUNTPOINT '%s': %s (give a directory with -m)",
+		     mountpoint, strerror(errno == ENOENT ? err : errno));
+	unmake_mountpoint(made);
 	return -1;
 }
 
@@ -142,8 +196,8 @@ static int prepare_mountpoint(const char *mountpoint)
 static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 {
 	char *argv[4 + 2 * MAX_MOUNT_OPTIONS + 3];
+	pid_t pid, parent = getpid();
 	int n = 0;
-	pid_t pid;
 
 	argv[n++] = "canonfs";
 	argv[n++] = "-f";
@@ -157,6 +211,13 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 
 	pid = fork();
 	if (pid == 0) {
+		/* When we die, even by SIGKILL, the daemon unmounts and goes
+		 * (a CI runner's next job would find the old tree here). The
+		 * signals forwarded to the command stay blocked in it: the
+		 * command may still be cleaning up in the mount. */
+		prctl(PR_SET_PDEATHSIG, SIGUSR2);
+		if (getppid() != parent)
+			_exit(1);
 		execv("/proc/self/exe", argv);
 		report_error("run: cannot start the daemon: %s",
 			     strerror(errno));
@@ -255,6 +316,7 @@ static int supervise(pid_t command, pid_t daemon, const sigset_t *forwarded,
 int run_main(int argc, char **argv)
 {
 	char mountpoint[PATH_MAX], dir[PATH_MAX + 8];
+	struct made_dirs made = {.n = 0};
 	struct run_args args;
 	sigset_t forwarded, old_mask;
 	bool daemon_alive = true;
@@ -264,8 +326,12 @@ int run_main(int argc, char **argv)
 	rc = parse_run_args(argc, argv, &args);
 	if (rc)
 		return rc > 0 ? 0 : 2;
-	if (prepare_mountpoint(args.mountpoint) ||
-	    !realpath(args.mountpoint, mountpoint)) {
+	if (prepare_mountpoint(args.mountpoint, &made))
+		return 1;
+	if (!realpath(args.mountpoint, mountpoint)) {
+		report_error("run: MOUNTPOINT '%s': %s", args.mountpoint,
+			     strerror(errno));
+		unmake_mountpoint(&made);
 		return 1;
 	}
 
@@ -279,8 +345,10 @@ int run_main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
 
 	daemon = start_daemon(&args, mountpoint);
-	if (daemon < 0 || wait_mounted(daemon, mountpoint))
+	if (daemon < 0 || wait_mounted(daemon, mountpoint)) {
+		unmake_mountpoint(&made);
 		return 1;
+	}
 
 	command_dir(args.src_dir, mountpoint, dir, sizeof(dir));
 	command = start_command(args.command, mountpoint, dir, &old_mask);

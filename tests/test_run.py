@@ -207,3 +207,63 @@ def test_bad_input(tree, run_canonfs, args, needle):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+def test_a_mountpoint_already_mounted_is_refused_and_left_alone(tree, tmp_path):
+    """A mount already there (a tmpfs, another job's canonfs) is not ours:
+    the build must not run in it, and the unmount at the end must not take
+    it from its owner."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(taken)], check=True)
+    try:
+        (taken / "data").write_text("precious\n")
+        status, out, err = finish(start_run(taken, tree, "sh", "-c",
+                                            "echo ran"))
+        assert status == 1, err
+        assert out == "", "the command ran in someone else's mount"
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "already a mount point" in lines[0], err
+        assert (taken / "data").read_text() == "precious\n"
+    finally:
+        subprocess.run(["umount", str(taken)])
+
+
+def test_sigkill_of_run_still_takes_the_mount_away(tree, mnt, tmp_path):
+    """A CI runner that gives up kills with SIGKILL, which canonfs run
+    cannot catch: the daemon, told by the kernel that its parent died,
+    unmounts and exits, so the next job does not find this tree there."""
+    pidfile = tmp_path / "command.pid"
+    proc = start_run(mnt, tree, "sh", "-c",
+                     "echo $$ > %s; exec sleep 60" % pidfile)
+    try:
+        assert wait_for(pidfile.exists), "the command never started"
+        proc.kill()
+        proc.wait()
+        assert wait_for(lambda: not is_mounted(mnt), timeout=10), \
+            "the mount outlived canonfs run"
+        assert_nothing_left(mnt)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+@pytest.mark.parametrize("bad", ["srcdir", "option"])
+def test_a_failed_run_removes_the_mountpoint_it_made(tree, tmp_path, bad):
+    """MOUNTPOINT is made when missing, parents too (mkdir -p); a run that
+    fails before mounting takes back what it made."""
+    mnt = tmp_path / "new" / "deeper" / "build"
+    src = tmp_path / "no-such-src" if bad == "srcdir" else tree
+    options = ["bogus"] if bad == "option" else []
+    status, out, err = finish(start_run(mnt, src, "true", options=options))
+    assert status != 0
+    assert not (tmp_path / "new").exists(), "left %s behind" % (
+        sorted(str(p) for p in (tmp_path / "new").rglob("*")))
+    status, _, err = finish(start_run(mnt, tree, "true"))
+    assert status == 0, err
+    assert mnt.is_dir(), "a missing MOUNTPOINT is made, parents too"
+    assert_nothing_left(mnt)
