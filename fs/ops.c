@@ -256,25 +256,21 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		/* Made fresh each time: the header digest follows the host. */
 		return goenv_format(&fs->layout, &fs->sys, fs->opts,
 				    fs->digests, data, len);
+	/* The trace files act when read (control_act), not here: a stat,
+	 * or `ls -l` of the directory, must not start or stop anything. */
 	case CONTROL_TRACE_START:
 		if (!fs->trace.base)
 			return ENOENT; /* not a tracing mount */
-		trace_start(&fs->trace);
-		/* Reads served from the kernel's cache would go unseen. */
-		invalidator_forget_all(fs->inv);
 		snprintf(text, sizeof(text), "started\n");
 		break;
 	case CONTROL_TRACE_STOP:
 		if (!fs->trace.base)
 			return ENOENT;
-		trace_stop(&fs->trace);
 		snprintf(text, sizeof(text), "stopped\n");
 		break;
 	case CONTROL_TRACE_FLUSH:
 		if (!fs->trace.base)
 			return ENOENT;
-		if (trace_flush(&fs->trace))
-			return EIO;
 		snprintf(text, sizeof(text), "flushed %s\n", fs->trace.base);
 		break;
 	default:
@@ -285,10 +281,33 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 	return *data ? 0 : ENOMEM;
 }
 
+/* What reading a trace file does, at the first read of the inode a lookup
+ * made (each `cat` looks the file up again). Returns 0 or an errno value. */
+static int control_act(struct canonfs_fs *fs, struct inode *inode)
+{
+	if (__atomic_exchange_n(&inode->control_acted, true, __ATOMIC_ACQ_REL))
+		return 0;
+	switch (inode->control) {
+	case CONTROL_TRACE_START:
+		trace_start(&fs->trace);
+		/* Reads served from the kernel's cache would go unseen. */
+		invalidator_forget_all(fs->inv);
+		return 0;
+	case CONTROL_TRACE_STOP:
+		trace_stop(&fs->trace);
+		return 0;
+	case CONTROL_TRACE_FLUSH:
+		return trace_flush(&fs->trace) ? EIO : 0;
+	default:
+		return 0;
+	}
+}
+
 /*
  * A control file is a new inode at every lookup, with its contents made
  * then and a zero timeout: the kernel can cache nothing stale, with or
- * without OPEN requests, and a lookup of "barrier" is the barrier.
+ * without OPEN requests, and a lookup of "barrier" is the barrier. The
+ * trace files act at their first read instead (control_act).
  */
 static int lookup_control_file(struct canonfs_fs *fs, const char *name,
 			       struct fuse_entry_param *e)
@@ -1309,6 +1328,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (inode->synthetic) {
 		size_t len = inode->control_len;
 
+		if (inode->control &&
+		    (err = control_act(fs_of(req), inode))) {
+			fuse_reply_err(req, err);
+			return;
+		}
 		if (off < 0 || (size_t)off >= len)
 			fuse_reply_buf(req, NULL, 0);
 		else

@@ -96,6 +96,28 @@ def test_trace_stop_and_start_on_a_live_mount(tmp_path, canonfs):
     assert read_trace(trace)[0] == ["src/a", "src/c"], "a start records afresh"
 
 
+def test_trace_files_act_when_read_not_when_stat_ed(tmp_path, canonfs):
+    """`ls -l MNT/.canonfs` or a stat of a trace file must not start, stop
+    or flush anything; reading it does."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    (src / "b").write_text("b")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    control = m.mnt / ".canonfs"
+    (m.root / "a").read_text()
+    for name in ("trace-stop", "trace-start", "trace-flush"):
+        os.stat(control / name)
+    subprocess.run(["ls", "-l", str(control)], check=True,
+                   capture_output=True)
+    assert not trace.exists(), "a stat flushed the trace"
+    (m.root / "b").read_text()
+    flush(m)
+    assert read_trace(trace)[0] == ["src/a", "src/b"], \
+        "a stat stopped or restarted the recording"
+
+
 def test_trace_is_written_at_unmount(tmp_path, canonfs):
     src = tmp_path / "src"
     src.mkdir()

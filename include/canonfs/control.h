@@ -8,7 +8,8 @@
  *            open has been applied to the kernel's caches; scripts run
  *            `cat MNT/.canonfs/barrier` between a checkout and a build.
  *   env      the canonical Go environment for builds inside (goenv.h)
- *   trace-start, trace-stop, trace-flush  control -o trace (trace.h).
+ *   trace-start, trace-stop, trace-flush  control -o trace (trace.h);
+ *            they act when read, never at a mere stat.
  */
 #ifndef CANONFS_CONTROL_H
 #define CANONFS_CONTROL_H

@@ -113,6 +113,7 @@ struct inode {
 
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;
+	bool control_acted; /* atomic; a trace file did what it does */
 };
 
 /* The inodes that share one inotify watch descriptor. */
