@@ -342,7 +342,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
-	int status = 1;
+	int status = 1, rc;
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
@@ -408,7 +408,14 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		report_error("cannot start the host watcher thread");
 		goto out;
 	}
-	status = serve(se, opts) ? 1 : 0;
+	rc = serve(se, opts);
+	/* libfuse returns the signal that ended the loop: a clean unmount.
+	 * Anything else failed, most likely the kernel's INIT handshake
+	 * (seen with -f only: in the background nobody listens). */
+	status = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0
+									   : 1;
+	if (status && libfuse_message[0])
+		report_error("the mount stopped serving: %s", libfuse_message);
 
 out:
 	invalidator_stop(&inv);

@@ -555,6 +555,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (watching && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	fs->handleless = watching && (conn->capable & handleless) == handleless;
+	if (fs->opts->max_read)
+		conn->max_read = fs->opts->max_read;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -80,6 +80,25 @@ static const char *const fstab_noise_options[] = {
 	"defaults", "user",   "users", "nouser",   "auto", "noauto",
 	"_netdev",  "nofail", "x-",    "comment=", NULL};
 
+static int fail(struct canonfs_options *opts, const char *fmt, ...);
+
+static int parse_max_read(struct canonfs_options *opts, const char *value)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno || end == value || *end || value[0] == '-' || n < 4096 ||
+	    n > UINT32_MAX)
+		return fail(opts,
+			    "-o max_read='%s': give a number of bytes, at "
+			    "least 4096",
+			    value);
+	opts->max_read = (unsigned)n;
+	return 0;
+}
+
 static bool option_in(const char *arg, const char *const *list)
 {
 	for (size_t i = 0; list[i]; i++) {
@@ -279,6 +298,11 @@ static int process_arg(void *data, const char *arg, int key,
 			if (strcmp(arg, "allow_other") == 0 ||
 			    strcmp(arg, "allow_root") == 0)
 				opts->shared = true;
+			/* libfuse refuses INIT unless the filesystem asks the
+			 * kernel for the same maximum (op_init does). */
+			if (strncmp(arg, "max_read=", 9) == 0 &&
+			    parse_max_read(opts, arg + 9))
+				return -1;
 			return 1;
 		}
 		if (option_in(arg, fstab_noise_options))

@@ -157,6 +157,12 @@ def test_unknown_option(run_canonfs, src, mnt):
     check_error(run_canonfs("-o", "frobnicate", src, mnt), "frobnicate", mnt=mnt)
 
 
+@pytest.mark.parametrize("value", ["12", "abc", ""])
+def test_bad_max_read(run_canonfs, src, mnt, value):
+    check_error(run_canonfs("-o", "max_read=" + value, src, mnt), "max_read",
+                mnt=mnt)
+
+
 def test_ro_and_rw_conflict(run_canonfs, src, mnt):
     result = run_canonfs("-o", "ro,rw", src, mnt)
     check_error(result, mnt=mnt)

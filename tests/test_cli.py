@@ -137,6 +137,31 @@ def test_daemon_mode_returns_once_usable(src, mnt, tmp_path):
         cleanup(mnt, pids)
 
 
+def test_max_read_option_mounts_and_serves(src, mnt, tmp_path, canonfs):
+    """libfuse refuses the kernel's INIT when -o max_read is given and the
+    filesystem does not ask for the same maximum; in the background the
+    mount then vanished with exit status 0 and no word."""
+    pids = []
+    big = os.urandom(1024 * 1024 + 5)
+    (src / "big").write_bytes(big)
+    try:
+        status, output = run_to_file(
+            [str(CANONFS), "-o", "max_read=8192", str(src), str(mnt)], tmp_path)
+        assert status == 0, output
+        pids = pids_mentioning(mnt)
+        assert read(mnt / "src" / "big") == big
+    finally:
+        cleanup(mnt, pids)
+
+
+def test_foreground_daemon_exits_0_on_sigterm(src, tmp_path, canonfs):
+    """A clean unmount by signal is success, as the manual says."""
+    m = canonfs(src, mnt=tmp_path / "fg")
+    m.proc.terminate()
+    assert m.proc.wait(timeout=20) == 0, m.stderr()
+    assert not is_mounted(tmp_path / "fg")
+
+
 # --- mount(8), mount.fuse3 and fstab ------------------------------------------------
 #
 # mount.fuse3 starts the filesystem as `sh -c 'canonfs SRC MNT -o OPTS'`, so

@@ -44,6 +44,7 @@ struct canonfs_options {
 	/* allow_other or allow_root: other users reach the mount, so the
 	 * kernel must check their permissions (default_permissions). */
 	bool shared;
+	unsigned max_read; /* -o max_read=N, handed on too; 0: none */
 
 	enum dir_order order; /* listing order: sorted, or an audit mode */
 	uint64_t order_seed;  /* for DIR_ORDER_SHUFFLE */
