@@ -266,6 +266,9 @@ static int start_trace(struct trace *trace, const char *path)
 {
 	char cwd[PATH_MAX], absolute[2 * PATH_MAX + 2];
 
+	char dir[sizeof(absolute)];
+	struct stat st;
+
 	if (path && path[0] != '/') {
 		if (!getcwd(cwd, sizeof(cwd))) {
 			report_error("trace: %s", strerror(errno));
@@ -273,6 +276,24 @@ static int start_trace(struct trace *trace, const char *path)
 		}
 		snprintf(absolute, sizeof(absolute), "%s/%s", cwd, path);
 		path = absolute;
+	}
+	/* Written at unmount, when nobody may be listening: check now that
+	 * it can be. */
+	if (path) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		*strrchr(dir, '/') = '\0';
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			report_error("-o trace='%s' is a directory (give a file "
+				     "name)",
+				     path);
+			return -1;
+		}
+		if (access(dir[0] ? dir : "/", W_OK | X_OK) == -1) {
+			report_error("-o trace='%s': cannot write in '%s': %s "
+				     "(give a file in a writable directory)",
+				     path, dir[0] ? dir : "/", strerror(errno));
+			return -1;
+		}
 	}
 	if (trace_init(trace, path)) {
 		report_error("out of memory");

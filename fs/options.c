@@ -134,6 +134,7 @@ static const struct {
 	{"/sys", "the system include directories (-o sys=NAME:DIR)"},
 	{"/gomodcache", "Go's module cache (-o gomodcache=DIR)"},
 	{"/gopath", "GOPATH (-o gopath=DIR)"},
+	{"/.canonfs", "the control directory"},
 };
 
 /* "VIRT:HOSTDIR" -> a mirror_spec with a clean absolute virtual path. */
@@ -464,7 +465,9 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 			    "/home/me/go/pkg/mod") ||
 	    check_not_empty(opts, "gopath", opts->gopath_arg, "/home/me/go") ||
 	    check_not_empty(opts, "digests", opts->digests_arg,
-			    "/var/cache/canonfs/digests"))
+			    "/var/cache/canonfs/digests") ||
+	    check_not_empty(opts, "trace", opts->trace_path,
+			    "/tmp/build.trace"))
 		return -1;
 
 	if (!opts->src_dir)

@@ -177,6 +177,27 @@ def test_mirror_named_src(run_canonfs, src, mnt, tmp_path):
                 "mirror", "src", mnt=mnt)
 
 
+@pytest.mark.parametrize("virt", [".canonfs", ".canonfs/sub"])
+def test_mirror_over_the_control_directory(run_canonfs, src, mnt, tmp_path,
+                                           virt):
+    """The control directory would hide it, and appear in the root's
+    listing."""
+    other = tmp_path / "other"
+    other.mkdir()
+    check_error(run_canonfs("-o", "mirror=%s:%s" % (virt, other), src, mnt),
+                "control directory", mnt=mnt)
+
+
+@pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t"])
+def test_bad_trace_file(run_canonfs, src, mnt, tmp_path, trace):
+    """The trace is written at unmount, when no one may be listening: a
+    file that cannot be written there is refused at mount."""
+    value = trace.replace("DIR", str(tmp_path)).replace(
+        "MISSING", str(tmp_path / "missing"))
+    check_error(run_canonfs("-o", "trace=" + value, src, mnt), "trace",
+                mnt=mnt)
+
+
 def test_duplicate_mirror_name(run_canonfs, src, mnt, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
