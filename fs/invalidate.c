@@ -124,8 +124,9 @@ static void collect(struct inode *dir, void *arg)
 
 	/* IN_ATTRIB alone (chmod, utimes, link count) leaves contents as
 	 * they are: the pages stay cached. */
-	enum inval_kind changed =
-		(event->mask & IN_MODIFY) ? INVAL_INODE : INVAL_ATTR;
+	enum inval_kind changed = (event->mask & INODE_CONTENT_EVENTS)
+					  ? INVAL_INODE
+					  : INVAL_ATTR;
 
 	/* A lookup in dir racing this event stats again (lookup_entry). */
 	dir->change_seq++;
@@ -161,7 +162,7 @@ static void collect(struct inode *dir, void *arg)
 	    (child = child_locked(batch->table, dir, event->name, &st)))
 		batch_add(batch, inode_nodeid(batch->table, child),
 			  INVAL_INODE, child);
-	if (event->mask & (IN_MODIFY | IN_ATTRIB)) {
+	if (event->mask & (INODE_CONTENT_EVENTS | IN_ATTRIB)) {
 		child = child_locked(batch->table, dir, event->name, &st);
 		/* Our own chmod or utimes, with the view still as the kernel
 		 * was told: nothing to forget. */
@@ -174,7 +175,7 @@ static void collect(struct inode *dir, void *arg)
 		if (child && changed == INVAL_INODE &&
 		    own_consume_write(batch->own, &child->own_write, &st))
 			changed = INVAL_ATTR;
-		else if (child && (event->mask & IN_MODIFY))
+		else if (child && (event->mask & INODE_CONTENT_EVENTS))
 			note_changed_while_read(batch, child);
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),

@@ -265,6 +265,24 @@ def test_lookup_racing_a_host_write_is_not_cached_stale(mnt, host):
         len(stale), n)
 
 
+def test_host_write_through_mmap_is_seen_after_close(mnt, host):
+    """A write through a shared mapping raises no IN_MODIFY; the writer's
+    close (IN_CLOSE_WRITE) is what inotify reports."""
+    import mmap
+
+    write(host / "m", b"A" * 8192)
+    assert read(mnt.root / "m") == b"A" * 8192
+    fd = os.open(host / "m", os.O_RDWR)
+    try:
+        with mmap.mmap(fd, 8192) as mapping:
+            mapping[4096:4100] = b"BBBB"
+            mapping.flush()
+    finally:
+        os.close(fd)
+    mnt.barrier()
+    assert read(mnt.root / "m") == b"A" * 4096 + b"BBBB" + b"A" * 4092
+
+
 def test_new_file_is_seen(mnt, host, record_property):
     inside = mnt.root / "pkg" / "new.go"
     warm(inside)  # caches a negative lookup and the listing

@@ -168,11 +168,14 @@ struct inode_table {
 /* The events that change what the kernel may have cached. */
 #define INODE_WATCH_EVENTS                                                     \
 	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY |     \
-	 IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
+	 IN_CLOSE_WRITE | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
+/* IN_CLOSE_WRITE counts as a modification: writes through a shared mmap
+ * raise no IN_MODIFY, and the writer's close is all inotify reports. */
+#define INODE_CONTENT_EVENTS (IN_MODIFY | IN_CLOSE_WRITE)
 /* A file with several links is also watched itself: a write through a name
  * in a directory the kernel never looked into reports to no directory watch
  * of ours. */
-#define INODE_FILE_WATCH_EVENTS (IN_MODIFY | IN_ATTRIB)
+#define INODE_FILE_WATCH_EVENTS (INODE_CONTENT_EVENTS | IN_ATTRIB)
 
 /*
  * Creates the pinned inodes of the layout. With inotify_fd >= 0 (which the
