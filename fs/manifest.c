@@ -592,17 +592,59 @@ void manifest_write_text(const struct manifest *m, FILE *out)
 	fprintf(out, "root %s\n", root);
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* A name as a JSON string: UTF-8 as it is, control characters escaped,
+ * and each byte that is not UTF-8 (names need not be) as the lone
+ * surrogate U+DC80 + byte - 0x80, as Python's surrogateescape does, so
+ * that the bytes can be had back. */
 static void json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\')
+		size_t len;
+
+		if (*c == '"' || *c == '\\') {
 			fprintf(out, "\\%c", *c);
-		else if (*c < 0x20 || *c >= 0x7f)
-			/* Bytes, not characters: names need not be UTF-8. */
+		} else if (*c < 0x20 || *c == 0x7f) {
 			fprintf(out, "\\u%04x", *c);
-		else
+		} else if (*c < 0x80) {
 			fputc(*c, out);
+		} else if ((len = utf8_sequence(c)) > 0) {
+			fwrite(c, 1, len, out);
+			c += len - 1;
+		} else {
+			fprintf(out, "\\udc%02x", *c);
+		}
 	}
 	fputc('"', out);
 }

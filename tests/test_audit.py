@@ -82,6 +82,25 @@ def test_json_form(copies):
     assert by_path["main.go"]["size"] == len("content of main.go\n")
 
 
+def test_json_names_are_utf8_and_other_bytes_come_back(tmp_path):
+    """JSON strings are Unicode: a UTF-8 name is that name; a byte that is
+    not UTF-8 is the lone surrogate U+DC80+byte (Python's surrogateescape),
+    so the name's bytes can be had back."""
+    tree = tmp_path / "names"
+    tree.mkdir()
+    names = ["\u00ff-\u00e9t\u00e9", "\u65e5\u672c", "emoji-\U0001f600",
+             "tab\tquote\"back\\slash"]
+    for name in names:
+        (tree / name).write_text("x")
+    latin1 = b"caf\xe9"                       # not UTF-8
+    with open(os.path.join(os.fsencode(str(tree)), latin1), "w") as f:
+        f.write("x")
+    doc = json.loads(manifest(tree, "--json"))
+    paths = [e["path"] for e in doc["entries"] if e["path"] != "."]
+    assert sorted(paths) == sorted(names + ["caf\udce9"])
+    assert "caf\udce9".encode("utf-8", "surrogateescape") == latin1
+
+
 def test_diff_reports_each_kind_of_change(copies, tmp_path):
     a, b = copies
     saved = tmp_path / "a.manifest"
