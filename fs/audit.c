@@ -125,20 +125,56 @@ static void print_path(const char *what, const char *path, const char *detail)
 	free(escaped);
 }
 
+#define DIFF_USAGE                                                             \
+	"usage: canonfs diff A B         (each a directory or a manifest)\n"    \
+	"       canonfs diff --inputs TRACE DIR\n"
+
+/* B for --inputs: just A's paths, described in directory `dir`. */
+static int load_inputs(const char *dir, const struct manifest *a,
+		       struct manifest *b)
+{
+	char err[PATH_MAX + 256];
+	struct stat st;
+
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		report_error("diff --inputs: '%s' is not a directory (give the "
+			     "tree the inputs were read from, e.g. the mount)",
+			     dir);
+		return -1;
+	}
+	if (manifest_describe_paths(dir, a, b, err, sizeof(err))) {
+		report_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 int diff_main(int argc, char **argv)
 {
 	struct manifest a, b;
 	size_t i = 0, j = 0;
 	int differences = 0;
+	bool inputs = argc == 4 && strcmp(argv[1], "--inputs") == 0;
 
-	if (argc != 3) {
-		report_error(
-			"diff: expected two arguments (usage: canonfs diff A B, each a directory or a manifest)");
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf(DIFF_USAGE
+		       "\nCompare two trees or manifests: added, removed and "
+		       "changed paths;\nexit 0 same, 1 different, 2 trouble. "
+		       "With --inputs, check only the\npaths of a trace's "
+		       "inputs (-o trace=TRACE) in DIR, a tree or mount\n"
+		       "with the trace's layout (MNT/src, MNT/sys, ...).\n");
+		return 0;
+	}
+	if (argc != 3 && !inputs) {
+		report_error("diff: expected two arguments (usage: canonfs "
+			     "diff A B, or canonfs diff --inputs TRACE DIR)");
 		return 2;
 	}
+	argv += inputs;
 	if (load(argv[1], &a))
 		return 2;
-	if (load(argv[2], &b)) {
+	if (inputs ? load_inputs(argv[2], &a, &b) : load(argv[2], &b)) {
 		manifest_free(&a);
 		return 2;
 	}

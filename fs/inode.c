@@ -113,6 +113,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	pthread_condattr_destroy(&monotonic);
 	for (int i = 0; i < INODE_SPARE_FDS; i++)
 		table->spare_fds[i] = -1;
+	table->prune_reserve_fd = -1;
 	table->inotify_fd = inotify_fd;
 	/* An eighth of the descriptors, at most 4096, may stay open for
 	 * I/O; the rest are for the O_PATH descriptors of the inodes. */
@@ -247,6 +248,8 @@ void inode_table_destroy(struct inode_table *table)
 	for (int i = 0; i < INODE_SPARE_FDS; i++)
 		if (table->spare_fds[i] >= 0)
 			close(table->spare_fds[i]);
+	if (table->prune_reserve_fd >= 0)
+		close(table->prune_reserve_fd);
 	pthread_cond_destroy(&table->room);
 	pthread_mutex_destroy(&table->lock);
 	memset(table, 0, sizeof(*table));
@@ -280,34 +283,30 @@ static void request_prune_locked(struct inode_table *table)
 	(void)rc;
 }
 
-int inode_prune_begin(struct inode_table *table, const struct inode_key *key,
-		      uint64_t *nodeid)
+struct inode *inode_prune_begin(struct inode_table *table,
+				const struct inode_key *key)
 {
 	struct inode *inode;
-	int fd = -1;
 
 	pthread_mutex_lock(&table->lock);
 	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
 	if (inode && inode->waiting == 0) {
-		fd = fcntl(inode->host_fd, F_DUPFD_CLOEXEC, 0);
-		inode->pruning = fd >= 0;
-		*nodeid = inode_nodeid(table, inode);
+		inode->pruning = true;
+		inode->lookup_count++; /* held until inode_prune_end */
+	} else {
+		inode = NULL;
 	}
 	pthread_mutex_unlock(&table->lock);
-	return fd;
+	return inode;
 }
 
-void inode_prune_end(struct inode_table *table, const struct inode_key *key)
+void inode_prune_end(struct inode_table *table, struct inode *dir)
 {
-	struct inode *inode;
-
 	pthread_mutex_lock(&table->lock);
-	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
-	if (inode) {
-		inode->pruning = false;
-		inode->last_used = 0;
-	}
+	dir->pruning = false;
+	dir->last_used = 0;
 	pthread_mutex_unlock(&table->lock);
+	inode_forget(table, dir, 1);
 }
 
 /* How long a request waits for room in a directory being pruned. */
@@ -382,9 +381,27 @@ bool inode_release_spare(struct inode_table *table)
 	return true;
 }
 
+bool inode_release_prune_reserve(struct inode_table *table)
+{
+	int fd;
+
+	pthread_mutex_lock(&table->lock);
+	fd = table->prune_reserve_fd;
+	table->prune_reserve_fd = -1;
+	pthread_mutex_unlock(&table->lock);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 void inode_refill_spares(struct inode_table *table)
 {
 	pthread_mutex_lock(&table->lock);
+	/* The pruner's first: without it nothing frees the others. */
+	if (table->prune_reserve_fd < 0)
+		table->prune_reserve_fd =
+			open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < INODE_SPARE_FDS; i++)
 		if (table->spare_fds[i] < 0)
 			table->spare_fds[i] =
@@ -404,11 +421,14 @@ bool inode_table_full(struct inode_table *table)
 	return full;
 }
 
-void inode_prune_done(struct inode_table *table)
+void inode_prune_done(struct inode_table *table, size_t forgotten)
 {
 	pthread_mutex_lock(&table->lock);
 	table->prune_pending = false;
-	table->prune_runs_done++;
+	/* A run that had names forgotten frees inodes as the FORGETs come
+	 * back, which may be after it ended: not a run in vain. */
+	if (forgotten == 0)
+		table->prune_runs_done++;
 	pthread_cond_broadcast(&table->room);
 	pthread_mutex_unlock(&table->lock);
 }

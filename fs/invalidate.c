@@ -410,22 +410,29 @@ static void prune(struct invalidator *inv)
 		struct dir_listing listing;
 		size_t n_children = 0;
 		uint64_t dir_nodeid;
-		int dir_fd;
+		struct inode *dir;
+		int err;
 
 		/* Skipped while a request in it waits for room: it holds the
 		 * lock a notification needs. */
-		dir_fd = inode_prune_begin(table, &dirs[i].key, &dir_nodeid);
-		if (dir_fd < 0)
+		if (!(dir = inode_prune_begin(table, &dirs[i].key)))
 			continue;
-		if (dir_listing_read_host(dir_fd, &listing)) {
-			inode_prune_end(table, &dirs[i].key);
-			close(dir_fd);
+		dir_nodeid = inode_nodeid(table, dir);
+		/* The listing is the one descriptor a run needs: when the
+		 * requests have taken all, the pruner's own reserve. */
+		err = dir_listing_read_host(dir->host_fd, &listing);
+		if ((err == EMFILE || err == ENFILE) &&
+		    inode_release_prune_reserve(table))
+			err = dir_listing_read_host(dir->host_fd, &listing);
+		if (err) {
+			inode_prune_end(table, dir);
 			continue;
 		}
 		children = calloc(listing.n_entries + 1, sizeof(*children));
 		if (children)
-			n_children = cached_files(table, &dirs[i], dir_fd,
-						  &listing, children);
+			n_children = cached_files(table, &dirs[i],
+						  dir->host_fd, &listing,
+						  children);
 		for (size_t j = 0; j < n_children; j++) {
 			if (fuse_lowlevel_notify_delete(
 				    inv->se, dir_nodeid, children[j].nodeid,
@@ -437,12 +444,11 @@ static void prune(struct invalidator *inv)
 		}
 		free(children);
 		dir_listing_free(&listing);
-		inode_prune_end(table, &dirs[i].key);
-		close(dir_fd);
+		inode_prune_end(table, dir);
 	}
 	free(dirs);
 	inode_refill_spares(table);
-	inode_prune_done(table);
+	inode_prune_done(table, forgotten);
 }
 
 /* The kernel forgets every symlink target it holds (a rename through the

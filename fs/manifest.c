@@ -195,6 +195,42 @@ static int canonical_target(struct walk *w, const char *rel_path,
 	return symlink_to_view(raw, virt_dir, &tree, 1, out, out_size);
 }
 
+/* Type, mode, size and target of the entry `name` of dir_fd (at `path` in
+ * the tree), stat'ed into st; files are hashed later. Returns 0, or -1
+ * with one line in w->err. */
+static int describe(struct walk *w, int dir_fd, const char *name,
+		    const char *path, const struct stat *st,
+		    struct manifest_entry *e)
+{
+	char raw[PATH_MAX], shown[PATH_MAX];
+	ssize_t len;
+
+	e->mode = canon_mode(st->st_mode) & 07777;
+	if (S_ISREG(st->st_mode)) {
+		e->type = 'f';
+		e->size = (uint64_t)st->st_size;
+	} else if (S_ISLNK(st->st_mode)) {
+		e->type = 'l';
+		len = readlinkat(dir_fd, name, raw, sizeof(raw) - 1);
+		if (len < 0) {
+			set_err(w->err, w->err_size, "'%s': %s", path,
+				strerror(errno));
+			return -1;
+		}
+		raw[len] = '\0';
+		if (canonical_target(w, path, raw, shown, sizeof(shown)) ||
+		    !(e->target = strdup(shown))) {
+			set_err(w->err, w->err_size,
+				"'%s': cannot record its target", path);
+			return -1;
+		}
+		e->size = strlen(shown);
+	} else {
+		e->type = 'd';
+	}
+	return 0;
+}
+
 static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 {
 	struct dirent *d;
@@ -208,10 +244,9 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 		return -1;
 	}
 	while (rc == 0 && (errno = 0, d = readdir(dir))) {
-		char path[PATH_MAX], raw[PATH_MAX], shown[PATH_MAX];
+		char path[PATH_MAX];
 		struct manifest_entry *e;
 		struct stat st;
-		ssize_t len;
 
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
@@ -233,36 +268,13 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 			rc = -1;
 			break;
 		}
-		e->mode = canon_mode(st.st_mode) & 07777;
-		if (S_ISREG(st.st_mode)) {
-			e->type = 'f';
-			e->size = (uint64_t)st.st_size;
-		} else if (S_ISLNK(st.st_mode)) {
-			e->type = 'l';
-			len = readlinkat(dir_fd, d->d_name, raw,
-					 sizeof(raw) - 1);
-			if (len < 0) {
-				set_err(w->err, w->err_size, "'%s': %s", path,
-					strerror(errno));
-				rc = -1;
-				break;
-			}
-			raw[len] = '\0';
-			if (canonical_target(w, path, raw, shown,
-					     sizeof(shown)) ||
-			    !(e->target = strdup(shown))) {
-				set_err(w->err, w->err_size,
-					"'%s': cannot record its target", path);
-				rc = -1;
-				break;
-			}
-			e->size = strlen(shown);
-		} else {
+		if ((rc = describe(w, dir_fd, d->d_name, path, &st, e)))
+			break;
+		if (e->type == 'd') {
 			int sub = openat(dir_fd, d->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 						 O_CLOEXEC);
 
-			e->type = 'd';
 			if (sub < 0) {
 				set_err(w->err, w->err_size, "'%s': %s", path,
 					strerror(errno));
@@ -410,6 +422,56 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 		return -1;
 	}
 	return 0;
+}
+
+int manifest_describe_paths(const char *dir, const struct manifest *wanted,
+			    struct manifest *out, char *err, size_t err_size)
+{
+	struct walk w = {.m = out, .err = err, .err_size = err_size};
+	int root_fd, rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 || !realpath(dir, w.root_path)) {
+		set_err(err, err_size, "'%s': %s", dir, strerror(errno));
+		if (root_fd >= 0)
+			close(root_fd);
+		return -1;
+	}
+	for (size_t i = 0; rc == 0 && i < wanted->n_entries; i++) {
+		const char *path = wanted->entries[i].path;
+		struct manifest_entry *e;
+		struct stat st;
+		int hashed;
+
+		/* As a build opens it: symlinks on the way are followed. */
+		if (fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue; /* gone: the diff says removed */
+			set_err(err, err_size, "'%s': %s", path,
+				strerror(errno));
+			rc = -1;
+		} else if (!canon_is_shown(st.st_mode)) {
+			continue;
+		} else if (!(e = add_entry(&w, path))) {
+			set_err(err, err_size, "out of memory");
+			rc = -1;
+		} else if (!(rc = describe(&w, root_fd, path, path, &st, e)) &&
+			   e->type == 'f' &&
+			   (hashed = hash_file(root_fd, path, e->sha256))) {
+			set_err(err, err_size, "'%s': %s", path,
+				strerror(hashed));
+			rc = -1;
+		}
+	}
+	close(root_fd);
+	if (rc == 0 && manifest_finish(out)) {
+		set_err(err, err_size, "out of memory");
+		rc = -1;
+	}
+	if (rc)
+		manifest_free(out);
+	return rc;
 }
 
 int manifest_finish(struct manifest *m)

@@ -118,6 +118,41 @@ def test_trace_files_act_when_read_not_when_stat_ed(tmp_path, canonfs):
         "a stat stopped or restarted the recording"
 
 
+def test_diff_inputs_checks_just_what_the_build_read(tmp_path, canonfs):
+    """`canonfs diff --inputs TRACE MNT`: 0 while every input is as the
+    build read it, whatever else the tree holds or changed; 1 with the
+    input that changed or went."""
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    for name in ("a.go", "b.go", "unread.go"):
+        (src / "pkg" / name).write_text("package pkg // %s\n" % name)
+    os.symlink("a.go", src / "pkg" / "link.go")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    (m.root / "pkg" / "link.go").read_text()
+    (m.root / "pkg" / "b.go").read_text()
+    flush(m)
+
+    def check():
+        r = subprocess.run([str(CANONFS), "diff", "--inputs", str(trace),
+                            str(m.mnt)], capture_output=True, text=True,
+                           timeout=60)
+        return r.returncode, r.stdout.splitlines(), r.stderr
+
+    status, out, err = check()
+    assert (status, out) == (0, []), err
+    (src / "pkg" / "unread.go").write_text("changed, never read\n")
+    (src / "pkg" / "new.go").write_text("package pkg\n")
+    m.barrier()
+    assert check()[:2] == (0, []), "only the inputs count"
+    (src / "pkg" / "a.go").write_text("package pkg // edited\n")
+    os.unlink(src / "pkg" / "b.go")
+    m.barrier()
+    status, out, _ = check()
+    assert status == 1
+    assert out == ["changed src/pkg/a.go (content)", "removed src/pkg/b.go"]
+
+
 def test_trace_is_written_at_unmount(tmp_path, canonfs):
     src = tmp_path / "src"
     src.mkdir()

@@ -133,7 +133,8 @@ struct inode_table {
 	size_t n_mirrors;
 	size_t n_host;		  /* live host inodes; protected by lock */
 	uint64_t n_freed; /* host inodes ever freed; protected by lock */
-	uint64_t prune_runs_done; /* protected by lock */
+	uint64_t prune_runs_done; /* protected by lock; runs that had
+				     nothing forgotten */
 	size_t trim_peak; /* most live since memory was last handed back;
 			     protected by lock */
 	uint64_t n_control_files; /* ever made; protected by lock */
@@ -157,6 +158,7 @@ struct inode_table {
 	 * waiting did not help (inode_wait_for_room); -1 when released.
 	 * Protected by lock. */
 	int spare_fds[INODE_SPARE_FDS];
+	int prune_reserve_fd; /* protected by lock; the pruner's, or -1 */
 	int prune_wake_fd;   /* const after start; -1 without a pruner */
 	bool prune_pending;  /* protected by lock */
 	pthread_cond_t room; /* signalled when inodes are freed and when a
@@ -228,16 +230,16 @@ struct prune_candidate {
 size_t inode_prune_candidates(struct inode_table *table,
 			      struct prune_candidate **out);
 
-/* Start pruning the directory with this key: a duplicate of its host
- * descriptor (the caller closes it) and its node id now, or -1 when it is
- * gone or a request in it waits for room. Descriptors are short: the
- * pruner takes one directory at a time. */
-int inode_prune_begin(struct inode_table *table, const struct inode_key *key,
-		      uint64_t *nodeid);
+/* Start pruning the directory with this key: the inode, held (one more
+ * lookup) until inode_prune_end, or NULL when it is gone or a request in
+ * it waits for room. Holding it takes no descriptor: the pruner runs when
+ * there are none to spare. */
+struct inode *inode_prune_begin(struct inode_table *table,
+				const struct inode_key *key);
 
-/* Done pruning the directory with this key: it is no candidate again
- * until a lookup in it uses it. */
-void inode_prune_end(struct inode_table *table, const struct inode_key *key);
+/* Done pruning directory dir: it is no candidate again until a lookup in
+ * it uses it, and the hold is let go. */
+void inode_prune_end(struct inode_table *table, struct inode *dir);
 
 /*
  * Out of descriptors while working in directory dir: ask for pruning and
@@ -258,15 +260,21 @@ bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
  * open finds room; false when none is left. The pruner refills them. */
 bool inode_release_spare(struct inode_table *table);
 
-/* Reopen released spare descriptors (the pruner, after a run). */
+/* Close the descriptor kept for the pruner's own listing of a directory
+ * (its only need), when it finds none free; false when none is left. */
+bool inode_release_prune_reserve(struct inode_table *table);
+
+/* Reopen released spare descriptors, the pruner's first (the pruner,
+ * after a run). */
 void inode_refill_spares(struct inode_table *table);
 
 /* Whether the table is past prune_hard (and, if so, wake the pruner):
  * listings then give names without attributes. */
 bool inode_table_full(struct inode_table *table);
 
-/* The pruner is done: a new request may wake it again. */
-void inode_prune_done(struct inode_table *table);
+/* The pruner is done, having had `forgotten` names forgotten: a new
+ * request may wake it again. */
+void inode_prune_done(struct inode_table *table, size_t forgotten);
 
 /* A new unpinned synthetic inode with one lookup, owning `data` (a
  * control file's contents). Returns NULL (data freed) when out of memory. */

@@ -54,6 +54,14 @@ struct manifest {
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size);
 
+/*
+ * Describe, in the tree at `dir`, just the paths of manifest `wanted` (the
+ * inputs a trace recorded), files hashed: a path that is gone is left
+ * out. Returns 0, or -1 with one line in err.
+ */
+int manifest_describe_paths(const char *dir, const struct manifest *wanted,
+			    struct manifest *out, char *err, size_t err_size);
+
 /* Read a text manifest. Returns 0, or -1 with one line in err (unknown
  * format or version, a malformed or truncated manifest, a root digest
  * that does not match). */
