@@ -316,13 +316,18 @@ static void add_isystem(struct text *t, const struct layout *layout,
 			return;
 		last = lang == SYSINC_C ? next->c_pos : next->cxx_pos;
 		first = false;
-		/* Go splits cgo flags at blanks but honours quotes. */
-		if (strpbrk(layout->mountpoint, " \t"))
-			add(t, " -isystem '%s/sys/%s'", layout->mountpoint,
-			    next->name);
-		else
+		/* Go splits cgo flags at blanks, and a field that starts
+		 * with ' or " runs to the same quote, with no escapes: quote
+		 * with one the path does not hold. */
+		if (strpbrk(layout->mountpoint, " \t")) {
+			char q = strchr(layout->mountpoint, '\'') ? '"' : '\'';
+
+			add(t, " -isystem %c%s/sys/%s%c", q, layout->mountpoint,
+			    next->name, q);
+		} else {
 			add(t, " -isystem %s/sys/%s", layout->mountpoint,
 			    next->name);
+		}
 	}
 }
 

@@ -783,6 +783,27 @@ def test_content_mtimes_are_a_function_of_the_bytes(canonfs, tmp_path):
 # --------------------------------------------------------------------------
 # 7. `canonfs env`: errors, shell and JSON
 
+@pytest.mark.parametrize("name", ["build dir", "it's a build dir"])
+def test_cgo_builds_in_a_mountpoint_with_blanks_and_quotes(canonfs, tmp_path,
+                                                          name):
+    """Go splits CGO_CFLAGS at blanks, and a field that starts with a quote
+    runs to the same quote with no escapes: a mountpoint holding a blank
+    and an apostrophe needs the other quote."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "go.mod").write_text("module example.com/q\n\ngo 1.19\n")
+    (src / "main.go").write_text(
+        'package main\n\n// #include <stddef.h>\n'
+        '// static size_t width(void) { return sizeof(size_t); }\n'
+        'import "C"\n\nimport "fmt"\n\n'
+        'func main() { fmt.Println(C.width()) }\n')
+    m = go_mount(canonfs, tmp_path, src, mnt=tmp_path / name)
+    env = go_env(tmp_path, tmp_path / "gocache", canonfs_env(m.mnt, tmp_path))
+    go(["build", "-o", str(tmp_path / "q"), "."], m.root, env,
+       "a cgo build under %r" % name)
+    assert run([str(tmp_path / "q")], timeout=30).stdout.strip() == "8"
+
+
 def test_env_of_a_path_that_is_not_a_mount_is_one_line_and_fails(tmp_path):
     plain = tmp_path / "plain"
     plain.mkdir()
