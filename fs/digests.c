@@ -206,16 +206,9 @@ static int open_file(const char *path, char *err, size_t err_size)
 {
 	size_t magic_len = strlen(DIGESTS_MAGIC);
 	char head[32];
-	const char *slash = strrchr(path, '/');
-	char dir[PATH_MAX];
 	ssize_t got;
 	int fd;
 
-	if (slash && slash > path && (size_t)(slash - path) < sizeof(dir)) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		hostpath_make_dirs(dir);
-	}
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		snprintf(err, err_size,

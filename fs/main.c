@@ -9,12 +9,14 @@
 #include "canonfs/audit.h"
 #include "canonfs/digests.h"
 #include "canonfs/goenv.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/inode.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
 #include "canonfs/mounts.h"
 #include "canonfs/ops.h"
 #include "canonfs/options.h"
+#include "canonfs/path.h"
 #include "canonfs/run.h"
 #include "canonfs/version.h"
 
@@ -307,7 +309,7 @@ static int start_trace(struct trace *trace, const char *path)
 static struct digest_cache *open_digests(const struct canonfs_options *opts,
 					 char *err, size_t err_size)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], dir[PATH_MAX];
 	struct digest_cache *cache;
 
 	if (opts->digests_arg)
@@ -315,9 +317,14 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
 					    ? opts->digests_arg
 					    : NULL,
 				    err, err_size);
+	/* The default's directory is made, as XDG caches are; a file the
+	 * user named must be in a directory that exists. */
 	if (digests_default_path(path, sizeof(path)) == 0 &&
-	    (cache = digests_open(path, err, err_size)))
-		return cache;
+	    path_dirname(path, dir, sizeof(dir)) == 0) {
+		hostpath_make_dirs(dir);
+		if ((cache = digests_open(path, err, err_size)))
+			return cache;
+	}
 	return digests_open(NULL, err, err_size);
 }
 
@@ -405,10 +412,17 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	}
 	handlers = true;
 	if (mount_quietly(se, mountpoint, opts->debug)) {
-		report_error("cannot mount at '%s': %s (mounting needs root or "
-			     "fusermount3; in a container: --device /dev/fuse "
-			     "--cap-add SYS_ADMIN, or a privileged runner)",
-			     opts->mountpoint, libfuse_message);
+		/* EINVAL: an option the kernel does not take (an SELinux
+		 * context on a system without it), not a permission. */
+		report_error("cannot mount at '%s': %s (%s)", opts->mountpoint,
+			     libfuse_message,
+			     strstr(libfuse_message, "Invalid argument")
+				     ? "the kernel refused the mount options: "
+				       "check the -o options passed on to it"
+				     : "mounting needs root or fusermount3; in "
+				       "a container: --device /dev/fuse "
+				       "--cap-add SYS_ADMIN, or a privileged "
+				       "runner");
 		goto out;
 	}
 	mounted = true;

@@ -188,6 +188,15 @@ def test_mirror_over_the_control_directory(run_canonfs, src, mnt, tmp_path,
                 "control directory", mnt=mnt)
 
 
+def test_named_digest_file_in_a_missing_directory(run_canonfs, src, mnt,
+                                                  tmp_path):
+    """Refused, and nothing made: the directory is not created for it."""
+    missing = tmp_path / "missing" / "deeper"
+    check_error(run_canonfs("-o", "digests=%s/d" % missing, src, mnt),
+                "digest", mnt=mnt)
+    assert not (tmp_path / "missing").exists()
+
+
 @pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t"])
 def test_bad_trace_file(run_canonfs, src, mnt, tmp_path, trace):
     """The trace is written at unmount, when no one may be listening: a

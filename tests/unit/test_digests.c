@@ -1,5 +1,6 @@
 /* Unit tests: the digest cache and its file (fs/digests.c). */
 #include "canonfs/digests.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/manifest.h"
 #include "check.h"
 
@@ -64,10 +65,21 @@ int main(void)
 		close(rfd);
 	}
 
-	/* Created with its directory; a fresh file is hashed every time and
+	/* Not where its directory is missing (the caller makes the
+	 * default's); then created. A fresh file is hashed every time and
 	 * never written down (it may still change within its tick). */
+	CHECK(digests_open(cache_path, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "cache/sub/digests") != NULL);
+	{
+		char sub[256];
+
+		path_in(sub, "cache/sub");
+		hostpath_make_dirs(sub);
+	}
 	cache = digests_open(cache_path, err, sizeof(err));
 	CHECK(cache != NULL);
+	if (!cache)
+		return check_summary("digests");
 	CHECK(digests_get(cache, fd, &st, got) == 0);
 	CHECK(memcmp(got, want, 32) == 0);
 	digests_close(cache);

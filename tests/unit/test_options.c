@@ -58,6 +58,20 @@ int main(void)
 		      "defaults,noauto,_netdev,x-systemd.automount", NULL}) ==
 	      0);
 	CHECK(!has_arg("noauto"));
+	/* So are access-time variants libfuse refuses (an fstab line may
+	 * carry relatime), and the empty elements of ",,ro,"; options that
+	 * need a block device are unknown. */
+	CHECK(parse((const char *[]){"canonfs", "s", "m", "-o",
+				     ",,relatime,lazytime,ro,", NULL}) == 0);
+	CHECK(opts.read_only && !has_arg("relatime") && !has_arg("lazytime"));
+	CHECK(parse((const char *[]){"canonfs", "s", "m", "-o", "blksize=4096",
+				     NULL}) == -1);
+	/* max_read is kept for INIT as well as handed on. */
+	CHECK(parse((const char *[]){"canonfs", "s", "m", "-o", "max_read=8192",
+				     NULL}) == 0);
+	CHECK(opts.max_read == 8192 && has_arg("max_read=8192"));
+	CHECK(parse((const char *[]){"canonfs", "s", "m", "-o", "max_read=-1",
+				     NULL}) == -1);
 
 	CHECK(parse((const char *[]){
 		      "canonfs", "-o",
