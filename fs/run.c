@@ -358,6 +358,13 @@ int run_main(int argc, char **argv)
 		status = 126;
 	} else {
 		status = supervise(command, daemon, &forwarded, &daemon_alive);
+		/* The command may still have ended well on what the kernel
+		 * had cached: its status stands, but say so. */
+		if (!daemon_alive)
+			report_error("run: the canonfs daemon died while '%s' "
+				     "ran; what it read or wrote after that "
+				     "failed",
+				     args.command[0]);
 	}
 
 	/* Always unmount: cleanly, or lazily if something still holds it

@@ -155,11 +155,12 @@ def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path, where):
         pids = daemon_pids(mnt)
         assert len(pids) == 1, "expected one daemon, found %r" % pids
         os.kill(pids[0], signal.SIGKILL)
-        status, _, _ = finish(proc)
+        status, _, err = finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert status == 3, "the command's status survives the daemon"
+    assert "daemon died" in err, "canonfs run said nothing: %r" % err
     assert_nothing_left(mnt)
 
 
