@@ -58,6 +58,40 @@ mirror_by_virt(const char *virt_path, const struct symlink_mirror *mirrors,
 	return NULL;
 }
 
+/*
+ * A relative target tidied without changing where it leads: "." and empty
+ * components go, ".." stays. Taking "x/.." away (path_clean) would be
+ * wrong when x is a symlink: "sl/../f" leads to the parent of sl's
+ * target, not to "f" beside the link.
+ */
+static int tidy_relative(const char *target, char *out, size_t out_size)
+{
+	size_t used = 0;
+
+	for (const char *p = target; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len > 0 && !(len == 1 && p[0] == '.')) {
+			if (used + (used > 0) + len + 1 > out_size)
+				return ENAMETOOLONG;
+			if (used > 0)
+				out[used++] = '/';
+			memcpy(out + used, p, len);
+			used += len;
+		}
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	if (used == 0) {
+		if (out_size < 2)
+			return ENAMETOOLONG;
+		out[used++] = '.';
+	}
+	out[used] = '\0';
+	return 0;
+}
+
 int symlink_to_view(const char *target, const char *link_virt_dir,
 		    const struct symlink_mirror *mirrors, size_t n_mirrors,
 		    char *out, size_t out_size)
@@ -67,10 +101,10 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 	const char *rest = NULL;
 	int err;
 
+	if (target[0] != '/')
+		return tidy_relative(target, out, out_size);
 	if ((err = path_clean(target, clean, sizeof(clean))))
 		return err;
-	if (target[0] != '/')
-		return copy_out(clean, out, out_size);
 
 	mirror = mirror_by_host(clean, mirrors, n_mirrors, &rest);
 	if (!mirror) /* escapes every mirror: shown as it is */

@@ -4,8 +4,9 @@
  * Reading (host -> view): an absolute target inside a mirrored host
  * directory is shown as the equivalent virtual path, written relative to
  * the link so it is the same on every machine; a relative target is shown
- * lexically cleaned; an absolute target outside every mirror is shown as it
- * is (the audit tools report it).
+ * with "." and repeated slashes taken out, its ".." kept (what a ".."
+ * undoes may be a symlink); an absolute target outside every mirror is
+ * shown as it is (the audit tools report it).
  *
  * Writing (view -> host): a link created through the mount whose target
  * names a place inside the mount is stored so that it still resolves on

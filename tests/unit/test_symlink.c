@@ -55,9 +55,13 @@ int main(void)
 	CHECK_STR(view("/etc/hostname", "/src"), "/etc/hostname");
 	CHECK_STR(view("/etc//hostname", "/src"), "/etc//hostname");
 	CHECK_STR(view("/data/alice/projx/f", "/src"), "/data/alice/projx/f");
-	/* Relative targets are cleaned, leading ".." kept. */
-	CHECK_STR(view("./dir//../dir/file", "/src"), "dir/file");
+	/* Relative targets lose "." and empty components; ".." stays, since
+	 * what it undoes may be a symlink ("sl/../f" is not "f"). */
+	CHECK_STR(view("./dir//../dir/file/", "/src"), "dir/../dir/file");
+	CHECK_STR(view("sl/../f", "/src"), "sl/../f");
 	CHECK_STR(view("../../outside", "/src/a"), "../../outside");
+	CHECK_STR(view("./", "/src"), ".");
+	CHECK_STR(view("a/./b//c", "/src"), "a/b/c");
 	CHECK_STR(view("a/", "/src"), "a");
 
 	/* Creating links through the mount. */
