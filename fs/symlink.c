@@ -169,7 +169,10 @@ int symlink_to_host(const char *target, const char *link_virt_dir,
 			return err;
 	} else if ((err = path_join_clean(link_virt_dir, target, virt,
 					  sizeof(virt)))) {
-		return err;
+		/* Too long to place beside the link's path: nothing to
+		 * rewrite, stored as given (a target may be 4095 bytes). */
+		return err == ENAMETOOLONG ? copy_out(target, out, out_size)
+					   : err;
 	}
 
 	mirror = mirror_by_virt(virt, mirrors, n_mirrors, &rest);

@@ -436,6 +436,13 @@ def test_symlink_to_other_mirror_stored_as_host_path(canonfs, host, tmp_path):
     assert read(host / "l") == b"in other"
 
 
+def test_symlink_with_the_longest_target_linux_takes(mnt, host):
+    target = "x" * 4095
+    os.symlink(target, mnt.root / "long")
+    assert os.readlink(host / "long") == target
+    assert os.readlink(mnt.root / "long") == target
+
+
 def test_hard_link(mnt, host):
     write(host / "f", b"shared bytes")
     os.link(mnt.root / "f", mnt.root / "g")

@@ -77,6 +77,14 @@ int main(void)
 	CHECK_STR(host("../../src/b/f", "/src/a", 0), "../b/f");
 	CHECK_STR(host("../../extra/../src/b", "/src/a", 0), "../b");
 	CHECK_STR(host("a/../b", "/src", 0), "a/../b");
+	{
+		/* The longest target Linux takes: stored as given. */
+		static char longest[4096];
+
+		memset(longest, 'x', 4095);
+		longest[4095] = '\0';
+		CHECK_STR(host(longest, "/src/a", 0), longest);
+	}
 	/* A synthetic place has no host twin: stored as given. */
 	CHECK_STR(host("/mnt/build/extra", "/src", 0), "/mnt/build/extra");
 	CHECK_STR(host("/mnt/buildx/src/f", "/src", 0), "/mnt/buildx/src/f");
