@@ -126,7 +126,7 @@ static void print_path(const char *what, const char *path, const char *detail)
 }
 
 #define DIFF_USAGE                                                             \
-	"usage: canonfs diff A B         (each a directory or a manifest)\n"    \
+	"usage: canonfs diff A B         (each a directory or a manifest)\n"   \
 	"       canonfs diff --inputs TRACE DIR\n"
 
 /* B for --inputs: just A's paths, described in directory `dir`. */

@@ -29,7 +29,8 @@ int hostpath_resolve(const char *path, char *out, size_t out_size)
 		return ENAMETOOLONG;
 	}
 	/* Shorten from the right until what is left exists: "/" always does,
-	 * and the part cut off cannot hold a symlink, since none of it exists. */
+	 * and the part cut off cannot hold a symlink, since none of it exists.
+	 */
 	for (cut = strlen(clean);; cut--) {
 		if (cut > 1 && clean[cut] != '\0' && clean[cut] != '/')
 			continue;

@@ -124,9 +124,8 @@ static void collect(struct inode *dir, void *arg)
 
 	/* IN_ATTRIB alone (chmod, utimes, link count) leaves contents as
 	 * they are: the pages stay cached. */
-	enum inval_kind changed = (event->mask & INODE_CONTENT_EVENTS)
-					  ? INVAL_INODE
-					  : INVAL_ATTR;
+	enum inval_kind changed =
+		(event->mask & INODE_CONTENT_EVENTS) ? INVAL_INODE : INVAL_ATTR;
 
 	/* A lookup in dir racing this event stats again (lookup_entry). */
 	dir->change_seq++;
@@ -160,8 +159,8 @@ static void collect(struct inode *dir, void *arg)
 	 * that named the old name, gone by the time it was read. */
 	if ((event->mask & (IN_CREATE | IN_MOVED_TO)) &&
 	    (child = child_locked(batch->table, dir, event->name, &st)))
-		batch_add(batch, inode_nodeid(batch->table, child),
-			  INVAL_INODE, child);
+		batch_add(batch, inode_nodeid(batch->table, child), INVAL_INODE,
+			  child);
 	if (event->mask & (INODE_CONTENT_EVENTS | IN_ATTRIB)) {
 		child = child_locked(batch->table, dir, event->name, &st);
 		/* Our own chmod or utimes, with the view still as the kernel
@@ -267,12 +266,12 @@ static void retry_add(struct invalidator *inv, uint64_t nodeid, int64_t off)
 			(INVALIDATOR_RETRIES - 1) * sizeof(inv->retries[0]));
 		inv->n_retries--;
 	}
-	inv->retries[inv->n_retries++] = (struct inval_retry){
-		.nodeid = nodeid,
-		.off = off,
-		.gap_ns = RETRY_FIRST_GAP_NS,
-		.due_ns = now + RETRY_FIRST_GAP_NS,
-		.until_ns = now + RETRY_WINDOW_NS};
+	inv->retries[inv->n_retries++] =
+		(struct inval_retry){.nodeid = nodeid,
+				     .off = off,
+				     .gap_ns = RETRY_FIRST_GAP_NS,
+				     .due_ns = now + RETRY_FIRST_GAP_NS,
+				     .until_ns = now + RETRY_WINDOW_NS};
 }
 
 /* Send the retries that are due; returns poll's timeout for the next one
@@ -287,9 +286,8 @@ static int run_retries(struct invalidator *inv)
 
 		if (r.due_ns <= now) {
 			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
-			if (fuse_lowlevel_notify_inval_inode(inv->se, r.nodeid,
-							     r.off, 0) !=
-				    -ENOENT ||
+			if (fuse_lowlevel_notify_inval_inode(
+				    inv->se, r.nodeid, r.off, 0) != -ENOENT ||
 			    now >= r.until_ns)
 				continue;
 			r.gap_ns *= 2;
@@ -327,9 +325,8 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 			int64_t off = a->kind == INVAL_ATTR ? -1 : 0;
 
 			stats_add(&inv->fs->stats, STAT_INVAL_INODE);
-			if (fuse_lowlevel_notify_inval_inode(inv->se, a->nodeid,
-							     off, 0) ==
-				    -ENOENT &&
+			if (fuse_lowlevel_notify_inval_inode(
+				    inv->se, a->nodeid, off, 0) == -ENOENT &&
 			    a->fresh)
 				retry_add(inv, a->nodeid, off);
 		}
@@ -430,9 +427,8 @@ static void prune(struct invalidator *inv)
 		}
 		children = calloc(listing.n_entries + 1, sizeof(*children));
 		if (children)
-			n_children = cached_files(table, &dirs[i],
-						  dir->host_fd, &listing,
-						  children);
+			n_children = cached_files(table, &dirs[i], dir->host_fd,
+						  &listing, children);
 		for (size_t j = 0; j < n_children; j++) {
 			if (fuse_lowlevel_notify_delete(
 				    inv->se, dir_nodeid, children[j].nodeid,

@@ -285,9 +285,10 @@ static int start_trace(struct trace *trace, const char *path)
 		snprintf(dir, sizeof(dir), "%s", path);
 		*strrchr(dir, '/') = '\0';
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			report_error("-o trace='%s' is a directory (give a file "
-				     "name)",
-				     path);
+			report_error(
+				"-o trace='%s' is a directory (give a file "
+				"name)",
+				path);
 			return -1;
 		}
 		if (access(dir[0] ? dir : "/", W_OK | X_OK) == -1) {
@@ -448,7 +449,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	 * Anything else failed, most likely the kernel's INIT handshake
 	 * (seen with -f only: in the background nobody listens). */
 	status = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0
-									   : 1;
+									  : 1;
 	if (status && libfuse_message[0])
 		report_error("the mount stopped serving: %s", libfuse_message);
 

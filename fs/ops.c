@@ -974,8 +974,7 @@ static void forget_moved_link_targets(struct canonfs_fs *fs,
 {
 	struct stat st;
 
-	if ((fstatat(newdir->host_fd, newname, &st, AT_SYMLINK_NOFOLLOW) ==
-		     0 &&
+	if ((fstatat(newdir->host_fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	     (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) ||
 	    ((flags & RENAME_EXCHANGE) &&
 	     fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -1330,8 +1329,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (inode->synthetic) {
 		size_t len = inode->control_len;
 
-		if (inode->control &&
-		    (err = control_act(fs_of(req), inode))) {
+		if (inode->control && (err = control_act(fs_of(req), inode))) {
 			fuse_reply_err(req, err);
 			return;
 		}

@@ -63,22 +63,39 @@ static const struct fuse_opt option_table[] = {
 
 /* Options that libfuse or the kernel understand: handed on untouched. A
  * trailing '=' takes any value. */
-static const char *const fuse_passthrough_options[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions",
-	"fsname=",     "subtype=",   "max_read=",    "suid",
-	"nosuid",      "dev",	     "nodev",	     "exec",
-	"noexec",      "async",	     "sync",	     "dirsync",
-	"atime",       "noatime",    "context=",     "fscontext=",
-	"defcontext=", "rootcontext=", NULL};
+static const char *const fuse_passthrough_options[] = {"allow_other",
+						       "allow_root",
+						       "auto_unmount",
+						       "default_permissions",
+						       "fsname=",
+						       "subtype=",
+						       "max_read=",
+						       "suid",
+						       "nosuid",
+						       "dev",
+						       "nodev",
+						       "exec",
+						       "noexec",
+						       "async",
+						       "sync",
+						       "dirsync",
+						       "atime",
+						       "noatime",
+						       "context=",
+						       "fscontext=",
+						       "defcontext=",
+						       "rootcontext=",
+						       NULL};
 
 /* What fstab and mount(8) add for their own bookkeeping, and access-time
  * variants libfuse does not take (times are canonical anyway): accepted
  * and dropped, so an /etc/fstab line never fails on them. */
 static const char *const fstab_noise_options[] = {
-	"defaults",   "user",	     "users",	   "nouser",	 "auto",
-	"noauto",     "_netdev",     "nofail",	   "x-",	 "comment=",
-	"diratime",   "nodiratime",  "relatime",   "norelatime", "strictatime",
-	"nostrictatime", "lazytime", "nolazytime", NULL};
+	"defaults", "user",	  "users",	 "nouser",
+	"auto",	    "noauto",	  "_netdev",	 "nofail",
+	"x-",	    "comment=",	  "diratime",	 "nodiratime",
+	"relatime", "norelatime", "strictatime", "nostrictatime",
+	"lazytime", "nolazytime", NULL};
 
 static int fail(struct canonfs_options *opts, const char *fmt, ...);
 
@@ -306,8 +323,9 @@ static int process_arg(void *data, const char *arg, int key,
 				return -1;
 			return 1;
 		}
+		/* "-o ,,ro," has empty ones, which mount(8) takes too. */
 		if (!arg[0] || option_in(arg, fstab_noise_options))
-			return 0; /* "-o ,,ro," has empty ones, as mount(8) allows */
+			return 0;
 		if (arg[0] == '-')
 			fail(opts, "unknown option '%s' (see canonfs --help)",
 			     arg);

@@ -131,7 +131,7 @@ struct inode_table {
 	struct inode **mirror_roots; /* one per mirror; const */
 	size_t n_synthetic;
 	size_t n_mirrors;
-	size_t n_host;		  /* live host inodes; protected by lock */
+	size_t n_host;	  /* live host inodes; protected by lock */
 	uint64_t n_freed; /* host inodes ever freed; protected by lock */
 	uint64_t prune_runs_done; /* protected by lock; runs that had
 				     nothing forgotten */
@@ -148,8 +148,8 @@ struct inode_table {
 	 * the descriptor limit: past prune_high, prune_wake_fd (an eventfd,
 	 * not owned) asks the pruner to make the kernel forget the least
 	 * recently used names until the count is back under prune_low. */
-	size_t prune_high;   /* const */
-	size_t prune_low;    /* const */
+	size_t prune_high; /* const */
+	size_t prune_low;  /* const */
 	/* const; past it listings give names without attributes, which
 	 * take no descriptor: those left are for lookups, the pruner,
 	 * listings and I/O */
@@ -159,11 +159,11 @@ struct inode_table {
 	 * Protected by lock. */
 	int spare_fds[INODE_SPARE_FDS];
 	int prune_reserve_fd; /* protected by lock; the pruner's, or -1 */
-	int prune_wake_fd;   /* const after start; -1 without a pruner */
-	bool prune_pending;  /* protected by lock */
-	pthread_cond_t room; /* signalled when inodes are freed and when a
-				pruner run ends */
-	int inotify_fd;	     /* const; -1 when host changes are not watched */
+	int prune_wake_fd;    /* const after start; -1 without a pruner */
+	bool prune_pending;   /* protected by lock */
+	pthread_cond_t room;  /* signalled when inodes are freed and when a
+				 pruner run ends */
+	int inotify_fd;	      /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
 };
 

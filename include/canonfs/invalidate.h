@@ -27,7 +27,7 @@ struct canonfs_fs;
 
 struct inval_retry {
 	uint64_t nodeid;
-	int64_t off; /* -1: attributes only */
+	int64_t off;			   /* -1: attributes only */
 	uint64_t due_ns, until_ns, gap_ns; /* CLOCK_MONOTONIC */
 };
 
