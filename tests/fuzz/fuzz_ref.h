@@ -80,6 +80,30 @@ static inline bool is_dotdot(const char *s, size_t len)
 	return len == 2 && s[0] == '.' && s[1] == '.';
 }
 
+/* A relative symlink target as the view shows it: "." and empty
+ * components dropped, ".." kept (it may undo a symlink). Caller frees. */
+static inline char *ref_tidy(const char *p)
+{
+	struct comps in;
+	size_t used = 0;
+	char *out = malloc(strlen(p) + 2);
+
+	if (!out)
+		abort();
+	split(p, &in);
+	for (size_t i = 0; i < in.n; i++) {
+		if (used > 0)
+			out[used++] = '/';
+		memcpy(out + used, in.s[i], in.len[i]);
+		used += in.len[i];
+	}
+	if (used == 0)
+		out[used++] = '.';
+	out[used] = '\0';
+	comps_free(&in);
+	return out;
+}
+
 /* Go's filepath.Clean, by a component stack. Caller frees. */
 static inline char *ref_clean(const char *p)
 {
