@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /*
@@ -243,6 +244,64 @@ static int exit_on_sigusr2(struct fuse_session *se)
 	return sigaction(SIGUSR2, &sa, NULL);
 }
 
+/*
+ * Detach as fuse_daemonize does, but the parent returns only once the mount
+ * answers a statfs: libfuse reports a failed INIT handshake (an option the
+ * kernel refuses) only when the loop runs, which left a parent that said
+ * 0 over a mount that was gone. Returns 0 in the child, with the pipe it
+ * writes libfuse's reason into should serving fail; the parent exits.
+ */
+static int go_to_background(struct fuse_session *se, const char *mountpoint,
+			    int *report_fd)
+{
+	int pipe_fds[2], null;
+	pid_t pid;
+
+	if (pipe2(pipe_fds, O_CLOEXEC) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1) {
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		char reason[sizeof(libfuse_message)];
+		struct statfs st;
+		ssize_t got = 0, n;
+		int err;
+
+		close(pipe_fds[1]);
+		/* Only the child may hold the connection: if it dies, the
+		 * statfs below must fail rather than wait forever. */
+		close(fuse_session_fd(se));
+		if (statfs(mountpoint, &st) == 0)
+			_exit(0);
+		err = errno;
+		while ((size_t)got < sizeof(reason) - 1 &&
+		       (n = read(pipe_fds[0], reason + got,
+				 sizeof(reason) - 1 - (size_t)got)) > 0)
+			got += n;
+		reason[got] = '\0';
+		report_error("the mount at '%s' failed as it started: %s",
+			     mountpoint, got ? reason : strerror(err));
+		_exit(1);
+	}
+	close(pipe_fds[0]);
+	if (setsid() == -1 || chdir("/") == -1)
+		return -1;
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	*report_fd = pipe_fds[1];
+	return 0;
+}
+
 static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 {
 	struct fuse_loop_config *config;
@@ -371,7 +430,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
-	int status = 1, rc;
+	int status = 1, rc, report_fd = -1;
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
@@ -427,10 +486,10 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		goto out;
 	}
 	mounted = true;
-	/* The mount is usable from here: the kernel queues requests until
-	 * the loop reads them, so the parent may return now. */
-	if (fuse_daemonize(opts->foreground)) {
-		report_error("cannot go to the background");
+	if (!opts->foreground &&
+	    go_to_background(se, mountpoint, &report_fd)) {
+		report_error("cannot go to the background: %s",
+			     strerror(errno));
 		goto out;
 	}
 	/* After the fork (the child's table is sized to what is open) and
@@ -452,6 +511,14 @@ static int mount_and_serve(const struct canonfs_options *opts,
 									  : 1;
 	if (status && libfuse_message[0])
 		report_error("the mount stopped serving: %s", libfuse_message);
+	/* The parent waits for a word while the mount never answered. */
+	if (report_fd >= 0) {
+		if (status && libfuse_message[0] &&
+		    write(report_fd, libfuse_message,
+			  strlen(libfuse_message)) < 0)
+			status = 1;
+		close(report_fd);
+	}
 
 out:
 	invalidator_stop(&inv);
