@@ -463,6 +463,25 @@ static void print_json_string(const char *s)
 	putchar('"');
 }
 
+/* A GOCACHE reached through the mount is emptied by Go itself: its trim
+ * deletes entries unused for five days by their mtime, which the
+ * canonical view shows as 0 (or a 1990s date). Said on stderr, once. */
+static void warn_gocache_inside(const char *mountpoint)
+{
+	const char *gocache = getenv("GOCACHE");
+	char mnt[PATH_MAX], cache[PATH_MAX];
+
+	if (!gocache || !gocache[0] || !realpath(mountpoint, mnt) ||
+	    hostpath_resolve(gocache, cache, sizeof(cache)) ||
+	    !path_under(cache, mnt))
+		return;
+	report_error("warning: GOCACHE '%s' is inside the mount, whose "
+		     "canonical mtimes make Go's cache trim delete every "
+		     "entry; keep GOCACHE outside MOUNTPOINT (or mount with "
+		     "-o mtime=passthrough)",
+		     gocache);
+}
+
 int goenv_main(int argc, char **argv)
 {
 	const char *mountpoint = NULL;
@@ -498,6 +517,7 @@ int goenv_main(int argc, char **argv)
 		report_error("env: %s", err);
 		return 1;
 	}
+	warn_gocache_inside(mountpoint);
 	if (json)
 		putchar('{');
 	for (line = strtok_r(data, "\n", &save); line;
@@ -532,6 +552,7 @@ int goenv_apply(const char *mountpoint, char *err, size_t err_size)
 
 	if (!data)
 		return -1;
+	warn_gocache_inside(mountpoint);
 	for (line = strtok_r(data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');

@@ -283,6 +283,28 @@ def test_host_write_through_mmap_is_seen_after_close(mnt, host):
     assert read(mnt.root / "m") == b"A" * 4096 + b"BBBB" + b"A" * 4092
 
 
+def test_changes_through_one_view_show_in_the_other(canonfs, tmp_path):
+    """A module cache inside SRCDIR (as CI setups keep it) is shown twice:
+    at MNT/gomodcache and at MNT/src/.go-mod. A change made through one is
+    the daemon's own, which the kernel knows only in that view."""
+    src = tmp_path / "src"
+    (src / ".go-mod").mkdir(parents=True)
+    m = canonfs(src, "gomodcache=%s" % (src / ".go-mod"))
+    one, two = m.mnt / "gomodcache", m.root / ".go-mod"
+    write(one / "g", b"x")
+    assert os.listdir(two) == ["g"] and read(two / "g") == b"x"
+    os.unlink(one / "g")
+    m.barrier()
+    assert os.listdir(two) == [], "a removal through one view"
+    assert not os.path.exists(two / "g")
+    write(two / "h", b"n")
+    assert os.listdir(one) == ["h"]
+    os.rename(two / "h", two / "h2")
+    m.barrier()
+    assert os.listdir(one) == ["h2"], "a rename through the other"
+    assert not os.path.exists(one / "h") and read(one / "h2") == b"n"
+
+
 def test_new_file_is_seen(mnt, host, record_property):
     inside = mnt.root / "pkg" / "new.go"
     warm(inside)  # caches a negative lookup and the listing

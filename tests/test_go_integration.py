@@ -804,6 +804,28 @@ def test_cgo_builds_in_a_mountpoint_with_blanks_and_quotes(canonfs, tmp_path,
     assert run([str(tmp_path / "q")], timeout=30).stdout.strip() == "8"
 
 
+def test_env_warns_of_a_gocache_inside_the_mount(canonfs, tmp_path):
+    """Go trims its build cache by the entries' mtimes, which the mount
+    shows as constant: a GOCACHE reached through the mount would be
+    emptied by the first build. `canonfs env` says so on stderr, and
+    still prints the exports."""
+    src = tmp_path / "src"
+    src.mkdir()
+    m = go_mount(canonfs, tmp_path, src)
+    for gocache, warned in ((m.root / ".gocache", True),
+                            (tmp_path / "gocache", False)):
+        proc = run([CANONFS, "env", m.mnt], timeout=60,
+                   env=dict(daemon_env(tmp_path), GOCACHE=str(gocache)))
+        assert proc.returncode == 0, proc.stderr
+        assert "export GOMODCACHE=" in proc.stdout
+        lines = proc.stderr.splitlines()
+        if warned:
+            assert len(lines) == 1 and "GOCACHE" in lines[0] and \
+                "inside the mount" in lines[0], proc.stderr
+        else:
+            assert lines == [], proc.stderr
+
+
 def test_env_of_a_path_that_is_not_a_mount_is_one_line_and_fails(tmp_path):
     plain = tmp_path / "plain"
     plain.mkdir()

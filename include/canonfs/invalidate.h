@@ -47,7 +47,7 @@ struct invalidator {
 	/* An inode invalidated just after a reply handed it to the kernel
 	 * may not be the kernel's inode yet (it is made when the requester
 	 * runs): the invalidation finds nothing and is sent again, with
-	 * growing gaps, for up to a second. The thread's own. */
+	 * growing gaps, for up to 200 ms. The thread's own. */
 	struct inval_retry retries[INVALIDATOR_RETRIES];
 	size_t n_retries;
 	bool retrying; /* retries are pending: the barrier waits for them */
