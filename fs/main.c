@@ -434,6 +434,18 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
+	/* The daemon would write it through its own mount, and wait on
+	 * itself for ever. */
+	if (fs.trace.base &&
+	    hostpath_resolve(fs.trace.base, err, sizeof(err)) == 0 &&
+	    path_under(err, mountpoint)) {
+		report_error("-o trace='%s' is inside MOUNTPOINT '%s' (the "
+			     "daemon would write it through itself; give a "
+			     "file outside)",
+			     fs.trace.base, opts->mountpoint);
+		trace_destroy(&fs.trace);
+		return 1;
+	}
 	if (sysinc_build(&fs.sys, opts->cc_arg, opts->cc_arg != NULL,
 			 opts->sys_specs, opts->n_sys_specs, err,
 			 sizeof(err)) ||

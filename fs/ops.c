@@ -281,26 +281,43 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 	return *data ? 0 : ENOMEM;
 }
 
+static pthread_mutex_t control_act_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* What reading a trace file does, at the first read of the inode a lookup
  * made (each `cat` looks the file up again). Returns 0 or an errno value. */
 static int control_act(struct canonfs_fs *fs, struct inode *inode)
 {
-	if (__atomic_exchange_n(&inode->control_acted, true, __ATOMIC_ACQ_REL))
-		return 0;
+	int err = 0;
+
+	/* Once per inode; every read gets the outcome (the kernel reads
+	 * again after an error, which must not then pass for success). A
+	 * lock of its own: the trace takes its own within. */
+	pthread_mutex_lock(&control_act_lock);
+	if (inode->control_acted) {
+		err = inode->control_err;
+		pthread_mutex_unlock(&control_act_lock);
+		return err;
+	}
+	inode->control_acted = true;
 	switch (inode->control) {
 	case CONTROL_TRACE_START:
 		trace_start(&fs->trace);
-		/* Reads served from the kernel's cache would go unseen. */
-		invalidator_forget_all(fs->inv);
-		return 0;
+		break;
 	case CONTROL_TRACE_STOP:
 		trace_stop(&fs->trace);
-		return 0;
+		break;
 	case CONTROL_TRACE_FLUSH:
-		return trace_flush(&fs->trace) ? EIO : 0;
+		err = trace_flush(&fs->trace) ? EIO : 0;
+		break;
 	default:
-		return 0;
+		break;
 	}
+	inode->control_err = err;
+	pthread_mutex_unlock(&control_act_lock);
+	/* Reads served from the kernel's cache would go unseen. */
+	if (inode->control == CONTROL_TRACE_START)
+		invalidator_forget_all(fs->inv);
+	return err;
 }
 
 /*

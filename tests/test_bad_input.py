@@ -197,6 +197,13 @@ def test_named_digest_file_in_a_missing_directory(run_canonfs, src, mnt,
     assert not (tmp_path / "missing").exists()
 
 
+def test_trace_file_inside_the_mountpoint(run_canonfs, src, mnt):
+    """The daemon would write it through its own mount and wait on itself
+    for ever, with the mount hung."""
+    check_error(run_canonfs("-o", "trace=%s" % (mnt / "t"), src,
+                            mnt), "trace", mnt=mnt)
+
+
 @pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t"])
 def test_bad_trace_file(run_canonfs, src, mnt, tmp_path, trace):
     """The trace is written at unmount, when no one may be listening: a

@@ -1,10 +1,13 @@
 """-o trace=FILE: exactly which files a build read and wrote through the
 mount, what it probed for, and what makes the tree host-dependent."""
 
+import errno
 import os
 import stat
 import shutil
 import subprocess
+
+import pytest
 from pathlib import Path
 
 from conftest import CANONFS
@@ -151,6 +154,26 @@ def test_diff_inputs_checks_just_what_the_build_read(tmp_path, canonfs):
     status, out, _ = check()
     assert status == 1
     assert out == ["changed src/pkg/a.go (content)", "removed src/pkg/b.go"]
+
+
+def test_a_failed_flush_fails_every_read(tmp_path, canonfs):
+    """The kernel reads again after an error: the retry must not pass the
+    failed flush off as done."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    where = tmp_path / "traces"
+    where.mkdir()
+    m = canonfs(src, "trace=%s" % (where / "t"))
+    (m.root / "a").read_text()
+    where.rmdir()  # the trace can no longer be written
+    for _ in range(2):
+        with pytest.raises(OSError) as info:
+            (m.mnt / ".canonfs" / "trace-flush").read_text()
+        assert info.value.errno == errno.EIO
+    where.mkdir()
+    flush(m)
+    assert read_trace(where / "t")[0] == ["src/a"]
 
 
 def test_trace_is_written_at_unmount(tmp_path, canonfs):
