@@ -66,7 +66,12 @@ mirror_by_virt(const char *virt_path, const struct symlink_mirror *mirrors,
  */
 static int tidy_relative(const char *target, char *out, size_t out_size)
 {
-	size_t used = 0;
+	size_t used = 0, last = 0, tlen = strlen(target);
+	/* A trailing "/" or "." asks for a directory ("f/" of a file fails):
+	 * that stays, as a trailing slash. */
+	bool dir = tlen > 0 && (target[tlen - 1] == '/' ||
+				(target[tlen - 1] == '.' &&
+				 (tlen == 1 || target[tlen - 2] == '/')));
 
 	for (const char *p = target; *p;) {
 		size_t len = strcspn(p, "/");
@@ -76,6 +81,7 @@ static int tidy_relative(const char *target, char *out, size_t out_size)
 				return ENAMETOOLONG;
 			if (used > 0)
 				out[used++] = '/';
+			last = used;
 			memcpy(out + used, p, len);
 			used += len;
 		}
@@ -87,6 +93,11 @@ static int tidy_relative(const char *target, char *out, size_t out_size)
 		if (out_size < 2)
 			return ENAMETOOLONG;
 		out[used++] = '.';
+	} else if (dir && !(used - last == 2 && out[last] == '.' &&
+			    out[last + 1] == '.')) {
+		if (used + 2 > out_size)
+			return ENAMETOOLONG;
+		out[used++] = '/';
 	}
 	out[used] = '\0';
 	return 0;

@@ -767,8 +767,10 @@ def test_symlink_targets(canonfs, tmp_path):
         "messy": ("./dir//../dir/file", "dir/../dir/file"),
         "a/messy_up": ("../a/./../dir/./file", "../a/../dir/file"),
         "a/through_link": ("sl/../file", "sl/../file"),
-        "a/leading_dots": ("../../x/./y//z/", "../../x/y/z"),
-        "trailing": ("dir/", "dir"),
+        "a/leading_dots": ("../../x/./y//z/", "../../x/y/z/"),
+        # A trailing slash asks for a directory ("file/" fails): it stays.
+        "trailing": ("dir/", "dir/"),
+        "file_as_dir": ("dir/file/", "dir/file/"),
         "outside": ("/etc/hostname", "/etc/hostname"),
         "outside_messy": ("/etc//hostname", "/etc//hostname"),
         "prefix_trap": (str(sibling / "f"), str(sibling / "f")),
@@ -803,6 +805,8 @@ def test_symlink_targets(canonfs, tmp_path):
     assert (m.root / "to_mirror").read_bytes() == b"mirrored\n"
     assert (m.root / "abs_dir").is_dir()
     assert not (m.root / "dangling").exists()
+    with pytest.raises(NotADirectoryError):
+        (m.root / "file_as_dir").read_bytes()  # as on the host
 
 
 def test_mount_root_is_synthetic(canonfs, tmp_path):

@@ -5,7 +5,8 @@
  * directory is shown as the equivalent virtual path, written relative to
  * the link so it is the same on every machine; a relative target is shown
  * with "." and repeated slashes taken out, its ".." kept (what a ".."
- * undoes may be a symlink); an absolute target outside every mirror is
+ * undoes may be a symlink) and a trailing "/" kept (it asks for a
+ * directory); an absolute target outside every mirror is
  * shown as it is (the audit tools report it).
  *
  * Writing (view -> host): a link created through the mount whose target

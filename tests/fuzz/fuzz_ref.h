@@ -81,12 +81,18 @@ static inline bool is_dotdot(const char *s, size_t len)
 }
 
 /* A relative symlink target as the view shows it: "." and empty
- * components dropped, ".." kept (it may undo a symlink). Caller frees. */
+ * components dropped, ".." kept (it may undo a symlink), and a trailing
+ * "/" where the target ends in "/" or a "." component (it asks for a
+ * directory), unless it ends in "..". Caller frees. */
 static inline char *ref_tidy(const char *p)
 {
+	size_t plen = strlen(p);
+	bool dir = plen > 0 && (p[plen - 1] == '/' ||
+				(p[plen - 1] == '.' &&
+				 (plen == 1 || p[plen - 2] == '/')));
 	struct comps in;
 	size_t used = 0;
-	char *out = malloc(strlen(p) + 2);
+	char *out = malloc(plen + 3);
 
 	if (!out)
 		abort();
@@ -99,6 +105,8 @@ static inline char *ref_tidy(const char *p)
 	}
 	if (used == 0)
 		out[used++] = '.';
+	else if (dir && !is_dotdot(in.s[in.n - 1], in.len[in.n - 1]))
+		out[used++] = '/';
 	out[used] = '\0';
 	comps_free(&in);
 	return out;

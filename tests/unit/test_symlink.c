@@ -57,12 +57,19 @@ int main(void)
 	CHECK_STR(view("/data/alice/projx/f", "/src"), "/data/alice/projx/f");
 	/* Relative targets lose "." and empty components; ".." stays, since
 	 * what it undoes may be a symlink ("sl/../f" is not "f"). */
-	CHECK_STR(view("./dir//../dir/file/", "/src"), "dir/../dir/file");
+	CHECK_STR(view("./dir//../dir/file", "/src"), "dir/../dir/file");
 	CHECK_STR(view("sl/../f", "/src"), "sl/../f");
 	CHECK_STR(view("../../outside", "/src/a"), "../../outside");
 	CHECK_STR(view("./", "/src"), ".");
 	CHECK_STR(view("a/./b//c", "/src"), "a/b/c");
-	CHECK_STR(view("a/", "/src"), "a");
+	/* A trailing "/" or "." asks for a directory, and stays a "/". */
+	CHECK_STR(view("f/", "/src"), "f/");
+	CHECK_STR(view("a/.", "/src"), "a/");
+	CHECK_STR(view("a//", "/src"), "a/");
+	CHECK_STR(view("a/..", "/src"), "a/..");
+	CHECK_STR(view("../", "/src/a"), "..");
+	CHECK_STR(view("x.", "/src"), "x.");
+	CHECK_STR(view("a/", "/src"), "a/");
 
 	/* Creating links through the mount. */
 	CHECK_STR(host("/mnt/build/src/b/f", "/src/a", 0), "../b/f");
