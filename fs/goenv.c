@@ -357,8 +357,16 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 
 	if (has_kind(layout, LAYOUT_GOMODCACHE))
 		add(&t, "GOMODCACHE=%s/gomodcache\n", layout->mountpoint);
-	if (has_kind(layout, LAYOUT_GOPATH))
-		add(&t, "GOPATH=%s/gopath\n", layout->mountpoint);
+	if (has_kind(layout, LAYOUT_GOPATH)) {
+		/* Only $GOPATH's first entry is mirrored; the others stay
+		 * where they are, so that Go still finds their packages. */
+		const char *env = getenv("GOPATH");
+		const char *rest = !opts->gopath_arg && env ? strchr(env, ':')
+							    : NULL;
+
+		add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
+		    rest ? rest : "");
+	}
 	if (sys->compiler_chosen && sys->compiler)
 		add(&t, "CC=%s\n", sys->compiler);
 	if (has_kind(layout, LAYOUT_SYS)) {

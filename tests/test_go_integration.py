@@ -895,6 +895,30 @@ def test_env_names_cc_and_gopath_only_when_given(canonfs, tmp_path):
         "content mtimes keep the module index safe: no GODEBUG: %r" % helper
 
 
+def test_a_gopath_of_several_entries_keeps_the_later_ones(canonfs, tmp_path):
+    """Only $GOPATH's first entry is mirrored (MNT/gopath); the exported
+    GOPATH keeps the others at their host paths, so that a package found
+    only there still builds."""
+    gp1, gp2 = tmp_path / "gp1", tmp_path / "gp2"
+    (gp1 / "src" / "a").mkdir(parents=True)
+    (gp2 / "src" / "b").mkdir(parents=True)
+    (gp1 / "src" / "a" / "a.go").write_text(
+        'package main\n\nimport "b"\n\nfunc main() { println(b.N) }\n')
+    (gp2 / "src" / "b" / "b.go").write_text("package b\n\nconst N = 7\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    env = dict(daemon_env(tmp_path), GOPATH="%s:%s" % (gp1, gp2))
+    m = canonfs(src, "digests=%s" % (tmp_path / "digests"),
+                "gomodcache=none", env=env)
+    helper = canonfs_env(m.mnt, tmp_path)
+    mnt = os.path.realpath(m.mnt)
+    assert helper.get("GOPATH") == "%s/gopath:%s" % (mnt, gp2), helper
+    build_env = dict(go_env(tmp_path, tmp_path / "gocache", helper),
+                     GO111MODULE="off", GOFLAGS="")
+    go(["build", "-o", str(tmp_path / "a.bin"), "a"],
+       m.mnt / "gopath" / "src" / "a", build_env, "a GOPATH-mode build")
+
+
 @pytest.mark.parametrize("spelling", ["as mounted", "through a symlink"])
 def test_remount_from_a_shell_that_took_the_mounts_env(canonfs, tmp_path,
                                                        spelling):
