@@ -355,6 +355,21 @@ static int entry_compare(const void *a, const void *b)
 		      ((const struct manifest_entry *)b)->path);
 }
 
+/* The tree's root, opened, and its resolved path in w (symlink targets
+ * are rewritten against it). Returns the descriptor, or -1 with w->err. */
+static int open_tree(struct walk *w, const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !realpath(dir, w->root_path)) {
+		set_err(w->err, w->err_size, "'%s': %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size)
 {
@@ -365,13 +380,8 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	int root_fd, started = 0;
 
 	memset(out, 0, sizeof(*out));
-	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0 || !realpath(dir, w.root_path)) {
-		set_err(err, err_size, "'%s': %s", dir, strerror(errno));
-		if (root_fd >= 0)
-			close(root_fd);
+	if ((root_fd = open_tree(&w, dir)) < 0)
 		return -1;
-	}
 	if (!(root = add_entry(&w, "."))) {
 		close(root_fd);
 		set_err(err, err_size, "out of memory");
@@ -431,13 +441,8 @@ int manifest_describe_paths(const char *dir, const struct manifest *wanted,
 	int root_fd, rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0 || !realpath(dir, w.root_path)) {
-		set_err(err, err_size, "'%s': %s", dir, strerror(errno));
-		if (root_fd >= 0)
-			close(root_fd);
+	if ((root_fd = open_tree(&w, dir)) < 0)
 		return -1;
-	}
 	for (size_t i = 0; rc == 0 && i < wanted->n_entries; i++) {
 		const char *path = wanted->entries[i].path;
 		struct manifest_entry *e;
