@@ -48,23 +48,50 @@ int hostpath_resolve(const char *path, char *out, size_t out_size)
 	return 0;
 }
 
-void hostpath_make_dirs(const char *dir)
+int hostpath_make_dirs(const char *dir, struct hostpath_made *made)
 {
 	char walk[PATH_MAX];
 
+	if (made)
+		made->first = 0;
 	if (snprintf(walk, sizeof(walk), "%s", dir) >= (int)sizeof(walk))
-		return;
+		return ENAMETOOLONG;
 	for (char *p = walk + 1;; p++) {
 		if (*p == '/' || *p == '\0') {
 			char c = *p;
 
 			*p = '\0';
-			mkdir(walk, 0755);
+			if (mkdir(walk, 0755) == 0) {
+				/* Everything below a directory just made is
+				 * made too: the outermost one is enough. */
+				if (made && made->first == 0) {
+					strcpy(made->path, dir);
+					made->first = (size_t)(p - walk);
+				}
+			} else if (errno != EEXIST) {
+				return errno;
+			}
 			*p = c;
 		}
 		if (!*p)
-			break;
+			return 0;
 	}
+}
+
+void hostpath_unmake_dirs(struct hostpath_made *made)
+{
+	size_t len = made->first > 0 ? strlen(made->path) : 0;
+
+	/* Innermost first, up to and including the outermost one made. */
+	while (made->first > 0 && len >= made->first) {
+		made->path[len] = '\0';
+		rmdir(made->path);
+		while (len > 0 && made->path[len] != '/')
+			len--;
+		while (len > 0 && made->path[len - 1] == '/')
+			len--;
+	}
+	made->first = 0;
 }
 
 FILE *hostpath_create(const char *path)

@@ -97,6 +97,20 @@ static void watch_remove(struct inode_table *table, struct inode *inode)
 	inode->watch = -1;
 }
 
+uint64_t inode_clock_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+void inode_mark_handed(struct inode *inode)
+{
+	__atomic_store_n(&inode->handed_ns, inode_clock_ns(),
+			 __ATOMIC_RELAXED);
+}
+
 int inode_table_init(struct inode_table *table, const struct layout *layout,
 		     int inotify_fd)
 {

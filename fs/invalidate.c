@@ -60,14 +60,6 @@ struct inval_batch {
 	size_t n_actions;
 };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
 /* inode may be NULL for INVAL_ENTRY: the kernel orders those itself (a
  * lookup holds the directory's lock, which the notification takes). */
 static void batch_add(struct inval_batch *batch, uint64_t nodeid,
@@ -83,7 +75,7 @@ static void batch_add(struct inval_batch *batch, uint64_t nodeid,
 			.nodeid = nodeid,
 			.kind = kind,
 			.fresh = handed != 0 &&
-				 monotonic_ns() - handed < RETRY_WINDOW_NS};
+				 inode_clock_ns() - handed < RETRY_WINDOW_NS};
 }
 
 /* The inode the table holds for `name` in directory dir, if any. */
@@ -270,7 +262,7 @@ static void forget_everything(struct invalidator *inv)
  * list is full the oldest is given up. */
 static void retry_add(struct invalidator *inv, uint64_t nodeid, int64_t off)
 {
-	uint64_t now = monotonic_ns();
+	uint64_t now = inode_clock_ns();
 
 	if (inv->n_retries == INVALIDATOR_RETRIES) {
 		memmove(&inv->retries[0], &inv->retries[1],
@@ -289,7 +281,7 @@ static void retry_add(struct invalidator *inv, uint64_t nodeid, int64_t off)
  * (-1: none left). */
 static int run_retries(struct invalidator *inv)
 {
-	uint64_t now = monotonic_ns(), next = UINT64_MAX;
+	uint64_t now = inode_clock_ns(), next = UINT64_MAX;
 	size_t kept = 0;
 
 	for (size_t i = 0; i < inv->n_retries; i++) {

@@ -248,7 +248,7 @@ static int add_go_mirrors(struct layout *layout,
 			return -1;
 		/* Created when missing, as `go mod download` would. */
 		if (!opts->read_only)
-			hostpath_make_dirs(dir);
+			hostpath_make_dirs(dir, NULL);
 		if ((chosen || stat(dir, &st) == 0) &&
 		    add_mirror(layout, LAYOUT_GOMODCACHE, "/gomodcache", dir,
 			       chosen ? "-o gomodcache" : "GOMODCACHE", err,

@@ -381,7 +381,7 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
 	 * user named must be in a directory that exists. */
 	if (digests_default_path(path, sizeof(path)) == 0 &&
 	    path_dirname(path, dir, sizeof(dir)) == 0) {
-		hostpath_make_dirs(dir);
+		hostpath_make_dirs(dir, NULL);
 		if ((cache = digests_open(path, err, err_size)))
 			return cache;
 	}

@@ -213,13 +213,7 @@ static double cache_timeout(const struct canonfs_fs *fs,
 static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 		       struct fuse_entry_param *e)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	__atomic_store_n(&inode->handed_ns,
-			 (uint64_t)now.tv_sec * 1000000000u +
-				 (uint64_t)now.tv_nsec,
-			 __ATOMIC_RELAXED);
+	inode_mark_handed(inode);
 	e->ino = inode_nodeid(&fs->inodes, inode);
 	e->attr_timeout = cache_timeout(fs, inode);
 	e->entry_timeout = e->attr_timeout;
@@ -714,15 +708,14 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
 
 /* Before a write or truncate of ours through fd (own.h; an O_PATH
  * descriptor will do): true when it is recorded, and own_write_end is then
- * due. */
-static bool own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd)
+ * due. The stat it took goes to *host. */
+static bool own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd,
+			    struct stat *host)
 {
-	struct stat host;
-
 	for (int tries = 1;; tries++) {
-		if (fstat(fd, &host) == -1)
+		if (fstat(fd, host) == -1)
 			return false;
-		if (own_write_before(&fs->own, &inode->own_write, &host,
+		if (own_write_before(&fs->own, &inode->own_write, host,
 				     tries == OWN_WRITE_STAT_TRIES))
 			return true;
 	}
@@ -741,8 +734,9 @@ static int do_setattr(struct canonfs_fs *fs, struct inode *inode,
 		      const struct fuse_file_info *fi)
 {
 	/* A truncate is a modification of ours, like a write. */
+	struct stat host;
 	bool sized = (to_set & FUSE_SET_ATTR_SIZE) &&
-		     own_write_begin(fs, inode, inode->host_fd);
+		     own_write_begin(fs, inode, inode->host_fd, &host);
 	int err = apply_setattr(inode, attr, to_set, fi);
 
 	if (sized)
@@ -1439,16 +1433,17 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
-	/* An O_APPEND write comes at the end the kernel knows, which a host
-	 * append it has not stat'ed since may have moved: written there, it
-	 * would overwrite the host's bytes. It goes to the host's end; when
-	 * that is elsewhere, the kernel's size and pages are wrong, and the
-	 * write's IN_MODIFY must drop them. */
-	if (append && fstat(fd, &host) == 0 && host.st_size != off)
-		own_write_foreign(&fs->own, &inode->own_write);
 	/* Tell our IN_MODIFY from the host's (own.h): the kernel's pages
-	 * already hold these bytes and must not be dropped for them. */
-	recorded = own_write_begin(fs, inode, fd);
+	 * already hold these bytes and must not be dropped for them.
+	 * Except after a host append: an O_APPEND write comes at the end the
+	 * kernel knows, which a host append it has not stat'ed since may have
+	 * moved, and written there it would overwrite the host's bytes. It
+	 * goes to the host's end (the stat just taken); when that is
+	 * elsewhere, the kernel's size and pages are wrong, and the write's
+	 * IN_MODIFY must drop them. */
+	recorded = own_write_begin(fs, inode, fd, &host);
+	if (append && recorded && host.st_size != off)
+		own_write_foreign(&fs->own, &inode->own_write);
 	written = append ? append_to_host(fd, in) : fuse_buf_copy(&out, in, 0);
 	if (recorded)
 		own_write_end(fs, inode, fd);
@@ -1477,6 +1472,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	stats_add(&fs_of(req)->stats, STAT_FALLOCATE);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
+	struct stat host;
 	int fd, temp_fd, err;
 	bool recorded;
 
@@ -1485,7 +1481,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		fuse_reply_err(req, err);
 		return;
 	}
-	recorded = own_write_begin(fs, inode, fd);
+	recorded = own_write_begin(fs, inode, fd, &host);
 	if (fallocate(fd, mode, off, len) == -1)
 		err = errno;
 	if (recorded)

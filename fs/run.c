@@ -4,6 +4,7 @@
 #include "canonfs/run.h"
 
 #include "canonfs/goenv.h"
+#include "canonfs/hostpath.h"
 
 #include "canonfs/mounts.h"
 #include "canonfs/path.h"
@@ -117,48 +118,11 @@ static int parse_run_args(int argc, char **argv, struct run_args *args)
 	return 0;
 }
 
-/* The directories prepare_mountpoint made, outermost first, so that a
- * run that fails before mounting leaves none behind. */
-struct made_dirs {
-	char paths[8][PATH_MAX];
-	int n;
-};
-
-/* mkdir -p of mountpoint, recording what it made. */
-static int make_mountpoint(const char *mountpoint, struct made_dirs *made)
-{
-	char walk[PATH_MAX];
-
-	if (snprintf(walk, sizeof(walk), "%s", mountpoint) >= (int)sizeof(walk))
-		return ENAMETOOLONG;
-	for (char *p = walk + 1;; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(walk, 0755) == 0) {
-				if (made->n < 8)
-					strcpy(made->paths[made->n++], walk);
-			} else if (errno != EEXIST) {
-				return errno;
-			}
-			*p = c;
-		}
-		if (!*p)
-			return 0;
-	}
-}
-
-static void unmake_mountpoint(struct made_dirs *made)
-{
-	while (made->n > 0)
-		rmdir(made->paths[--made->n]);
-}
-
 /* Create the mountpoint, or clean a mount a killed daemon left behind. A
  * live mount there is refused: the build would run in it, and the
  * unmount at the end would take it away from its owner. */
-static int prepare_mountpoint(const char *mountpoint, struct made_dirs *made)
+static int prepare_mountpoint(const char *mountpoint,
+			      struct hostpath_made *made)
 {
 	char resolved[PATH_MAX];
 	struct stat st;
@@ -184,11 +148,12 @@ static int prepare_mountpoint(const char *mountpoint, struct made_dirs *made)
 		}
 		return 0;
 	}
-	if (errno == ENOENT && (err = make_mountpoint(mountpoint, made)) == 0)
+	if (errno == ENOENT &&
+	    (err = hostpath_make_dirs(mountpoint, made)) == 0)
 		return 0;
 	report_error("run: MOUNTPOINT '%s': %s (give a directory with -m)",
 		     mountpoint, strerror(errno == ENOENT ? err : errno));
-	unmake_mountpoint(made);
+	hostpath_unmake_dirs(made);
 	return -1;
 }
 
@@ -226,7 +191,8 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 	return pid;
 }
 
-/* Wait until the mount is up, or the daemon gave up (it said why). */
+/* Wait until the mount is up (0), or the daemon gave up: it said why,
+ * and its exit status is ours (2 for a bad -o, as from canonfs itself). */
 static int wait_mounted(pid_t daemon, const char *mountpoint)
 {
 	struct timespec tick = {0, 10 * 1000 * 1000};
@@ -237,14 +203,16 @@ static int wait_mounted(pid_t daemon, const char *mountpoint)
 		if (mounts_is_mount_point(mountpoint))
 			return 0;
 		if (waitpid(daemon, &status, WNOHANG) == daemon)
-			return -1;
+			return WIFEXITED(status) && WEXITSTATUS(status) > 0
+				       ? WEXITSTATUS(status)
+				       : 1;
 		nanosleep(&tick, NULL);
 	}
 	report_error("run: the mount at '%s' did not come up within 30 s",
 		     mountpoint);
 	kill(daemon, SIGTERM);
 	waitpid(daemon, NULL, 0);
-	return -1;
+	return 1;
 }
 
 /* MOUNTPOINT/src plus where we are inside SRCDIR, if we are. */
@@ -316,7 +284,7 @@ static int supervise(pid_t command, pid_t daemon, const sigset_t *forwarded,
 int run_main(int argc, char **argv)
 {
 	char mountpoint[PATH_MAX], dir[PATH_MAX + 8];
-	struct made_dirs made = {.n = 0};
+	struct hostpath_made made = {.first = 0};
 	struct run_args args;
 	sigset_t forwarded, old_mask;
 	bool daemon_alive = true;
@@ -331,7 +299,7 @@ int run_main(int argc, char **argv)
 	if (!realpath(args.mountpoint, mountpoint)) {
 		report_error("run: MOUNTPOINT '%s': %s", args.mountpoint,
 			     strerror(errno));
-		unmake_mountpoint(&made);
+		hostpath_unmake_dirs(&made);
 		return 1;
 	}
 
@@ -345,9 +313,9 @@ int run_main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
 
 	daemon = start_daemon(&args, mountpoint);
-	if (daemon < 0 || wait_mounted(daemon, mountpoint)) {
-		unmake_mountpoint(&made);
-		return 1;
+	if (daemon < 0 || (rc = wait_mounted(daemon, mountpoint))) {
+		hostpath_unmake_dirs(&made);
+		return daemon < 0 ? 1 : rc;
 	}
 
 	command_dir(args.src_dir, mountpoint, dir, sizeof(dir));

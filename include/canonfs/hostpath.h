@@ -6,6 +6,7 @@
 #ifndef CANONFS_HOSTPATH_H
 #define CANONFS_HOSTPATH_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,9 +19,20 @@
  */
 int hostpath_resolve(const char *path, char *out, size_t out_size);
 
-/* mkdir -p with mode 0755; failures are left for the caller's next step
- * (stat or open) to report. */
-void hostpath_make_dirs(const char *dir);
+/* What hostpath_make_dirs made, so that a setup that fails afterwards
+ * can take it back. */
+struct hostpath_made {
+	char path[PATH_MAX]; /* the directory asked for */
+	size_t first; /* length of its outermost part that was made; 0: none */
+};
+
+/* mkdir -p with mode 0755: 0, or the errno value of the first mkdir that
+ * failed otherwise than with EEXIST. What it made goes into made (may be
+ * NULL). */
+int hostpath_make_dirs(const char *dir, struct hostpath_made *made);
+
+/* rmdir what hostpath_make_dirs made, innermost first. */
+void hostpath_unmake_dirs(struct hostpath_made *made);
 
 /* fopen(path, "w") with mode 0644 whatever the umask (the daemon serves
  * with umask 0), close-on-exec. */

@@ -195,6 +195,12 @@ struct inode *inode_from_nodeid(struct inode_table *table, uint64_t nodeid);
 uint64_t inode_nodeid(const struct inode_table *table,
 		      const struct inode *inode);
 
+/* The clock of handed_ns: CLOCK_MONOTONIC in nanoseconds. */
+uint64_t inode_clock_ns(void);
+
+/* The inode goes to the kernel in an entry reply now (handed_ns). */
+void inode_mark_handed(struct inode *inode);
+
 /*
  * The inode for a host object freshly opened in directory parent, with
  * one more lookup. When

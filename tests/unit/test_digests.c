@@ -74,7 +74,7 @@ int main(void)
 		char sub[256];
 
 		path_in(sub, "cache/sub");
-		hostpath_make_dirs(sub);
+		hostpath_make_dirs(sub, NULL);
 	}
 	cache = digests_open(cache_path, err, sizeof(err));
 	CHECK(cache != NULL);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,16 +70,35 @@ static void test_resolve(void)
 
 static void test_make_dirs(void)
 {
+	struct hostpath_made made;
 	char path[PATH_MAX];
 	struct stat st;
 
-	hostpath_make_dirs(at(path, "deep/er/still"));
+	CHECK(hostpath_make_dirs(at(path, "deep/er/still"), &made) == 0);
 	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-	/* Again, over what exists: nothing changes, nothing fails. */
-	hostpath_make_dirs(at(path, "deep/er/still"));
+	CHECK(made.first == strlen(at(path, "deep")));
+	/* Again, over what exists: nothing changes, nothing fails, nothing
+	 * is recorded as made. */
+	CHECK(hostpath_make_dirs(at(path, "deep/er/still"), &made) == 0);
 	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-	hostpath_make_dirs(at(path, "deep/er/"));
+	CHECK(made.first == 0);
+	CHECK(hostpath_make_dirs(at(path, "deep/er/"), NULL) == 0);
 	CHECK(stat(at(path, "deep/er"), &st) == 0 && S_ISDIR(st.st_mode));
+
+	/* Taking back removes what was made, innermost first, and only
+	 * that: "deep" existed before. */
+	CHECK(hostpath_make_dirs(at(path, "deep/new//er/still/"), &made) == 0);
+	CHECK(stat(at(path, "deep/new/er/still"), &st) == 0);
+	hostpath_unmake_dirs(&made);
+	CHECK(stat(at(path, "deep/new"), &st) == -1 && errno == ENOENT);
+	CHECK(stat(at(path, "deep/er/still"), &st) == 0);
+	hostpath_unmake_dirs(&made); /* twice: nothing more */
+	CHECK(stat(at(path, "deep"), &st) == 0);
+
+	/* A file on the way: its errno, and nothing left made. */
+	CHECK(close(creat(at(path, "plain"), 0644)) == 0);
+	CHECK(hostpath_make_dirs(at(path, "plain/sub"), &made) == ENOTDIR);
+	CHECK(made.first == 0);
 }
 
 int main(void)
