@@ -322,13 +322,43 @@ static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 	return rc;
 }
 
+/* The trace is written at unmount, when nobody may be listening: check
+ * now that it can be, by opening it for writing (or making it, and taking
+ * it back). Access bits alone pass where root is refused anyway: /proc,
+ * a read-only filesystem, a FIFO nobody reads. */
+static int check_trace_writable(const char *path)
+{
+	const int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct stat st;
+	bool made = false;
+	int fd;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		report_error("-o trace='%s' is a directory (give a file name)",
+			     path);
+		return -1;
+	}
+	fd = open(path, flags);
+	if (fd == -1 && errno == ENOENT) {
+		fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+		made = fd >= 0;
+	}
+	if (fd == -1) {
+		report_error("-o trace='%s': cannot write it: %s (give a file "
+			     "in a writable directory)",
+			     path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	if (made)
+		unlink(path);
+	return 0;
+}
+
 /* -o trace=FILE, made absolute: the daemon changes to / when it detaches. */
 static int start_trace(struct trace *trace, const char *path)
 {
 	char cwd[PATH_MAX], absolute[2 * PATH_MAX + 2];
-
-	char dir[sizeof(absolute)];
-	struct stat st;
 
 	if (path && path[0] != '/') {
 		if (!getcwd(cwd, sizeof(cwd))) {
@@ -338,25 +368,8 @@ static int start_trace(struct trace *trace, const char *path)
 		snprintf(absolute, sizeof(absolute), "%s/%s", cwd, path);
 		path = absolute;
 	}
-	/* Written at unmount, when nobody may be listening: check now that
-	 * it can be. */
-	if (path) {
-		snprintf(dir, sizeof(dir), "%s", path);
-		*strrchr(dir, '/') = '\0';
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			report_error(
-				"-o trace='%s' is a directory (give a file "
-				"name)",
-				path);
-			return -1;
-		}
-		if (access(dir[0] ? dir : "/", W_OK | X_OK) == -1) {
-			report_error("-o trace='%s': cannot write in '%s': %s "
-				     "(give a file in a writable directory)",
-				     path, dir[0] ? dir : "/", strerror(errno));
-			return -1;
-		}
-	}
+	if (path && check_trace_writable(path))
+		return -1;
 	if (trace_init(trace, path)) {
 		report_error("out of memory");
 		return -1;

@@ -204,10 +204,11 @@ def test_trace_file_inside_the_mountpoint(run_canonfs, src, mnt):
                             mnt), "trace", mnt=mnt)
 
 
-@pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t"])
+@pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t", "/proc/t"])
 def test_bad_trace_file(run_canonfs, src, mnt, tmp_path, trace):
     """The trace is written at unmount, when no one may be listening: a
-    file that cannot be written there is refused at mount."""
+    file that cannot be written there is refused at mount. /proc passes
+    a check of the access bits for root, and refuses the write."""
     value = trace.replace("DIR", str(tmp_path)).replace(
         "MISSING", str(tmp_path / "missing"))
     check_error(run_canonfs("-o", "trace=" + value, src, mnt), "trace",
