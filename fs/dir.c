@@ -94,10 +94,15 @@ int dir_listing_read_host(int dir_fd, struct dir_listing *out)
 		dir_listing_free(out);
 		return err;
 	}
-	if (out->n_entries > 0) /* qsort wants a non-NULL array */
-		qsort(out->entries, out->n_entries, sizeof(*out->entries),
-		      entry_compare);
+	dir_listing_sort(out);
 	return 0;
+}
+
+void dir_listing_sort(struct dir_listing *listing)
+{
+	if (listing->n_entries > 0) /* qsort wants a non-NULL array */
+		qsort(listing->entries, listing->n_entries,
+		      sizeof(*listing->entries), entry_compare);
 }
 
 int dir_listing_from_layout(const struct layout_dir *dir,

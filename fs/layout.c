@@ -351,6 +351,7 @@ int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror, int fd,
 	char proc_path[64], host_path[PATH_MAX];
 	const struct layout_mirror *m = &layout->mirrors[mirror];
 	const char *rest;
+	struct stat st;
 	ssize_t len;
 
 	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
@@ -358,8 +359,11 @@ int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror, int fd,
 	if (len < 0)
 		return errno;
 	host_path[len] = '\0';
-	/* The kernel's name of an unlinked object; it has no place now. */
-	if (len > 10 && strcmp(host_path + len - 10, " (deleted)") == 0)
+	/* An unlinked object has no place now. The kernel's name for it
+	 * ends in " (deleted)", but so may a real name: ask the inode. */
+	if (fstat(fd, &st) == -1)
+		return errno;
+	if (st.st_nlink == 0)
 		return ENOENT;
 	rest = path_under(host_path, m->host_root);
 	if (!rest)

@@ -129,9 +129,13 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 	}
 	err = symlink_to_view(target, virt_dir, fs->layout.spellings,
 			      fs->layout.n_spellings, out, out_size);
-	/* Still absolute: it leaves every mirror, the build depends on the
-	 * host there. */
-	if (!err && out[0] == '/' && trace_active(&fs->trace))
+	/* Still absolute, it leaves every mirror; relative, it may climb out
+	 * of its own: the build depends on the host there. */
+	if (!err && trace_active(&fs->trace) &&
+	    (out[0] == '/' ||
+	     symlink_climbs_out(
+		     virt_dir, out,
+		     fs->layout.mirrors[inode->key.mirror].virt_path)))
 		trace_warn(&fs->trace, "symlink-escapes", virt_path, out);
 	return err;
 }
@@ -1051,6 +1055,7 @@ static int control_listing(struct dir_listing *listing, bool tracing)
 		entry->d_type = DT_REG;
 		listing->n_entries++;
 	}
+	dir_listing_sort(listing); /* like every listing of the view */
 	return 0;
 }
 
@@ -1793,9 +1798,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 					err = 0;
 					break;
 				}
-				if (err)
-					break;
-			} else {
+			}
+			/* Any other failure is this entry's alone (a target
+			 * too long to show, say): the name goes without
+			 * attributes, and its lookup reports the error. */
+			if (!plus || dir->control || e.ino == 0) {
+				err = 0;
+				memset(&e, 0, sizeof(e));
 				e.attr.st_ino =
 					canon_child_ino(dir->canon_ino, name);
 				e.attr.st_mode = (mode_t)DTTOIF(entry->d_type);

@@ -103,28 +103,144 @@ static int tidy_relative(const char *target, char *out, size_t out_size)
 	return 0;
 }
 
-int symlink_to_view(const char *target, const char *link_virt_dir,
-		    const struct symlink_mirror *mirrors, size_t n_mirrors,
-		    char *out, size_t out_size)
+/* Where the first ".." component of clean-but-for-".." path p starts, or
+ * NULL. */
+static const char *first_dotdot(const char *p)
+{
+	for (;;) {
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (len == 0)
+			return NULL;
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return p;
+		p += len;
+	}
+}
+
+/* Whether walking the components of rel down from a depth of `depth`
+ * below a root ever goes above it, lexically. */
+static bool rises_above(size_t depth, const char *rel)
+{
+	long d = (long)depth;
+
+	for (const char *p = rel; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			d--;
+		else if (len > 0)
+			d++;
+		if (d < 0)
+			return true;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return false;
+}
+
+static size_t count_components(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p; p++)
+		n += *p != '/' && (p[1] == '/' || p[1] == '\0');
+	return n;
+}
+
+/* The old rule, for absolute targets whose ".." undo part of a mirror's
+ * own path: cleaned lexically, then placed. */
+static int view_of_cleaned(const char *target, const char *link_virt_dir,
+			   const struct symlink_mirror *mirrors,
+			   size_t n_mirrors, char *out, size_t out_size)
 {
 	char clean[PATH_MAX], virt[PATH_MAX];
 	const struct symlink_mirror *mirror;
 	const char *rest = NULL;
 	int err;
 
-	if (target[0] != '/')
-		return tidy_relative(target, out, out_size);
 	if ((err = path_clean(target, clean, sizeof(clean))))
 		return err;
-
 	mirror = mirror_by_host(clean, mirrors, n_mirrors, &rest);
 	if (!mirror) /* escapes every mirror: shown as it is */
 		return copy_out(target, out, out_size);
-
 	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
 			     rest) >= sizeof(virt))
 		return ENAMETOOLONG;
 	return path_relative(link_virt_dir, virt, out, out_size);
+}
+
+/*
+ * An absolute target inside a mirror is shown relative to the link. It is
+ * tidied as a relative one is, so its ".." stay: "/m/sl/../f" with sl a
+ * symlink leads to the parent of sl's target, and shown as "sl/../f" it
+ * still does. The part before the first ".." is placed in the view; the
+ * rest follows as it is. A trailing "/" stays (it asks for a directory).
+ */
+int symlink_to_view(const char *target, const char *link_virt_dir,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size)
+{
+	char tidy[PATH_MAX], virt[PATH_MAX], tail[PATH_MAX];
+	const struct symlink_mirror *mirror;
+	const char *rest = NULL, *dotdot;
+	size_t len;
+	bool dir;
+	int err;
+
+	if (target[0] != '/')
+		return tidy_relative(target, out, out_size);
+	tidy[0] = '/';
+	if ((err = tidy_relative(target + 1, tidy + 1, sizeof(tidy) - 1)))
+		return err;
+	if (strcmp(tidy, "/.") == 0)
+		tidy[1] = '\0';
+	/* tidy is "/head" or "/head/tail", tail starting at a "..". */
+	tail[0] = '\0';
+	if ((dotdot = first_dotdot(tidy))) {
+		size_t head_len = (size_t)(dotdot - tidy) - 1;
+
+		memcpy(tail, dotdot, strlen(dotdot) + 1);
+		tidy[head_len > 0 ? head_len : 1] = '\0';
+	}
+	len = strlen(tidy);
+	dir = !tail[0] && len > 1 && tidy[len - 1] == '/';
+	if (dir)
+		tidy[len - 1] = '\0';
+
+	mirror = mirror_by_host(tidy, mirrors, n_mirrors, &rest);
+	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
+		return view_of_cleaned(target, link_virt_dir, mirrors,
+				       n_mirrors, out, out_size);
+	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
+			     rest) >= sizeof(virt))
+		return ENAMETOOLONG;
+	if ((err = path_relative(link_virt_dir, virt, out, out_size)))
+		return err;
+	len = strlen(out);
+	if (tail[0]) {
+		/* "." then the rest is just the rest. */
+		if (strcmp(out, ".") == 0)
+			len = 0;
+		else if (len + 1 < out_size)
+			out[len++] = '/';
+		else
+			return ENAMETOOLONG;
+		if (len + strlen(tail) + 1 > out_size)
+			return ENAMETOOLONG;
+		memcpy(out + len, tail, strlen(tail) + 1);
+	} else if (dir && strcmp(out, ".") != 0 &&
+		   !(len >= 2 && strcmp(out + len - 2, "..") == 0)) {
+		if (len + 2 > out_size)
+			return ENAMETOOLONG;
+		out[len++] = '/';
+		out[len] = '\0';
+	}
+	return 0;
 }
 
 /* Whether walking relative target from dir, one component at a time,
@@ -155,6 +271,11 @@ static bool climbs_out(const char *dir, const char *target, const char *root)
 			p++;
 	}
 	return false;
+}
+
+bool symlink_climbs_out(const char *dir, const char *target, const char *root)
+{
+	return climbs_out(dir, target, root);
 }
 
 int symlink_to_host(const char *target, const char *link_virt_dir,

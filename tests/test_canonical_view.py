@@ -776,6 +776,16 @@ def test_symlink_targets(canonfs, tmp_path):
         "prefix_trap": (str(sibling / "f"), str(sibling / "f")),
         "dangling": ("nowhere/missing", "nowhere/missing"),
         "to_mirror": (str(mirror / "m1"), "../extra/one/m1"),
+        # Absolute targets keep their ".." too: a/sl/.. is dir, not a.
+        "a/abs_through_link": (str(src / "a" / "sl") + "/../file",
+                               "sl/../file"),
+        "abs_through_link_top": (str(src / "a" / "sl") + "/../file",
+                                 "a/sl/../file"),
+        # ... and their trailing slash.
+        "abs_trailing": (str(src / "dir") + "/", "dir/"),
+        "abs_file_as_dir": (str(src / "dir" / "file") + "/", "dir/file/"),
+        # A name the kernel gives unlinked files is an ordinary name.
+        "abs (deleted)": (str(src / "dir" / "file"), "dir/file"),
     }
     # a/sl leads to dir/deep, so a/sl/.. is dir: a/through_link is
     # dir/file on the host, and must stay so (lexically it would be
@@ -799,14 +809,75 @@ def test_symlink_targets(canonfs, tmp_path):
             "symlink %s: st_size %d != len(readlink) %d" % (name, st.st_size, len(os.fsencode(got)))
     # The rewritten links resolve inside the mount.
     for name in ("abs_top", "a/abs_up", "dir/deep/abs_same", "messy",
-                 "a/messy_up", "a/through_link"):
+                 "a/messy_up", "a/through_link", "a/abs_through_link",
+                 "abs_through_link_top", "abs (deleted)"):
         assert (m.root / name).read_bytes() == b"target content\n", \
             "following %s inside the mount does not reach dir/file" % name
     assert (m.root / "to_mirror").read_bytes() == b"mirrored\n"
     assert (m.root / "abs_dir").is_dir()
     assert not (m.root / "dangling").exists()
-    with pytest.raises(NotADirectoryError):
-        (m.root / "file_as_dir").read_bytes()  # as on the host
+    for name in ("file_as_dir", "abs_file_as_dir"):
+        with pytest.raises(NotADirectoryError):
+            (m.root / name).read_bytes()  # as on the host
+    # Where the host leads, the mount leads.
+    for name in links:
+        assert os.path.exists(src / name) == os.path.exists(m.root / name), name
+        if (src / name).is_file():
+            assert (src / name).read_bytes() == (m.root / name).read_bytes(), name
+
+
+def test_names_like_the_kernels_deleted_suffix(canonfs, tmp_path):
+    """The kernel's name of an unlinked file ends in " (deleted)"; a real
+    name may too, and must not be taken for one: links in such a directory
+    are rewritten and can be made through the mount."""
+    src = tmp_path / "src"
+    odd = src / "d (deleted)"
+    odd.mkdir(parents=True)
+    (src / "f").write_bytes(b"f\n")
+    os.symlink(str(src / "f"), odd / "abs")
+    m = canonfs(src)
+    assert os.readlink(m.root / "d (deleted)" / "abs") == "../f"
+    os.symlink("../f", m.root / "d (deleted)" / "made")
+    assert os.readlink(odd / "made") == "../f"
+    assert (m.root / "d (deleted)" / "made").read_bytes() == b"f\n"
+
+
+def test_one_entry_that_cannot_be_shown_leaves_the_listing_whole(canonfs,
+                                                                tmp_path):
+    """An absolute link deep down whose relative form is longer than
+    PATH_MAX cannot be shown: its own lstat fails, but the listing of its
+    directory must still give every name."""
+    src = tmp_path / "src"
+    src.mkdir()
+    deep = str(src) + "/d" * 1400
+    fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1400):  # os.makedirs recurses once per component
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    (src / "top").write_bytes(b"top\n")
+    Path(deep, "a_before").write_bytes(b"a\n")
+    Path(deep, "z_after").write_bytes(b"z\n")
+    os.symlink(str(src / "top"), deep + "/m_link")
+    try:
+        m = canonfs(src)
+        inside = str(m.root) + "/d" * 1400
+        fd = os.open(inside, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert sorted(os.listdir(fd)) == ["a_before", "m_link",
+                                              "z_after"]
+            with pytest.raises(OSError) as info:
+                os.stat("m_link", dir_fd=fd, follow_symlinks=False)
+            assert info.value.errno == errno.ENAMETOOLONG
+            with open(os.open("z_after", os.O_RDONLY, dir_fd=fd),
+                      "rb") as f:
+                assert f.read() == b"z\n"
+        finally:
+            os.close(fd)
+    finally:
+        # pytest's own cleanup (shutil.rmtree) recurses per level.
+        subprocess.run(["rm", "-rf", str(src / "d")], check=True)
 
 
 def test_mount_root_is_synthetic(canonfs, tmp_path):

@@ -62,17 +62,29 @@ def test_trace_reports_what_makes_a_tree_host_dependent(tmp_path, canonfs):
     src.mkdir()
     (src / "input.txt").write_text("version 1\n")
     os.symlink("/etc/hostname", src / "escape")
+    # Relative, it depends on where the host put the tree all the same.
+    os.symlink("../../../../../../../../../etc/hostname", src / "climbs")
+    os.symlink("../outside", src / "just_above")
+    os.symlink("sub/../inside", src / "stays")
     os.mkfifo(src / "pipe")
     trace = tmp_path / "t"
     m = canonfs(src, "trace=%s" % trace)
+    assert os.listdir(m.mnt / ".canonfs") == [
+        "barrier", "env", "stats", "trace-flush", "trace-start",
+        "trace-stop"], "byte order, like every listing of the view"
     os.listdir(m.root)
-    os.readlink(m.root / "escape")
+    for name in ("escape", "climbs", "just_above", "stays"):
+        os.readlink(m.root / name)
     assert (m.root / "input.txt").read_text() == "version 1\n"
     (src / "input.txt").write_text("version 2\n")  # on the host, mid-build
     (m.mnt / ".canonfs" / "barrier").read_text()
     flush(m)
     _, _, _, warnings = read_trace(trace)
     assert "symlink-escapes src/escape /etc/hostname" in warnings
+    assert ("symlink-escapes src/climbs "
+            "../../../../../../../../../etc/hostname") in warnings
+    assert "symlink-escapes src/just_above ../outside" in warnings
+    assert not [w for w in warnings if "src/stays" in w], warnings
     assert "hidden-devices-in src" in warnings
     assert "changed-while-read src/input.txt" in warnings
 

@@ -31,6 +31,10 @@ struct dir_listing {
  * errno value. */
 int dir_listing_read_host(int dir_fd, struct dir_listing *out);
 
+/* Into byte order of the names (strcmp), the order every listing starts
+ * from. */
+void dir_listing_sort(struct dir_listing *listing);
+
 /* The listing of a synthetic directory of the layout. */
 int dir_listing_from_layout(const struct layout_dir *dir,
 			    struct dir_listing *out);

@@ -3,7 +3,9 @@
  *
  * Reading (host -> view): an absolute target inside a mirrored host
  * directory is shown as the equivalent virtual path, written relative to
- * the link so it is the same on every machine; a relative target is shown
+ * the link so it is the same on every machine (its ".." kept, as below;
+ * only ".." that undo part of the mirror's own host path are taken out
+ * lexically); a relative target is shown
  * with "." and repeated slashes taken out, its ".." kept (what a ".."
  * undoes may be a symlink) and a trailing "/" kept (it asks for a
  * directory); an absolute target outside every mirror is
@@ -17,6 +19,7 @@
 #ifndef CANONFS_SYMLINK_H
 #define CANONFS_SYMLINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One spelling of a mirror's host directory. A mirror may appear twice:
@@ -34,6 +37,11 @@ struct symlink_mirror {
 int symlink_to_view(const char *target, const char *link_virt_dir,
 		    const struct symlink_mirror *mirrors, size_t n_mirrors,
 		    char *out, size_t out_size);
+
+/* Whether relative target, walked from virtual directory dir one component
+ * at a time, ever leaves root: it then depends on where the host put the
+ * tree (lexically: a ".." after a symlink is taken as undoing its name). */
+bool symlink_climbs_out(const char *dir, const char *target, const char *root);
 
 /*
  * The target to store on the host for a symlink created through the mount

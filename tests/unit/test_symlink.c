@@ -49,6 +49,29 @@ int main(void)
 	CHECK_STR(view("/data/alice/proj//b/./f", "/src"), "b/f");
 	CHECK_STR(view("/opt/tools/bin/go", "/src/a"),
 		  "../../extra/tools/bin/go");
+	/* Their ".." stay, as in relative targets: "sl/.." is the parent of
+	 * sl's target when sl is a symlink. Only the part before the first
+	 * ".." is placed; the rest follows. */
+	CHECK_STR(view("/data/alice/proj/a/sl/../f", "/src/a"), "sl/../f");
+	CHECK_STR(view("/data/alice/proj/a/sl/../f", "/src/b"), "../a/sl/../f");
+	CHECK_STR(view("/data/alice/proj/a/../f", "/src/a"), "../f");
+	CHECK_STR(view("/data/alice/proj/./a/x/../../f", "/src"),
+		  "a/x/../../f");
+	CHECK_STR(view("/opt/tools/bin/../lib/x", "/src"),
+		  "../extra/tools/bin/../lib/x");
+	/* ".." that climb above the mirror's root undo the mirror's own host
+	 * path, which has no symlink in it: cleaned, as before. */
+	CHECK_STR(view("/data/alice/proj/../proj/b", "/src/a"), "../b");
+	CHECK_STR(view("/data/alice/proj/a/../../proj/f", "/src"), "f");
+	CHECK_STR(view("/data/alice/x/../proj/f", "/src"), "f");
+	CHECK_STR(view("/data/alice/proj/../other", "/src"),
+		  "/data/alice/proj/../other");
+	/* A trailing "/" asks for a directory: it stays ("f/" fails). */
+	CHECK_STR(view("/data/alice/proj/b/f/", "/src/a"), "../b/f/");
+	CHECK_STR(view("/data/alice/proj/b/.", "/src/a"), "../b/");
+	CHECK_STR(view("/data/alice/proj/a/", "/src/a"), ".");
+	CHECK_STR(view("/data/alice/proj/", "/src/a/b"), "../..");
+	CHECK_STR(view("/data/alice/proj/a/sl/../", "/src/a"), "sl/..");
 	/* The longest host root wins. */
 	CHECK_STR(view("/opt/tools/x", "/extra/tools"), "x");
 	/* Escaping targets are shown untouched, even when messy. */
