@@ -223,7 +223,7 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 	return rc;
 }
 
-static struct fuse_session *exiting_session;
+static struct fuse_session *volatile exiting_session;
 
 static void exit_session(int sig)
 {
@@ -551,6 +551,10 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	/* SIGUSR2 stays caught, and now does nothing: a late one (run's,
+	 * after a lazy unmount) must neither touch the freed session nor
+	 * kill the trace being written. */
+	exiting_session = NULL;
 	if (se)
 		fuse_session_destroy(se);
 	if (table)

@@ -5,7 +5,6 @@
 
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
-
 #include "canonfs/mounts.h"
 #include "canonfs/path.h"
 
@@ -18,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -183,6 +183,9 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 		prctl(PR_SET_PDEATHSIG, SIGUSR2);
 		if (getppid() != parent)
 			_exit(1);
+		/* Out of the terminal's reach: Ctrl-\ or Ctrl-Z meant for
+		 * the command must not kill or stop the mount under it. */
+		setpgid(0, 0);
 		execv("/proc/self/exe", argv);
 		report_error("run: cannot start the daemon: %s",
 			     strerror(errno));
@@ -191,14 +194,36 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 	return pid;
 }
 
-/* Wait until the mount is up (0), or the daemon gave up: it said why,
- * and its exit status is ours (2 for a bad -o, as from canonfs itself). */
-static int wait_mounted(pid_t daemon, const char *mountpoint)
+/* End the daemon: SIGUSR2 (the others stay blocked in it, see
+ * start_daemon), SIGKILL if it has not gone within 5 s. */
+static void stop_daemon(pid_t daemon)
+{
+	struct timespec tick = {0, 20 * 1000 * 1000};
+
+	kill(daemon, SIGUSR2);
+	for (int waited = 0; waitpid(daemon, NULL, WNOHANG) != daemon;
+	     waited++) {
+		if (waited == 250)
+			kill(daemon, SIGKILL);
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * Wait until the mount is up (0), or the daemon gave up: it said why, and
+ * its exit status is ours (2 for a bad -o, as from canonfs itself). A
+ * signal to stop (docker stop during a slow start) ends the daemon and
+ * gives 128+N.
+ */
+static int wait_mounted(pid_t daemon, const char *mountpoint,
+			const sigset_t *forwarded)
 {
 	struct timespec tick = {0, 10 * 1000 * 1000};
+	int rc = 1;
 
 	for (int waited = 0; waited < 3000; waited++) {
-		int status;
+		siginfo_t info;
+		int status, sig;
 
 		if (mounts_is_mount_point(mountpoint))
 			return 0;
@@ -206,13 +231,21 @@ static int wait_mounted(pid_t daemon, const char *mountpoint)
 			return WIFEXITED(status) && WEXITSTATUS(status) > 0
 				       ? WEXITSTATUS(status)
 				       : 1;
-		nanosleep(&tick, NULL);
+		sig = sigtimedwait(forwarded, &info, &tick);
+		if (sig > 0 && sig != SIGCHLD) {
+			rc = 128 + sig;
+			break;
+		}
 	}
-	report_error("run: the mount at '%s' did not come up within 30 s",
-		     mountpoint);
-	kill(daemon, SIGTERM);
-	waitpid(daemon, NULL, 0);
-	return 1;
+	if (rc == 1)
+		report_error("run: the mount at '%s' did not come up within "
+			     "30 s",
+			     mountpoint);
+	stop_daemon(daemon);
+	/* It may have mounted at last, or left the mount stale. */
+	if (mounts_is_mount_point(mountpoint))
+		mounts_unmount(mountpoint, true);
+	return rc;
 }
 
 /* MOUNTPOINT/src plus where we are inside SRCDIR, if we are. */
@@ -256,8 +289,9 @@ static pid_t start_command(char **command, const char *mountpoint,
 
 /*
  * Wait for the command, forwarding the signals a container runtime or a
- * CI runner sends. The daemon may die meanwhile: the command then sees
- * ENOTCONN and ends on its own.
+ * CI runner sends. As PID 1 of a container we also reap the orphans that
+ * are reparented to us. The daemon may die meanwhile: the command then
+ * sees ENOTCONN and ends on its own.
  */
 static int supervise(pid_t command, pid_t daemon, const sigset_t *forwarded,
 		     bool *daemon_alive)
@@ -267,18 +301,46 @@ static int supervise(pid_t command, pid_t daemon, const sigset_t *forwarded,
 	for (;;) {
 		siginfo_t info;
 		int status, sig;
+		pid_t pid;
 
-		if (waitpid(command, &status, WNOHANG) == command) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == daemon)
+				*daemon_alive = false;
+			if (pid != command)
+				continue;
 			if (WIFSIGNALED(status))
 				return 128 + WTERMSIG(status);
 			return WEXITSTATUS(status);
 		}
-		if (*daemon_alive && waitpid(daemon, NULL, WNOHANG) == daemon)
-			*daemon_alive = false;
 		sig = sigtimedwait(forwarded, &info, &tick);
-		if (sig > 0 && sig != SIGCHLD)
+		/* A signal from the terminal (Ctrl-C) went to its whole
+		 * foreground group, the command included: passed on, it
+		 * would arrive twice. */
+		if (sig > 0 && sig != SIGCHLD && info.si_code != SI_KERNEL)
 			kill(command, sig);
 	}
+}
+
+/* Hold MOUNTPOINT for this run: two runs at one mountpoint would build
+ * each other's tree and unmount each other. Returns the descriptor that
+ * holds the lock, or -1 (said why). */
+static int lock_mountpoint(const char *mountpoint)
+{
+	int fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1) {
+		report_error("run: MOUNTPOINT '%s': %s", mountpoint,
+			     strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		report_error("run: MOUNTPOINT '%s' is in use by another "
+			     "canonfs run (give each its own with -m)",
+			     mountpoint);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int run_main(int argc, char **argv)
@@ -289,7 +351,7 @@ int run_main(int argc, char **argv)
 	sigset_t forwarded, old_mask;
 	bool daemon_alive = true;
 	pid_t daemon, command;
-	int rc, status;
+	int rc, status, lock_fd;
 
 	rc = parse_run_args(argc, argv, &args);
 	if (rc)
@@ -302,6 +364,10 @@ int run_main(int argc, char **argv)
 		hostpath_unmake_dirs(&made);
 		return 1;
 	}
+	if ((lock_fd = lock_mountpoint(mountpoint)) < 0) {
+		hostpath_unmake_dirs(&made);
+		return 1;
+	}
 
 	/* Blocked from here on: delivered through sigtimedwait and passed
 	 * on, never acted upon by us. SIGCHLD wakes the wait early. */
@@ -309,11 +375,13 @@ int run_main(int argc, char **argv)
 	sigaddset(&forwarded, SIGINT);
 	sigaddset(&forwarded, SIGTERM);
 	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGQUIT);
 	sigaddset(&forwarded, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
 
 	daemon = start_daemon(&args, mountpoint);
-	if (daemon < 0 || (rc = wait_mounted(daemon, mountpoint))) {
+	if (daemon < 0 || (rc = wait_mounted(daemon, mountpoint, &forwarded))) {
+		close(lock_fd);
 		hostpath_unmake_dirs(&made);
 		return daemon < 0 ? 1 : rc;
 	}
@@ -336,18 +404,13 @@ int run_main(int argc, char **argv)
 	}
 
 	/* Always unmount: cleanly, or lazily if something still holds it
-	 * or the daemon is gone. */
+	 * (a process the command left behind in it) or the daemon is gone.
+	 * A lazily unmounted daemon would serve on: told to finish, it
+	 * writes the trace and goes. */
 	if (mounts_unmount(mountpoint, false) != 0)
 		mounts_unmount(mountpoint, true);
-	if (daemon_alive) {
-		struct timespec tick = {0, 20 * 1000 * 1000};
-		int waited = 0;
-
-		while (waitpid(daemon, NULL, WNOHANG) != daemon) {
-			if (++waited == 250) /* 5 s: it is stuck */
-				kill(daemon, SIGKILL);
-			nanosleep(&tick, NULL);
-		}
-	}
+	if (daemon_alive)
+		stop_daemon(daemon);
+	close(lock_fd);
 	return status;
 }

@@ -270,3 +270,146 @@ def test_a_failed_run_removes_the_mountpoint_it_made(tree, tmp_path, bad):
     assert status == 0, err
     assert mnt.is_dir(), "a missing MOUNTPOINT is made, parents too"
     assert_nothing_left(mnt)
+
+
+def test_a_stop_signal_during_a_slow_start_stops_everything(tree, mnt,
+                                                            tmp_path):
+    """`docker stop` while the mount is still coming up (here a compiler
+    that is slow to tell its include paths): the daemon ends, nothing is
+    left mounted, the command never runs, and the status says why."""
+    slow_cc = tmp_path / "slow-cc"
+    slow_cc.write_text("#!/bin/sh\nsleep 6\nexec cc \"$@\"\n")
+    slow_cc.chmod(0o755)
+    marker = tmp_path / "ran"
+    proc = start_run(mnt, tree, "touch", str(marker),
+                     options=["cc=%s" % slow_cc])
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    status, _, err = finish(proc)
+    assert status == 128 + signal.SIGTERM, err
+    # Not after the start it was told to give up (it waited for it).
+    assert time.monotonic() - started < 3, "run waited for the mount"
+    time.sleep(6)  # past the slow start: a daemon left would mount now
+    assert not marker.exists(), "the command ran after the stop"
+    assert_nothing_left(mnt)
+
+
+def test_terminal_signals_to_the_group_leave_the_mount_to_run(tree, mnt,
+                                                              tmp_path):
+    """Ctrl-\\ in a terminal signals the whole foreground group: the
+    command ends, the daemon must not (a stale mount was left)."""
+    pidfile = tmp_path / "command.pid"
+    args = [str(CANONFS), "run", "-m", str(mnt), str(tree), "--", "sh",
+            "-c", "echo $$ > %s; exec sleep 30" % pidfile]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(pidfile.exists), "the command never started"
+        os.killpg(proc.pid, signal.SIGQUIT)
+        status, _, err = finish(proc)
+        assert status == 128 + signal.SIGQUIT, err
+        assert_nothing_left(mnt)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once(tree, mnt, tmp_path):
+    """The terminal sends SIGINT to its foreground group, the command
+    included: passed on again by run, a second interrupt makes many tools
+    abort without cleaning up."""
+    import pty
+    ready, count = tmp_path / "ready", tmp_path / "count"
+    script = ("import signal, time\n"
+              "n = [0]\n"
+              "def on_int(*_): n[0] += 1\n"
+              "signal.signal(signal.SIGINT, on_int)\n"
+              "open(%r, 'w').close()\n"
+              "while n[0] == 0: time.sleep(0.01)\n"
+              "time.sleep(1.5)\n"
+              "open(%r, 'w').write(str(n[0]))\n" % (str(ready), str(count)))
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(str(CANONFS), [str(CANONFS), "run", "-m", str(mnt),
+                                    str(tree), "--", sys.executable, "-c",
+                                    script])
+        finally:
+            os._exit(127)
+    try:
+        assert wait_for(ready.exists), "the command never started"
+        os.write(master, b"\x03")  # Ctrl-C: the line discipline signals
+        assert wait_for(count.exists, timeout=10)
+        _, status = os.waitpid(pid, 0)
+        assert count.read_text() == "1", "SIGINT arrived %s times" % (
+            count.read_text())
+        assert_nothing_left(mnt)
+    finally:
+        os.close(master)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def test_as_pid_1_orphans_are_reaped(tree, tmp_path):
+    """A container's entrypoint inherits every orphan: zombies left
+    unreaped pile up for the whole job and count against its pid limit."""
+    mnt = tmp_path / "build"
+    command = ("for i in 1 2 3 4 5; do (sleep 0.05 &); done; sleep 1; "
+               "cat /proc/[0-9]*/stat 2>/dev/null | "
+               "awk '$3 == \"Z\"' | wc -l")
+    result = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", str(CANONFS), "run",
+         "-m", str(mnt), str(tree), "--", "sh", "-c", command],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0", "zombies: %s" % result.stdout
+
+
+def test_a_process_left_in_the_mount_does_not_lose_the_trace(tree, mnt,
+                                                             tmp_path):
+    """The command ends, but something it started still sits in the mount:
+    the unmount is lazy, and the daemon must still finish promptly and
+    write the trace (it was killed after 5 s, the trace lost)."""
+    trace = tmp_path / "t"
+    pidfile = tmp_path / "left.pid"
+    command = ("cat pkg/sub/f.txt > /dev/null; "
+               "(exec sleep 30 < /dev/null > /dev/null 2>&1 & "
+               "echo $! > %s)" % pidfile)
+    started = time.monotonic()
+    try:
+        status, _, err = finish(start_run(mnt, tree, "sh", "-c", command,
+                                          options=["trace=%s" % trace]))
+        assert status == 0, err
+        assert time.monotonic() - started < 4, "run waited for the daemon"
+        assert wait_for(trace.exists, timeout=5), "the trace was lost"
+        assert "src/pkg/sub/f.txt" in trace.read_text()
+    finally:
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    assert_nothing_left(mnt)
+
+
+def test_a_mountpoint_held_by_another_run_is_refused(tree, mnt):
+    """Two jobs on one mountpoint would build each other's tree and
+    unmount each other: the second is refused while the first holds it."""
+    import fcntl
+    mnt.mkdir()
+    fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # what a first run holds
+        status, out, err = finish(start_run(mnt, tree, "echo", "ran"))
+        assert status == 1 and out == "", err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "in use by another canonfs run" in \
+            lines[0], err
+    finally:
+        os.close(fd)
+    status, out, err = finish(start_run(mnt, tree, "echo", "ran"))
+    assert status == 0 and out == "ran\n", err
