@@ -128,8 +128,8 @@ static void hash_record(struct header_walk *w, const char *virt_path,
 		EVP_DigestUpdate(w->ctx, data, len);
 }
 
-static int walk_headers(struct header_walk *w, int dir_fd,
-			const char *virt_dir, int depth);
+static int walk_headers(struct header_walk *w, int dir_fd, const char *virt_dir,
+			int depth);
 
 static void hash_entry(struct header_walk *w, int dir_fd, const char *name,
 		       const char *virt_dir, int depth)
@@ -173,8 +173,8 @@ static void hash_entry(struct header_walk *w, int dir_fd, const char *name,
 }
 
 /* Hash the tree behind dir_fd (consumed) in byte order of names. */
-static int walk_headers(struct header_walk *w, int dir_fd,
-			const char *virt_dir, int depth)
+static int walk_headers(struct header_walk *w, int dir_fd, const char *virt_dir,
+			int depth)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -188,11 +188,13 @@ static int walk_headers(struct header_walk *w, int dir_fd,
 		return depth > 64 ? ELOOP : errno;
 	}
 	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
-			char **grown = realloc(names, (cap = cap ? 2 * cap : 64) *
-							      sizeof(*names));
+			char **grown =
+				realloc(names, (cap = cap ? 2 * cap : 64) *
+						       sizeof(*names));
 			if (!grown) {
 				err = ENOMEM;
 				break;
@@ -241,7 +243,8 @@ static int headers_digest(const struct layout *layout,
 		if (m->kind != LAYOUT_SYS)
 			continue;
 		EVP_DigestUpdate(w.ctx, m->virt_path, strlen(m->virt_path) + 1);
-		fd = openat(m->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = openat(m->root_fd, ".",
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		err = fd < 0 ? errno : walk_headers(&w, fd, m->virt_path, 0);
 	}
 	if (!err)
@@ -307,9 +310,8 @@ static void add_isystem(struct text *t, const struct layout *layout,
 
 			if (!(d->langs & lang) || (!first && pos <= last))
 				continue;
-			if (!next ||
-			    pos < (lang == SYSINC_C ? next->c_pos
-						    : next->cxx_pos))
+			if (!next || pos < (lang == SYSINC_C ? next->c_pos
+							     : next->cxx_pos))
 				next = d;
 		}
 		if (!next)
@@ -361,8 +363,8 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		/* Only $GOPATH's first entry is mirrored; the others stay
 		 * where they are, so that Go still finds their packages. */
 		const char *env = getenv("GOPATH");
-		const char *rest = !opts->gopath_arg && env ? strchr(env, ':')
-							    : NULL;
+		const char *rest =
+			!opts->gopath_arg && env ? strchr(env, ':') : NULL;
 
 		add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
 		    rest ? rest : "");
@@ -415,7 +417,8 @@ static char *read_env_file(const char *mountpoint, char *err, size_t err_size)
 	FILE *f;
 
 	if (statfs(mountpoint, &sfs) == -1) {
-		snprintf(err, err_size, "MOUNTPOINT '%s': %s (give the "
+		snprintf(err, err_size,
+			 "MOUNTPOINT '%s': %s (give the "
 			 "directory canonfs is mounted on)",
 			 mountpoint, strerror(errno));
 		return NULL;
@@ -553,23 +556,232 @@ int goenv_main(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- `canonfs run`: the mount's values added to the caller's ---- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The next field of a cgo flags value, split as Go splits it
+ * (cmd/internal/quoted): blanks separate fields, and one that starts with
+ * ' or " runs to the same quote. Returns its raw text (quotes kept, *len
+ * bytes) and moves *s past it, or NULL at the end. */
+static const char *next_field(const char **s, size_t *len)
+{
+	const char *p = *s, *start;
+
+	while (*p && is_blank(*p))
+		p++;
+	if (!*p)
+		return NULL;
+	start = p;
+	if (*p == '\'' || *p == '"') {
+		const char *end = strchr(p + 1, *p);
+
+		p = end ? end + 1 : p + strlen(p);
+	} else {
+		while (*p && !is_blank(*p))
+			p++;
+	}
+	*len = (size_t)(p - start);
+	*s = p;
+	return start;
+}
+
+static bool field_is(const char *field, size_t len, const char *text)
+{
+	return len == strlen(text) && memcmp(field, text, len) == 0;
+}
+
+static bool field_starts(const char *field, size_t len, const char *prefix)
+{
+	return len >= strlen(prefix) &&
+	       memcmp(field, prefix, strlen(prefix)) == 0;
+}
+
+/* An -isystem argument naming one of this mount's MNT/sys directories
+ * (quoted as add_isystem quotes a mountpoint with blanks). */
+static bool is_own_sys_dir(const char *field, size_t len,
+			   const char *mountpoint)
+{
+	size_t mnt_len = strlen(mountpoint);
+
+	if (len >= 2 && (field[0] == '\'' || field[0] == '"') &&
+	    field[len - 1] == field[0]) {
+		field++;
+		len -= 2;
+	}
+	return len > mnt_len + 5 && memcmp(field, mountpoint, mnt_len) == 0 &&
+	       memcmp(field + mnt_len, "/sys/", 5) == 0;
+}
+
+/*
+ * A cgo flags variable: the mount's flags, then the caller's, as the
+ * README tells `canonfs env` users to write them by hand. Canonical first
+ * because the compiler searches -I and -isystem directories in the order
+ * given (the mirrored system headers must be found before any the caller
+ * adds) and a later -O or -D overrides an earlier one (the caller's
+ * choices still apply).
+ *
+ * What the caller's value already holds of what canonfs env writes is not
+ * repeated: the header define (the current digest is the mount's; one
+ * from an earlier mount would redefine it) and, for CGO_CFLAGS and
+ * CGO_CXXFLAGS, a leading run of -g, -O2, -nostdinc, -nostdinc++ and
+ * -isystem MNT/sys/NAME (the mount's value starts with the same run, so
+ * dropping it changes nothing but a stale directory list). A shell that
+ * did eval "$(canonfs env MNT)", with or without flags added after, thus
+ * gets the same flags as one that did not.
+ */
+static char *merge_cgo_flags(const char *canonical, const char *user,
+			     const char *mountpoint, bool c_flags)
+{
+	struct text t = {0};
+	bool leading = c_flags;
+	const char *field;
+	size_t len;
+
+	add(&t, "%s", canonical);
+	while ((field = next_field(&user, &len))) {
+		if (field_starts(field, len, "-D" GOENV_HEADER_DEFINE "="))
+			continue;
+		if (leading && (field_is(field, len, "-g") ||
+				field_is(field, len, "-O2") ||
+				field_is(field, len, "-nostdinc") ||
+				field_is(field, len, "-nostdinc++")))
+			continue;
+		if (leading && field_is(field, len, "-isystem")) {
+			const char *after = user, *dir;
+			size_t dir_len;
+
+			dir = next_field(&after, &dir_len);
+			if (dir && is_own_sys_dir(dir, dir_len, mountpoint)) {
+				user = after;
+				continue;
+			}
+		}
+		leading = false;
+		add(&t, " %.*s", (int)len, field);
+	}
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	return t.data;
+}
+
+/* The entry of key (key_len bytes) in a GODEBUG list, or NULL. */
+static const char *godebug_find(const char *list, const char *key,
+				size_t key_len)
+{
+	while (*list) {
+		size_t len = strcspn(list, ",");
+
+		if (len > key_len && list[key_len] == '=' &&
+		    memcmp(list, key, key_len) == 0)
+			return list;
+		list += len + (list[len] == ',');
+	}
+	return NULL;
+}
+
+/*
+ * GODEBUG, a comma-separated list of key=value: the caller's settings,
+ * then the mount's, each key once. Once, because Go does not agree with
+ * itself on a repeated key: 1.19's internal/godebug takes the first, 1.21
+ * and later the last.
+ *
+ * On a clash the mount's setting wins: it is there only to keep builds in
+ * the mount correct and the same everywhere (goindex=0: under constant
+ * mtimes Go's module index would keep a same-size edit's stale import
+ * list), and a GODEBUG inherited from a container or CI job is meant for
+ * the programs, not to undo that. A mount whose mtimes are not constant
+ * sets no goindex, so -o mtime=content is the way to keep the index. The
+ * override is said on stderr.
+ */
+static char *merge_godebug(const char *canonical, const char *user)
+{
+	struct text t = {0};
+
+	while (*user) {
+		size_t len = strcspn(user, ","), key_len = strcspn(user, "=,");
+		const char *own = godebug_find(canonical, user, key_len);
+
+		if (own) {
+			size_t own_len = strcspn(own, ",");
+
+			if (own_len != len || memcmp(own, user, len) != 0)
+				report_error("warning: GODEBUG setting '%.*s' "
+					     "overridden by the mount's '%.*s' "
+					     "(it keeps builds in the mount "
+					     "correct; see canonfs env)",
+					     (int)len, user, (int)own_len, own);
+		} else if (len > 0) {
+			add(&t, "%.*s,", (int)len, user);
+		}
+		user += len + (user[len] == ',');
+	}
+	add(&t, "%s", canonical);
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	return t.data;
+}
+
+/* The value for name: the mount's, combined with the caller's where both
+ * count (*merged malloc'd, else NULL: the mount's replaces the caller's).
+ * Returns 0 or ENOMEM. */
+static int merge_value(const char *name, const char *canonical,
+		       const char *mountpoint, char **merged)
+{
+	const char *user = getenv(name);
+
+	*merged = NULL;
+	if (!user || !user[0])
+		return 0;
+	if (strcmp(name, "GODEBUG") == 0)
+		*merged = merge_godebug(canonical, user);
+	else if (strcmp(name, "CGO_CPPFLAGS") == 0)
+		*merged = merge_cgo_flags(canonical, user, mountpoint, false);
+	else if (strcmp(name, "CGO_CFLAGS") == 0 ||
+		 strcmp(name, "CGO_CXXFLAGS") == 0)
+		*merged = merge_cgo_flags(canonical, user, mountpoint, true);
+	else
+		return 0;
+	return *merged ? 0 : ENOMEM;
+}
+
 int goenv_apply(const char *mountpoint, char *err, size_t err_size)
 {
 	char *data = read_env_file(mountpoint, err, err_size), *line;
-	char *save = NULL;
+	char resolved[PATH_MAX], *save = NULL;
+	int rc = 0;
 
 	if (!data)
 		return -1;
+	/* As the daemon wrote it into the -isystem flags. */
+	if (!realpath(mountpoint, resolved))
+		snprintf(resolved, sizeof(resolved), "%s", mountpoint);
 	warn_gocache_inside(mountpoint);
-	for (line = strtok_r(data, "\n", &save); line;
+	for (line = strtok_r(data, "\n", &save); line && !rc;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
+		char *eq = strchr(line, '='), *merged;
+		int e;
 
-		if (eq) {
-			*eq = '\0';
-			setenv(line, eq + 1, 1);
+		if (!eq)
+			continue;
+		*eq = '\0';
+		e = merge_value(line, eq + 1, resolved, &merged);
+		if (!e && setenv(line, merged ? merged : eq + 1, 1))
+			e = errno;
+		if (e) {
+			snprintf(err, err_size, "cannot set %s: %s", line,
+				 strerror(e));
+			rc = -1;
 		}
+		free(merged);
 	}
 	free(data);
-	return 0;
+	return rc;
 }

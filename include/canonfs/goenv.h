@@ -26,8 +26,10 @@
  * it; -isystem names exactly the mirrored directories, in the compiler's
  * order, which #include_next needs.
  *
- * `canonfs env MNT [--json]` prints that file as shell exports or JSON;
- * `canonfs run` puts it into the command's environment.
+ * `canonfs env MNT [--json]` prints that file as it is, as shell exports
+ * or JSON: the mount's values, which replace the shell's (the user adds
+ * flags after them by hand). `canonfs run` adds it to the command's
+ * environment: see goenv_apply.
  */
 #ifndef CANONFS_GOENV_H
 #define CANONFS_GOENV_H
@@ -76,8 +78,19 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
  * status. */
 int goenv_main(int argc, char **argv);
 
-/* Put the environment of the mount at mountpoint into this process's
- * environment (for `canonfs run`). Returns 0, or -1 with one line in err. */
+/*
+ * Add the environment of the mount at mountpoint to this process's (for
+ * `canonfs run`). The mount's value replaces the caller's, except:
+ *
+ *   GODEBUG       the caller's settings, then the mount's, each key once;
+ *                 on a clash the mount's wins (said on stderr)
+ *   CGO_CPPFLAGS, CGO_CFLAGS, CGO_CXXFLAGS
+ *                 the mount's flags, then the caller's
+ *
+ * What the caller's value already holds of the mount's (an earlier
+ * eval "$(canonfs env MNT)") is not repeated. Returns 0, or -1 with one
+ * line in err.
+ */
 int goenv_apply(const char *mountpoint, char *err, size_t err_size);
 
 #endif
