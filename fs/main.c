@@ -385,11 +385,18 @@ static struct digest_cache *open_digests(const struct canonfs_options *opts,
 	char path[PATH_MAX], dir[PATH_MAX];
 	struct digest_cache *cache;
 
-	if (opts->digests_arg)
-		return digests_open(strcmp(opts->digests_arg, "none")
+	if (opts->digests_arg) {
+		const char *named = strcmp(opts->digests_arg, "none")
 					    ? opts->digests_arg
-					    : NULL,
-				    err, err_size);
+					    : NULL;
+
+		/* Made absolute: the cache is read back and compacted by
+		 * name, after the daemon has changed to / on detaching. */
+		if (named && named[0] != '/' &&
+		    hostpath_resolve(named, path, sizeof(path)) == 0)
+			named = path;
+		return digests_open(named, err, err_size);
+	}
 	/* The default's directory is made, as XDG caches are; a file the
 	 * user named must be in a directory that exists. */
 	if (digests_default_path(path, sizeof(path)) == 0 &&

@@ -96,6 +96,39 @@ static void trace_change(struct canonfs_fs *fs, const struct inode *inode,
 		trace_output(&fs->trace, what, path);
 }
 
+/* The mark of the trace's current epoch in an inode's *_traced fields. */
+static uint64_t trace_mark(const struct trace *t)
+{
+	return __atomic_load_n(&t->epoch, __ATOMIC_RELAXED) + 1;
+}
+
+/* The file was created, written or truncated through the mount: what is
+ * read of it from now on is the build's own output, not an input. */
+static void trace_made(struct canonfs_fs *fs, struct inode *inode)
+{
+	if (inode && trace_active(&fs->trace))
+		inode->made_traced = trace_mark(&fs->trace);
+}
+
+/* The first read of a file since the trace started: record it with its
+ * digest (fd -1: an empty one). Later reads of it may come from the page
+ * cache, never to us. */
+static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
+{
+	struct trace *t = &fs->trace;
+	uint64_t mark = trace_mark(t);
+	char path[PATH_MAX];
+	struct stat host;
+
+	if (!trace_active(t) || inode->read_traced == mark ||
+	    inode->made_traced == mark)
+		return;
+	inode->read_traced = mark;
+	if (virt_path_of(fs, inode, path, sizeof(path)) == 0 &&
+	    fstat(inode->host_fd, &host) == 0)
+		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
+}
+
 static int host_stat(const struct inode *inode, struct stat *st)
 {
 	if (fstatat(inode->host_fd, "", st,
@@ -481,6 +514,17 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	return 0;
 }
 
+/* Nothing is ever read from an empty file (the kernel knows its size): a
+ * build that opens one shows only when the kernel looks it up. */
+static void trace_empty_file(struct canonfs_fs *fs,
+			     const struct fuse_entry_param *e)
+{
+	if (trace_active(&fs->trace) && S_ISREG(e->attr.st_mode) &&
+	    e->attr.st_size == 0)
+		trace_first_read(fs, inode_from_nodeid(&fs->inodes, e->ino),
+				 -1);
+}
+
 static int do_lookup(struct canonfs_fs *fs, struct inode *parent,
 		     const char *name, struct fuse_entry_param *e)
 {
@@ -583,6 +627,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	err = do_lookup(fs, dir, name, &e);
+	if (!err)
+		trace_empty_file(fs, &e);
 	if (err == ENOENT && trace_active(&fs->trace) && !dir->control) {
 		char path[PATH_MAX];
 
@@ -790,8 +836,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		err = do_setattr(fs, inode, attr, to_set, fi);
 	if (!err)
 		err = inode_attr(fs, inode, &out);
-	if (!err && (to_set & FUSE_SET_ATTR_SIZE))
+	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+		trace_made(fs, inode);
 		trace_change(fs, inode, NULL, "written");
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -804,8 +852,18 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[PATH_MAX];
 	int err;
 
-	err = shown_link_target(fs_of(req), inode_of(req, ino), target,
-				sizeof(target));
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
+	char path[PATH_MAX];
+
+	err = shown_link_target(fs, inode, target, sizeof(target));
+	/* Once per epoch: the kernel keeps the target until a change. */
+	if (!err && trace_active(&fs->trace) &&
+	    inode->read_traced != trace_mark(&fs->trace)) {
+		inode->read_traced = trace_mark(&fs->trace);
+		if (virt_path_of(fs, inode, path, sizeof(path)) == 0)
+			trace_readlink(&fs->trace, path, target);
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -1203,6 +1261,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fi->fh = (uint64_t)fd;
 	}
 	fi->keep_cache = dir->watched;
+	trace_made(fs, inode_from_nodeid(&fs->inodes, e.ino));
 	trace_change(fs, dir, name, "created");
 	fuse_reply_create(req, &e, fi);
 }
@@ -1250,23 +1309,6 @@ static int writable_io_fd(struct canonfs_fs *fs,
 	int err = check_writable(fs, inode);
 
 	return err ? err : io_fd(fs, fi, inode, true, fd, temp_fd);
-}
-
-/* The first read of a file since the trace started: record it with its
- * digest. Later reads of it may come from the page cache, never to us. */
-static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
-{
-	struct trace *t = &fs->trace;
-	uint64_t mark = __atomic_load_n(&t->epoch, __ATOMIC_RELAXED) + 1;
-	char path[PATH_MAX];
-	struct stat host;
-
-	if (!trace_active(t) || inode->read_traced == mark)
-		return;
-	inode->read_traced = mark;
-	if (virt_path_of(fs, inode, path, sizeof(path)) == 0 &&
-	    fstat(fd, &host) == 0)
-		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
 }
 
 /*
@@ -1453,8 +1495,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	if (recorded)
 		own_write_end(fs, inode, fd);
 	if (written >= 0 && trace_active(&fs->trace)) {
-		uint64_t mark = fs->trace.epoch + 1;
+		uint64_t mark = trace_mark(&fs->trace);
 
+		inode->made_traced = mark;
 		if (inode->write_traced != mark) {
 			inode->write_traced = mark;
 			trace_change(fs, inode, NULL, "written");
@@ -1790,6 +1833,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 					err = 0;
 					continue;
 				}
+				if (!err)
+					trace_empty_file(fs, &e);
 				/* Out of descriptors with entries to give: a
 				 * short listing is fine, the kernel asks on
 				 * from the last offset. */

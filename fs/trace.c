@@ -8,6 +8,7 @@
 #include "canonfs/manifest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ static void free_items(struct trace *t)
 	HASH_ITER (hh, t->items, item, tmp) {
 		HASH_DEL(t->items, item);
 		free(item->entry.path);
+		free(item->entry.target);
 		free(item->key);
 		free(item);
 	}
@@ -109,25 +111,51 @@ static const char *relative(const char *virt_path)
 	return virt_path[0] == '/' ? virt_path + 1 : virt_path;
 }
 
-void trace_read(struct trace *t, const char *virt_path, int fd, unsigned mode)
-{
-	unsigned char digest[32];
-	struct trace_item *item;
-	off_t size = lseek(fd, 0, SEEK_END);
+/* SHA-256 of no bytes. */
+static const unsigned char empty_sha256[32] = {
+	0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+	0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+	0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
 
-	/* Hashed before taking the lock: files can be large. */
-	if (size < 0 || manifest_hash_fd(fd, digest))
-		return;
+/* Record an input; the entry is filled from e, its path and target
+ * copied. */
+static void add_input(struct trace *t, const char *virt_path,
+		      const struct manifest_entry *e)
+{
+	struct trace_item *item;
+
 	pthread_mutex_lock(&t->lock);
 	if (t->active &&
 	    (item = add_locked(t, ITEM_READ, relative(virt_path)))) {
+		item->entry = *e;
 		item->entry.path = strdup(relative(virt_path));
-		item->entry.type = 'f';
-		item->entry.mode = mode;
-		item->entry.size = (uint64_t)size;
-		memcpy(item->entry.sha256, digest, sizeof(digest));
+		item->entry.target = e->target ? strdup(e->target) : NULL;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void trace_read(struct trace *t, const char *virt_path, int fd, unsigned mode)
+{
+	struct manifest_entry e = {.type = 'f', .mode = mode};
+	off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
+
+	/* Hashed before taking the lock: files can be large. */
+	if (fd < 0)
+		memcpy(e.sha256, empty_sha256, sizeof(e.sha256));
+	else if (size < 0 || manifest_hash_fd(fd, e.sha256))
+		return;
+	e.size = (uint64_t)size;
+	add_input(t, virt_path, &e);
+}
+
+void trace_readlink(struct trace *t, const char *virt_path, const char *target)
+{
+	struct manifest_entry e = {.type = 'l',
+				   .mode = 0777,
+				   .size = strlen(target),
+				   .target = (char *)target};
+
+	add_input(t, virt_path, &e);
 }
 
 bool trace_was_read(struct trace *t, const char *virt_path)
@@ -176,6 +204,37 @@ static int compare_text(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * A trace file is written beside its place and renamed over it when
+ * complete: a script reading it while the daemon writes it (the unmount
+ * returns before the daemon has written) sees the old one or the new one,
+ * never half of one. One writer at a time: trace_flush holds the lock.
+ */
+static char temp_path[PATH_MAX + 16];
+
+static FILE *create_beside(const char *path)
+{
+	if ((size_t)snprintf(temp_path, sizeof(temp_path), "%s.partial",
+			     path) >= sizeof(temp_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return hostpath_create(temp_path);
+}
+
+/* Close out (from create_beside) and put it in path's place: 0 or an
+ * errno value; on failure the partial file goes. */
+static int replace_with(FILE *out, const char *path)
+{
+	int err = 0;
+
+	if (fclose(out) != 0 || rename(temp_path, path) != 0)
+		err = errno;
+	if (err)
+		unlink(temp_path);
+	return err;
+}
+
 /* The lines of one kind, sorted, into base + suffix. */
 static int write_lines(struct trace *t, enum item_kind kind, const char *suffix)
 {
@@ -197,14 +256,13 @@ static int write_lines(struct trace *t, enum item_kind kind, const char *suffix)
 			lines[i++] = item->text;
 	if (n > 0)
 		qsort(lines, n, sizeof(*lines), compare_text);
-	out = hostpath_create(path);
+	out = create_beside(path);
 	if (!out) {
 		err = errno;
 	} else {
 		for (i = 0; i < n; i++)
 			fprintf(out, "%s\n", lines[i]);
-		if (fclose(out) != 0)
-			err = errno;
+		err = replace_with(out, path);
 	}
 	free(lines);
 	free(path);
@@ -227,10 +285,9 @@ static int write_inputs(struct trace *t)
 	HASH_ITER (hh, t->items, item, tmp)
 		if (item->kind == ITEM_READ)
 			m.entries[m.n_entries++] = item->entry; /* borrowed */
-	if (manifest_finish(&m) == 0 && (out = hostpath_create(t->base))) {
+	if (manifest_finish(&m) == 0 && (out = create_beside(t->base))) {
 		manifest_write_text(&m, out);
-		if (fclose(out) != 0)
-			err = errno;
+		err = replace_with(out, t->base);
 	} else {
 		err = errno ? errno : ENOMEM;
 	}

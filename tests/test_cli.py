@@ -154,6 +154,37 @@ def test_max_read_option_mounts_and_serves(src, mnt, tmp_path, canonfs):
         cleanup(mnt, pids)
 
 
+def test_relative_digests_file_is_read_back_in_the_background(src, mnt,
+                                                              tmp_path):
+    """The daemon changes to / when it detaches, and reads its digest
+    cache back by name later: a relative -o digests=FILE was written to,
+    never read, and every mount hashed everything again."""
+    for i in range(10):
+        (src / ("f%d" % i)).write_text("file %d\n" % i)
+    # Files changed in the last 2 s are hashed at every stat (racy rule).
+    time.sleep(2.5)
+    args = [str(CANONFS), "-o", "mtime=content,digests=cache", str(src),
+            str(mnt)]
+    counts = []
+    for _ in range(2):
+        pids = []
+        try:
+            proc = subprocess.run(args, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=30)
+            assert proc.returncode == 0
+            pids = pids_mentioning(mnt)
+            for i in range(10):
+                os.stat(mnt / "src" / ("f%d" % i))
+            text = (mnt / ".canonfs" / "stats").read_text()
+            counts.append(dict(line.split() for line in text.splitlines()))
+        finally:
+            cleanup(mnt, pids)
+    assert (tmp_path / "cache").exists()
+    assert counts[1]["digests-hashed"] == "0", counts
+    assert int(counts[1]["digests-cached"]) >= 10, counts
+
+
 def test_foreground_daemon_exits_0_on_sigterm(src, tmp_path, canonfs):
     """A clean unmount by signal is success, as the manual says."""
     m = canonfs(src, mnt=tmp_path / "fg")

@@ -212,3 +212,47 @@ def test_trace_controls_need_a_tracing_mount(tmp_path, canonfs):
     src.mkdir()
     m = canonfs(src)
     assert not (m.mnt / ".canonfs" / "trace-flush").exists()
+
+
+def test_empty_files_symlinks_and_own_outputs(tmp_path, canonfs):
+    """The kernel never asks to read an empty file, but a build that
+    includes one depends on it; a symlink the build goes through decides
+    what it reads; and what the build wrote and read back is its output,
+    not an input from the tree."""
+    src = tmp_path / "src"
+    (src / "v1").mkdir(parents=True)
+    (src / "v2").mkdir()
+    (src / "empty.h").write_text("")
+    (src / "v1" / "v.h").write_text("#define V 1\n")
+    (src / "v2" / "v.h").write_text("#define V 2\n")
+    os.symlink("v1", src / "cur")
+    (src / "main.c").write_text('#include "empty.h"\n#include "cur/v.h"\n'
+                                "int main(void) { return V; }\n")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    subprocess.run(["gcc", "-c", "main.c", "-o", "main.o"], cwd=m.root,
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run(["gcc", "main.o", "-o", "main"], cwd=m.root,
+                   check=True, capture_output=True, timeout=120)
+    flush(m)
+    lines = trace.read_text().splitlines()[1:-1]
+    by_path = {l.split(" ")[4]: l for l in lines}
+    assert "src/empty.h" in by_path, lines
+    assert by_path["src/empty.h"].startswith(
+        "f 0644 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 ")
+    assert by_path.get("src/cur") == "l 0777 2 - src/cur v1", lines
+    assert "src/v1/v.h" in by_path and "src/v2/v.h" not in by_path
+    for own in ("src/main.o", "src/main"):
+        assert own not in by_path, "%s is the build's own output" % own
+    # Nothing changed: the inputs still match.
+    result = subprocess.run([str(CANONFS), "diff", "--inputs", str(trace),
+                             str(m.mnt)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # A retargeted link changes what the build would read.
+    os.unlink(src / "cur")
+    os.symlink("v2", src / "cur")
+    (m.mnt / ".canonfs" / "barrier").read_text()
+    result = subprocess.run([str(CANONFS), "diff", "--inputs", str(trace),
+                             str(m.mnt)], capture_output=True, text=True)
+    assert result.returncode == 1 and "src/cur" in result.stdout, \
+        result.stdout + result.stderr

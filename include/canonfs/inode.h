@@ -107,9 +107,12 @@ struct inode {
 
 	/* The trace epoch (+1) in which this file's read and write were
 	 * recorded: each is recorded once. Racy on purpose: the trace keeps
-	 * one record per path anyway. */
+	 * one record per path anyway. made_traced: the epoch in which it was
+	 * created, written or truncated through the mount; what the build
+	 * reads of it after that is its own output, not an input. */
 	uint64_t read_traced;
 	uint64_t write_traced;
+	uint64_t made_traced;
 
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;

@@ -2,7 +2,10 @@
  * trace: what a build really read and wrote through the mount.
  *
  * With -o trace=FILE, canonfs records every file read (once, with its
- * SHA-256 at first read), written, created, renamed or removed through the
+ * SHA-256 at first read; an empty file when looked up, since nothing is
+ * read from it; not what the build wrote itself and read back) and every
+ * symlink followed (with its target), every file written, created, renamed
+ * or removed through the
  * mount, every failed lookup (the header search order a compiler probed),
  * and what makes the tree host-dependent: symlinks leaving every mirror,
  * hidden device nodes, files changed on the host while being read. At
@@ -46,8 +49,12 @@ static inline bool trace_active(const struct trace *t)
 	return __atomic_load_n(&t->active, __ATOMIC_RELAXED);
 }
 
-/* A file read for the first time: fd reads it (pread, from offset 0). */
+/* A file read for the first time: fd reads it (pread, from offset 0); fd
+ * -1 for an empty file, which the kernel never asks to read. */
 void trace_read(struct trace *t, const char *virt_path, int fd, unsigned mode);
+/* A symlink followed or read for the first time, with its shown target: a
+ * retargeted link changes what the build reads. */
+void trace_readlink(struct trace *t, const char *virt_path, const char *target);
 /* "created", "written" or "removed". */
 void trace_output(struct trace *t, const char *what, const char *virt_path);
 void trace_rename(struct trace *t, const char *from, const char *to);
