@@ -440,7 +440,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 {
 	struct canonfs_fs fs = {.opts = opts,
 				.watched_timeout = WATCHED_TIMEOUT,
-				.unwatched_timeout = UNWATCHED_TIMEOUT};
+				.unwatched_timeout = UNWATCHED_TIMEOUT,
+				.proc_fd_dir = -1};
 	struct invalidator inv = {.inotify_fd = -1, .stop_pipe = {-1, -1}};
 
 	fs.inv = &inv;
@@ -571,6 +572,8 @@ out:
 	if (mounted && fs.trace.base && trace_flush(&fs.trace))
 		report_error("trace '%s': %s", fs.trace.base, strerror(errno));
 	trace_destroy(&fs.trace);
+	if (fs.proc_fd_dir >= 0)
+		close(fs.proc_fd_dir);
 	layout_free(&fs.layout);
 	sysinc_free(&fs.sys);
 	digests_close(fs.digests);

@@ -36,6 +36,9 @@ struct canonfs_fs {
 	 * changes are watched and invalidated, short where they are not. */
 	double watched_timeout;
 	double unwatched_timeout;
+	/* O_PATH of the serving process's /proc/self/fd, opened at INIT
+	 * (after the daemon detached), or -1: reopens go through it. */
+	int proc_fd_dir;
 };
 
 extern const struct fuse_lowlevel_ops canonfs_ops;
