@@ -23,10 +23,12 @@ static int hashing_threads(void)
 	return cpus > 0 ? (int)cpus + 1 : 2;
 }
 
-/* A directory is described now; anything else is read as a manifest. */
+/* A directory is described now; anything else is read as a manifest. A
+ * warning from the description (entries that vanished meanwhile) goes to
+ * stderr. */
 static int load(const char *what, struct manifest *m)
 {
-	char err[PATH_MAX + 256];
+	char err[PATH_MAX + 256] = "";
 	struct stat st;
 	FILE *in;
 	int rc;
@@ -49,7 +51,7 @@ static int load(const char *what, struct manifest *m)
 		rc = manifest_read(in, what, m, err, sizeof(err));
 		fclose(in);
 	}
-	if (rc)
+	if (rc || err[0])
 		report_error("%s", err);
 	return rc;
 }
@@ -154,7 +156,7 @@ int diff_main(int argc, char **argv)
 	struct manifest a, b;
 	size_t i = 0, j = 0;
 	int differences = 0;
-	bool inputs = argc == 4 && strcmp(argv[1], "--inputs") == 0;
+	bool inputs = argc > 1 && strcmp(argv[1], "--inputs") == 0;
 
 	if (argc == 2 &&
 	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
@@ -166,9 +168,19 @@ int diff_main(int argc, char **argv)
 		       "with the trace's layout (MNT/src, MNT/sys, ...).\n");
 		return 0;
 	}
-	if (argc != 3 && !inputs) {
-		report_error("diff: expected two arguments (usage: canonfs "
-			     "diff A B, or canonfs diff --inputs TRACE DIR)");
+	for (int k = 1 + inputs; k < argc; k++) {
+		if (argv[k][0] == '-') {
+			report_error("diff: unexpected option '%s' (usage: "
+				     "canonfs diff A B, or canonfs diff "
+				     "--inputs TRACE DIR)",
+				     argv[k]);
+			return 2;
+		}
+	}
+	if (argc != (inputs ? 4 : 3)) {
+		report_error("diff: expected two arguments%s (usage: canonfs "
+			     "diff A B, or canonfs diff --inputs TRACE DIR)",
+			     inputs ? " after --inputs" : "");
 		return 2;
 	}
 	argv += inputs;

@@ -148,14 +148,46 @@ void manifest_free(struct manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
+bool manifest_path_is_valid(const char *path)
+{
+	const char *end;
+
+	if (strcmp(path, ".") == 0)
+		return true;
+	if (path[0] == '/')
+		return false;
+	for (;; path = end + 1) {
+		size_t len;
+
+		end = strchrnul(path, '/');
+		len = (size_t)(end - path);
+		if (len == 0 || (len == 1 && path[0] == '.') ||
+		    (len == 2 && path[0] == '.' && path[1] == '.'))
+			return false;
+		if (!*end)
+			return true;
+	}
+}
+
 /* ---- building: walk, hash, sort ---- */
 
+/*
+ * A tree that changes while it is described (a build still running, a
+ * cache being pruned) can lose an entry between the directory walk and
+ * the hashing. Such an entry is left out, as if the walk had come just
+ * after the removal, and manifest_build names it in a warning: every
+ * entry stays a state the tree really had, and a live tree does not make
+ * the whole manifest fail. (rsync and tar do the same: "file has
+ * vanished", "File removed before we read it".)
+ */
 struct walk {
 	struct manifest *m;
 	size_t capacity;
 	char root_path[PATH_MAX]; /* resolved, for symlink rewriting */
 	char *err;
 	size_t err_size;
+	size_t n_vanished;	       /* entries left out: gone meanwhile */
+	char first_vanished[PATH_MAX]; /* the first of them in path order */
 };
 
 static struct manifest_entry *add_entry(struct walk *w, const char *path)
@@ -180,6 +212,44 @@ static struct manifest_entry *add_entry(struct walk *w, const char *path)
 	return e;
 }
 
+/* Take back the entry add_entry gave last. */
+static void drop_last_entry(struct walk *w)
+{
+	struct manifest_entry *e = &w->m->entries[--w->m->n_entries];
+
+	free(e->path);
+	free(e->target);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Record that `path` vanished while the tree was described. */
+static void note_vanished(struct walk *w, const char *path)
+{
+	if (w->n_vanished++ == 0 || strcmp(path, w->first_vanished) < 0)
+		snprintf(w->first_vanished, sizeof(w->first_vanished), "%s",
+			 path);
+}
+
+/* The warning naming what vanished, in w->err; empty when nothing did. */
+static void warn_vanished(struct walk *w)
+{
+	char *shown;
+
+	w->err[0] = '\0';
+	if (w->n_vanished == 0)
+		return;
+	shown = manifest_escape(w->first_vanished);
+	if (w->n_vanished == 1)
+		set_err(w->err, w->err_size,
+			"warning: '%s' vanished while the tree was described: left out of the manifest",
+			shown ? shown : w->first_vanished);
+	else
+		set_err(w->err, w->err_size,
+			"warning: '%s' and %zu more vanished while the tree was described: left out of the manifest",
+			shown ? shown : w->first_vanished, w->n_vanished - 1);
+	free(shown);
+}
+
 /* The target as the mount would show it, the tree playing the mirror. */
 static int canonical_target(struct walk *w, const char *rel_path,
 			    const char *raw, char *out, size_t out_size)
@@ -196,8 +266,9 @@ static int canonical_target(struct walk *w, const char *rel_path,
 }
 
 /* Type, mode, size and target of the entry `name` of dir_fd (at `path` in
- * the tree), stat'ed into st; files are hashed later. Returns 0, or -1
- * with one line in w->err. */
+ * the tree), stat'ed into st; files are hashed later (hash_file takes
+ * their mode and size again, from what it reads). Returns 0, 1 when the
+ * entry is gone, or -1 with one line in w->err. */
 static int describe(struct walk *w, int dir_fd, const char *name,
 		    const char *path, const struct stat *st,
 		    struct manifest_entry *e)
@@ -212,6 +283,8 @@ static int describe(struct walk *w, int dir_fd, const char *name,
 	} else if (S_ISLNK(st->st_mode)) {
 		e->type = 'l';
 		len = readlinkat(dir_fd, name, raw, sizeof(raw) - 1);
+		if (len < 0 && errno == ENOENT)
+			return 1;
 		if (len < 0) {
 			set_err(w->err, w->err_size, "'%s': %s", path,
 				strerror(errno));
@@ -253,11 +326,20 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 		if ((size_t)snprintf(path, sizeof(path), "%s%s%s",
 				     strcmp(rel, ".") ? rel : "",
 				     strcmp(rel, ".") ? "/" : "",
-				     d->d_name) >= sizeof(path) ||
-		    fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-			    -1) {
+				     d->d_name) >= sizeof(path)) {
 			set_err(w->err, w->err_size, "'%s': %s", path,
-				strerror(errno ? errno : ENAMETOOLONG));
+				strerror(ENAMETOOLONG));
+			rc = -1;
+			break;
+		}
+		if (fstatat(dir_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1) {
+			if (errno == ENOENT) {
+				note_vanished(w, path);
+				continue;
+			}
+			set_err(w->err, w->err_size, "'%s': %s", path,
+				strerror(errno));
 			rc = -1;
 			break;
 		}
@@ -268,13 +350,24 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 			rc = -1;
 			break;
 		}
-		if ((rc = describe(w, dir_fd, d->d_name, path, &st, e)))
+		if ((rc = describe(w, dir_fd, d->d_name, path, &st, e)) == 1) {
+			drop_last_entry(w);
+			note_vanished(w, path);
+			rc = 0;
+			continue;
+		}
+		if (rc)
 			break;
 		if (e->type == 'd') {
 			int sub = openat(dir_fd, d->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 						 O_CLOEXEC);
 
+			if (sub < 0 && errno == ENOENT) {
+				drop_last_entry(w);
+				note_vanished(w, path);
+				continue;
+			}
 			if (sub < 0) {
 				set_err(w->err, w->err_size, "'%s': %s", path,
 					strerror(errno));
@@ -305,16 +398,74 @@ struct hasher {
 	pthread_mutex_t lock;
 };
 
-static int hash_file(int root_fd, const char *path, unsigned char out[32])
-{
-	int fd = openat(root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int err;
+/* An entry type the hashers give a file that vanished (drop_vanished). */
+#define VANISHED '\0'
 
-	if (fd < 0)
-		return errno;
-	err = manifest_hash_fd(fd, out);
-	close(fd);
-	return err;
+/* Reads of a file that keeps changing before hash_file gives up. */
+#define HASH_TRIES 8
+
+static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes);
+
+/* Whether fstats before and after reading `hashed` bytes show that the
+ * read saw one version of the file: all of it, and no write or truncate
+ * in between (size, mtime). Not ctime: the file being renamed over or
+ * removed changes it, and the descriptor still reads the same bytes. */
+static bool read_one_version(const struct stat *before,
+			     const struct stat *after, uint64_t hashed)
+{
+	return (uint64_t)before->st_size == hashed &&
+	       after->st_size == before->st_size &&
+	       after->st_mtim.tv_sec == before->st_mtim.tv_sec &&
+	       after->st_mtim.tv_nsec == before->st_mtim.tv_nsec;
+}
+
+/*
+ * Hash the file at `path` and take its mode and size from the descriptor
+ * read, not from the walk's earlier fstatat: the path may name another
+ * file by now (replaced by a rename), and an entry must be one state the
+ * file had, not the size of one version and the digest of the next. A
+ * file written while it is read is read again, up to HASH_TRIES times.
+ * Returns 0; ENOENT or ENOTDIR when it is gone; EAGAIN when it kept
+ * changing or is no longer a regular file; or another errno value.
+ */
+static int hash_file(int root_fd, const char *path, struct manifest_entry *e)
+{
+	for (int try = 0; try < HASH_TRIES; try++) {
+		/* O_NONBLOCK: a FIFO now in the file's place must not block
+		 * the open. */
+		int fd = openat(root_fd, path,
+				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat before, after;
+		uint64_t hashed;
+		int err = 0;
+
+		if (fd < 0) /* ELOOP: a symlink is in the file's place now */
+			return errno == ELOOP ? EAGAIN : errno;
+		if (fstat(fd, &before) == -1)
+			err = errno;
+		else if (!S_ISREG(before.st_mode))
+			err = EAGAIN;
+		else if (!(err = hash_fd_counted(fd, e->sha256, &hashed)) &&
+			 fstat(fd, &after) == -1)
+			err = errno;
+		close(fd);
+		if (err)
+			return err;
+		if (read_one_version(&before, &after, hashed)) {
+			e->mode = canon_mode(before.st_mode) & 07777;
+			e->size = hashed;
+			return 0;
+		}
+	}
+	return EAGAIN;
+}
+
+/* What a hash_file error means, for a message. */
+static const char *hash_error(int err)
+{
+	if (err == EAGAIN)
+		return "it changed while it was read (try again when the tree is quiet)";
+	return strerror(err);
 }
 
 static void *hash_worker(void *arg)
@@ -336,9 +487,11 @@ static void *hash_worker(void *arg)
 			return NULL;
 
 		e = &h->m->entries[i];
-		err = hash_file(h->root_fd, e->path, e->sha256);
+		err = hash_file(h->root_fd, e->path, e);
 		pthread_mutex_lock(&h->lock);
-		if (err && !h->failed_errno) {
+		if (err == ENOENT || err == ENOTDIR) {
+			e->type = VANISHED; /* under the lock: read above */
+		} else if (err && !h->failed_errno) {
 			h->failed_errno = err;
 			h->failed_at = i;
 		}
@@ -349,10 +502,50 @@ static void *hash_worker(void *arg)
 	}
 }
 
+/* Leave out, in order, the files the hashers found gone. */
+static void drop_vanished(struct walk *w)
+{
+	struct manifest *m = w->m;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n_entries; i++) {
+		struct manifest_entry *e = &m->entries[i];
+
+		if (e->type != VANISHED) {
+			m->entries[kept++] = *e;
+			continue;
+		}
+		note_vanished(w, e->path);
+		free(e->path);
+		free(e->target);
+	}
+	m->n_entries = kept;
+}
+
 static int entry_compare(const void *a, const void *b)
 {
 	return strcmp(((const struct manifest_entry *)a)->path,
 		      ((const struct manifest_entry *)b)->path);
+}
+
+/* Keep one entry per path of sorted m. A name renamed over while its
+ * directory is read can be listed twice (POSIX leaves it unspecified),
+ * and manifest_read refuses a repeated path. */
+static void drop_repeated(struct manifest *m)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n_entries; i++) {
+		struct manifest_entry *e = &m->entries[i];
+
+		if (kept == 0 || strcmp(m->entries[kept - 1].path, e->path)) {
+			m->entries[kept++] = *e;
+			continue;
+		}
+		free(e->path);
+		free(e->target);
+	}
+	m->n_entries = kept;
 }
 
 /* The tree's root, opened, and its resolved path in w (symlink targets
@@ -380,6 +573,7 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	int root_fd, started = 0;
 
 	memset(out, 0, sizeof(*out));
+	err[0] = '\0';
 	if ((root_fd = open_tree(&w, dir)) < 0)
 		return -1;
 	if (!(root = add_entry(&w, "."))) {
@@ -398,6 +592,7 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	/* Hash in path order, so that progress and errors are repeatable. */
 	qsort(out->entries, out->n_entries, sizeof(*out->entries),
 	      entry_compare);
+	drop_repeated(out);
 	for (size_t i = 0; i < out->n_entries; i++)
 		h.n_files += out->entries[i].type == 'f';
 	h.root_fd = root_fd;
@@ -422,13 +617,52 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	if (h.failed_errno) {
 		set_err(err, err_size, "'%s': %s",
 			out->entries[h.failed_at].path,
-			strerror(h.failed_errno));
+			hash_error(h.failed_errno));
 		manifest_free(out);
 		return -1;
 	}
+	drop_vanished(&w);
 	if (root_digest(out, out->root)) {
 		set_err(err, err_size, "cannot compute the root digest");
 		manifest_free(out);
+		return -1;
+	}
+	warn_vanished(&w);
+	return 0;
+}
+
+/* Add the entry at `path` of the tree to w->m, file hashed; a path that
+ * is gone is left out. Returns 0, or -1 with one line in w->err. */
+static int describe_path(struct walk *w, int root_fd, const char *path)
+{
+	struct manifest_entry *e;
+	struct stat st;
+	int rc, hashed = 0;
+
+	/* As a build opens it: symlinks on the way are followed. */
+	if (fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0; /* gone: the diff says removed */
+		set_err(w->err, w->err_size, "'%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (!canon_is_shown(st.st_mode))
+		return 0;
+	if (!(e = add_entry(w, path))) {
+		set_err(w->err, w->err_size, "out of memory");
+		return -1;
+	}
+	if ((rc = describe(w, root_fd, path, path, &st, e)) == -1)
+		return -1;
+	if (rc == 0 && e->type == 'f')
+		hashed = hash_file(root_fd, path, e);
+	if (rc == 1 || hashed == ENOENT || hashed == ENOTDIR) {
+		drop_last_entry(w); /* gone since the fstatat */
+		return 0;
+	}
+	if (hashed) {
+		set_err(w->err, w->err_size, "'%s': %s", path,
+			hash_error(hashed));
 		return -1;
 	}
 	return 0;
@@ -443,32 +677,8 @@ int manifest_describe_paths(const char *dir, const struct manifest *wanted,
 	memset(out, 0, sizeof(*out));
 	if ((root_fd = open_tree(&w, dir)) < 0)
 		return -1;
-	for (size_t i = 0; rc == 0 && i < wanted->n_entries; i++) {
-		const char *path = wanted->entries[i].path;
-		struct manifest_entry *e;
-		struct stat st;
-		int hashed;
-
-		/* As a build opens it: symlinks on the way are followed. */
-		if (fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-			if (errno == ENOENT || errno == ENOTDIR)
-				continue; /* gone: the diff says removed */
-			set_err(err, err_size, "'%s': %s", path,
-				strerror(errno));
-			rc = -1;
-		} else if (!canon_is_shown(st.st_mode)) {
-			continue;
-		} else if (!(e = add_entry(&w, path))) {
-			set_err(err, err_size, "out of memory");
-			rc = -1;
-		} else if (!(rc = describe(&w, root_fd, path, path, &st, e)) &&
-			   e->type == 'f' &&
-			   (hashed = hash_file(root_fd, path, e->sha256))) {
-			set_err(err, err_size, "'%s': %s", path,
-				strerror(hashed));
-			rc = -1;
-		}
-	}
+	for (size_t i = 0; rc == 0 && i < wanted->n_entries; i++)
+		rc = describe_path(&w, root_fd, wanted->entries[i].path);
 	close(root_fd);
 	if (rc == 0 && manifest_finish(out)) {
 		set_err(err, err_size, "out of memory");
@@ -489,6 +699,14 @@ int manifest_finish(struct manifest *m)
 
 int manifest_hash_fd(int fd, unsigned char out[32])
 {
+	uint64_t n_bytes;
+
+	return hash_fd_counted(fd, out, &n_bytes);
+}
+
+/* manifest_hash_fd, also giving the number of bytes hashed. */
+static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes)
+{
 	static const size_t chunk = 1 << 20;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	char *buf = malloc(chunk);
@@ -508,6 +726,7 @@ int manifest_hash_fd(int fd, unsigned char out[32])
 		err = errno;
 	else
 		EVP_DigestFinal_ex(ctx, out, NULL);
+	*n_bytes = (uint64_t)pos;
 out:
 	EVP_MD_CTX_free(ctx);
 	free(buf);
@@ -566,12 +785,30 @@ static int parse_entry(char *line, struct manifest_entry *e)
 	return 0;
 }
 
+/* Why entry e, read after prev (NULL for the first), cannot be in a
+ * manifest, or NULL. A diff merges two manifests in path order, and
+ * `diff --inputs` opens each path in a directory: an unsorted or repeated
+ * path would be reported both added and removed, and one that is
+ * absolute or climbs with ".." would be read outside the directory. */
+static const char *entry_problem(const struct manifest_entry *prev,
+				 const struct manifest_entry *e)
+{
+	if (!manifest_path_is_valid(e->path))
+		return "is not a path inside the tree (it is absolute, or has "
+		       "an empty, '.' or '..' component)";
+	if (prev && strcmp(prev->path, e->path) >= 0)
+		return "is out of order or repeated (entries are sorted by "
+		       "path bytes, each path once)";
+	return NULL;
+}
+
 int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 		  size_t err_size)
 {
 	struct walk w = {.m = out};
 	unsigned char root[32];
 	char *line = NULL;
+	const char *problem;
 	size_t line_size = 0, line_no = 1;
 	ssize_t len;
 	bool have_root = false;
@@ -617,6 +854,15 @@ int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 			out->n_entries--;
 			set_err(err, err_size, "'%s' line %zu: malformed entry",
 				name, line_no);
+			goto fail;
+		}
+		if ((problem = entry_problem(out->n_entries > 1 ? e - 1 : NULL,
+					     e))) {
+			char *shown = manifest_escape(e->path);
+
+			set_err(err, err_size, "'%s' line %zu: '%s' %s", name,
+				line_no, shown ? shown : "?", problem);
+			free(shown);
 			goto fail;
 		}
 	}

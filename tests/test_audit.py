@@ -1,10 +1,13 @@
 """`canonfs manifest` and `canonfs diff`: is what machine A compiled the
 same as what machine B compiled?"""
 
+import hashlib
 import json
 import os
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -164,6 +167,136 @@ def test_bad_manifests_are_refused(copies, tmp_path):
         assert len(lines) == 1 and expected[name] in lines[0], (name, err)
 
 
+def signed_manifest(path, lines):
+    """A manifest of these entry lines with the root digest that matches
+    them, as anyone can write one: only its entries can make it wrong."""
+    body = "".join(line + "\n" for line in lines)
+    root = hashlib.sha256(body.encode()).hexdigest()
+    path.write_text("canonfs-manifest 1\n" + body + "root " + root + "\n")
+    return path
+
+
+def test_unsorted_repeated_or_escaping_paths_are_refused(tmp_path):
+    """diff merges two manifests in path order, and --inputs opens each
+    path in DIR: an unsorted manifest would give "added a" and "removed a",
+    and a path like /etc/hostname or ../../x would be read outside DIR."""
+    empty = hashlib.sha256(b"").hexdigest()
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "b").write_bytes(b"")
+    (tree / "a" / "x").write_bytes(b"")
+
+    def entry(path):
+        return "f 0644 0 %s %s" % (empty, path)
+
+    cases = {
+        "unsorted": ["d 0755 0 - .", entry("b"), entry("a")],
+        "repeated": ["d 0755 0 - .", entry("a"), entry("a")],
+        "absolute": [entry("/etc/hostname")],
+        "climbing": [entry("../../../../../../../etc/hostname")],
+        "dot-dot-inside": [entry("a/../b")],
+        "dot": [entry("./b")],
+        "empty-component": [entry("a//x")],
+        "trailing-slash": [entry("a/")],
+    }
+    for name, lines in cases.items():
+        saved = signed_manifest(tmp_path / name, lines)
+        for args in ([str(saved), str(tree)], ["--inputs", str(saved), str(tree)]):
+            result = subprocess.run([str(CANONFS), "diff"] + args,
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 2, (name, args, result.stdout)
+            assert result.stdout == "", (name, "nothing compared or read")
+            lines_err = result.stderr.strip().splitlines()
+            assert len(lines_err) == 1, (name, result.stderr)
+            why = ("out of order or repeated"
+                   if name in ("unsorted", "repeated") else
+                   "is not a path inside the tree")
+            assert why in lines_err[0], (name, result.stderr)
+
+    # The same entries in order are fine.
+    good = signed_manifest(tmp_path / "good", ["d 0755 0 - .", entry("a/x"),
+                                               entry("b")])
+    status, out, err = diff(good, tree)
+    assert (status, out) == (1, "added a\n"), err
+
+
+def alternate(path, aside, versions, stop):
+    """Replace path by each version in turn (write aside, then rename over
+    it, as editors and build tools do) until stop is set."""
+    i = 0
+    while not stop.is_set():
+        aside.write_bytes(versions[i % len(versions)])
+        os.rename(aside, path)
+        i += 1
+
+
+def test_a_file_replaced_meanwhile_is_described_as_one_real_version(tmpfs_dir):
+    """The size and the digest of an entry come from one version of the
+    file, never the size of one and the digest of the next."""
+    tree = tmpfs_dir / "tree"
+    tree.mkdir()
+    for i in range(2000):
+        (tree / ("x%d" % i)).write_text(str(i))
+    versions = [b"A" * 10, b"B" * 20]
+    real = {(len(v), hashlib.sha256(v).hexdigest()) for v in versions}
+    (tree / "zz").write_bytes(versions[0])
+    stop = threading.Event()
+    writer = threading.Thread(target=alternate,
+                              args=(tree / "zz", tmpfs_dir / "aside",
+                                    versions, stop))
+    writer.start()
+    try:
+        deadline = time.monotonic() + 8
+        runs = 0
+        while runs < 150 and time.monotonic() < deadline:
+            runs += 1
+            result = subprocess.run([str(CANONFS), "manifest", str(tree)],
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            zz = [line.split(" ") for line in result.stdout.splitlines()
+                  if line.endswith(" zz")]
+            assert len(zz) == 1, result.stdout[-300:]
+            assert (int(zz[0][2]), zz[0][3]) in real, (
+                "entry of a version the file never had: %s" % " ".join(zz[0]))
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_files_removed_meanwhile_are_left_out_with_a_warning(tmpfs_dir):
+    """A file removed between the walk and the hashing is left out of the
+    manifest (a warning on stderr names it); the manifest still succeeds
+    and every entry in it is a file as it really was."""
+    tree = tmpfs_dir / "tree"
+    warned = 0
+    for round_ in range(20):
+        if tree.exists():
+            for name in os.listdir(tree):
+                os.unlink(tree / name)
+        else:
+            tree.mkdir()
+        names = ["f%04d" % i for i in range(3000)]
+        for name in names:
+            (tree / name).write_text(name)
+        proc = subprocess.Popen([str(CANONFS), "manifest", str(tree)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(0.002 * round_)  # start removing at various points
+        for name in reversed(names):
+            os.unlink(tree / name)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        for line in out.splitlines()[1:-1]:
+            fields = line.split(" ")
+            if fields[0] == "f":
+                assert fields[3] == hashlib.sha256(fields[4].encode()).hexdigest(), line
+        if err:
+            assert len(err.splitlines()) == 1, err
+            assert "vanished while the tree was described: left out" in err, err
+            warned += 1
+    assert warned > 0, "no file was ever removed between the walk and the hashing"
+
+
 def test_unreadable_file_is_an_error():
     # pytest's own temporary directories are closed to other users.
     with tempfile.TemporaryDirectory(dir="/tmp") as top:
@@ -185,10 +318,17 @@ def test_unreadable_file_is_an_error():
 def test_bad_arguments(run_canonfs, tmp_path):
     for args, needle in ((["manifest"], "missing PATH"),
                          (["manifest", str(tmp_path / "nope")], "No such file"),
-                         (["diff", str(tmp_path)], "expected two arguments")):
+                         (["diff", str(tmp_path)], "expected two arguments"),
+                         (["diff", "--inputs", str(tmp_path)],
+                          "expected two arguments after --inputs"),
+                         (["diff", "--inputs"], "expected two arguments after --inputs"),
+                         (["diff", "--json", str(tmp_path), str(tmp_path)],
+                          "unexpected option '--json'")):
         result = run_canonfs(*args)
         assert result.returncode == 2, args
         assert needle in result.stderr, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1, (args, result.stderr)
+        assert "usage: canonfs diff" in result.stderr or args[0] != "diff", args
 
 
 def listing(path):

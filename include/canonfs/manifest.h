@@ -48,8 +48,12 @@ struct manifest {
 /*
  * Describe the tree at `dir`: walk it, hash its files on `threads`
  * threads, sort, and compute the root digest. progress, when not NULL,
- * gets a line redrawn as files are hashed. Returns 0, or -1 with one line
- * in err.
+ * gets a line redrawn as files are hashed. Each entry is one state its
+ * file had (a file is read again when it changes while it is hashed); an
+ * entry removed while the tree is described is left out. Returns 0 with
+ * err empty, or with one warning line in err naming what was left out;
+ * or -1 with one line in err (an unreadable entry, a file that changed
+ * each time it was read).
  */
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size);
@@ -63,14 +67,20 @@ int manifest_describe_paths(const char *dir, const struct manifest *wanted,
 			    struct manifest *out, char *err, size_t err_size);
 
 /* Read a text manifest. Returns 0, or -1 with one line in err (unknown
- * format or version, a malformed or truncated manifest, a root digest
- * that does not match). */
+ * format or version, a malformed or truncated manifest, entries out of
+ * order, repeated, or with a path that manifest_path_is_valid refuses, a
+ * root digest that does not match). */
 int manifest_read(FILE *in, const char *name, struct manifest *out, char *err,
 		  size_t err_size);
 
 /* Sort the entries and compute the root digest of a manifest put together
  * by hand (the trace does). Returns 0 or -1 when out of memory. */
 int manifest_finish(struct manifest *m);
+
+/* Whether `path` can name an entry: "." (the tree itself), or names
+ * joined by single '/', none of them "." or "..", not starting with '/'.
+ * Any other path could lead out of the tree or name an entry twice. */
+bool manifest_path_is_valid(const char *path);
 
 /* The SHA-256 of the file behind fd, read from its start. Returns 0 or an
  * errno value. */
