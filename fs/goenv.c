@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,62 @@ struct text {
 	bool failed;
 };
 
+/* Whether command (a path, or a name looked up in $PATH) can be run. */
+static bool runnable(const char *command)
+{
+	const char *path = getenv("PATH");
+	char full[PATH_MAX];
+
+	if (strchr(command, '/'))
+		return access(command, X_OK) == 0;
+	for (const char *p = path ? path : ""; *p;) {
+		size_t len = strcspn(p, ":");
+
+		if (len > 0 &&
+		    (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)len, p,
+				     command) < sizeof(full) &&
+		    access(full, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
+}
+
+/*
+ * The C++ driver of C compiler cc: gcc-12 -> g++-12, clang -> clang++,
+ * cc -> c++, the directory kept. The C++ headers MNT/sys mirrors are cc's
+ * own (`cc -x c++`), so Go must compile .cc files with its partner: left
+ * to its default g++, a cgo package's C++ met clang's headers and failed.
+ * Returns 0, or ENOENT when there is no such partner to run.
+ */
+static int cxx_of(const char *cc, char *out, size_t out_size)
+{
+	const char *base = strrchr(cc, '/') ? strrchr(cc, '/') + 1 : cc;
+	size_t dir_len = (size_t)(base - cc), at, len;
+	const char *hit;
+
+	if (strcmp(base, "cc") == 0) {
+		at = 0;
+		len = 2;
+		hit = "c++";
+	} else if ((hit = strstr(base, "clang"))) {
+		at = (size_t)(hit - base);
+		len = 5;
+		hit = "clang++";
+	} else if ((hit = strstr(base, "gcc"))) {
+		at = (size_t)(hit - base);
+		len = 3;
+		hit = "g++";
+	} else {
+		return ENOENT;
+	}
+	if ((size_t)snprintf(out, out_size, "%.*s%.*s%s%s", (int)dir_len, cc,
+			     (int)at, base, hit, base + at + len) >= out_size ||
+	    !runnable(out))
+		return ENOENT;
+	return 0;
+}
+
 static void add(struct text *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -369,8 +426,13 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
 		    rest ? rest : "");
 	}
-	if (sys->compiler_chosen && sys->compiler)
+	if (sys->compiler_chosen && sys->compiler) {
+		char cxx[PATH_MAX];
+
 		add(&t, "CC=%s\n", sys->compiler);
+		if (cxx_of(sys->compiler, cxx, sizeof(cxx)) == 0)
+			add(&t, "CXX=%s\n", cxx);
+	}
 	if (has_kind(layout, LAYOUT_SYS)) {
 		if ((err = headers_digest(layout, digests, sha))) {
 			free(t.data);

@@ -107,8 +107,7 @@ uint64_t inode_clock_ns(void)
 
 void inode_mark_handed(struct inode *inode)
 {
-	__atomic_store_n(&inode->handed_ns, inode_clock_ns(),
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->handed_ns, inode_clock_ns(), __ATOMIC_RELAXED);
 }
 
 int inode_table_init(struct inode_table *table, const struct layout *layout,
@@ -211,6 +210,8 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 						.ino = st.st_ino,
 						.mirror = (uint32_t)i};
 		HASH_ADD(hh, table->by_key, key, sizeof(inode->key), inode);
+		HASH_ADD(canon_hh, table->by_canon, canon_ino,
+			 sizeof(inode->canon_ino), inode);
 		watch_add(table, inode, 1);
 	}
 	return 0;
@@ -248,6 +249,7 @@ void inode_table_destroy(struct inode_table *table)
 {
 	struct inode *inode, *tmp;
 
+	HASH_CLEAR(canon_hh, table->by_canon);
 	HASH_ITER (hh, table->by_key, inode, tmp) {
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
@@ -482,6 +484,26 @@ size_t inode_prune_candidates(struct inode_table *table,
 	return n;
 }
 
+/*
+ * The number to show for a new host object whose path gives `ino`. An
+ * object renamed keeps the number of its old path until the kernel forgets
+ * it, so a new one made at that path (write tmp; mv tmp out; write tmp)
+ * would show the same number: tools then take two live files for one (mv:
+ * "are the same file", du counts one). Such a newcomer gets the next
+ * number of a fixed chain instead. Called with the lock held.
+ */
+static uint64_t unused_canon_ino(struct inode_table *table, uint64_t ino)
+{
+	struct inode *holder;
+
+	for (;;) {
+		HASH_FIND(canon_hh, table->by_canon, &ino, sizeof(ino), holder);
+		if (!holder)
+			return ino;
+		ino = canon_child_ino(ino, "");
+	}
+}
+
 struct inode *inode_get(struct inode_table *table, struct inode *parent,
 			const struct stat *host, int host_fd,
 			uint64_t canon_ino)
@@ -512,7 +534,9 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
 	own_write_init(&inode->own_write, host);
-	inode->canon_ino = canon_ino;
+	inode->canon_ino = unused_canon_ino(table, canon_ino);
+	HASH_ADD(canon_hh, table->by_canon, canon_ino, sizeof(inode->canon_ino),
+		 inode);
 	inode->parent_canon_ino = parent->canon_ino;
 	inode->parent_watched = parent->synthetic || parent->watched;
 	inode->lookup_count = 1;
@@ -586,6 +610,7 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
 		if (!inode->synthetic) {
+			HASH_DELETE(canon_hh, table->by_canon, inode);
 			table->n_host--;
 			table->n_freed++;
 			pthread_cond_broadcast(&table->room);

@@ -783,6 +783,28 @@ def test_content_mtimes_are_a_function_of_the_bytes(canonfs, tmp_path):
 # --------------------------------------------------------------------------
 # 7. `canonfs env`: errors, shell and JSON
 
+@pytest.mark.skipif(not shutil.which("clang++"), reason="needs clang")
+def test_cgo_cplusplus_builds_with_the_chosen_compilers_partner(canonfs,
+                                                               tmp_path):
+    """MNT/sys mirrors the C++ headers of the -o cc compiler, so Go must
+    compile .cc files with its C++ partner: with only CC=clang exported,
+    Go's default g++ met clang's headers and failed."""
+    src = tmp_path / "src"
+    (src / "p").mkdir(parents=True)
+    (src / "go.mod").write_text("module example.com/x\n\ngo 1.19\n")
+    (src / "p" / "p.go").write_text(
+        'package p\n\n// int f(void);\nimport "C"\n\n'
+        "func F() int { return int(C.f()) }\n")
+    (src / "p" / "p.cc").write_text(
+        "#include <cstddef>\n#include <string>\n"
+        'extern "C" int f(void) { return (int)std::string("abc").size(); }\n')
+    m = go_mount(canonfs, tmp_path, src, "cc=clang")
+    helper = canonfs_env(m.mnt, tmp_path)
+    assert helper.get("CXX") == "clang++", helper
+    env = go_env(tmp_path, tmp_path / "gocache", helper)
+    go(["build", "./p"], m.root, env, "a cgo C++ package under -o cc=clang")
+
+
 @pytest.mark.parametrize("name", ["build dir", "it's a build dir"])
 def test_cgo_builds_in_a_mountpoint_with_blanks_and_quotes(canonfs, tmp_path,
                                                           name):
@@ -889,6 +911,7 @@ def test_env_names_cc_and_gopath_only_when_given(canonfs, tmp_path):
     helper = canonfs_env(m.mnt, tmp_path)
     mnt = os.path.realpath(m.mnt)
     assert helper.get("CC") == "gcc", helper
+    assert helper.get("CXX") == "g++", "the C++ partner of -o cc: %r" % helper
     assert helper.get("GOPATH") == mnt + "/gopath", helper
     assert sorted(os.listdir(m.mnt / "gopath")) == ["src"]
     assert "GODEBUG" not in helper, \

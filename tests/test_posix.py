@@ -352,6 +352,29 @@ def test_hard_link_keeps_the_inode_number_of_the_first_name(mnt, host):
     assert os.stat(mnt.root / "a").st_ino == first
 
 
+def test_a_new_file_at_a_renamed_files_old_path_is_another_inode(mnt, host):
+    """A renamed file keeps the number of its old path while the kernel
+    holds it; a new file made at that path must not show the same number:
+    `write tmp; mv tmp out; write tmp; mv tmp out` (make, editors) then
+    failed with "are the same file", and du counted one directory for two."""
+    write(mnt.root / "out.tmp", b"v1")
+    os.rename(mnt.root / "out.tmp", mnt.root / "out")
+    write(mnt.root / "out.tmp", b"v2")
+    assert os.stat(mnt.root / "out").st_ino != \
+        os.stat(mnt.root / "out.tmp").st_ino
+    result = subprocess.run(["mv", str(mnt.root / "out.tmp"),
+                             str(mnt.root / "out")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert read(mnt.root / "out") == b"v2"
+    assert read(host / "out") == b"v2"
+    (mnt.root / "d.tmp").mkdir()
+    os.rename(mnt.root / "d.tmp", mnt.root / "d")
+    (mnt.root / "d.tmp").mkdir()
+    numbers = {os.stat(mnt.root / n).st_ino for n in ("d", "d.tmp", "out")}
+    assert len(numbers) == 3
+
+
 def test_hard_link_onto_existing_name_is_eexist(mnt, host):
     write(mnt.root / "a", b"A")
     write(mnt.root / "b", b"B")

@@ -52,17 +52,19 @@ struct inode_key {
 };
 
 struct inode {
-	struct inode_key key;  /* const; key.mirror: index in layout.mirrors */
-	uint64_t canon_ino;    /* const; st_ino shown, from the virtual path of
-				  the name it was first looked up by */
-	UT_hash_handle hh;     /* protected by inode_table.lock */
-	bool synthetic;	       /* const; no host object: a synthetic directory
-				  of the layout or a control node */
-	unsigned char control; /* const; CONTROL_* of a control node, or 0 */
-	bool pinned;	       /* const; never freed */
-	unsigned synth_dir;    /* const; synthetic: index in layout.dirs */
-	int host_fd;	       /* const; host: O_PATH|O_NOFOLLOW, owned */
-	mode_t host_type;      /* const; S_IFMT bits when first looked up */
+	struct inode_key key; /* const; key.mirror: index in layout.mirrors */
+	uint64_t canon_ino;   /* const; st_ino shown, from the virtual path of
+				 the name it was first looked up by, unless
+				 a live inode already shows that number */
+	UT_hash_handle hh;    /* protected by inode_table.lock */
+	UT_hash_handle canon_hh; /* by_canon: host inodes; under the lock */
+	bool synthetic;		 /* const; no host object: a synthetic directory
+				    of the layout or a control node */
+	unsigned char control;	 /* const; CONTROL_* of a control node, or 0 */
+	bool pinned;		 /* const; never freed */
+	unsigned synth_dir;	 /* const; synthetic: index in layout.dirs */
+	int host_fd;		 /* const; host: O_PATH|O_NOFOLLOW, owned */
+	mode_t host_type;	 /* const; S_IFMT bits when first looked up */
 	uint64_t parent_canon_ino; /* const; shown for ".." */
 	bool watched;		   /* const; a watched dir: host changes inside
 				      it are reported */
@@ -130,6 +132,7 @@ struct inode_watch {
 struct inode_table {
 	pthread_mutex_t lock;
 	struct inode *by_key;	     /* host inodes; protected by lock */
+	struct inode *by_canon;	     /* host inodes by canon_ino; lock */
 	struct inode **synthetic;    /* one per layout dir; const */
 	struct inode *control_dir;   /* MNT/.canonfs, pinned; const */
 	struct inode **mirror_roots; /* one per mirror; const */
