@@ -174,32 +174,21 @@ static int view_of_cleaned(const char *target, const char *link_virt_dir,
 	return path_relative(link_virt_dir, virt, out, out_size);
 }
 
-/*
- * An absolute target inside a mirror is shown relative to the link. It is
- * tidied as a relative one is, so its ".." stay: "/m/sl/../f" with sl a
- * symlink leads to the parent of sl's target, and shown as "sl/../f" it
- * still does. The part before the first ".." is placed in the view; the
- * rest follows as it is. A trailing "/" stays (it asks for a directory).
- */
-int symlink_to_view(const char *target, const char *link_virt_dir,
-		    const struct symlink_mirror *mirrors, size_t n_mirrors,
-		    char *out, size_t out_size)
+/* tidy as tidy_relative, absolute: "/head" and, from its first "..", the
+ * rest in tail ("" when none). *dir: a trailing "/" asked for a directory
+ * (taken off head). Returns 0 or ENAMETOOLONG. */
+static int split_absolute(const char *target, char *tidy, size_t tidy_size,
+			  char *tail, bool *dir)
 {
-	char tidy[PATH_MAX], virt[PATH_MAX], tail[PATH_MAX];
-	const struct symlink_mirror *mirror;
-	const char *rest = NULL, *dotdot;
+	const char *dotdot;
 	size_t len;
-	bool dir;
 	int err;
 
-	if (target[0] != '/')
-		return tidy_relative(target, out, out_size);
 	tidy[0] = '/';
-	if ((err = tidy_relative(target + 1, tidy + 1, sizeof(tidy) - 1)))
+	if ((err = tidy_relative(target + 1, tidy + 1, tidy_size - 1)))
 		return err;
 	if (strcmp(tidy, "/.") == 0)
 		tidy[1] = '\0';
-	/* tidy is "/head" or "/head/tail", tail starting at a "..". */
 	tail[0] = '\0';
 	if ((dotdot = first_dotdot(tidy))) {
 		size_t head_len = (size_t)(dotdot - tidy) - 1;
@@ -208,23 +197,20 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 		tidy[head_len > 0 ? head_len : 1] = '\0';
 	}
 	len = strlen(tidy);
-	dir = !tail[0] && len > 1 && tidy[len - 1] == '/';
-	if (dir)
+	*dir = !tail[0] && len > 1 && tidy[len - 1] == '/';
+	if (*dir)
 		tidy[len - 1] = '\0';
+	return 0;
+}
 
-	mirror = mirror_by_host(tidy, mirrors, n_mirrors, &rest);
-	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
-		return view_of_cleaned(target, link_virt_dir, mirrors,
-				       n_mirrors, out, out_size);
-	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
-			     rest) >= sizeof(virt))
-		return ENAMETOOLONG;
-	if ((err = path_relative(link_virt_dir, virt, out, out_size)))
-		return err;
-	len = strlen(out);
+/* out (holding the place of a target's head) followed by the rest of the
+ * target: tail, or the trailing "/" of a directory. */
+static int append_rest(char *out, size_t out_size, const char *tail, bool dir)
+{
+	size_t len = strlen(out);
+
 	if (tail[0]) {
-		/* "." then the rest is just the rest. */
-		if (strcmp(out, ".") == 0)
+		if (strcmp(out, ".") == 0) /* "." then the rest: the rest */
 			len = 0;
 		else if (len + 1 < out_size)
 			out[len++] = '/';
@@ -241,6 +227,39 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 		out[len] = '\0';
 	}
 	return 0;
+}
+
+/*
+ * An absolute target inside a mirror is shown relative to the link. It is
+ * tidied as a relative one is, so its ".." stay: "/m/sl/../f" with sl a
+ * symlink leads to the parent of sl's target, and shown as "sl/../f" it
+ * still does. The part before the first ".." is placed in the view; the
+ * rest follows as it is. A trailing "/" stays (it asks for a directory).
+ */
+int symlink_to_view(const char *target, const char *link_virt_dir,
+		    const struct symlink_mirror *mirrors, size_t n_mirrors,
+		    char *out, size_t out_size)
+{
+	char tidy[PATH_MAX], virt[PATH_MAX], tail[PATH_MAX];
+	const struct symlink_mirror *mirror;
+	const char *rest = NULL;
+	bool dir;
+	int err;
+
+	if (target[0] != '/')
+		return tidy_relative(target, out, out_size);
+	if ((err = split_absolute(target, tidy, sizeof(tidy), tail, &dir)))
+		return err;
+	mirror = mirror_by_host(tidy, mirrors, n_mirrors, &rest);
+	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
+		return view_of_cleaned(target, link_virt_dir, mirrors,
+				       n_mirrors, out, out_size);
+	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
+			     rest) >= sizeof(virt))
+		return ENAMETOOLONG;
+	if ((err = path_relative(link_virt_dir, virt, out, out_size)))
+		return err;
+	return append_rest(out, out_size, tail, dir);
 }
 
 /* Whether walking relative target from dir, one component at a time,
@@ -278,6 +297,41 @@ bool symlink_climbs_out(const char *dir, const char *target, const char *root)
 	return climbs_out(dir, target, root);
 }
 
+/*
+ * symlink_to_host for an absolute target into the mount, by the rule of
+ * symlink_to_view: tidied, its ".." kept (what one undoes may be a
+ * symlink), the part before the first ".." placed on the host, the rest
+ * as it is. -1 when that rule does not apply (the head is not in a mirror
+ * of the mount, or the rest climbs above the mirror's root): the target
+ * is then cleaned lexically first.
+ */
+static int host_of_absolute(const char *target, const char *link_virt_dir,
+			    unsigned link_mirror, const char *mountpoint,
+			    const struct symlink_mirror *mirrors,
+			    size_t n_mirrors, char *out, size_t out_size)
+{
+	char head[PATH_MAX], tail[PATH_MAX];
+	const struct symlink_mirror *mirror;
+	const char *in_mount, *rest;
+	bool dir;
+	int err;
+
+	if ((err = split_absolute(target, head, sizeof(head), tail, &dir)))
+		return err;
+	if (!(in_mount = path_under(head, mountpoint)))
+		return -1;
+	mirror = mirror_by_virt(*in_mount ? in_mount : "/", mirrors, n_mirrors,
+				&rest);
+	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
+		return -1;
+	if (mirror->mirror_id == link_mirror)
+		err = path_relative(link_virt_dir, in_mount, out, out_size);
+	else if ((size_t)snprintf(out, out_size, "%s%s", mirror->host_path,
+				  rest) >= out_size)
+		err = ENAMETOOLONG;
+	return err ? err : append_rest(out, out_size, tail, dir);
+}
+
 int symlink_to_host(const char *target, const char *link_virt_dir,
 		    unsigned link_mirror, const char *mountpoint,
 		    const struct symlink_mirror *mirrors, size_t n_mirrors,
@@ -288,6 +342,11 @@ int symlink_to_host(const char *target, const char *link_virt_dir,
 	const char *rest;
 	int err;
 
+	if (target[0] == '/' &&
+	    (err = host_of_absolute(target, link_virt_dir, link_mirror,
+				    mountpoint, mirrors, n_mirrors, out,
+				    out_size)) != -1)
+		return err;
 	if (target[0] == '/') {
 		const char *in_mount;
 

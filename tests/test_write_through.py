@@ -407,6 +407,24 @@ def test_symlink_absolute_target_in_mount_stored_relative(mnt, host):
     assert read(mnt.root / "a" / "l") == b"target data"
 
 
+def test_symlink_absolute_target_through_a_symlink_keeps_its_dotdot(mnt,
+                                                                    host):
+    """MNT/src/a/sl/../f with a/sl -> ../deep/er is deep/f, not a/f: the
+    link stored on the host must lead where the target led in the mount
+    (it was cleaned to "f", beside the link: another file)."""
+    (host / "deep" / "er").mkdir(parents=True)
+    (host / "a").mkdir()
+    write(host / "deep" / "f", b"the one")
+    write(host / "a" / "f", b"the other")
+    os.symlink("../deep/er", host / "a" / "sl")
+    target = str(mnt.root / "a" / "sl") + "/../f"
+    assert read(target) == b"the one"
+    os.symlink(target, mnt.root / "a" / "l")
+    assert os.readlink(host / "a" / "l") == "sl/../f"
+    assert read(host / "a" / "l") == b"the one"
+    assert read(mnt.root / "a" / "l") == b"the one"
+
+
 def test_symlink_absolute_target_same_directory(mnt, host):
     write(host / "f", b"data")
     os.symlink(str(mnt.root / "f"), mnt.root / "l")

@@ -182,6 +182,60 @@ static bool walk_leaves(const char *dir, const char *rel)
 
 /* ---- symlink_to_view ----------------------------------------------------- */
 
+/* An absolute target tidied and split where its first ".." starts: head
+ * ("/" and the components before), tail (from the ".." to the end of the
+ * tidied target, NULL when none), and whether it asks for a directory. */
+struct split {
+	char *head, *tail;
+	bool dir;
+};
+
+static struct split ref_split(const char *target)
+{
+	char *tidy = ref_tidy(target);
+	struct split sp = {.dir = false};
+	struct comps c;
+	size_t first = 0, tlen = strlen(tidy);
+
+	sp.dir = tlen > 0 && tidy[tlen - 1] == '/';
+	split(tidy, &c);
+	while (first < c.n && !is_dotdot(c.s[first], c.len[first]))
+		first++;
+	sp.head = malloc(tlen + 2);
+	if (!sp.head)
+		abort();
+	sp.head[0] = '/';
+	sp.head[1] = '\0';
+	for (size_t i = 0, used = 1; i < first; i++) {
+		if (used > 1)
+			sp.head[used++] = '/';
+		memcpy(sp.head + used, c.s[i], c.len[i]);
+		used += c.len[i];
+		sp.head[used] = '\0';
+	}
+	sp.tail = first < c.n ? strdup(c.s[first]) : NULL;
+	if (sp.tail)
+		sp.dir = false;
+	comps_free(&c);
+	free(tidy);
+	return sp;
+}
+
+/* placed (the head's place, caller's) followed by the split's rest. */
+static char *ref_append_rest(const char *placed, const struct split *sp)
+{
+	size_t pl = strlen(placed);
+
+	if (sp->tail)
+		return strcmp(placed, ".") == 0
+			       ? strdup(sp->tail)
+			       : concat3(placed, "/", sp->tail);
+	if (sp->dir && strcmp(placed, ".") != 0 &&
+	    !(pl >= 2 && strcmp(placed + pl - 2, "..") == 0))
+		return concat3(placed, "/", "");
+	return strdup(placed);
+}
+
 /*
  * What an absolute target inside a mirror shows, by the rule "tidied, the
  * part before the first '..' placed, the rest as it is", or NULL when the
@@ -190,57 +244,50 @@ static bool walk_leaves(const char *dir, const char *rel)
  */
 static char *ref_view_absolute(const char *target, const char *link_dir)
 {
-	char *tidy = ref_tidy(target), *head, *tail = NULL, *virt, *rel;
+	struct split sp = ref_split(target);
+	const char *rest = NULL;
+	const struct symlink_mirror *m = by_host(sp.head, &rest);
 	char *want = NULL;
-	struct comps c;
-	size_t first = 0, tlen = strlen(tidy);
-	const struct symlink_mirror *m;
-	const char *rest;
-	bool dir = tlen > 0 && tidy[tlen - 1] == '/';
 
-	split(tidy, &c);
-	while (first < c.n && !is_dotdot(c.s[first], c.len[first]))
-		first++;
-	/* The head: "/" and the components before the first "..". */
-	head = malloc(tlen + 2);
-	if (!head)
-		abort();
-	head[0] = '/';
-	head[1] = '\0';
-	for (size_t i = 0, used = 1; i < first; i++) {
-		if (used > 1)
-			head[used++] = '/';
-		memcpy(head + used, c.s[i], c.len[i]);
-		used += c.len[i];
-		head[used] = '\0';
-	}
-	if (first < c.n)
-		tail = strdup(c.s[first]); /* to the end of tidy */
-	m = by_host(head, &rest);
 	/* A rest that climbs above the mirror's root: the old rule. */
-	if (m && tail && walk_leaves(rest, tail))
+	if (m && sp.tail && walk_leaves(rest, sp.tail))
 		m = NULL;
 	if (m) {
-		size_t rl;
+		char *virt = concat3(m->virt_path, rest, "");
+		char *rel = ref_relative(link_dir, virt);
 
-		virt = concat3(m->virt_path, rest, "");
-		rel = ref_relative(link_dir, virt);
-		rl = strlen(rel);
-		if (tail)
-			want = strcmp(rel, ".") == 0 ? strdup(tail)
-						     : concat3(rel, "/", tail);
-		else if (dir && strcmp(rel, ".") != 0 &&
-			 !(rl >= 2 && strcmp(rel + rl - 2, "..") == 0))
-			want = concat3(rel, "/", "");
-		else
-			want = strdup(rel);
+		want = ref_append_rest(rel, &sp);
 		free(rel);
 		free(virt);
 	}
-	free(tail);
-	free(head);
-	comps_free(&c);
-	free(tidy);
+	free(sp.head);
+	free(sp.tail);
+	return want;
+}
+
+/* The same rule for a link created through the mount: what is stored on
+ * the host, or NULL when the old rule applies. Caller frees. */
+static char *ref_host_absolute(const char *target, const char *link_dir,
+			       unsigned link_mirror, const char *mountpoint)
+{
+	struct split sp = ref_split(target);
+	const char *in_mount = under(sp.head, mountpoint), *rest = NULL;
+	const struct symlink_mirror *m =
+		in_mount ? by_virt(*in_mount ? in_mount : "/", &rest) : NULL;
+	char *want = NULL;
+
+	if (m && sp.tail && walk_leaves(rest, sp.tail))
+		m = NULL;
+	if (m) {
+		char *placed = m->mirror_id == link_mirror
+				       ? ref_relative(link_dir, in_mount)
+				       : concat3(m->host_path, rest, "");
+
+		want = ref_append_rest(placed, &sp);
+		free(placed);
+	}
+	free(sp.head);
+	free(sp.tail);
 	return want;
 }
 
@@ -375,7 +422,11 @@ static void check_host(const char *target, const char *link_dir,
 	}
 	if (place)
 		m = by_virt(place, &rest);
-	if (!m)
+	if (target[0] == '/' &&
+	    (want = ref_host_absolute(target, link_dir, link_mirror,
+				      mountpoint)))
+		; /* by the rule of ".." kept */
+	else if (!m)
 		want = strdup(target); /* a host path, or synthetic */
 	else if (m->mirror_id != link_mirror)
 		want = concat3(m->host_path, rest, "");

@@ -101,6 +101,16 @@ int main(void)
 	CHECK_STR(host("../b/f", "/src/a", 0), "../b/f");
 	CHECK_STR(host("../../extra/tools/x", "/src/a", 0), "/opt/tools/x");
 	CHECK_STR(host("/usr/bin/env", "/src", 0), "/usr/bin/env");
+	/* Absolute ones keep their ".." as the view shows them: the part
+	 * before the first is placed, the rest follows. */
+	CHECK_STR(host("/mnt/build/src/a/sl/../f", "/src/a", 0), "sl/../f");
+	CHECK_STR(host("/mnt/build/extra/tools/bin/../lib", "/src", 0),
+		  "/opt/tools/bin/../lib");
+	CHECK_STR(host("/mnt/build/src/b/", "/src/a", 0), "../b/");
+	CHECK_STR(host("/mnt/build/src/a/", "/src/a", 0), ".");
+	/* ".." above the mirror's root undo the mount's own path: cleaned. */
+	CHECK_STR(host("/mnt/build/src/../extra/tools/x", "/src", 0),
+		  "/opt/tools/x");
 	/* Relative targets that climb out of the mirror and back in: above
 	 * the mirror the host differs (found by fuzz_symlink). */
 	CHECK_STR(host("../src/b", "/src", 0), "b");
