@@ -231,16 +231,17 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 		}
 	}
 	/* Readers of a pass hold their own reference. */
-	for (int i = 0; i < INODE_LISTINGS; i++) {
-		struct dir_snapshot *snap = inode->listings[i];
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		struct dir_snapshot *snap = inode->passes[i];
 
-		if (snap && --snap->refs == 0) {
+		if (--snap->refs == 0) {
 			__atomic_sub_fetch(&table->n_listings, 1,
 					   __ATOMIC_RELAXED);
 			dir_listing_free(&snap->listing);
 			free(snap);
 		}
 	}
+	free(inode->passes);
 	free(inode->control_data);
 	free(inode);
 }

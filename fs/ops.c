@@ -1684,6 +1684,51 @@ static void snapshot_put(struct canonfs_fs *fs, struct dir_snapshot *snap)
 	}
 }
 
+/* Remove pass i of inode (order does not matter); returns it. */
+static struct dir_snapshot *drop_pass(struct inode *inode, uint32_t i)
+{
+	struct dir_snapshot *snap = inode->passes[i];
+
+	inode->passes[i] = inode->passes[--inode->n_passes];
+	return snap;
+}
+
+/*
+ * Keep snapshot fresh among inode's passes. Room is made by letting go of
+ * one pass idle for INODE_PASS_IDLE_NS (an abandoned `ls | head`), and at
+ * INODE_PASSES_MAX of the least recently used. What is let go lands in
+ * gone[], for snapshot_put once the lock is released. Called with the
+ * lock held. Returns 0 or ENOMEM.
+ */
+static int keep_pass(struct inode *inode, struct dir_snapshot *fresh,
+		     uint64_t now, struct dir_snapshot *gone[2])
+{
+	uint32_t lru = 0;
+
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		if (now - inode->passes[i]->used_ns > INODE_PASS_IDLE_NS) {
+			gone[0] = drop_pass(inode, i);
+			break;
+		}
+	}
+	for (uint32_t i = 1; i < inode->n_passes; i++)
+		if (inode->passes[i]->used_ns < inode->passes[lru]->used_ns)
+			lru = i;
+	if (inode->n_passes == INODE_PASSES_MAX)
+		gone[1] = drop_pass(inode, lru);
+	if (inode->n_passes % 4 == 0) { /* grown four at a time */
+		size_t room = inode->n_passes + 4;
+		struct dir_snapshot **grown =
+			realloc(inode->passes, room * sizeof(*grown));
+
+		if (!grown)
+			return ENOMEM;
+		inode->passes = grown;
+	}
+	inode->passes[inode->n_passes++] = fresh;
+	return 0;
+}
+
 /*
  * The listing for a READDIR without a handle (no OPENDIR): a pass starts
  * at offset 0 with a fresh snapshot, kept in the inode for the requests
@@ -1694,16 +1739,17 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 			     off_t offset, struct dir_snapshot **out)
 {
 	uint32_t gen = (uint32_t)((uint64_t)offset >> 32);
-	struct dir_snapshot *fresh = NULL, *old;
+	struct dir_snapshot *fresh = NULL, *gone[2] = {NULL, NULL};
+	uint64_t now = inode_clock_ns();
 	int err;
 
 	pthread_mutex_lock(&fs->inodes.lock);
-	if (offset > 0) {
-		struct dir_snapshot *kept =
-			inode->listings[gen % INODE_LISTINGS];
+	for (uint32_t i = 0; offset > 0 && i < inode->n_passes; i++) {
+		struct dir_snapshot *kept = inode->passes[i];
 
-		if (kept && kept->gen == gen) {
+		if (kept->gen == gen) {
 			kept->refs++;
+			kept->used_ns = now;
 			*out = kept;
 			pthread_mutex_unlock(&fs->inodes.lock);
 			return 0;
@@ -1711,8 +1757,8 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 	}
 	pthread_mutex_unlock(&fs->inodes.lock);
 
-	/* A new pass, or one whose snapshot is gone (several newer passes
-	 * started meanwhile): a fresh snapshot. */
+	/* A new pass, or one whose snapshot is gone (given way to newer
+	 * ones, or idle too long): a fresh snapshot. */
 	if ((err = snapshot_new(fs, inode, &fresh)))
 		return err;
 	pthread_mutex_lock(&fs->inodes.lock);
@@ -1721,12 +1767,15 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 	if (inode->listing_gen == 0)
 		inode->listing_gen = 1;
 	fresh->gen = inode->listing_gen;
-	old = inode->listings[fresh->gen % INODE_LISTINGS];
-	inode->listings[fresh->gen % INODE_LISTINGS] = fresh;
+	fresh->used_ns = now;
 	fresh->refs++; /* the inode's and the caller's */
+	err = keep_pass(inode, fresh, now, gone);
 	pthread_mutex_unlock(&fs->inodes.lock);
-	if (old)
-		snapshot_put(fs, old);
+	for (int i = 0; i < 2; i++)
+		if (gone[i])
+			snapshot_put(fs, gone[i]);
+	if (err) /* not kept: this request is served, the pass restarts */
+		snapshot_put(fs, fresh);
 	*out = fresh;
 	return 0;
 }
@@ -1740,14 +1789,15 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 static void snapshot_retire(struct canonfs_fs *fs, struct inode *inode,
 			    struct dir_snapshot *snap)
 {
-	struct dir_snapshot **slot =
-		&inode->listings[snap->gen % INODE_LISTINGS];
 	bool held = false;
 
 	pthread_mutex_lock(&fs->inodes.lock);
-	if (*slot == snap) {
-		*slot = NULL;
-		held = true;
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		if (inode->passes[i] == snap) {
+			drop_pass(inode, i);
+			held = true;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&fs->inodes.lock);
 	if (held)

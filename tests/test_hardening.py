@@ -403,6 +403,29 @@ def test_paused_listing_is_not_shifted_by_another_listing(mnt, host):
         len(got), dups[:5], sorted(set(stable) - set(got))[:5])
 
 
+def test_paused_listing_outlives_many_newer_listings(mnt, host):
+    """Many processes listing one changing directory at once (24 in a
+    helper's test) start many passes while one is under way: the daemon
+    kept the last 16, so an older pass went on in a fresh snapshot, at
+    the same position, and listed names twice."""
+    big = host / "big"
+    big.mkdir()
+    stable = ["s%04d" % i for i in range(1000)]
+    for name in stable:
+        (big / name).touch()
+    with os.scandir(mnt.root / "big") as paused:
+        got = [next(paused).name]
+        for i in range(40):
+            (big / ("a%04d" % i)).touch()  # sorts before the others
+            barrier(mnt)                   # the kernel's listing goes
+            os.listdir(mnt.root / "big")   # and a new pass starts
+        got += [e.name for e in paused]
+    got = [n for n in got if not n.startswith("a")]
+    dups = sorted({n for n in got if got.count(n) > 1})
+    assert got == stable, "%d listed, duplicates %s, missing %s" % (
+        len(got), dups[:5], sorted(set(stable) - set(got))[:5])
+
+
 def test_large_directory_listed_concurrently_while_it_changes(mnt, host):
     """Several processes list a large directory while other names in it
     are created and removed, on the host and through the mount. Names that

@@ -51,6 +51,7 @@ struct dir_snapshot {
 	struct dir_listing listing;
 	unsigned refs; /* protected by the owner's lock */
 	uint32_t gen;  /* const; in the high bits of the offsets it hands out */
+	uint64_t used_ns; /* protected by the owner's lock: last request */
 };
 
 #endif

@@ -39,8 +39,10 @@
  * other (two inodes would cache two copies of the pages and lose appends).
  * It shows the number derived from the first name it was looked up by.
  */
-/* Listings kept per directory for passes under way. */
-#define INODE_LISTINGS 16
+/* Listings kept per directory for passes under way: as many as that, the
+ * least recently used giving way; one idle that long goes anyway. */
+#define INODE_PASSES_MAX 64
+#define INODE_PASS_IDLE_NS (30 * 1000000000ull)
 /* Descriptors kept in reserve for requests that waiting did not help. */
 #define INODE_SPARE_FDS 16
 
@@ -97,9 +99,11 @@ struct inode {
 	 * the host's (own.h). */
 	struct own_write_state own_write;
 	/* The listings served to handle-less READDIR (no OPENDIR): a pass
-	 * starts a new one at offset 0; the last few stay, so that a pass
-	 * under way goes on in its own snapshot (offsets carry its gen). */
-	struct dir_snapshot *listings[INODE_LISTINGS]; /* protected by lock */
+	 * starts a new one at offset 0, kept while it is under way, so that
+	 * it goes on in its own snapshot (offsets carry its gen) however
+	 * many others start meanwhile. Protected by lock. */
+	struct dir_snapshot **passes;
+	uint32_t n_passes;
 	uint32_t listing_gen; /* protected by lock; last gen handed out */
 
 	/* The last read refused for a shrunk host file: where it began and
