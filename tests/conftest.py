@@ -226,3 +226,16 @@ def mounted_tmpfs(path, size):
 
 def have(program):
     return shutil.which(program) is not None
+
+
+def finish_run(proc, timeout=60):
+    """Wait for a `canonfs run` started with pipes: (status, out, err).
+    The daemon shares run's stderr: sanitizer reports land there."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("canonfs run did not finish")
+    assert not sanitizer_report(err), err
+    return proc.returncode, out, err

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import CANONFS, is_mounted, sanitizer_report, unmount
+from conftest import CANONFS, finish_run, is_mounted, unmount
 
 FLAG_VARS = ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS")
 SHOWN_VARS = ("GODEBUG",) + FLAG_VARS
@@ -60,15 +60,9 @@ def canonfs_run(mnt, src, script, env, *options, timeout=300):
     proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError("canonfs run did not finish")
-    assert not sanitizer_report(err), err
+    result = finish_run(proc, timeout)
     assert not is_mounted(mnt), "canonfs run left %s mounted" % mnt
-    return proc.returncode, out, err
+    return result
 
 
 def seen_inside(mnt, src, tmp_path, env, *options):

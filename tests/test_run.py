@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import CANONFS, is_mounted, sanitizer_report, unmount
+from conftest import CANONFS, finish_run, is_mounted, unmount
 
 
 @pytest.fixture
@@ -49,16 +49,7 @@ def start_run(mnt, src, *command, cwd=None, options=(), where="host"):
                             stdin=subprocess.DEVNULL)
 
 
-def finish(proc, timeout=60):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError("canonfs run did not finish")
-    # The daemon shares canonfs run's stderr: sanitizer reports land there.
-    assert not sanitizer_report(err), err
-    return proc.returncode, out, err
+finish = finish_run
 
 
 def assert_nothing_left(mnt):
