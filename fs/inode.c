@@ -242,6 +242,9 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 		}
 	}
 	free(inode->passes);
+	for (uint32_t i = 0; i < inode->n_link_names; i++)
+		free(inode->link_names[i]);
+	free(inode->link_names);
 	free(inode->control_data);
 	free(inode);
 }
@@ -670,6 +673,49 @@ uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir)
 	seq = dir->change_seq;
 	pthread_mutex_unlock(&table->lock);
 	return seq;
+}
+
+bool inode_add_link_name(struct inode_table *table, struct inode *inode,
+			 const char *virt_path)
+{
+	bool added = false;
+	char **grown, *copy;
+
+	pthread_mutex_lock(&table->lock);
+	for (uint32_t i = 0; i < inode->n_link_names; i++)
+		if (strcmp(inode->link_names[i], virt_path) == 0)
+			goto out;
+	if (inode->n_link_names == INODE_LINK_NAMES)
+		goto out;
+	grown = realloc(inode->link_names,
+			(inode->n_link_names + 1) * sizeof(*grown));
+	if (!grown)
+		goto out;
+	inode->link_names = grown;
+	if (!(copy = strdup(virt_path)))
+		goto out;
+	inode->link_names[inode->n_link_names++] = copy;
+	added = true;
+out:
+	pthread_mutex_unlock(&table->lock);
+	return added;
+}
+
+char **inode_copy_link_names(struct inode_table *table,
+			     const struct inode *inode, size_t *n)
+{
+	char **copy = NULL;
+
+	*n = 0;
+	pthread_mutex_lock(&table->lock);
+	if (inode->n_link_names > 0 &&
+	    (copy = calloc(inode->n_link_names, sizeof(*copy)))) {
+		for (uint32_t i = 0; i < inode->n_link_names; i++)
+			if ((copy[*n] = strdup(inode->link_names[i])))
+				(*n)++;
+	}
+	pthread_mutex_unlock(&table->lock);
+	return copy;
 }
 
 void inode_watch_links(struct inode_table *table, struct inode *inode,

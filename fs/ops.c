@@ -140,9 +140,43 @@ static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
 	    inode->made_traced == mark)
 		return;
 	inode->read_traced = mark;
-	if (virt_path_of(fs, inode, path, sizeof(path)) == 0 &&
-	    fstat(inode->host_fd, &host) == 0)
+	if (fstat(inode->host_fd, &host) == -1)
+		return;
+	if (virt_path_of(fs, inode, path, sizeof(path)) == 0)
 		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
+	if (host.st_nlink > 1) { /* through which name, the kernel hides */
+		size_t n;
+		char **names = inode_copy_link_names(&fs->inodes, inode, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			trace_read(t, names[i], fd,
+				   canon_mode(host.st_mode) & 07777);
+			free(names[i]);
+		}
+		free(names);
+	}
+}
+
+/* While tracing, a file with several links looked up by dir/name: one
+ * more name its reads are recorded under, now if it was read already. */
+static void trace_link_name(struct canonfs_fs *fs, struct inode *inode,
+			    const struct inode *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat host;
+	int fd;
+
+	if (child_virt_path(fs, dir, name, path, sizeof(path)) ||
+	    !inode_add_link_name(&fs->inodes, inode, path) ||
+	    inode->read_traced != trace_mark(&fs->trace) ||
+	    inode->made_traced == trace_mark(&fs->trace))
+		return;
+	fd = reopen(fs, inode->host_fd, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &host) == 0)
+		trace_read(&fs->trace, path, host.st_size ? fd : -1,
+			   canon_mode(host.st_mode) & 07777);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int host_stat(const struct inode *inode, struct stat *st)
@@ -526,6 +560,9 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 		inode_forget(&fs->inodes, inode, 1);
 		return err;
 	}
+	if (S_ISREG(host.st_mode) && host.st_nlink > 1 &&
+	    trace_active(&fs->trace))
+		trace_link_name(fs, inode, parent, name);
 	fill_entry(fs, inode, e);
 	return 0;
 }

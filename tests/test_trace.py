@@ -256,3 +256,27 @@ def test_empty_files_symlinks_and_own_outputs(tmp_path, canonfs):
                              str(m.mnt)], capture_output=True, text=True)
     assert result.returncode == 1 and "src/cur" in result.stdout, \
         result.stdout + result.stderr
+
+
+def test_a_hard_linked_input_is_recorded_under_each_name(tmp_path, canonfs):
+    """The kernel does not say through which name a read came: the file
+    is recorded under every name it was looked up by. (A git checkout on
+    another machine keeps no hard links: there the names are two files,
+    and the one the build read must be checked.)"""
+    src = tmp_path / "src"
+    (src / "d1").mkdir(parents=True)
+    (src / "d2").mkdir()
+    (src / "d1" / "a").write_text("shared\n")
+    os.link(src / "d1" / "a", src / "d2" / "b")
+    trace = tmp_path / "t"
+    (src / "d1" / "c").write_text("other\n")
+    os.link(src / "d1" / "c", src / "d2" / "e")
+    m = canonfs(src, "trace=%s" % trace)
+    os.listdir(m.root / "d1")                 # the kernel meets d1/a first
+    assert (m.root / "d2" / "b").read_text() == "shared\n"
+    # A name met after the read (served from the page cache) counts too.
+    assert (m.root / "d1" / "c").read_text() == "other\n"
+    assert (m.root / "d2" / "e").read_text() == "other\n"
+    flush(m)
+    assert read_trace(trace)[0] == ["src/d1/a", "src/d1/c", "src/d2/b",
+                                    "src/d2/e"]

@@ -43,6 +43,8 @@
  * least recently used giving way; one idle that long goes anyway. */
 #define INODE_PASSES_MAX 64
 #define INODE_PASS_IDLE_NS (30 * 1000000000ull)
+/* Names of one hard-linked file the trace keeps. */
+#define INODE_LINK_NAMES 32
 /* Descriptors kept in reserve for requests that waiting did not help. */
 #define INODE_SPARE_FDS 16
 
@@ -119,6 +121,13 @@ struct inode {
 	uint64_t read_traced;
 	uint64_t write_traced;
 	uint64_t made_traced;
+
+	/* The names a file with several links was looked up by while
+	 * tracing (virtual paths, owned; at most INODE_LINK_NAMES): the
+	 * kernel does not say through which name a read came, so the trace
+	 * records it under each. Protected by lock. */
+	char **link_names;
+	uint32_t n_link_names;
 
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;
@@ -232,6 +241,16 @@ uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir);
 
 /* A file seen with several links (st_nlink from a fresh stat) gets a
  * watch of its own, if it has none yet. */
+/* Remember virt_path as a name of inode (a file with several links):
+ * true when it is new. */
+bool inode_add_link_name(struct inode_table *table, struct inode *inode,
+			 const char *virt_path);
+
+/* A copy of the names inode_add_link_name kept (each and the array
+ * malloc'd; NULL with *n 0 when none, or out of memory). */
+char **inode_copy_link_names(struct inode_table *table,
+			     const struct inode *inode, size_t *n);
+
 void inode_watch_links(struct inode_table *table, struct inode *inode,
 		       nlink_t nlink);
 
