@@ -44,7 +44,8 @@ static void run_usage(FILE *out)
 		"same\n"
 		"relative directory when started inside SRCDIR), unmount, and\n"
 		"exit with COMMAND's status (128+N if signal N ended it).\n"
-		"SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND.\n"
+		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND\n"
+		"(not a second time when a terminal sent them).\n"
 		"\n"
 		"options:\n"
 		"    -m, --mountpoint DIR  where to mount (default %s; "
@@ -264,9 +265,16 @@ static pid_t start_command(char **command, const char *mountpoint,
 			   const char *dir, const sigset_t *old_mask)
 {
 	char err[PATH_MAX + 256];
-	pid_t pid = fork();
+	pid_t pid, parent = getpid();
 
+	pid = fork();
 	if (pid == 0) {
+		/* When we die, even by SIGKILL, the mount goes (start_daemon):
+		 * the command is told to end too, not left to work on in a
+		 * mount that is gone. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(128 + SIGTERM);
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		/* The canonical Go environment of the mount (goenv.h). */
 		if (goenv_apply(mountpoint, err, sizeof(err))) {

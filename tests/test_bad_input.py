@@ -272,6 +272,30 @@ def test_no_dev_fuse(src, mnt):
     check_error(result, "/dev/fuse", mnt=mnt)
 
 
+def test_dev_fuse_not_open_to_this_user_says_so(tmp_path):
+    """A /dev/fuse the user may not open (mode 0600, as on this project's
+    machines): the line says so, not "load the fuse module"."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    try:
+        os.chmod(base, 0o777)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        os.mkdir(src, 0o777)
+        os.mkdir(mnt, 0o777)
+        script = ('mount -t tmpfs none /dev && mknod -m 0600 /dev/fuse c 10 229'
+                  ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
+                  ' "$@"')
+        result = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+             "sh", str(CANONFS), src, mnt],
+            capture_output=True, text=True, timeout=30)
+        check_error(result, "/dev/fuse")
+        assert "Permission denied" in result.stderr
+        assert "modprobe" not in result.stderr, result.stderr
+    finally:
+        subprocess.run(["rm", "-rf", base])
+
+
 def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
     """Without CAP_SYS_ADMIN (an unprivileged container) the mount is
     refused: one line saying what to grant, and nothing mounted."""
