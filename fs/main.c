@@ -200,7 +200,9 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 
 	if (verbose || pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == -1)
 		return fuse_session_mount(se, mountpoint);
-	saved_stderr = dup(STDERR_FILENO);
+	/* Close-on-exec: libfuse's auto_unmount helper, started while it
+	 * is held, kept the caller's stderr open until the unmount. */
+	saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
 	if (saved_stderr < 0) {
 		close(pipe_fds[0]);
 		close(pipe_fds[1]);
@@ -267,7 +269,7 @@ static void unmount_session(struct fuse_session *se, const char *mountpoint)
 		return;
 	}
 	fflush(stderr);
-	saved_stderr = dup(STDERR_FILENO);
+	saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
 	dup2(null_fd, STDERR_FILENO);
 	close(null_fd);
 	fuse_session_unmount(se);
@@ -468,6 +470,23 @@ static void pregrow_descriptor_table(void)
 		close(fd);
 }
 
+/* Whether the file -o `option` names lies inside MOUNTPOINT (said on
+ * stderr): the daemon would read or write it through its own mount, and
+ * wait on itself for ever. */
+static bool inside_mountpoint(const char *option, const char *path,
+			      const char *given, const char *mountpoint)
+{
+	char resolved[PATH_MAX];
+
+	if (hostpath_resolve(path, resolved, sizeof(resolved)) ||
+	    !path_under(resolved, mountpoint))
+		return false;
+	report_error("-o %s='%s' is inside MOUNTPOINT '%s' (the daemon would "
+		     "use it through itself; give a file outside)",
+		     option, path, given);
+	return true;
+}
+
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
@@ -488,15 +507,15 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
-	/* The daemon would write it through its own mount, and wait on
-	 * itself for ever. */
 	if (fs.trace.base &&
-	    hostpath_resolve(fs.trace.base, err, sizeof(err)) == 0 &&
-	    path_under(err, mountpoint)) {
-		report_error("-o trace='%s' is inside MOUNTPOINT '%s' (the "
-			     "daemon would write it through itself; give a "
-			     "file outside)",
-			     fs.trace.base, opts->mountpoint);
+	    inside_mountpoint("trace", fs.trace.base, opts->mountpoint,
+			      mountpoint)) {
+		trace_destroy(&fs.trace);
+		return 1;
+	}
+	if (opts->digests_arg && strcmp(opts->digests_arg, "none") &&
+	    inside_mountpoint("digests", opts->digests_arg, opts->mountpoint,
+			      mountpoint)) {
 		trace_destroy(&fs.trace);
 		return 1;
 	}

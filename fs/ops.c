@@ -629,11 +629,21 @@ static int settle_own(struct canonfs_fs *fs, const struct inode *dir,
 }
 
 /* Writes need a host directory and a read-write mount. */
-static int check_writable(struct canonfs_fs *fs, const struct inode *inode)
+static int check_writable(fuse_req_t req, const struct inode *inode)
 {
+	struct canonfs_fs *fs = fs_of(req);
+	uid_t caller = fuse_req_ctx(req)->uid;
+
 	if (fs->opts->read_only || inode->synthetic ||
 	    fs->layout.mirrors[inode->key.mirror].read_only)
 		return EROFS;
+	/* Where other users reach the mount (allow_other, allow_root), the
+	 * kernel checks them against the shown modes, which say nothing of
+	 * the host's; and the daemon writes with its own rights. Those are
+	 * the mounting user's to use, and root's: anyone else shown as the
+	 * owner (-o uid=) would write what the host forbids them. */
+	if (fs->opts->shared && caller != 0 && caller != geteuid())
+		return EACCES;
 	return 0;
 }
 
@@ -885,7 +895,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat out;
 	int err;
 
-	err = check_writable(fs, inode);
+	err = check_writable(req, inode);
 	if (!err)
 		expect_own_attr(fs, inode, attr, to_set);
 	if (!err)
@@ -936,7 +946,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	(void)rdev;
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	/* Devices, FIFOs and sockets could never be shown. */
 	if (!err && !S_ISREG(mode))
 		err = EPERM;
@@ -960,7 +970,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	int err;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err) {
 		expect_own(fs, dir, name, IN_CREATE);
 		err = settle_own(fs, dir, name, IN_CREATE,
@@ -981,7 +991,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	struct fuse_entry_param e;
 	int err;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err)
 		err = layout_virt_path_of_fd(&fs->layout, dir->key.mirror,
 					     dir->host_fd, dir_virt,
@@ -1027,7 +1037,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct fuse_entry_param e;
 	int err;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err && inode->key.mirror != dir->key.mirror)
 		err = EXDEV;
 	if (!err) {
@@ -1047,7 +1057,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *dir = inode_of(req, parent);
 	int err;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err) {
 		expect_own(fs, dir, name, IN_DELETE);
 		err = settle_own(fs, dir, name, IN_DELETE,
@@ -1121,9 +1131,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *newdir = inode_of(req, newparent);
 	int err;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err)
-		err = check_writable(fs, newdir);
+		err = check_writable(req, newdir);
 	/* An inode belongs to one mirror; moving it to another is a copy. */
 	if (!err && dir->key.mirror != newdir->key.mirror)
 		err = EXDEV;
@@ -1270,7 +1280,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	int err, fd = -1;
 
-	err = check_writable(fs, dir);
+	err = check_writable(req, dir);
 	if (!err && !path_is_name(name))
 		err = EINVAL;
 	if (!err) {
@@ -1355,13 +1365,12 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 }
 
 /* io_fd for a write: first, a read-only mount or mirror says EROFS. */
-static int writable_io_fd(struct canonfs_fs *fs,
-			  const struct fuse_file_info *fi, struct inode *inode,
-			  int *fd, int *temp_fd)
+static int writable_io_fd(fuse_req_t req, const struct fuse_file_info *fi,
+			  struct inode *inode, int *fd, int *temp_fd)
 {
-	int err = check_writable(fs, inode);
+	int err = check_writable(req, inode);
 
-	return err ? err : io_fd(fs, fi, inode, true, fd, temp_fd);
+	return err ? err : io_fd(fs_of(req), fi, inode, true, fd, temp_fd);
 }
 
 /*
@@ -1525,7 +1534,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	bool recorded;
 	int fd, temp_fd, err;
 
-	err = writable_io_fd(fs, fi, inode, &fd, &temp_fd);
+	err = writable_io_fd(req, fi, inode, &fd, &temp_fd);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -1577,7 +1586,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	int fd, temp_fd, err;
 	bool recorded;
 
-	err = writable_io_fd(fs, fi, inode, &fd, &temp_fd);
+	err = writable_io_fd(req, fi, inode, &fd, &temp_fd);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -2119,7 +2128,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int err = xattr_path(req, ino, path);
 
 	if (!err)
-		err = check_writable(fs_of(req), inode_of(req, ino));
+		err = check_writable(req, inode_of(req, ino));
 	if (!err && setxattr(path, name, value, size, flags) == -1)
 		err = errno;
 	fuse_reply_err(req, err);
@@ -2132,7 +2141,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int err = xattr_path(req, ino, path);
 
 	if (!err)
-		err = check_writable(fs_of(req), inode_of(req, ino));
+		err = check_writable(req, inode_of(req, ino));
 	if (!err && removexattr(path, name) == -1)
 		err = errno;
 	fuse_reply_err(req, err);
@@ -2148,12 +2157,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	stats_add(&fs_of(req)->stats, STAT_ACCESS);
-	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	int err = 0;
 
 	if (mask & W_OK)
-		err = check_writable(fs, inode);
+		err = check_writable(req, inode);
 	/* Symlinks are 0777: nothing to ask. */
 	if (err || mask == F_OK || S_ISLNK(inode->host_type))
 		goto reply;

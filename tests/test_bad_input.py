@@ -204,6 +204,15 @@ def test_trace_file_inside_the_mountpoint(run_canonfs, src, mnt):
                             mnt), "trace", mnt=mnt)
 
 
+def test_digests_file_inside_the_mountpoint(run_canonfs, src, mnt):
+    """It was created in the mountpoint before the emptiness check (every
+    later mount there was refused), or read through the daemon's own mount
+    (a hang)."""
+    check_error(run_canonfs("-o", "digests=%s" % (mnt / "dg"), src, mnt),
+                "digests", mnt=mnt)
+    assert os.listdir(mnt) == [], "the refused mount left a file behind"
+
+
 @pytest.mark.parametrize("trace", ["", "DIR", "MISSING/t", "/proc/t"])
 def test_bad_trace_file(run_canonfs, src, mnt, tmp_path, trace):
     """The trace is written at unmount, when no one may be listening: a

@@ -185,6 +185,31 @@ def test_relative_digests_file_is_read_back_in_the_background(src, mnt,
     assert int(counts[1]["digests-cached"]) >= 10, counts
 
 
+def test_background_auto_unmount_returns_the_callers_stderr(src, mnt):
+    """`out=$(canonfs -o auto_unmount SRC MNT 2>&1)` must return when the
+    mount is up: libfuse's auto-unmount helper held a copy of the
+    caller's stderr until the unmount."""
+    pids = []
+    try:
+        proc = subprocess.Popen([str(CANONFS), "-o", "auto_unmount", str(src),
+                                 str(mnt)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()  # the helper holds the other end
+            raise AssertionError("the caller's stderr stayed open")
+        finally:
+            pids = pids_mentioning(mnt)
+        assert proc.returncode == 0, out
+        assert (mnt / "src").is_dir()
+    finally:
+        cleanup(mnt, pids)
+
+
 def test_foreground_daemon_exits_0_on_sigterm(src, tmp_path, canonfs):
     """A clean unmount by signal is success, as the manual says."""
     m = canonfs(src, mnt=tmp_path / "fg")

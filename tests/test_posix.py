@@ -846,3 +846,46 @@ def test_kernel_checks_the_shown_modes_only_on_shared_mounts(public_dir,
                          capture_output=True, text=True, timeout=30)
     assert out.stdout == "shared False\nrefused\n", out.stderr
     assert read(host / "f") == b"shared"
+
+
+def test_a_user_shown_as_owner_cannot_write_with_the_daemons_rights(
+        public_dir, canonfs, host):
+    """allow_other with uid=U shows U as the owner, so the kernel lets U
+    write; the daemon (root) then wrote host files U may not touch, a
+    root-only 0600 file among them. Only the mounting user, and root,
+    write through a shared mount."""
+    write(host / "root-only", b"secret")
+    os.chmod(host / "root-only", 0o600)
+    shared = canonfs(host, "allow_other", "uid=65534", "gid=65534",
+                     mnt=public_dir / "mnt")
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    probe = ("import os, sys\n"
+             "d = sys.argv[1]\n"
+             "for what in ('write', 'create', 'mkdir', 'unlink'):\n"
+             "    try:\n"
+             "        if what == 'write':\n"
+             "            open(d + '/root-only', 'w').write('overwritten')\n"
+             "        elif what == 'create':\n"
+             "            open(d + '/new', 'w').close()\n"
+             "        elif what == 'mkdir':\n"
+             "            os.mkdir(d + '/newdir')\n"
+             "        else:\n"
+             "            os.unlink(d + '/root-only')\n"
+             "        print(what, 'done')\n"
+             "    except PermissionError:\n"
+             "        print(what, 'refused')\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(shared.root)],
+                         preexec_fn=as_nobody, capture_output=True,
+                         text=True, timeout=30)
+    assert out.stdout.split("\n")[:4] == [
+        "write refused", "create refused", "mkdir refused",
+        "unlink refused"], out.stdout + out.stderr
+    assert read(host / "root-only") == b"secret"
+    assert sorted(os.listdir(host)) == ["root-only"]
+    # The mounting user still writes.
+    write(shared.root / "by-root", b"ok")
+    assert read(host / "by-root") == b"ok"
