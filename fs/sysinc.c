@@ -327,7 +327,7 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 {
 	const char *env_cc = getenv("CC");
 	unsigned next_pos = 0;
-	bool found;
+	bool found, none = false;
 
 	memset(list, 0, sizeof(*list));
 	if (!compiler)
@@ -336,8 +336,11 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 		goto oom;
 	list->compiler_chosen = chosen;
 
-	/* "-o sys=none" first in the specs: the compiler is never asked. */
-	if (!(n_specs > 0 && !specs[0].name)) {
+	/* "-o sys=none", wherever it stands, drops what the compiler would
+	 * say (not the directories named beside it): it is never asked. */
+	for (size_t i = 0; i < n_specs; i++)
+		none = none || !specs[i].name;
+	if (!none) {
 		discover(list, compiler, &found);
 		if (!found && chosen) {
 			snprintf(err, err_size,
@@ -360,11 +363,8 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 		struct sysinc_dir *have;
 		char *copy;
 
-		if (!specs[i].name) {
-			drop_all(list);
-			next_pos = 0;
-			continue;
-		}
+		if (!specs[i].name)
+			continue; /* sys=none: see above */
 		have = find_by(list, specs[i].name, NULL);
 		if (have) {
 			if (!(copy = strdup(specs[i].host_dir)))

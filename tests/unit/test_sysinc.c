@@ -129,6 +129,14 @@ int main(void)
 	CHECK(list.n == 2 && find(&list, "c++")->langs == SYSINC_CXX &&
 	      find(&list, "cc")->c_pos == 1);
 	sysinc_free(&list);
+	/* "none" drops the discovered directories only, even when it comes
+	 * after the named ones. */
+	struct sysinc_spec late[] = {{"cc", "/y"}, {NULL, NULL}};
+	CHECK(sysinc_build(&list, script, true, late, 2, err, sizeof(err)) ==
+	      0);
+	CHECK(list.n == 1 && find(&list, "cc") &&
+	      strcmp(find(&list, "cc")->host_dir, "/y") == 0);
+	sysinc_free(&list);
 
 	/* A compiler the user named that cannot run: one line. */
 	CHECK(sysinc_build(&list, "/nonexistent/cc", true, NULL, 0, err,
