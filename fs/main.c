@@ -519,6 +519,12 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		trace_destroy(&fs.trace);
 		return 1;
 	}
+	/* Before anything is made on the host (the module cache directory,
+	 * the digest cache): a refused mount leaves nothing behind. */
+	if (check_mountpoint_free(opts->mountpoint, mountpoint,
+				  opts->nonempty) ||
+	    check_fuse_device())
+		goto out;
 	if (sysinc_build(&fs.sys, opts->cc_arg, opts->cc_arg != NULL,
 			 opts->sys_specs, opts->n_sys_specs, err,
 			 sizeof(err)) ||
@@ -528,10 +534,6 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		report_error("%s", err);
 		goto out;
 	}
-	if (check_mountpoint_free(opts->mountpoint, mountpoint,
-				  opts->nonempty) ||
-	    check_fuse_device())
-		goto out;
 	if (invalidator_init(&inv, &fs) ||
 	    inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd)) {
 		report_error("cannot set up the inode table: %s",

@@ -204,6 +204,17 @@ def test_trace_file_inside_the_mountpoint(run_canonfs, src, mnt):
                             mnt), "trace", mnt=mnt)
 
 
+def test_a_refused_mount_makes_no_module_cache(run_canonfs, src, mnt,
+                                               tmp_path):
+    """The module cache directory is made when missing, as Go would; a
+    mount refused (here: MOUNTPOINT not empty) must not have made it."""
+    (mnt / "occupied").write_text("x")
+    cache = tmp_path / "new" / "mod"
+    check_error(run_canonfs("-o", "gomodcache=%s" % cache, src, mnt),
+                "not empty", mnt=mnt)
+    assert not (tmp_path / "new").exists(), "the refused mount made it"
+
+
 def test_digests_file_inside_the_mountpoint(run_canonfs, src, mnt):
     """It was created in the mountpoint before the emptiness check (every
     later mount there was refused), or read through the daemon's own mount
