@@ -99,15 +99,24 @@ static const char *const fstab_noise_options[] = {
 
 static int fail(struct canonfs_options *opts, const char *fmt, ...);
 
-static int parse_max_read(struct canonfs_options *opts, const char *value)
+/* A plain decimal number up to max: digits only (strtoul alone takes
+ * blanks and a sign before them, so "uid= 5" was uid 5). */
+static bool parse_decimal(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0' && *out <= max;
+}
+
+static int parse_max_read(struct canonfs_options *opts, const char *value)
+{
 	unsigned long n;
 
-	errno = 0;
-	n = strtoul(value, &end, 10);
-	if (errno || end == value || *end || value[0] == '-' || n < 4096 ||
-	    n > UINT32_MAX)
+	if (!parse_decimal(value, UINT32_MAX, &n) || n < 4096)
 		return fail(opts,
 			    "-o max_read='%s': give a number of bytes, at "
 			    "least 4096",
@@ -342,13 +351,9 @@ static int process_arg(void *data, const char *arg, int key,
 static int parse_id(struct canonfs_options *opts, const char *what,
 		    const char *value, unsigned *out)
 {
-	char *end;
 	unsigned long number;
 
-	errno = 0;
-	number = strtoul(value, &end, 10);
-	if (value[0] && value[0] != '-' && *end == '\0' && errno == 0 &&
-	    number < UINT32_MAX) {
+	if (parse_decimal(value, UINT32_MAX - 1, &number)) {
 		*out = (unsigned)number;
 		return 0;
 	}

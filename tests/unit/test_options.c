@@ -161,6 +161,13 @@ int main(void)
 	CHECK(parse((const char *[]){"canonfs", "-o", "uid=root", "s", "m",
 				     NULL}) == 0);
 	CHECK(opts.rules.uid == 0);
+	/* Digits only: strtoul would take a blank or a sign before them. */
+	CHECK(parse((const char *[]){"canonfs", "-o", "uid= 5", "s", "m",
+				     NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "gid=+5", "s", "m",
+				     NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "max_read=+8192", "s",
+				     "m", NULL}) == -1);
 	CHECK(parse((const char *[]){"canonfs", "s", NULL}) == -1);
 	CHECK(strstr(opts.error, "MOUNTPOINT") != NULL);
 	CHECK(parse((const char *[]){"canonfs", NULL}) == -1);
