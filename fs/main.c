@@ -185,6 +185,30 @@ static int add_fixed_fuse_options(struct fuse_args *args,
 	return rc;
 }
 
+/* Send stderr to fd around a libfuse call that prints there. Returns the
+ * saved stderr for restore_stderr, or -1 (nothing was changed). The copy
+ * is close-on-exec: libfuse's auto_unmount helper, started during the
+ * mount, kept the caller's stderr open until the unmount. */
+static int redirect_stderr(int fd)
+{
+	int saved;
+
+	fflush(stderr);
+	saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	if (saved >= 0)
+		dup2(fd, STDERR_FILENO);
+	return saved;
+}
+
+static void restore_stderr(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
 /*
  * fuse_session_mount, with what fusermount3 (which libfuse runs when
  * mount(2) is refused) prints on stderr caught into libfuse_message, so
@@ -200,20 +224,10 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 
 	if (verbose || pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == -1)
 		return fuse_session_mount(se, mountpoint);
-	/* Close-on-exec: libfuse's auto_unmount helper, started while it
-	 * is held, kept the caller's stderr open until the unmount. */
-	saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
-	if (saved_stderr < 0) {
-		close(pipe_fds[0]);
-		close(pipe_fds[1]);
-		return fuse_session_mount(se, mountpoint);
-	}
-	fflush(stderr);
-	dup2(pipe_fds[1], STDERR_FILENO);
+	saved_stderr = redirect_stderr(pipe_fds[1]);
 	close(pipe_fds[1]);
 	rc = fuse_session_mount(se, mountpoint);
-	dup2(saved_stderr, STDERR_FILENO);
-	close(saved_stderr);
+	restore_stderr(saved_stderr);
 
 	len = read(pipe_fds[0], helper, sizeof(helper) - 1);
 	close(pipe_fds[0]);
@@ -268,15 +282,10 @@ static void unmount_session(struct fuse_session *se, const char *mountpoint)
 		fuse_session_unmount(se);
 		return;
 	}
-	fflush(stderr);
-	saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
-	dup2(null_fd, STDERR_FILENO);
+	saved_stderr = redirect_stderr(null_fd);
 	close(null_fd);
 	fuse_session_unmount(se);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-	}
+	restore_stderr(saved_stderr);
 }
 
 /*
@@ -507,9 +516,8 @@ static int mount_and_serve(const struct canonfs_options *opts,
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
-	if (fs.trace.base &&
-	    inside_mountpoint("trace", fs.trace.base, opts->mountpoint,
-			      mountpoint)) {
+	if (fs.trace.base && inside_mountpoint("trace", fs.trace.base,
+					       opts->mountpoint, mountpoint)) {
 		trace_destroy(&fs.trace);
 		return 1;
 	}
