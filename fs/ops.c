@@ -133,7 +133,9 @@ static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
 {
 	struct trace *t = &fs->trace;
 	uint64_t mark = trace_mark(t);
-	char path[PATH_MAX];
+	const char *all[INODE_LINK_NAMES + 1];
+	char path[PATH_MAX], **names = NULL;
+	size_t n = 0, k = 0;
 	struct stat host;
 
 	if (!trace_active(t) || inode->read_traced == mark ||
@@ -143,18 +145,16 @@ static void trace_first_read(struct canonfs_fs *fs, struct inode *inode, int fd)
 	if (fstat(inode->host_fd, &host) == -1)
 		return;
 	if (virt_path_of(fs, inode, path, sizeof(path)) == 0)
-		trace_read(t, path, fd, canon_mode(host.st_mode) & 07777);
-	if (host.st_nlink > 1) { /* through which name, the kernel hides */
-		size_t n;
-		char **names = inode_copy_link_names(&fs->inodes, inode, &n);
-
-		for (size_t i = 0; i < n; i++) {
-			trace_read(t, names[i], fd,
-				   canon_mode(host.st_mode) & 07777);
-			free(names[i]);
-		}
-		free(names);
-	}
+		all[k++] = path;
+	/* Through which name, the kernel hides: under each, hashed once. */
+	if (host.st_nlink > 1)
+		names = inode_copy_link_names(&fs->inodes, inode, &n);
+	for (size_t i = 0; i < n; i++)
+		all[k++] = names[i];
+	trace_read(t, all, k, fd, canon_mode(host.st_mode) & 07777);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* While tracing, a file with several links looked up by dir/name: one
@@ -173,7 +173,8 @@ static void trace_link_name(struct canonfs_fs *fs, struct inode *inode,
 		return;
 	fd = reopen(fs, inode->host_fd, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 && fstat(fd, &host) == 0)
-		trace_read(&fs->trace, path, host.st_size ? fd : -1,
+		trace_read(&fs->trace, (const char *const[]){path}, 1,
+			   host.st_size ? fd : -1,
 			   canon_mode(host.st_mode) & 07777);
 	if (fd >= 0)
 		close(fd);

@@ -134,18 +134,23 @@ static void add_input(struct trace *t, const char *virt_path,
 	pthread_mutex_unlock(&t->lock);
 }
 
-void trace_read(struct trace *t, const char *virt_path, int fd, unsigned mode)
+void trace_read(struct trace *t, const char *const *virt_paths, size_t n,
+		int fd, unsigned mode)
 {
 	struct manifest_entry e = {.type = 'f', .mode = mode};
-	off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
+	off_t size;
 
-	/* Hashed before taking the lock: files can be large. */
+	if (n == 0)
+		return;
+	/* Hashed once, before taking the lock: files can be large. */
+	size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
 	if (fd < 0)
 		memcpy(e.sha256, empty_sha256, sizeof(e.sha256));
 	else if (size < 0 || manifest_hash_fd(fd, e.sha256))
 		return;
 	e.size = (uint64_t)size;
-	add_input(t, virt_path, &e);
+	for (size_t i = 0; i < n; i++)
+		add_input(t, virt_paths[i], &e);
 }
 
 void trace_readlink(struct trace *t, const char *virt_path, const char *target)

@@ -49,9 +49,11 @@ static inline bool trace_active(const struct trace *t)
 	return __atomic_load_n(&t->active, __ATOMIC_RELAXED);
 }
 
-/* A file read for the first time: fd reads it (pread, from offset 0); fd
- * -1 for an empty file, which the kernel never asks to read. */
-void trace_read(struct trace *t, const char *virt_path, int fd, unsigned mode);
+/* A file read for the first time, under each of its n names (a file with
+ * several links): fd reads it (pread, from offset 0), hashed once; fd -1
+ * for an empty file, which the kernel never asks to read. */
+void trace_read(struct trace *t, const char *const *virt_paths, size_t n,
+		int fd, unsigned mode);
 /* A symlink followed or read for the first time, with its shown target: a
  * retargeted link changes what the build reads. */
 void trace_readlink(struct trace *t, const char *virt_path, const char *target);
