@@ -45,7 +45,8 @@ static int load(const char *what, struct manifest *m)
 	} else {
 		in = fopen(what, "re");
 		if (!in) {
-			report_error("'%s': %s", what, strerror(errno));
+			report_error("'%s': %s (cannot read it as a manifest)",
+				     what, strerror(errno));
 			return -1;
 		}
 		rc = manifest_read(in, what, m, err, sizeof(err));

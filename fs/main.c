@@ -680,6 +680,39 @@ static void prepare_process(void)
 	}
 }
 
+/* What went to stdout (help, env, a manifest) reached it: one line and a
+ * failing status when it did not, as for `canonfs --help >/dev/full`. */
+static int check_stdout(int status)
+{
+	int err = fflush(stdout) == 0 ? 0 : errno;
+
+	if (!err && !ferror(stdout))
+		return status;
+	/* A write that failed earlier left only the error flag behind. */
+	if (err)
+		report_error("cannot write the output: %s", strerror(err));
+	else
+		report_error("cannot write the output");
+	return status ? status : 2;
+}
+
+/* A first argument naming a subcommand is the subcommand ("./run" names a
+ * directory). Returns its exit status, or -1 when there is none. */
+static int run_subcommand(int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	if (strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "manifest") == 0)
+		return manifest_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "diff") == 0)
+		return diff_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "env") == 0)
+		return goenv_main(argc - 1, argv + 1);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct canonfs_options opts;
@@ -687,17 +720,9 @@ int main(int argc, char **argv)
 	int status;
 
 	prepare_process();
-
-	/* A first argument naming a subcommand is the subcommand ("./run"
-	 * names a directory). */
-	if (argc > 1 && strcmp(argv[1], "run") == 0)
-		return run_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "manifest") == 0)
-		return manifest_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "diff") == 0)
-		return diff_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "env") == 0)
-		return goenv_main(argc - 1, argv + 1);
+	status = run_subcommand(argc, argv);
+	if (status >= 0)
+		return check_stdout(status);
 
 	fuse_set_log_func(keep_libfuse_message);
 	if (options_parse(argc, argv, &opts, &args)) {
@@ -705,11 +730,11 @@ int main(int argc, char **argv)
 		status = 2;
 	} else if (opts.show_help) {
 		options_print_help("canonfs");
-		status = 0;
+		status = check_stdout(0);
 	} else if (opts.show_version) {
 		printf("canonfs %s (libfuse %s)\n", CANONFS_VERSION,
 		       fuse_pkgversion());
-		status = 0;
+		status = check_stdout(0);
 	} else {
 		libfuse_verbose = opts.debug;
 		status = mount_and_serve(&opts, &args);

@@ -184,11 +184,22 @@ struct walk {
 	struct manifest *m;
 	size_t capacity;
 	char root_path[PATH_MAX]; /* resolved, for symlink rewriting */
+	const char *root_arg; /* the tree as given, to name paths in errors */
 	char *err;
 	size_t err_size;
 	size_t n_vanished;	       /* entries left out: gone meanwhile */
 	char first_vanished[PATH_MAX]; /* the first of them in path order */
 };
+
+/* One line in w->err about the entry at path (relative to the tree),
+ * named as the user can find it: under the tree they gave. */
+static void fail_at(struct walk *w, const char *path, const char *why)
+{
+	bool root = strcmp(path, ".") == 0;
+
+	set_err(w->err, w->err_size, "'%s%s%s': %s", w->root_arg,
+		root ? "" : "/", root ? "" : path, why);
+}
 
 static struct manifest_entry *add_entry(struct walk *w, const char *path)
 {
@@ -286,15 +297,13 @@ static int describe(struct walk *w, int dir_fd, const char *name,
 		if (len < 0 && errno == ENOENT)
 			return 1;
 		if (len < 0) {
-			set_err(w->err, w->err_size, "'%s': %s", path,
-				strerror(errno));
+			fail_at(w, path, strerror(errno));
 			return -1;
 		}
 		raw[len] = '\0';
 		if (canonical_target(w, path, raw, shown, sizeof(shown)) ||
 		    !(e->target = strdup(shown))) {
-			set_err(w->err, w->err_size,
-				"'%s': cannot record its target", path);
+			fail_at(w, path, "cannot record its target");
 			return -1;
 		}
 		e->size = strlen(shown);
@@ -313,7 +322,7 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		set_err(w->err, w->err_size, "'%s': %s", rel, strerror(errno));
+		fail_at(w, rel, strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && (errno = 0, d = readdir(dir))) {
@@ -327,8 +336,7 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 				     strcmp(rel, ".") ? rel : "",
 				     strcmp(rel, ".") ? "/" : "",
 				     d->d_name) >= sizeof(path)) {
-			set_err(w->err, w->err_size, "'%s': %s", path,
-				strerror(ENAMETOOLONG));
+			fail_at(w, path, strerror(ENAMETOOLONG));
 			rc = -1;
 			break;
 		}
@@ -338,8 +346,7 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 				note_vanished(w, path);
 				continue;
 			}
-			set_err(w->err, w->err_size, "'%s': %s", path,
-				strerror(errno));
+			fail_at(w, path, strerror(errno));
 			rc = -1;
 			break;
 		}
@@ -369,8 +376,7 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 				continue;
 			}
 			if (sub < 0) {
-				set_err(w->err, w->err_size, "'%s': %s", path,
-					strerror(errno));
+				fail_at(w, path, strerror(errno));
 				rc = -1;
 				break;
 			}
@@ -379,7 +385,7 @@ static int walk_dir(struct walk *w, int dir_fd, const char *rel)
 		}
 	}
 	if (rc == 0 && errno) {
-		set_err(w->err, w->err_size, "'%s': %s", rel, strerror(errno));
+		fail_at(w, rel, strerror(errno));
 		rc = -1;
 	}
 	closedir(dir);
@@ -566,7 +572,8 @@ static int open_tree(struct walk *w, const char *dir)
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size)
 {
-	struct walk w = {.m = out, .err = err, .err_size = err_size};
+	struct walk w = {
+		.m = out, .root_arg = dir, .err = err, .err_size = err_size};
 	struct hasher h = {.m = out, .progress = progress};
 	pthread_t workers[64];
 	struct manifest_entry *root;
@@ -615,8 +622,7 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 			h.n_files, "");
 
 	if (h.failed_errno) {
-		set_err(err, err_size, "'%s': %s",
-			out->entries[h.failed_at].path,
+		fail_at(&w, out->entries[h.failed_at].path,
 			hash_error(h.failed_errno));
 		manifest_free(out);
 		return -1;
@@ -643,7 +649,7 @@ static int describe_path(struct walk *w, int root_fd, const char *path)
 	if (fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0; /* gone: the diff says removed */
-		set_err(w->err, w->err_size, "'%s': %s", path, strerror(errno));
+		fail_at(w, path, strerror(errno));
 		return -1;
 	}
 	if (!canon_is_shown(st.st_mode))
@@ -661,8 +667,7 @@ static int describe_path(struct walk *w, int root_fd, const char *path)
 		return 0;
 	}
 	if (hashed) {
-		set_err(w->err, w->err_size, "'%s': %s", path,
-			hash_error(hashed));
+		fail_at(w, path, hash_error(hashed));
 		return -1;
 	}
 	return 0;
@@ -671,7 +676,8 @@ static int describe_path(struct walk *w, int root_fd, const char *path)
 int manifest_describe_paths(const char *dir, const struct manifest *wanted,
 			    struct manifest *out, char *err, size_t err_size)
 {
-	struct walk w = {.m = out, .err = err, .err_size = err_size};
+	struct walk w = {
+		.m = out, .root_arg = dir, .err = err, .err_size = err_size};
 	int root_fd, rc = 0;
 
 	memset(out, 0, sizeof(*out));

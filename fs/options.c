@@ -322,6 +322,14 @@ static int process_arg(void *data, const char *arg, int key,
 		return -1;
 	case FUSE_OPT_KEY_OPT:
 		if (option_in(arg, fuse_passthrough_options)) {
+			const char *eq = strchr(arg, '=');
+
+			/* The kernel would refuse an empty one with a bare
+			 * EINVAL that names no option. */
+			if (eq && eq[1] == '\0')
+				return fail(opts,
+					    "-o %s: give a value after the '='",
+					    arg);
 			if (strcmp(arg, "allow_other") == 0 ||
 			    strcmp(arg, "allow_root") == 0)
 				opts->shared = true;

@@ -85,7 +85,9 @@ class Mount:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("canonfs did not exit after unmount")
+            raise AssertionError("canonfs did not exit within 20 s after "
+                                 "the unmount; its stderr: %r"
+                                 % self.stderr()[-2000:])
 
 
 def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):

@@ -311,8 +311,25 @@ def test_unreadable_file_is_an_error():
                                  tree],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "secret" in result.stderr and "Permission denied" in result.stderr
+    assert result.stderr == "canonfs: '%s/secret': Permission denied\n" % tree, (
+        "one line naming the file as the user can find it")
     assert result.stdout == "", "no partial manifest on failure"
+
+
+def test_unreadable_manifest_file_says_what_it_was_read_as():
+    with tempfile.TemporaryDirectory(dir="/tmp") as top:
+        os.chmod(top, 0o755)
+        saved = os.path.join(top, "saved.manifest")
+        with open(saved, "w") as f:
+            f.write("x")
+        os.chmod(saved, 0o600)
+        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                 "--clear-groups", str(CANONFS), "diff",
+                                 saved, top],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("canonfs: '%s': Permission denied (cannot read it "
+                             "as a manifest)\n" % saved), result.stderr
 
 
 def test_bad_arguments(run_canonfs, tmp_path):

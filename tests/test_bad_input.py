@@ -163,6 +163,29 @@ def test_bad_max_read(run_canonfs, src, mnt, value):
                 mnt=mnt)
 
 
+@pytest.mark.parametrize("option", ["fsname=", "subtype="])
+def test_empty_value_of_a_kernel_option(run_canonfs, src, mnt, option):
+    """The kernel refuses these with a bare EINVAL naming nothing."""
+    result = run_canonfs("-o", option, src, mnt)
+    check_error(result, option, mnt=mnt)
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"],
+                                  ["env", "--help"], ["run", "--help"],
+                                  ["manifest", "SRC"]])
+def test_output_that_cannot_be_written_fails(src, args):
+    """`canonfs --help >/dev/full` or a manifest to a full disk: a script
+    must not take a cut-off output for the whole."""
+    (src / "f").write_text("x\n")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [str(CANONFS)] + [str(src) if a == "SRC" else a for a in args],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=30,
+            stdin=subprocess.DEVNULL)
+    check_error(result, "cannot write the output")
+
+
 def test_ro_and_rw_conflict(run_canonfs, src, mnt):
     result = run_canonfs("-o", "ro,rw", src, mnt)
     check_error(result, mnt=mnt)
