@@ -152,6 +152,15 @@ static size_t count_components(const char *p)
 	return n;
 }
 
+/* Whether a target placed in mirror (rest: its path below the mirror's
+ * root) keeps inside that mirror while its tail is walked. */
+static bool stays_in_mirror(const struct symlink_mirror *mirror,
+			    const char *rest, const char *tail)
+{
+	return mirror &&
+	       !(tail[0] && rises_above(count_components(rest), tail));
+}
+
 /* The old rule, for absolute targets whose ".." undo part of a mirror's
  * own path: cleaned lexically, then placed. */
 static int view_of_cleaned(const char *target, const char *link_virt_dir,
@@ -251,7 +260,7 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 	if ((err = split_absolute(target, tidy, sizeof(tidy), tail, &dir)))
 		return err;
 	mirror = mirror_by_host(tidy, mirrors, n_mirrors, &rest);
-	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
+	if (!stays_in_mirror(mirror, rest, tail))
 		return view_of_cleaned(target, link_virt_dir, mirrors,
 				       n_mirrors, out, out_size);
 	if ((size_t)snprintf(virt, sizeof(virt), "%s%s", mirror->virt_path,
@@ -312,7 +321,7 @@ static int host_of_absolute(const char *target, const char *link_virt_dir,
 {
 	char head[PATH_MAX], tail[PATH_MAX];
 	const struct symlink_mirror *mirror;
-	const char *in_mount, *rest;
+	const char *in_mount, *rest = NULL;
 	bool dir;
 	int err;
 
@@ -322,7 +331,7 @@ static int host_of_absolute(const char *target, const char *link_virt_dir,
 		return -1;
 	mirror = mirror_by_virt(*in_mount ? in_mount : "/", mirrors, n_mirrors,
 				&rest);
-	if (!mirror || (tail[0] && rises_above(count_components(rest), tail)))
+	if (!stays_in_mirror(mirror, rest, tail))
 		return -1;
 	if (mirror->mirror_id == link_mirror)
 		err = path_relative(link_virt_dir, in_mount, out, out_size);
