@@ -457,6 +457,11 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	if (opts->rules.time_mode == CANON_TIME_ZERO ||
 	    opts->rules.time_mode == CANON_TIME_FIXED)
 		add(&t, "GODEBUG=goindex=0\n");
+	/* Go stamps vcs.modified from `git status`, and git trusts an index
+	 * entry whose stat matches unless the index's own mtime is later
+	 * than 0: under all-zero times a same-size edit reads as clean. */
+	if (opts->rules.time_mode == CANON_TIME_ZERO)
+		add(&t, "GOFLAGS=-buildvcs=false\n");
 	if (t.failed) {
 		free(t.data);
 		return ENOMEM;
@@ -555,6 +560,9 @@ static void warn_gocache_inside(const char *mountpoint)
 		     gocache);
 }
 
+static int merge_value(const char *name, const char *canonical,
+		       const char *mountpoint, char **merged);
+
 int goenv_main(int argc, char **argv)
 {
 	const char *mountpoint = NULL;
@@ -595,21 +603,34 @@ int goenv_main(int argc, char **argv)
 		putchar('{');
 	for (line = strtok_r(data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
+		char *eq = strchr(line, '='), *merged = NULL;
+		const char *value;
 
 		if (!eq)
 			continue;
 		*eq = '\0';
+		/* GODEBUG and GOFLAGS get one setting each from the mount:
+		 * what the shell had is kept beside it. The flags variables
+		 * are the mount's as they are (README: add yours after). */
+		if ((strcmp(line, "GODEBUG") == 0 ||
+		     strcmp(line, "GOFLAGS") == 0) &&
+		    merge_value(line, eq + 1, mountpoint, &merged)) {
+			report_error("env: out of memory");
+			free(data);
+			return 1;
+		}
+		value = merged ? merged : eq + 1;
 		if (json) {
 			printf("%s\n  ", first ? "" : ",");
 			print_json_string(line);
 			fputs(": ", stdout);
-			print_json_string(eq + 1);
+			print_json_string(value);
 		} else {
 			printf("export %s=", line);
-			print_shell_quoted(eq + 1);
+			print_shell_quoted(value);
 			putchar('\n');
 		}
+		free(merged);
 		first = false;
 	}
 	if (json)
@@ -791,6 +812,30 @@ static char *merge_godebug(const char *canonical, const char *user)
 	return t.data;
 }
 
+/*
+ * GOFLAGS: the mount's -buildvcs=false before the caller's flags, unless
+ * those set -buildvcs themselves: a caller who asks for the stamp gets it
+ * (the README says when it can be wrong). Nothing is repeated, so an
+ * eval'd canonfs env leaves GOFLAGS as it was.
+ */
+static char *merge_goflags(const char *canonical, const char *user)
+{
+	struct text t = {0};
+	const char *rest = user, *field;
+	size_t len;
+
+	while ((field = next_field(&rest, &len)))
+		if (field_starts(field, len, "-buildvcs") ||
+		    field_starts(field, len, "--buildvcs"))
+			return strdup(user);
+	add(&t, "%s %s", canonical, user);
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	return t.data;
+}
+
 /* The value for name: the mount's, combined with the caller's where both
  * count (*merged malloc'd, else NULL: the mount's replaces the caller's).
  * Returns 0 or ENOMEM. */
@@ -804,6 +849,8 @@ static int merge_value(const char *name, const char *canonical,
 		return 0;
 	if (strcmp(name, "GODEBUG") == 0)
 		*merged = merge_godebug(canonical, user);
+	else if (strcmp(name, "GOFLAGS") == 0)
+		*merged = merge_goflags(canonical, user);
 	else if (strcmp(name, "CGO_CPPFLAGS") == 0)
 		*merged = merge_cgo_flags(canonical, user, mountpoint, false);
 	else if (strcmp(name, "CGO_CFLAGS") == 0 ||

@@ -1008,3 +1008,58 @@ def test_run_gives_the_command_the_canonical_environment(tmp_path):
         "canonfs run should give the command exactly what `canonfs env` "
         "prints:\nrun: %s\nenv: %s" % (
             {n: got.get(n) for n in helper}, helper))
+
+
+def vcs_build(canonfs, tmp_path, mtime):
+    """A git checkout built inside the mount with the environment
+    `canonfs env` gives (over a GOFLAGS of the caller's own), then a
+    same-size edit on the host and a second build. Returns (the edited
+    build's output, `go version -m` of it, the GOFLAGS canonfs env gave)."""
+    if shutil.which("git") is None:
+        pytest.fail("git is missing: scripts/install-deps.sh installs it")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "go.mod").write_text("module example.com/calc\n\ngo 1.19\n")
+    (src / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\n'
+        'func main() { a, b := 5, 3; fmt.Println(a + b) }\n')
+    git = ["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "one"]):
+        assert run(git + args).returncode == 0
+    options = ["mtime=%s" % mtime] if mtime else []
+    m = go_mount(canonfs, tmp_path, src, *options)
+    helper = canonfs_env(m.mnt, tmp_path)
+    env = dict(daemon_env(tmp_path), HOME=str(tmp_path / "home"),
+               GOCACHE=str(tmp_path / "gocache"), GOPROXY="off",
+               GO111MODULE="on", GOWORK="off", GOTOOLCHAIN="local")
+    env.update(helper)
+    env["GOFLAGS"] = " ".join(filter(None, [helper.get("GOFLAGS"),
+                                            "-trimpath"]))
+    go(["build", "-o", str(tmp_path / "one"), "."], m.root, env, "build")
+    main = src / "main.go"
+    main.write_text(main.read_text().replace("a + b", "a - b"))
+    barrier(m)
+    go(["build", "-o", str(tmp_path / "two"), "."], m.root, env,
+       "build after the edit")
+    out = run([tmp_path / "two"]).stdout
+    info = run(["go", "version", "-m", tmp_path / "two"], env=env).stdout
+    return out, info, helper.get("GOFLAGS")
+
+
+def test_a_vcs_stamp_never_calls_an_edited_checkout_clean(canonfs, tmp_path):
+    """Under mtime=zero, git inside the mount trusts its index for a
+    same-size edit (the index's own mtime is 0, so git's racy-entry check
+    never runs), and Go would stamp vcs.modified=false into a binary built
+    from edited sources. canonfs env switches the stamp off there."""
+    out, info, goflags = vcs_build(canonfs, tmp_path, None)
+    assert out == "2\n", "the second build should run the edited code"
+    assert "vcs.modified=false" not in info, (
+        "a binary built from an edited checkout claims a clean one:\n" + info)
+    assert goflags == "-buildvcs=false"
+
+
+def test_mtime_content_keeps_a_true_vcs_stamp(canonfs, tmp_path):
+    out, info, goflags = vcs_build(canonfs, tmp_path, "content")
+    assert out == "2\n"
+    assert goflags is None
+    assert "vcs.modified=true" in info, info

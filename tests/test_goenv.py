@@ -7,6 +7,8 @@ a GODEBUG or cgo flags the caller brings (`docker run -e GODEBUG=...
 - CGO_CPPFLAGS, CGO_CFLAGS, CGO_CXXFLAGS: the mount's flags, then the
   caller's (the mirrored system headers are searched first, a later -O or
   -D still overrides);
+- GOFLAGS: the mount's -buildvcs=false (mtime=zero) before the caller's
+  flags, unless those set -buildvcs;
 - what an earlier `eval "$(canonfs env MNT)"` left in the environment is
   not repeated.
 """
@@ -20,7 +22,7 @@ import pytest
 from conftest import CANONFS, finish_run, is_mounted, unmount
 
 FLAG_VARS = ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS")
-SHOWN_VARS = ("GODEBUG",) + FLAG_VARS
+SHOWN_VARS = ("GODEBUG", "GOFLAGS") + FLAG_VARS
 STALE_DIGEST = "-DCANONFS_SYSHEADERS=" + "0" * 64
 
 
@@ -69,8 +71,11 @@ def seen_inside(mnt, src, tmp_path, env, *options):
     """(what the command sees of SHOWN_VARS, what `canonfs env` says the
     mount's values are, canonfs run's stderr)."""
     seen, canonical = tmp_path / "seen", tmp_path / "canonical.json"
-    script = ('printf "%%s\\0" "$GODEBUG" "$CGO_CPPFLAGS" "$CGO_CFLAGS" '
-              '"$CGO_CXXFLAGS" > "%s" && "$1" env "$2" --json > "%s"'
+    # `canonfs env` keeps a GODEBUG it finds: unset, it says the mount's.
+    script = ('printf "%%s\\0" "$GODEBUG" "$GOFLAGS" "$CGO_CPPFLAGS" '
+              '"$CGO_CFLAGS" '
+              '"$CGO_CXXFLAGS" > "%s" && '
+              'env -u GODEBUG -u GOFLAGS "$1" env "$2" --json > "%s"'
               % (seen, canonical))
     status, out, err = canonfs_run(mnt, src, script, env, *options)
     assert status == 0, "canonfs run failed: " + out + err
@@ -109,6 +114,41 @@ def test_a_mount_without_constant_mtimes_leaves_godebug_alone(tree, mnt,
                                      "mtime=content")
     assert "GODEBUG" not in canonical
     assert seen["GODEBUG"] == "goindex=1"
+
+
+def test_the_callers_goflags_are_kept_after_the_mounts(tree, mnt, tmp_path):
+    seen, canonical, _ = seen_inside(mnt, tree, tmp_path,
+                                     clean_env(GOFLAGS="-mod=vendor -v"))
+    assert canonical["GOFLAGS"] == "-buildvcs=false"
+    assert seen["GOFLAGS"] == "-buildvcs=false -mod=vendor -v"
+
+
+def test_a_callers_own_buildvcs_setting_is_theirs(tree, mnt, tmp_path):
+    seen, _, _ = seen_inside(mnt, tree, tmp_path,
+                             clean_env(GOFLAGS="-mod=mod -buildvcs=true"))
+    assert seen["GOFLAGS"] == "-mod=mod -buildvcs=true"
+
+
+def test_canonfs_env_keeps_the_shells_goflags_and_godebug(tree, tmp_path):
+    """Printed for eval: what the shell had stays, once, however often
+    it is eval'd."""
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    start = subprocess.run([str(CANONFS), str(tree), str(mnt)],
+                           env=clean_env(HOME=str(tmp_path)),
+                           capture_output=True, text=True, timeout=60)
+    assert start.returncode == 0, start.stderr
+    try:
+        script = ('export GOFLAGS=-mod=vendor GODEBUG=x509sha1=1; '
+                  'eval "$("$1" env "$2")"; eval "$("$1" env "$2")"; '
+                  'printf "%s|%s" "$GOFLAGS" "$GODEBUG"')
+        out = subprocess.run(["sh", "-c", script, "sh", str(CANONFS),
+                              str(mnt)], env=clean_env(), capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "-buildvcs=false -mod=vendor|x509sha1=1,goindex=0"
+    finally:
+        unmount(mnt)
 
 
 def test_the_callers_cgo_flags_come_after_the_mounts(tree, mnt, tmp_path):

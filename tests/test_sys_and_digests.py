@@ -179,8 +179,8 @@ def test_env_flags_survive_a_mountpoint_with_a_space(canonfs, tmp_path):
     out = subprocess.run([str(CANONFS), "env", str(m.mnt), "--json"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    env = dict(os.environ, **json.loads(out.stdout),
-               GOCACHE=str(tmp_path / "gocache"), GOFLAGS="-buildvcs=false",
+    env = dict(os.environ, **json.loads(out.stdout))
+    env.update(GOCACHE=str(tmp_path / "gocache"), GOFLAGS="-buildvcs=false",
                GOPROXY="off", GO111MODULE="on")
     assert "'%s/sys/usr'" % m.mnt in env["CGO_CFLAGS"]
     build = subprocess.run(["go", "build", "-o", str(tmp_path / "bin"), "."],

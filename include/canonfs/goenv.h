@@ -19,6 +19,9 @@
  *   GODEBUG       goindex=0 when mtimes are constant: Go's module index
  *                 keys on size+mtime and would keep a same-size edit's
  *                 stale import list
+ *   GOFLAGS       -buildvcs=false under mtime=zero: git in the mount
+ *                 misses a same-size edit there, and Go's stamp would
+ *                 call the edited sources clean
  *
  * -nostdinc plus -isystem rather than --sysroot: a sysroot prefixes only
  * /usr/include-like directories (never the compiler's own include
@@ -26,10 +29,11 @@
  * it; -isystem names exactly the mirrored directories, in the compiler's
  * order, which #include_next needs.
  *
- * `canonfs env MNT [--json]` prints that file as it is, as shell exports
- * or JSON: the mount's values, which replace the shell's (the user adds
- * flags after them by hand). `canonfs run` adds it to the command's
- * environment: see goenv_apply.
+ * `canonfs env MNT [--json]` prints that file as shell exports or JSON:
+ * the mount's values, which replace the shell's (the user adds flags
+ * after them by hand), except GODEBUG and GOFLAGS, merged with the
+ * shell's as below. `canonfs run` adds it to the command's environment:
+ * see goenv_apply.
  */
 #ifndef CANONFS_GOENV_H
 #define CANONFS_GOENV_H
@@ -84,6 +88,8 @@ int goenv_main(int argc, char **argv);
  *
  *   GODEBUG       the caller's settings, then the mount's, each key once;
  *                 on a clash the mount's wins (said on stderr)
+ *   GOFLAGS       the mount's flag, then the caller's; none of the
+ *                 mount's when the caller sets -buildvcs
  *   CGO_CPPFLAGS, CGO_CFLAGS, CGO_CXXFLAGS
  *                 the mount's flags, then the caller's
  *
