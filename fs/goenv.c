@@ -457,9 +457,10 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	if (opts->rules.time_mode == CANON_TIME_ZERO ||
 	    opts->rules.time_mode == CANON_TIME_FIXED)
 		add(&t, "GODEBUG=goindex=0\n");
-	/* Go stamps vcs.modified from `git status`, and git trusts an index
-	 * entry whose stat matches unless the index's own mtime is later
-	 * than 0: under all-zero times a same-size edit reads as clean. */
+	/* Go stamps vcs.modified from `git status`. git trusts an index
+	 * entry whose stat matches, re-reading only entries as new as the
+	 * index, a check it skips when the index's mtime is 0: under
+	 * all-zero times a same-size edit reads as clean. */
 	if (opts->rules.time_mode == CANON_TIME_ZERO)
 		add(&t, "GOFLAGS=-buildvcs=false\n");
 	if (t.failed) {
