@@ -119,9 +119,7 @@ static void compact(struct digest_cache *c)
 	FILE *out;
 	int fd;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", c->path,
-			     (int)getpid()) >= sizeof(tmp) ||
-	    !(out = hostpath_create(tmp)))
+	if (!(out = hostpath_create_temp(c->path, tmp, sizeof(tmp))))
 		return;
 	fputs(DIGESTS_MAGIC, out);
 	HASH_ITER(hh, c->entries, e, next)
@@ -129,10 +127,8 @@ static void compact(struct digest_cache *c)
 		encode(e, rec);
 		fwrite(rec, 1, sizeof(rec), out);
 	}
-	if (fclose(out) != 0 || rename(tmp, c->path) != 0) {
-		unlink(tmp);
+	if (hostpath_commit(out, tmp, c->path))
 		return;
-	}
 	fd = open(c->path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd >= 0) {
 		close(c->fd);

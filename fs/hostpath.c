@@ -94,14 +94,42 @@ void hostpath_unmake_dirs(struct hostpath_made *made)
 	made->first = 0;
 }
 
-FILE *hostpath_create(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	FILE *f;
+/* The umask canonfs was started with: the daemon serves with umask 0 (the
+ * kernel has applied the caller's), its own files follow this one. */
+static mode_t own_umask = 022;
 
-	if (fd < 0)
+void hostpath_set_umask(mode_t mask)
+{
+	own_umask = mask & 0777;
+}
+
+FILE *hostpath_create_temp(const char *path, char *temp, size_t temp_size)
+{
+	FILE *f;
+	int fd;
+
+	if ((size_t)snprintf(temp, temp_size, "%s.XXXXXX", path) >= temp_size) {
+		errno = ENAMETOOLONG;
 		return NULL;
-	if (!(f = fdopen(fd, "w")))
-		close(fd);
-	return f;
+	}
+	/* A new name, made with O_EXCL: nothing planted beside path (a
+	 * symlink to another file of the user's) is followed or truncated. */
+	if ((fd = mkostemp(temp, O_CLOEXEC)) < 0)
+		return NULL;
+	if (fchmod(fd, 0666 & ~own_umask) == 0 && (f = fdopen(fd, "w")))
+		return f;
+	close(fd);
+	unlink(temp);
+	return NULL;
+}
+
+int hostpath_commit(FILE *f, const char *temp, const char *path)
+{
+	int err = 0;
+
+	if (fclose(f) != 0 || rename(temp, path) != 0)
+		err = errno ? errno : EIO;
+	if (err)
+		unlink(temp);
+	return err;
 }

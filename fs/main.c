@@ -592,8 +592,9 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	pregrow_descriptor_table();
 	/* The kernel applies the caller's umask to the mode of a create,
 	 * mknod or mkdir before it asks: ours must not mask it again. What
-	 * the daemon writes for itself has explicit modes (hostpath_create). */
-	umask(0);
+	 * the daemon writes for itself (the trace, the digest cache) keeps
+	 * the user's. */
+	hostpath_set_umask(umask(0));
 	if (invalidator_start(&inv, se)) {
 		report_error("cannot start the host watcher thread");
 		goto out;

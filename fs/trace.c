@@ -217,29 +217,6 @@ static int compare_text(const void *a, const void *b)
  */
 static char temp_path[PATH_MAX + 16];
 
-static FILE *create_beside(const char *path)
-{
-	if ((size_t)snprintf(temp_path, sizeof(temp_path), "%s.partial",
-			     path) >= sizeof(temp_path)) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	return hostpath_create(temp_path);
-}
-
-/* Close out (from create_beside) and put it in path's place: 0 or an
- * errno value; on failure the partial file goes. */
-static int replace_with(FILE *out, const char *path)
-{
-	int err = 0;
-
-	if (fclose(out) != 0 || rename(temp_path, path) != 0)
-		err = errno;
-	if (err)
-		unlink(temp_path);
-	return err;
-}
-
 /* The lines of one kind, sorted, into base + suffix. */
 static int write_lines(struct trace *t, enum item_kind kind, const char *suffix)
 {
@@ -261,13 +238,13 @@ static int write_lines(struct trace *t, enum item_kind kind, const char *suffix)
 			lines[i++] = item->text;
 	if (n > 0)
 		qsort(lines, n, sizeof(*lines), compare_text);
-	out = create_beside(path);
+	out = hostpath_create_temp(path, temp_path, sizeof(temp_path));
 	if (!out) {
 		err = errno;
 	} else {
 		for (i = 0; i < n; i++)
 			fprintf(out, "%s\n", lines[i]);
-		err = replace_with(out, path);
+		err = hostpath_commit(out, temp_path, path);
 	}
 	free(lines);
 	free(path);
@@ -290,9 +267,11 @@ static int write_inputs(struct trace *t)
 	HASH_ITER (hh, t->items, item, tmp)
 		if (item->kind == ITEM_READ)
 			m.entries[m.n_entries++] = item->entry; /* borrowed */
-	if (manifest_finish(&m) == 0 && (out = create_beside(t->base))) {
+	if (manifest_finish(&m) == 0 &&
+	    (out = hostpath_create_temp(t->base, temp_path,
+					sizeof(temp_path)))) {
 		manifest_write_text(&m, out);
-		err = replace_with(out, t->base);
+		err = hostpath_commit(out, temp_path, t->base);
 	} else {
 		err = errno ? errno : ENOMEM;
 	}

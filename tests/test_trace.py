@@ -280,3 +280,43 @@ def test_a_hard_linked_input_is_recorded_under_each_name(tmp_path, canonfs):
     flush(m)
     assert read_trace(trace)[0] == ["src/d1/a", "src/d1/c", "src/d2/b",
                                     "src/d2/e"]
+
+
+def test_the_trace_is_written_under_a_name_nobody_could_plant(tmp_path,
+                                                               canonfs):
+    """Another user of a shared directory such as /tmp may plant a symlink
+    where the trace's temporary file would go: the daemon must neither
+    follow it (it would overwrite the victim with the trace) nor lose the
+    trace."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("input\n")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    trace = tmp_path / "trace"
+    for suffix in ("", ".outputs", ".probes", ".warnings"):
+        os.symlink(victim, str(trace) + suffix + ".partial")
+    m = canonfs(src, "trace=%s" % trace)
+    (m.root / "f").read_text()
+    flush(m)
+    assert victim.read_text() == "precious\n"
+    inputs, _, _, _ = read_trace(trace)
+    assert inputs == ["src/f"]
+
+
+def test_trace_files_follow_the_users_umask(tmp_path, canonfs):
+    """They hold the paths and digests of the user's sources: a user with
+    umask 077 keeps them private, as every file a build makes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("input\n")
+    trace = tmp_path / "trace"
+    m = canonfs(src, "trace=%s" % trace, preexec_fn=lambda: os.umask(0o077))
+    (m.root / "f").read_text()
+    (m.root / "made").write_text("output\n")
+    flush(m)
+    for suffix in ("", ".outputs", ".probes", ".warnings"):
+        mode = stat.S_IMODE(os.stat(str(trace) + suffix).st_mode)
+        assert mode == 0o600, "%s%s: %o" % (trace, suffix, mode)
+    assert stat.S_IMODE(os.stat(src / "made").st_mode) == 0o644, (
+        "a file made through the mount takes the umask of its maker")

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /*
  * The physical spelling of a path whose tail may not exist yet (a relative
@@ -34,8 +35,20 @@ int hostpath_make_dirs(const char *dir, struct hostpath_made *made);
 /* rmdir what hostpath_make_dirs made, innermost first. */
 void hostpath_unmake_dirs(struct hostpath_made *made);
 
-/* fopen(path, "w") with mode 0644 whatever the umask (the daemon serves
- * with umask 0), close-on-exec. */
-FILE *hostpath_create(const char *path);
+/* The umask the files below are made with (the user's; the daemon itself
+ * serves with umask 0). */
+void hostpath_set_umask(mode_t mask);
+
+/*
+ * A file to be written and then put in path's place (hostpath_commit), so
+ * that a reader sees the old file or the new one, never half of one: made
+ * new beside path under a name of its own (its name goes into temp),
+ * close-on-exec, with mode 0666 less the umask. NULL with errno set.
+ */
+FILE *hostpath_create_temp(const char *path, char *temp, size_t temp_size);
+
+/* Close f (from hostpath_create_temp) and rename temp over path: 0, or an
+ * errno value, temp then removed. */
+int hostpath_commit(FILE *f, const char *temp, const char *path);
 
 #endif
