@@ -342,6 +342,7 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 		if (null > STDERR_FILENO)
 			close(null);
 	}
+	report_to_syslog_from_now();
 	*report_fd = pipe_fds[1];
 	return 0;
 }
@@ -512,7 +513,7 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
 	bool handlers = false, mounted = false, table = false;
-	int status = 1, rc, report_fd = -1;
+	int status = 1, rc, trace_err, report_fd = -1;
 
 	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
 		return 1;
@@ -632,8 +633,12 @@ out:
 		inode_table_destroy(&fs.inodes);
 	invalidator_destroy(&inv);
 	own_destroy(&fs.own);
-	if (mounted && fs.trace.base && trace_flush(&fs.trace))
-		report_error("trace '%s': %s", fs.trace.base, strerror(errno));
+	/* A build's only record of its inputs: losing it fails the run. */
+	if (mounted && fs.trace.base && (trace_err = trace_flush(&fs.trace))) {
+		report_error("trace '%s': %s (the trace of this mount is lost)",
+			     fs.trace.base, strerror(trace_err));
+		status = 1;
+	}
 	trace_destroy(&fs.trace);
 	if (fs.proc_fd_dir >= 0)
 		close(fs.proc_fd_dir);

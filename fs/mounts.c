@@ -9,10 +9,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* Set once a daemon has detached: its stderr is /dev/null from then on. */
+static bool report_to_syslog;
+
+void report_to_syslog_from_now(void)
+{
+	openlog("canonfs", LOG_PID, LOG_DAEMON);
+	report_to_syslog = true;
+}
 
 void report_error(const char *fmt, ...)
 {
@@ -23,6 +33,11 @@ void report_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (report_to_syslog) {
+		va_start(ap, fmt);
+		vsyslog(LOG_ERR, fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* Undo the octal escapes of /proc/self/mountinfo ("\040" is a space). */

@@ -196,18 +196,21 @@ static pid_t start_daemon(const struct run_args *args, const char *mountpoint)
 }
 
 /* End the daemon: SIGUSR2 (the others stay blocked in it, see
- * start_daemon), SIGKILL if it has not gone within 5 s. */
-static void stop_daemon(pid_t daemon)
+ * start_daemon), SIGKILL if it has not gone within 5 s. Returns whether
+ * it finished well (a trace it was to write is then written). */
+static bool stop_daemon(pid_t daemon)
 {
 	struct timespec tick = {0, 20 * 1000 * 1000};
+	int status = 0;
 
 	kill(daemon, SIGUSR2);
-	for (int waited = 0; waitpid(daemon, NULL, WNOHANG) != daemon;
+	for (int waited = 0; waitpid(daemon, &status, WNOHANG) != daemon;
 	     waited++) {
 		if (waited == 250)
 			kill(daemon, SIGKILL);
 		nanosleep(&tick, NULL);
 	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /*
@@ -417,8 +420,10 @@ int run_main(int argc, char **argv)
 	 * writes the trace and goes. */
 	if (mounts_unmount(mountpoint, false) != 0)
 		mounts_unmount(mountpoint, true);
-	if (daemon_alive)
-		stop_daemon(daemon);
+	/* The daemon said what went wrong (a trace it could not write): a
+	 * command that succeeded does not make the run a success. */
+	if (daemon_alive && !stop_daemon(daemon) && status == 0)
+		status = 1;
 	close(lock_fd);
 	return status;
 }

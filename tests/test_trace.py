@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from pathlib import Path
 
-from conftest import CANONFS
+from conftest import CANONFS, start_mount
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello-cgo"
 
@@ -320,3 +320,35 @@ def test_trace_files_follow_the_users_umask(tmp_path, canonfs):
         assert mode == 0o600, "%s%s: %o" % (trace, suffix, mode)
     assert stat.S_IMODE(os.stat(src / "made").st_mode) == 0o644, (
         "a file made through the mount takes the umask of its maker")
+
+
+def test_a_trace_lost_at_unmount_fails_the_daemon(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    where = tmp_path / "traces"
+    where.mkdir()
+    m = start_mount(src, tmp_path / "mnt", "trace=%s" % (where / "t"))
+    try:
+        (m.root / "f").read_text()
+        where.rmdir()
+    finally:
+        status = m.stop()
+    assert status == 1, "a -f daemon that could not write its trace"
+    assert "(the trace of this mount is lost)" in m.stderr()
+
+
+def test_canonfs_run_fails_when_the_trace_is_lost(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    where = tmp_path / "traces"
+    where.mkdir()
+    mnt = tmp_path / "mnt"
+    result = subprocess.run(
+        [str(CANONFS), "run", "-m", str(mnt), "-o",
+         "trace=%s" % (where / "t"), str(src), "--", "sh", "-c",
+         'cat f >/dev/null && rmdir "$0"', str(where)], cwd=str(src),
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "(the trace of this mount is lost)" in result.stderr

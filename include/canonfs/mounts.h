@@ -10,6 +10,10 @@
 /* Print "canonfs: <message>" as one line on stderr. */
 void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* From now on report_error also goes to syslog: for a daemon that has
+ * left its terminal, where stderr is /dev/null. */
+void report_to_syslog_from_now(void);
+
 /* Whether the resolved path is a mount point in this mount namespace. */
 bool mounts_is_mount_point(const char *resolved);
 
