@@ -347,6 +347,29 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 	return 0;
 }
 
+/* What to do about a mount that failed with libfuse's message. */
+static const char *mount_failure_remedy(const char *message)
+{
+	/* fusermount3's own refusals, for a user who is not root. */
+	if (strstr(message, "user_allow_other"))
+		return "add user_allow_other to /etc/fuse.conf, or leave out "
+		       "-o allow_other and allow_root";
+	if (strstr(message, "access to mountpoint"))
+		return "mount on a directory you own, or give yourself write "
+		       "access to it";
+	if (strstr(message, "determine username"))
+		return "fusermount3 needs the user in the password database "
+		       "(/etc/passwd)";
+	/* EINVAL: an option the kernel does not take (an SELinux context on
+	 * a system without it), not a permission. */
+	if (strstr(message, "Invalid argument"))
+		return "the kernel refused the mount options: check the -o "
+		       "options passed on to it";
+	return "mounting needs root or fusermount3; in a container: "
+	       "--device /dev/fuse --cap-add SYS_ADMIN, or a privileged "
+	       "runner";
+}
+
 static int serve(struct fuse_session *se, const struct canonfs_options *opts)
 {
 	struct fuse_loop_config *config;
@@ -568,17 +591,9 @@ static int mount_and_serve(const struct canonfs_options *opts,
 	}
 	handlers = true;
 	if (mount_quietly(se, mountpoint, opts->debug)) {
-		/* EINVAL: an option the kernel does not take (an SELinux
-		 * context on a system without it), not a permission. */
 		report_error("cannot mount at '%s': %s (%s)", opts->mountpoint,
 			     libfuse_message,
-			     strstr(libfuse_message, "Invalid argument")
-				     ? "the kernel refused the mount options: "
-				       "check the -o options passed on to it"
-				     : "mounting needs root or fusermount3; in "
-				       "a container: --device /dev/fuse "
-				       "--cap-add SYS_ADMIN, or a privileged "
-				       "runner");
+			     mount_failure_remedy(libfuse_message));
 		goto out;
 	}
 	mounted = true;

@@ -339,6 +339,45 @@ def test_dev_fuse_not_open_to_this_user_says_so(tmp_path):
         subprocess.run(["rm", "-rf", base])
 
 
+@pytest.mark.parametrize("case", ["allow_other", "mountpoint"])
+def test_a_fusermount3_refusal_says_what_to_do_about_it(case):
+    """As an ordinary user, fusermount3 mounts; its refusals get their own
+    remedy, not the container hint meant for a missing privilege."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    try:
+        os.chmod(base, 0o777)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        for path in (src, mnt):
+            os.mkdir(path)
+            # The mountpoint of the second case is root's: not the user's.
+            os.chmod(path, 0o555 if path == mnt and case == "mountpoint"
+                     else 0o777)
+        os.chown(mnt, 65534 if case == "allow_other" else 0, -1)
+        conf = os.path.join(base, "fuse.conf")
+        with open(conf, "w") as f:
+            f.write("# no user_allow_other\n")
+        script = ('mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
+                  ' && mknod -m 0666 /dev/null c 1 3'
+                  ' && mount --bind "$0" /etc/fuse.conf'
+                  ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
+                  ' "$@"')
+        options = ["-o", "digests=none,gomodcache=none"]
+        if case == "allow_other":
+            options += ["-o", "allow_other"]
+        result = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+             conf, str(CANONFS)] + options + [src, mnt],
+            capture_output=True, text=True, timeout=30)
+        if case == "allow_other":
+            check_error(result, "add user_allow_other to /etc/fuse.conf")
+        else:
+            check_error(result, "mount on a directory you own")
+        assert "container" not in result.stderr, result.stderr
+    finally:
+        subprocess.run(["rm", "-rf", base])
+
+
 def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
     """Without CAP_SYS_ADMIN (an unprivileged container) the mount is
     refused: one line saying what to grant, and nothing mounted."""
