@@ -201,6 +201,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 			return errno;
 		inode->pinned = true;
 		inode->host_type = S_IFDIR;
+		inode->access_sig = inode_access_sig(&st);
 		inode->canon_ino = m->canon_ino;
 		inode->parent_canon_ino = m->parent_canon_ino;
 		/* Its parent is synthetic; its own watch reports its changes.
@@ -508,6 +509,12 @@ static uint64_t unused_canon_ino(struct inode_table *table, uint64_t ino)
 	}
 }
 
+uint64_t inode_access_sig(const struct stat *st)
+{
+	return ((uint64_t)st->st_uid << 32 | st->st_gid) ^
+	       ((uint64_t)(st->st_mode & 07777) << 20);
+}
+
 struct inode *inode_get(struct inode_table *table, struct inode *parent,
 			const struct stat *host, int host_fd,
 			uint64_t canon_ino)
@@ -537,6 +544,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->key = key;
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
+	inode->access_sig = inode_access_sig(host);
 	own_write_init(&inode->own_write, host);
 	inode->canon_ino = unused_canon_ino(table, canon_ino);
 	HASH_ADD(canon_hh, table->by_canon, canon_ino, sizeof(inode->canon_ino),

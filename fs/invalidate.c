@@ -55,6 +55,7 @@ struct inval_batch {
 	const struct inotify_event *event;
 	bool own_checked; /* whether the event was the daemon's own */
 	bool is_own;
+	bool dir_access_changed; /* note_access_change met a directory */
 	size_t n_views; /* inodes on the watch: mirrors showing the dir */
 	struct inval_action actions[16];
 	size_t n_actions;
@@ -109,6 +110,29 @@ static void note_changed_while_read(struct inval_batch *batch,
 		trace_warn(&fs->trace, "changed-while-read", path, NULL);
 }
 
+/*
+ * Where the host's permission checks apply to the daemon, a host chmod or
+ * chown of inode (st: its stat now) may take away access the daemon holds
+ * descriptors for: they are checked again before their next use (ops.c,
+ * io_fd). A directory's reaches everything below it: see
+ * dir_access_changed. Returns whether it was one (utimes is not).
+ */
+static bool note_access_change(struct inval_batch *batch, struct inode *inode,
+			       const struct stat *st)
+{
+	uint64_t sig = inode_access_sig(st);
+
+	if (!batch->fs->host_checks ||
+	    __atomic_exchange_n(&inode->access_sig, sig, __ATOMIC_RELAXED) ==
+		    sig)
+		return false;
+	if (S_ISDIR(st->st_mode))
+		batch->dir_access_changed = true;
+	else
+		__atomic_store_n(&inode->access_changed, 3, __ATOMIC_RELEASE);
+	return true;
+}
+
 static void count_view(struct inode *inode, void *arg)
 {
 	(void)inode;
@@ -136,6 +160,12 @@ static void collect(struct inode *dir, void *arg)
 		    fstat(dir->host_fd, &st) == 0 &&
 		    own_consume_write(batch->own, &dir->own_write, &st))
 			changed = INVAL_ATTR;
+		/* Pages it may no longer read are forgotten: reads of them
+		 * then come to the daemon, which checks. */
+		if ((event->mask & IN_ATTRIB) &&
+		    fstat(dir->host_fd, &st) == 0 &&
+		    note_access_change(batch, dir, &st) && !S_ISDIR(st.st_mode))
+			changed = INVAL_INODE;
 		batch_add(batch, dir_nodeid, changed, dir);
 		return;
 	}
@@ -177,6 +207,10 @@ static void collect(struct inode *dir, void *arg)
 		if (child && changed == INVAL_INODE &&
 		    own_consume_write(batch->own, &child->own_write, &st))
 			changed = INVAL_ATTR;
+		else if (child && (event->mask & IN_ATTRIB) &&
+			 note_access_change(batch, child, &st) &&
+			 !S_ISDIR(st.st_mode))
+			changed = INVAL_INODE;
 		else if (child && (event->mask & INODE_CONTENT_EVENTS))
 			note_changed_while_read(batch, child);
 		if (child)
@@ -316,6 +350,7 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 	inode_visit_watch(&inv->fs->inodes, event->wd, count_view,
 			  &batch.n_views);
 	inode_visit_watch(&inv->fs->inodes, event->wd, collect, &batch);
+	inv->dir_access_changed |= batch.dir_access_changed;
 	for (size_t i = 0; i < batch.n_actions; i++) {
 		const struct inval_action *a = &batch.actions[i];
 
@@ -560,6 +595,15 @@ static void *event_loop(void *arg)
 			else if (!(event->mask & IN_IGNORED))
 				apply(inv, event);
 			p += sizeof(*event) + event->len;
+		}
+		/* Access to anything below may be gone: new checks for kept
+		 * descriptors, and the kernel asks again for every name and
+		 * page (a lookup checks the directory, a read the file). */
+		if (inv->dir_access_changed) {
+			inv->dir_access_changed = false;
+			__atomic_add_fetch(&inv->fs->dir_access_epoch, 1,
+					   __ATOMIC_RELEASE);
+			forget_everything(inv);
 		}
 
 		pthread_mutex_lock(&inv->lock);

@@ -32,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -520,13 +522,29 @@ static bool inside_mountpoint(const char *option, const char *path,
 	return true;
 }
 
+/* Whether the host's file permission checks apply to this process: not
+ * when it may override them (root, as a rule). */
+static bool permission_checks_apply(void)
+{
+	struct __user_cap_header_struct head = {
+		.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+	const uint32_t override =
+		(1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
+
+	if (syscall(SYS_capget, &head, caps) != 0)
+		return geteuid() != 0;
+	return (caps[0].effective & override) != override;
+}
+
 static int mount_and_serve(const struct canonfs_options *opts,
 			   struct fuse_args *args)
 {
 	struct canonfs_fs fs = {.opts = opts,
 				.watched_timeout = WATCHED_TIMEOUT,
 				.unwatched_timeout = UNWATCHED_TIMEOUT,
-				.proc_fd_dir = -1};
+				.proc_fd_dir = -1,
+				.host_checks = permission_checks_apply()};
 	struct invalidator inv = {.inotify_fd = -1, .stop_pipe = {-1, -1}};
 
 	fs.inv = &inv;

@@ -63,6 +63,56 @@ static int reopen(const struct canonfs_fs *fs, int fd, int flags)
 	return openat(fs->proc_fd_dir, name, flags);
 }
 
+/* Whether st describes the object behind fd. */
+static bool is_object_of(const struct stat *st, int fd)
+{
+	struct stat behind;
+
+	return fstat(fd, &behind) == 0 && st->st_dev == behind.st_dev &&
+	       st->st_ino == behind.st_ino;
+}
+
+/*
+ * Open inode's host object for I/O as the host lets the daemon open it.
+ * Where the host's permission checks apply to the daemon (not root), that
+ * is by its path: reopening the object itself checks the object alone,
+ * never the search permission of the directories above it. An object with
+ * no path of its own any more (unlinked, or another object at the path by
+ * now) is reopened as itself. Returns the descriptor, or -1 with errno.
+ */
+static int open_checked(const struct canonfs_fs *fs, const struct inode *inode,
+			int flags)
+{
+	char proc[32], path[PATH_MAX];
+	struct stat st;
+	ssize_t len;
+	int fd, err;
+
+	if (!fs->host_checks)
+		return reopen(fs, inode->host_fd, flags);
+	proc_path(inode->host_fd, proc);
+	len = readlink(proc, path, sizeof(path) - 1);
+	if (len <= 0 || (size_t)len >= sizeof(path) - 1 || path[0] != '/')
+		return reopen(fs, inode->host_fd, flags);
+	path[len] = '\0';
+	fd = open(path, flags | O_NOFOLLOW);
+	if (fd >= 0 && fstat(fd, &st) == 0 && is_object_of(&st, inode->host_fd))
+		return fd;
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno == EACCES || errno == EPERM) {
+		/* The host's answer when the path still names this object,
+		 * or when a directory above it refuses even a stat. */
+		err = errno;
+		if (stat(path, &st) == -1 ? errno == EACCES
+					  : is_object_of(&st, inode->host_fd)) {
+			errno = err;
+			return -1;
+		}
+	}
+	return reopen(fs, inode->host_fd, flags);
+}
+
 /* Where inode is in the mount ("/src/pkg/a.go"). Returns 0 or an errno
  * value (ENOENT when it has left its mirror). */
 static int virt_path_of(struct canonfs_fs *fs, const struct inode *inode,
@@ -901,6 +951,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		expect_own_attr(fs, inode, attr, to_set);
 	if (!err)
 		err = do_setattr(fs, inode, attr, to_set, fi);
+	/* A chmod of ours is not seen by the watcher (own.h): the kept
+	 * descriptors are checked again here. */
+	if (!err && (to_set & FUSE_SET_ATTR_MODE) && fs->host_checks)
+		__atomic_store_n(&inode->access_changed, 3, __ATOMIC_RELEASE);
 	if (!err)
 		err = inode_attr(fs, inode, &out);
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
@@ -1218,8 +1272,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/* O_NOFOLLOW would refuse the magic link itself. */
-	fd = reopen(fs, inode->host_fd,
-		    (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	fd = open_checked(fs, inode,
+			  (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
+				  O_CLOEXEC);
 	if (fd == -1) {
 		fuse_reply_err(req, errno);
 		return;
@@ -1332,6 +1387,53 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
+ * Whether the descriptor in slot (0 read_fd, 1 write_fd) must be checked
+ * again before it is used: the host's answer may have changed since it
+ * was opened (inode.h). Marks it checked as of now, so that a change that
+ * comes while it is checked asks again.
+ */
+static bool take_access_change(struct canonfs_fs *fs, struct inode *inode,
+			       int slot)
+{
+	uint32_t epoch =
+		__atomic_load_n(&fs->dir_access_epoch, __ATOMIC_ACQUIRE);
+	bool due =
+		__atomic_fetch_and(&inode->access_changed,
+				   (uint8_t) ~(1u << slot), __ATOMIC_ACQ_REL) &
+		(1u << slot);
+
+	return __atomic_exchange_n(&inode->io_checked_epoch[slot], epoch,
+				   __ATOMIC_ACQ_REL) != epoch ||
+	       due;
+}
+
+/*
+ * A kept descriptor whose access may have been taken away on the host: the
+ * file is opened anew as the host would open it. Refused, the request
+ * fails and the next one asks again. Allowed, the new open file takes the
+ * descriptor's number (dup3): requests that hold the number go on with
+ * either open file of the same object, and none ever sees it closed.
+ */
+static int recheck_io_fd(struct canonfs_fs *fs, struct inode *inode, int slot,
+			 int kept)
+{
+	int fresh =
+		open_checked(fs, inode, (slot ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+
+	if (fresh == -1 || dup3(fresh, kept, O_CLOEXEC) == -1) {
+		int err = errno;
+
+		if (fresh >= 0)
+			close(fresh);
+		__atomic_fetch_or(&inode->access_changed, (uint8_t)(1u << slot),
+				  __ATOMIC_ACQ_REL);
+		return err;
+	}
+	close(fresh);
+	return 0;
+}
+
+/*
  * The descriptor for I/O on inode: the request's file handle when the
  * kernel opened one (fh 0 never is one: fds 0-2 stay open), else one of
  * the inode's own, opened on first use. A descriptor opened just for this
@@ -1351,10 +1453,14 @@ static int io_fd(struct canonfs_fs *fs, const struct fuse_file_info *fi,
 	/* Reads never borrow the write descriptor: it may be O_WRONLY. */
 	*fd = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (*fd >= 0)
-		return 0;
+		return fs->host_checks && take_access_change(fs, inode, write)
+			       ? recheck_io_fd(fs, inode, write, *fd)
+			       : 0;
 
-	opened = reopen(fs, inode->host_fd,
-			(write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fs->host_checks)
+		take_access_change(fs, inode, write);
+	opened = open_checked(fs, inode,
+			      (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (opened == -1)
 		return errno;
 	*fd = install_io_fd(fs, slot, opened);

@@ -990,3 +990,73 @@ def test_directories_listed_then_removed_at_once(mnt, host):
     assert not errors, errors[:5]
     assert os.listdir(host) == []
     assert mnt.proc.poll() is None, "the daemon died"
+
+
+# The scenario runs in a private mount namespace with a /dev/fuse every
+# user may open (Debian's default; this project's machines have 0600), so
+# that an ordinary user mounts through fusermount3, as developers do.
+# Root changes the host tree between the user's steps.
+REVOKE_SCRIPT = r'''
+mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229 &&
+    mknod -m 0666 /dev/null c 1 3 || exit 99
+AS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+CANONFS=$1 SRC=$2 MNT=$3 V=$3/src
+$AS "$CANONFS" -o digests=none,gomodcache=none "$SRC" "$MNT" || exit 98
+trap '$AS fusermount3 -u "$MNT" || $AS fusermount3 -uz "$MNT"' EXIT
+check() { # what, expected (ok/no), command...
+    what=$1 want=$2; shift 2
+    if $AS sh -c "$*" >/dev/null 2>&1; then got=ok; else got=no; fi
+    echo "$what $want $got"
+}
+barrier() { $AS cat "$MNT/.canonfs/barrier" >/dev/null; }
+check read-before ok "cat '$V/f'"
+check write-before ok "echo more >> '$V/w'"
+check read-below-before ok "cat '$V/d/g'"
+check stat-below-before ok "stat '$V/d/h'"
+chown 0 "$SRC/f" && chmod 600 "$SRC/f"
+chown 0 "$SRC/w" && chmod 644 "$SRC/w"
+chown 0 "$SRC/d" && chmod 700 "$SRC/d"
+barrier
+check read-revoked no "cat '$V/f'"
+check write-revoked no "echo more >> '$V/w'"
+check read-below-kept no "cat '$V/d/g'"
+check read-below-new no "cat '$V/d/h'"
+chown 65534 "$SRC/f" "$SRC/w" "$SRC/d"
+barrier
+check read-restored ok "cat '$V/f'"
+check write-restored ok "echo again >> '$V/w'"
+check read-below-restored ok "cat '$V/d/g'"
+'''
+
+
+def test_host_permissions_taken_away_apply_to_files_read_before(tmp_path):
+    """A non-root daemon keeps a descriptor per file once read or written
+    (the kernel sends no OPEN to check a later open). When the host takes
+    access away (a chmod, a chown, a directory above closed), the next
+    read or write through the mount is refused as on the host, and allowed
+    again once access comes back."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="canonfs-revoke-")
+    try:
+        os.chmod(base, 0o755)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        for d in (src, mnt, os.path.join(src, "d")):
+            os.mkdir(d)
+        for name in ("f", "w", "d/g", "d/h"):
+            with open(os.path.join(src, name), "w") as f:
+                f.write("content\n")
+        for root, dirs, files in os.walk(base):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), 65534, 65534)
+        result = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             REVOKE_SCRIPT, "sh", str(CANONFS), src, mnt],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (result.returncode, result.stderr)
+        wrong = [line for line in result.stdout.splitlines()
+                 if line.split()[1] != line.split()[2]]
+        assert len(result.stdout.splitlines()) == 11, result.stdout
+        assert not wrong, ("through the mount (what, expected, got):\n"
+                           + result.stdout)
+    finally:
+        subprocess.run(["rm", "-rf", base])

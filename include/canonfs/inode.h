@@ -97,6 +97,16 @@ struct inode {
 	 * compare-and-swap, closed when the inode is freed. */
 	int read_fd;
 	int write_fd;
+	/* Where the host's permission checks apply to the daemon, whether
+	 * they may answer otherwise now than when those were opened: its
+	 * mode or owner changed since (bit 0 for read_fd, bit 1 for
+	 * write_fd), or a directory's did since io_checked_epoch[slot]
+	 * (canonfs_fs.dir_access_epoch). Atomic. */
+	uint8_t access_changed;
+	uint32_t io_checked_epoch[2];
+	/* inode_access_sig of the host object when last seen by the
+	 * watcher, to tell a chmod or chown from utimes. Atomic. */
+	uint64_t access_sig;
 	/* Its last known modification, to tell our writes' IN_MODIFY from
 	 * the host's (own.h). */
 	struct own_write_state own_write;
@@ -219,6 +229,10 @@ uint64_t inode_clock_ns(void);
 
 /* The inode goes to the kernel in an entry reply now (handed_ns). */
 void inode_mark_handed(struct inode *inode);
+
+/* The host's permission bits and owner of st in one value: what the
+ * host's permission checks look at (see inode.access_changed). */
+uint64_t inode_access_sig(const struct stat *st);
 
 /*
  * The inode for a host object freshly opened in directory parent, with

@@ -55,6 +55,11 @@ struct invalidator {
 	 * runs that served them; protected by lock. */
 	bool links_pending;
 	uint64_t links_started, links_done;
+	/* A host directory's mode or owner changed in the events being
+	 * applied (fs->host_checks only): once they are, every kept
+	 * descriptor is checked again and every cached page and name is
+	 * forgotten. The thread's own. */
+	bool dir_access_changed;
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the

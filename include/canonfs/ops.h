@@ -39,6 +39,14 @@ struct canonfs_fs {
 	/* O_PATH of the serving process's /proc/self/fd, opened at INIT
 	 * (after the daemon detached), or -1: reopens go through it. */
 	int proc_fd_dir;
+	/* Whether the host's file permission checks apply to the daemon
+	 * (it is not root, or root without CAP_DAC_OVERRIDE and
+	 * CAP_DAC_READ_SEARCH): each open is then made as the host would
+	 * check it, and made again after the answer may have changed. */
+	bool host_checks; /* const after start */
+	/* Bumped when a host directory's mode or owner changes (atomic):
+	 * every kept descriptor is then checked again (inode.h). */
+	uint32_t dir_access_epoch;
 };
 
 extern const struct fuse_lowlevel_ops canonfs_ops;
