@@ -6,6 +6,7 @@
 #include "canonfs/canon.h"
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
+#include "canonfs/mounts.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
@@ -246,9 +247,17 @@ static int add_go_mirrors(struct layout *layout,
 		    check_overlap(layout, "-o gomodcache", resolved, err,
 				  err_size))
 			return -1;
-		/* Created when missing, as `go mod download` would. */
-		if (!opts->read_only)
-			hostpath_make_dirs(dir, NULL);
+		/* Created when missing, as `go mod download` would. A
+		 * default that cannot be is said: builds in the mount would
+		 * then use a cache at a host path, and miss across machines. */
+		int unmade =
+			opts->read_only ? 0 : hostpath_make_dirs(dir, NULL);
+
+		if (unmade && !chosen)
+			report_error("warning: the module cache '%s' cannot be "
+				     "made (%s): MOUNTPOINT/gomodcache is left "
+				     "out (give one with -o gomodcache=DIR)",
+				     dir, strerror(unmade));
 		if ((chosen || stat(dir, &st) == 0) &&
 		    add_mirror(layout, LAYOUT_GOMODCACHE, "/gomodcache", dir,
 			       chosen ? "-o gomodcache" : "GOMODCACHE", err,

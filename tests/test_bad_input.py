@@ -238,6 +238,22 @@ def test_a_refused_mount_makes_no_module_cache(run_canonfs, src, mnt,
     assert not (tmp_path / "new").exists(), "the refused mount made it"
 
 
+def test_a_default_module_cache_that_cannot_be_made_is_said(canonfs, src,
+                                                            tmp_path):
+    """Builds in the mount would use a cache at a host path instead, and
+    miss across machines: the mount goes on, with a warning."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "go").write_text("a file where Go's directory would be\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMODCACHE", "GOPATH")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    m = canonfs(src, env=env)
+    assert not (m.mnt / "gomodcache").exists()
+    assert ("warning: the module cache '%s/go/pkg/mod' cannot be made"
+            % home) in m.stderr(), m.stderr()
+
+
 def test_digests_file_inside_the_mountpoint(run_canonfs, src, mnt):
     """It was created in the mountpoint before the emptiness check (every
     later mount there was refused), or read through the daemon's own mount
