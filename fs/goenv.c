@@ -485,10 +485,17 @@ static char *read_env_file(const char *mountpoint, char *err, size_t err_size)
 	FILE *f;
 
 	if (statfs(mountpoint, &sfs) == -1) {
-		snprintf(err, err_size,
-			 "MOUNTPOINT '%s': %s (give the "
-			 "directory canonfs is mounted on)",
-			 mountpoint, strerror(errno));
+		if (errno == ENOTCONN)
+			snprintf(err, err_size,
+				 "MOUNTPOINT '%s': a stale mount, its daemon "
+				 "is gone (run: fusermount3 -u %s, then mount "
+				 "again)",
+				 mountpoint, mountpoint);
+		else
+			snprintf(err, err_size,
+				 "MOUNTPOINT '%s': %s (give the directory "
+				 "canonfs is mounted on)",
+				 mountpoint, strerror(errno));
 		return NULL;
 	}
 	snprintf(path, sizeof(path), "%s/%s/%s", mountpoint, CONTROL_DIR_NAME,

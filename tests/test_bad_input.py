@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import CANONFS, is_mounted, unmount
+from conftest import CANONFS, is_mounted, start_mount, unmount
 
 
 def mount_count(path):
@@ -442,6 +442,19 @@ def test_digest_cache_that_is_not_one_is_left_alone(run_canonfs, src, mnt,
 
 def test_env_of_a_plain_directory(run_canonfs, tmp_path):
     check_error(run_canonfs("env", tmp_path), names(tmp_path))
+
+
+def test_env_of_a_stale_mount_says_how_to_clear_it(run_canonfs, src,
+                                                   tmp_path):
+    m = start_mount(src, tmp_path / "stale")
+    try:
+        m.proc.kill()
+        m.proc.wait()
+        result = run_canonfs("env", m.mnt)
+        check_error(result, "a stale mount")
+        assert "fusermount3 -u %s" % m.mnt in result.stderr
+    finally:
+        unmount(m.mnt)
 
 
 def test_env_without_mountpoint(run_canonfs):
