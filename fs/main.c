@@ -88,8 +88,9 @@ static int check_mountpoint_exists(const char *mountpoint, char *resolved)
 				"MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
 				mountpoint, strerror(errno), mountpoint);
 		else
-			report_error("MOUNTPOINT '%s': %s", mountpoint,
-				     strerror(errno));
+			report_error("MOUNTPOINT '%s': %s (give a directory "
+				     "you may reach)",
+				     mountpoint, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -125,8 +126,11 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 		return 0;
 	dir = opendir(resolved);
 	if (!dir) {
-		report_error("MOUNTPOINT '%s': %s", mountpoint,
-			     strerror(errno));
+		report_error("MOUNTPOINT '%s': %s (%s)", mountpoint,
+			     strerror(errno),
+			     errno == EACCES ? "mount on a directory you own "
+					       "and may read"
+					     : "give an empty directory");
 		return -1;
 	}
 	while (empty && (entry = readdir(dir)))

@@ -444,6 +444,24 @@ def test_env_of_a_plain_directory(run_canonfs, tmp_path):
     check_error(run_canonfs("env", tmp_path), names(tmp_path))
 
 
+def test_a_mountpoint_the_user_may_not_read_says_what_to_do():
+    import tempfile
+    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    try:
+        os.chmod(base, 0o755)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        os.mkdir(src)
+        os.mkdir(mnt)
+        os.chmod(mnt, 0)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             str(CANONFS), "-o", "digests=none,gomodcache=none", src, mnt],
+            capture_output=True, text=True, timeout=30)
+        check_error(result, "Permission denied (mount on a directory you own")
+    finally:
+        subprocess.run(["rm", "-rf", base])
+
+
 def test_env_of_a_stale_mount_says_how_to_clear_it(run_canonfs, src,
                                                    tmp_path):
     m = start_mount(src, tmp_path / "stale")
