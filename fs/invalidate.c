@@ -530,6 +530,32 @@ static bool prune_asked(struct inode_table *table)
 	return asked;
 }
 
+/* The pruner: runs when the inode table asks (prune_fd), until stopped. */
+static void *prune_loop(void *arg)
+{
+	struct invalidator *inv = arg;
+
+	for (;;) {
+		struct pollfd fds[2] = {
+			{.fd = inv->prune_fd, .events = POLLIN},
+			{.fd = inv->stop_pipe[0], .events = POLLIN},
+		};
+		uint64_t requests;
+
+		if (poll(fds, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents)
+			break;
+		if (read(inv->prune_fd, &requests, sizeof(requests)) > 0 &&
+		    prune_asked(&inv->fs->inodes))
+			prune(inv);
+	}
+	return NULL;
+}
+
 static void *event_loop(void *arg)
 {
 	struct invalidator *inv = arg;
@@ -541,7 +567,7 @@ static void *event_loop(void *arg)
 		struct pollfd fds[3] = {
 			{.fd = inv->inotify_fd, .events = POLLIN},
 			{.fd = inv->stop_pipe[0], .events = POLLIN},
-			{.fd = inv->prune_fd, .events = POLLIN},
+			{.fd = inv->request_fd, .events = POLLIN},
 		};
 		int timeout = run_retries(inv);
 		uint64_t requests;
@@ -560,7 +586,7 @@ static void *event_loop(void *arg)
 		if (fds[1].revents)
 			break;
 		if (fds[2].revents &&
-		    read(inv->prune_fd, &requests, sizeof(requests)) > 0) {
+		    read(inv->request_fd, &requests, sizeof(requests)) > 0) {
 			pthread_mutex_lock(&inv->lock);
 			bool links = inv->links_pending;
 			pthread_mutex_unlock(&inv->lock);
@@ -573,8 +599,6 @@ static void *event_loop(void *arg)
 				inv->forgets_done++;
 				pthread_cond_broadcast(&inv->idle);
 				pthread_mutex_unlock(&inv->lock);
-			} else if (prune_asked(&inv->fs->inodes)) {
-				prune(inv);
 			}
 		}
 		if (!fds[0].revents)
@@ -661,11 +685,12 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 	inv->fs = fs;
 	inv->inotify_fd = -1;
 	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
-	inv->prune_fd = -1;
+	inv->prune_fd = inv->request_fd = -1;
 	if (pipe2(inv->stop_pipe, O_CLOEXEC) == -1)
 		return errno;
 	inv->prune_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (inv->prune_fd < 0)
+	inv->request_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (inv->prune_fd < 0 || inv->request_fd < 0)
 		return errno;
 	if (fs->opts->nowatch)
 		return 0;
@@ -682,6 +707,14 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 	err = pthread_create(&inv->thread, NULL, event_loop, inv);
 	if (err)
 		return err;
+	err = pthread_create(&inv->prune_thread, NULL, prune_loop, inv);
+	if (err) {
+		ssize_t rc = write(inv->stop_pipe[1], "x", 1);
+
+		(void)rc;
+		pthread_join(inv->thread, NULL);
+		return err;
+	}
 	inv->running = true;
 	inv->fs->inodes.prune_wake_fd = inv->prune_fd;
 	return 0;
@@ -698,7 +731,7 @@ void invalidator_forget_links(struct invalidator *inv, bool wait)
 	inv->links_pending = true;
 	served_by = inv->links_started + 1; /* runs start after the flag */
 	pthread_mutex_unlock(&inv->lock);
-	rc = write(inv->prune_fd, &one, sizeof(one));
+	rc = write(inv->request_fd, &one, sizeof(one));
 	(void)rc;
 	pthread_mutex_lock(&inv->lock);
 	for (int waited = 0;
@@ -718,7 +751,7 @@ void invalidator_forget_all(struct invalidator *inv)
 	done = inv->forgets_done;
 	pthread_mutex_unlock(&inv->lock);
 	__atomic_store_n(&inv->forget_all, true, __ATOMIC_RELEASE);
-	rc = write(inv->prune_fd, &one, sizeof(one));
+	rc = write(inv->request_fd, &one, sizeof(one));
 	(void)rc;
 
 	pthread_mutex_lock(&inv->lock);
@@ -736,6 +769,7 @@ void invalidator_stop(struct invalidator *inv)
 
 		(void)rc;
 		pthread_join(inv->thread, NULL);
+		pthread_join(inv->prune_thread, NULL);
 		inv->running = false;
 	}
 }
@@ -750,8 +784,10 @@ void invalidator_destroy(struct invalidator *inv)
 		close(inv->inotify_fd);
 	if (inv->prune_fd >= 0)
 		close(inv->prune_fd);
+	if (inv->request_fd >= 0)
+		close(inv->request_fd);
 	inv->inotify_fd = -1;
-	inv->prune_fd = -1;
+	inv->prune_fd = inv->request_fd = -1;
 	pthread_cond_destroy(&inv->idle);
 	pthread_mutex_destroy(&inv->lock);
 }

@@ -549,7 +549,10 @@ static int mount_and_serve(const struct canonfs_options *opts,
 				.unwatched_timeout = UNWATCHED_TIMEOUT,
 				.proc_fd_dir = -1,
 				.host_checks = permission_checks_apply()};
-	struct invalidator inv = {.inotify_fd = -1, .stop_pipe = {-1, -1}};
+	struct invalidator inv = {.inotify_fd = -1,
+				  .stop_pipe = {-1, -1},
+				  .prune_fd = -1,
+				  .request_fd = -1};
 
 	fs.inv = &inv;
 	own_init(&fs.own);

@@ -348,3 +348,43 @@ def test_walked_tree_leaves_no_listing_and_forgotten_inodes_go(tmp_path,
     again = subprocess.run(["find", str(m.root), "-type", "f"],
                            capture_output=True, text=True, timeout=120)
     assert len(again.stdout.splitlines()) == 40 * 250
+
+
+def test_host_edits_apply_while_the_pruner_works(tmp_path, canonfs):
+    """Near the descriptor limit the pruner makes the kernel forget names,
+    waiting at each for the directory's lock, which listings of a large
+    directory keep taking. Host edits elsewhere must still be applied at
+    once: the barrier used to wait for the pruner (27 s here, minutes with
+    larger trees) while an open file read the old bytes."""
+    import signal
+    import subprocess
+    import time
+
+    src = tmp_path / "src"
+    (src / "big").mkdir(parents=True)
+    (src / "other").mkdir()
+    for i in range(2500):
+        (src / "big" / str(i)).write_text("")
+    (src / "other" / "f").write_text("v1\n")
+    m = canonfs(src, preexec_fn=limit_to_2000_descriptors)
+    fd = os.open(m.root / "other" / "f", os.O_RDONLY)
+    listers = []
+    try:
+        assert os.pread(fd, 10, 0) == b"v1\n"
+        for _ in range(3):
+            listers.append(subprocess.Popen(
+                ["sh", "-c", 'while :; do ls -l "$0" >/dev/null 2>&1; done',
+                 str(m.root / "big")], start_new_session=True))
+        time.sleep(3)
+        assert counters(m)["prune_runs"] > 0, "the pruner never ran"
+        (src / "other" / "f").write_text("v2\n")
+        started = time.monotonic()
+        m.barrier()
+        waited = time.monotonic() - started
+        assert os.pread(fd, 10, 0) == b"v2\n", "stale after the barrier"
+        assert waited < 10, "the barrier waited %.1f s for the pruner" % waited
+    finally:
+        for p in listers:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        os.close(fd)

@@ -36,10 +36,14 @@ struct invalidator {
 	struct fuse_session *se; /* not owned; set by invalidator_start */
 	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
 	int stop_pipe[2];	 /* owned; written to stop the thread */
-	int prune_fd;		 /* owned eventfd; the table asks to prune */
-	bool forget_all;	 /* atomic; with a prune_fd wake: forget all */
-	uint64_t forgets_done;	 /* protected by lock; forget-alls completed */
+	int request_fd;		 /* owned eventfd: forget_all, links_pending */
+	bool forget_all;       /* atomic; with a request_fd wake: forget all */
+	uint64_t forgets_done; /* protected by lock; forget-alls completed */
 	pthread_t thread;
+	/* Pruning has a thread of its own: it waits for the kernel at each
+	 * name it makes it forget, and host events must not wait for it. */
+	int prune_fd; /* owned eventfd; the table asks to prune */
+	pthread_t prune_thread;
 	bool running;
 	pthread_mutex_t lock; /* protects busy and retrying */
 	pthread_cond_t idle;  /* signalled each time a batch is applied */
@@ -51,7 +55,7 @@ struct invalidator {
 	struct inval_retry retries[INVALIDATOR_RETRIES];
 	size_t n_retries;
 	bool retrying; /* retries are pending: the barrier waits for them */
-	/* Requests to forget symlink targets (with a prune_fd wake), and the
+	/* Requests to forget symlink targets (with a request_fd wake), and the
 	 * runs that served them; protected by lock. */
 	bool links_pending;
 	uint64_t links_started, links_done;
