@@ -53,8 +53,14 @@ static void watch_add(struct inode_table *table, struct inode *inode,
 	wd = inotify_add_watch(table->inotify_fd, path,
 			       dir ? INODE_WATCH_EVENTS
 				   : INODE_FILE_WATCH_EVENTS);
-	if (wd < 0)
+	if (wd < 0) {
+		uint64_t one = 1;
+
+		if (table->watch_failures++ == 0 && table->sweep_wake_fd >= 0 &&
+		    write(table->sweep_wake_fd, &one, sizeof(one)) < 0)
+			table->watch_failures = 0; /* the next one wakes it */
 		return;
+	}
 	HASH_FIND_INT(table->watches, &wd, watch);
 	if (!watch) {
 		watch = calloc(1, sizeof(*watch));
@@ -135,6 +141,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	table->prune_low = SIZE_MAX;
 	table->prune_hard = SIZE_MAX;
 	table->prune_wake_fd = -1;
+	table->sweep_wake_fd = -1;
 	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
 		size_t limit = files.rlim_cur == RLIM_INFINITY
 				       ? SIZE_MAX / 2
@@ -509,6 +516,63 @@ static uint64_t unused_canon_ino(struct inode_table *table, uint64_t ino)
 	}
 }
 
+/* What a change of the host object's contents changes: its times and
+ * size. */
+static uint64_t content_sig(const struct stat *st)
+{
+	uint64_t h = 1469598103934665603ull;
+	const uint64_t parts[5] = {
+		(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+		(uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+		(uint64_t)st->st_size};
+
+	for (int i = 0; i < 5; i++)
+		h = (h ^ parts[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Whether no watch reports changes to what the kernel keeps of inode. */
+static bool unwatched(const struct inode *inode)
+{
+	if (inode->synthetic)
+		return false;
+	if (S_ISDIR(inode->host_type))
+		return !inode->watched || !inode->parent_watched;
+	return !inode->parent_watched && inode->watch < 0;
+}
+
+bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
+			     size_t *n)
+{
+	struct inode *inode, *tmp;
+	size_t capacity = 0;
+	struct stat st;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&table->lock);
+	if (table->watch_failures == 0) {
+		pthread_mutex_unlock(&table->lock);
+		return false;
+	}
+	HASH_ITER (hh, table->by_key, inode, tmp)
+		capacity += unwatched(inode);
+	*out = calloc(capacity + 1, sizeof(**out));
+	HASH_ITER (hh, table->by_key, inode, tmp) {
+		uint64_t sig;
+
+		if (!*out || *n == capacity)
+			break;
+		if (!unwatched(inode) || fstat(inode->host_fd, &st) != 0 ||
+		    (sig = content_sig(&st)) == inode->content_sig)
+			continue;
+		inode->content_sig = sig;
+		(*out)[(*n)++] = inode_nodeid(table, inode);
+	}
+	pthread_mutex_unlock(&table->lock);
+	return true;
+}
+
 uint64_t inode_access_sig(const struct stat *st)
 {
 	return ((uint64_t)st->st_uid << 32 | st->st_gid) ^
@@ -545,6 +609,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	inode->host_fd = host_fd;
 	inode->host_type = host->st_mode & S_IFMT;
 	inode->access_sig = inode_access_sig(host);
+	inode->content_sig = content_sig(host);
 	own_write_init(&inode->own_write, host);
 	inode->canon_ino = unused_canon_ino(table, canon_ino);
 	HASH_ADD(canon_hh, table->by_canon, canon_ino, sizeof(inode->canon_ino),

@@ -340,6 +340,34 @@ static int run_retries(struct invalidator *inv)
 	return (int)((next - now) / 1000000u) + 1;
 }
 
+/* How often what no watch covers is compared with the host: the README's
+ * half-second fallback for directories without a watch. */
+#define UNWATCHED_SWEEP_NS (500u * 1000u * 1000u)
+
+/*
+ * Where watches could not be added, the kernel forgets the pages and
+ * listings of what changed on the host since the last sweep, every
+ * UNWATCHED_SWEEP_NS. Returns the milliseconds until the next one, or -1
+ * when every watch was added.
+ */
+static int sweep_unwatched(struct invalidator *inv)
+{
+	uint64_t now = inode_clock_ns(), *nodeids;
+	size_t n;
+
+	if (now < inv->next_sweep_ns)
+		return (int)((inv->next_sweep_ns - now) / 1000000u) + 1;
+	if (!inode_unwatched_changes(&inv->fs->inodes, &nodeids, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		stats_add(&inv->fs->stats, STAT_INVAL_INODE);
+		fuse_lowlevel_notify_inval_inode(inv->se, nodeids[i], 0, 0);
+	}
+	free(nodeids);
+	inv->next_sweep_ns = now + UNWATCHED_SWEEP_NS;
+	return UNWATCHED_SWEEP_NS / 1000000u;
+}
+
 static void apply(struct invalidator *inv, const struct inotify_event *event)
 {
 	struct inval_batch batch = {.table = &inv->fs->inodes,
@@ -569,9 +597,12 @@ static void *event_loop(void *arg)
 			{.fd = inv->stop_pipe[0], .events = POLLIN},
 			{.fd = inv->request_fd, .events = POLLIN},
 		};
-		int timeout = run_retries(inv);
+		int timeout = run_retries(inv), sweep = sweep_unwatched(inv);
 		uint64_t requests;
 		ssize_t len;
+
+		if (sweep >= 0 && (timeout < 0 || sweep < timeout))
+			timeout = sweep;
 
 		pthread_mutex_lock(&inv->lock);
 		inv->retrying = inv->n_retries > 0;
@@ -717,6 +748,7 @@ int invalidator_start(struct invalidator *inv, struct fuse_session *se)
 	}
 	inv->running = true;
 	inv->fs->inodes.prune_wake_fd = inv->prune_fd;
+	inv->fs->inodes.sweep_wake_fd = inv->request_fd;
 	return 0;
 }
 

@@ -363,6 +363,7 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 {
 	char text[4096];
 	size_t used = 0, host_inodes, watches, listings;
+	uint64_t watches_failed;
 	unsigned long hashed, cached;
 
 	switch (node) {
@@ -371,14 +372,18 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		pthread_mutex_lock(&fs->inodes.lock);
 		host_inodes = fs->inodes.n_host;
 		watches = HASH_COUNT(fs->inodes.watches);
+		watches_failed = fs->inodes.watch_failures;
 		listings = __atomic_load_n(&fs->inodes.n_listings,
 					   __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&fs->inodes.lock);
 		digests_counts(fs->digests, &hashed, &cached);
 		snprintf(text + used, sizeof(text) - used,
-			 "inodes %zu\nwatches %zu\nlistings %zu\n"
-			 "digests-hashed %lu\ndigests-cached %lu\n",
-			 host_inodes, watches, listings, hashed, cached);
+			 "inodes %zu\nwatches %zu\nwatches-failed %llu\n"
+			 "listings %zu\ndigests-hashed %lu\n"
+			 "digests-cached %lu\n",
+			 host_inodes, watches,
+			 (unsigned long long)watches_failed, listings, hashed,
+			 cached);
 		break;
 	case CONTROL_BARRIER:
 		invalidator_barrier(fs->inv);

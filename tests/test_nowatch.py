@@ -60,3 +60,50 @@ def test_nowatch_host_changes_visible_within_a_second(tmp_path, canonfs):
     seen = wait_for(lambda: (m.root / "f").read_text() == "two"
                     and (m.root / "g").exists())
     assert seen is not None and seen < 1.2, "host edits not seen in time without inotify"
+
+
+def test_directories_whose_watch_failed_fall_back_to_half_a_second(
+        tmp_path, canonfs):
+    """Out of inotify watches (max_user_watches), a directory goes without
+    one. The kernel still keeps pages and listings until told, since the
+    mount sends no OPEN: canonfs compares what no watch covers with the
+    host twice a second and makes the kernel forget what changed, where it
+    used to serve the old bytes (or the old page with NULs after it) and
+    the old listing for good."""
+    src = tmp_path / "src"
+    for d in range(5):
+        (src / ("d%d" % d)).mkdir(parents=True)
+        (src / ("d%d" % d) / "same").write_text("aaaa\n")
+        (src / ("d%d" % d) / "grows").write_text("aaaa\n")
+    m = canonfs(src)
+    limit = "/proc/sys/fs/inotify/max_user_watches"
+    with open(limit) as f:
+        saved = f.read()
+    try:
+        with open(limit, "w") as f:
+            f.write("1\n")
+        for d in range(5):
+            for name in ("same", "grows"):
+                assert (m.root / ("d%d" % d) / name).read_text() == "aaaa\n"
+            assert sorted(os.listdir(m.root / ("d%d" % d))) == [
+                "grows", "same"]
+    finally:
+        with open(limit, "w") as f:
+            f.write(saved)
+    assert counters(m)["watches-failed"] > 0, "every watch was added"
+    for d in range(5):
+        (src / ("d%d" % d) / "same").write_text("bbbb\n")
+        (src / ("d%d" % d) / "grows").write_text("bbbbbbbbb\n")
+        (src / ("d%d" % d) / "new").write_text("new\n")
+
+    def fresh():
+        return all(
+            (m.root / ("d%d" % d) / "same").read_text() == "bbbb\n" and
+            (m.root / ("d%d" % d) / "grows").read_text() == "bbbbbbbbb\n" and
+            sorted(os.listdir(m.root / ("d%d" % d))) == [
+                "grows", "new", "same"]
+            for d in range(5))
+    assert wait_for(fresh, timeout=3) is not None, (
+        "still stale: %r" % [((m.root / ("d%d" % d) / "grows").read_bytes(),
+                              sorted(os.listdir(m.root / ("d%d" % d))))
+                             for d in range(5)])

@@ -107,6 +107,10 @@ struct inode {
 	/* inode_access_sig of the host object when last seen by the
 	 * watcher, to tell a chmod or chown from utimes. Atomic. */
 	uint64_t access_sig;
+	/* Its host times and size when last looked at: where no watch
+	 * reports its changes, inode_unwatched_changes compares. Protected
+	 * by lock. */
+	uint64_t content_sig;
 	/* Its last known modification, to tell our writes' IN_MODIFY from
 	 * the host's (own.h). */
 	struct own_write_state own_write;
@@ -195,6 +199,13 @@ struct inode_table {
 				 pruner run ends */
 	int inotify_fd;	      /* const; -1 when host changes are not watched */
 	struct inode_watch *watches; /* by wd; protected by lock */
+	/* Directories whose watch could not be added (out of watches):
+	 * what lies in them is then compared now and then instead
+	 * (inode_unwatched_changes). Protected by lock. The first failure
+	 * wakes the watcher through sweep_wake_fd (an eventfd, not owned;
+	 * const after start, -1 without a watcher). */
+	uint64_t watch_failures;
+	int sweep_wake_fd;
 };
 
 /* The events that change what the kernel may have cached. */
@@ -229,6 +240,18 @@ uint64_t inode_clock_ns(void);
 
 /* The inode goes to the kernel in an entry reply now (handed_ns). */
 void inode_mark_handed(struct inode *inode);
+
+/*
+ * Where a watch could not be added, host changes come with no event, yet
+ * the kernel keeps pages and listings until told (the mount is handle-
+ * less): the inodes no watch covers (a file in an unwatched directory, an
+ * unwatched directory's listing) whose host times or size changed since
+ * the last call. Their node ids go into *out (malloc'd, or NULL), their
+ * number into *n. Returns false, with nothing to do, while every watch
+ * was added.
+ */
+bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
+			     size_t *n);
 
 /* The host's permission bits and owner of st in one value: what the
  * host's permission checks look at (see inode.access_changed). */

@@ -64,6 +64,9 @@ struct invalidator {
 	 * descriptor is checked again and every cached page and name is
 	 * forgotten. The thread's own. */
 	bool dir_access_changed;
+	/* When what no watch covers is next compared with the host
+	 * (CLOCK_MONOTONIC ns; inode_unwatched_changes). The thread's own. */
+	uint64_t next_sweep_ns;
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
