@@ -269,6 +269,30 @@ static void collect_all(struct inode *inode, void *arg)
 	list->n++;
 }
 
+/* Every mirror's name in its synthetic parent ("src" in "/"): the kernel
+ * then forgets what it holds below, names deleted meanwhile too, which
+ * notify_every_name cannot name (a directory inside a mirror is forgotten
+ * that way, by its own name in its parent). */
+static void forget_mirror_roots(struct invalidator *inv)
+{
+	const struct layout *layout = &inv->fs->layout;
+	struct inode_table *table = &inv->fs->inodes;
+
+	for (size_t d = 0; d < layout->n_dirs; d++) {
+		uint64_t parent = inode_nodeid(table, table->synthetic[d]);
+
+		for (size_t i = 0; i < layout->dirs[d].n_entries; i++) {
+			const struct layout_entry *e =
+				&layout->dirs[d].entries[i];
+
+			if (e->mirror >= 0)
+				fuse_lowlevel_notify_inval_entry(
+					inv->se, parent, e->name,
+					strlen(e->name));
+		}
+	}
+}
+
 /*
  * The event queue overflowed: changes were lost. Forget the attributes and
  * pages of every inode, and every name that exists now in a watched
@@ -280,6 +304,7 @@ static void forget_everything(struct invalidator *inv)
 	struct overflow_list list = {.table = &inv->fs->inodes};
 
 	inode_visit_watch(&inv->fs->inodes, -1, collect_all, &list);
+	forget_mirror_roots(inv);
 	for (size_t i = 0; i < list.n; i++) {
 		fuse_lowlevel_notify_inval_inode(inv->se, list.nodeids[i], 0,
 						 0);
@@ -645,9 +670,10 @@ static void *event_loop(void *arg)
 			const struct inotify_event *event = (const void *)p;
 
 			stats_add(&inv->fs->stats, STAT_HOST_EVENTS);
-			if (event->mask & IN_Q_OVERFLOW)
+			if (event->mask & IN_Q_OVERFLOW) {
+				stats_add(&inv->fs->stats, STAT_OVERFLOWS);
 				forget_everything(inv);
-			else if (!(event->mask & IN_IGNORED))
+			} else if (!(event->mask & IN_IGNORED))
 				apply(inv, event);
 			p += sizeof(*event) + event->len;
 		}

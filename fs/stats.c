@@ -45,6 +45,7 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_PRUNE_RUNS] = "prune_runs",
 	[STAT_PRUNE_ENTRY] = "prune_entry",
 	[STAT_READ_OUTRAN] = "read_shrunk",
+	[STAT_OVERFLOWS] = "queue_overflows",
 };
 
 size_t stats_format(const struct stats *stats, char *buf, size_t size)

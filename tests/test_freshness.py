@@ -427,3 +427,43 @@ def test_never_stale_after_settled(mnt, host):
     assert host_state(mnt.root) == host_state(host)
     for path, view in zip(files, inside):
         assert os.stat(view).st_size == os.stat(path).st_size
+
+
+def test_an_overflowed_event_queue_loses_no_deletion(canonfs, tmp_path):
+    """When the host changes faster than the daemon reads (it is stopped
+    here), inotify drops events and says so. Everything the kernel holds
+    is then forgotten: names deleted or renamed away meanwhile too, at the
+    top of the mirror as below it, where they used to stay for the hour of
+    their entry timeout."""
+    import signal
+
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "churn").mkdir()
+    for where in (src, src / "d"):
+        for i in (1, 2):
+            (where / ("f%d" % i)).write_text("content %d\n" % i)
+    m = canonfs(src)
+    for where in (m.root, m.root / "d"):
+        for i in (1, 2):
+            assert (where / ("f%d" % i)).read_text() == "content %d\n" % i
+    os.listdir(m.root / "churn")
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        queue = int(f.read())
+    m.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(queue // 2 + 1000):  # a create and a close each
+            (src / "churn" / ("x%d" % i)).write_bytes(b"")
+        for where in (src, src / "d"):
+            (where / "f1").unlink()
+            (where / "f2").rename(where / "g2")
+    finally:
+        m.proc.send_signal(signal.SIGCONT)
+    m.barrier()
+    stats = dict(line.split() for line in
+                 (m.mnt / ".canonfs" / "stats").read_text().splitlines())
+    assert int(stats["queue_overflows"]) > 0, "the queue never overflowed"
+    for where in (m.root, m.root / "d"):
+        assert not (where / "f1").exists(), "%s/f1 deleted on the host" % where
+        assert not (where / "f2").exists(), "%s/f2 renamed away" % where
+        assert (where / "g2").read_text() == "content 2\n"
