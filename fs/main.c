@@ -353,24 +353,29 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 	return 0;
 }
 
-/* What to do about a mount that failed with libfuse's message. */
+/* What to do about a mount that failed, by what libfuse's message says:
+ * fusermount3's own refusals for a user who is not root, and EINVAL, an
+ * option the kernel does not take (an SELinux context on a system without
+ * it). Anything else is taken for a missing privilege. */
+static const struct {
+	const char *says, *remedy;
+} mount_remedies[] = {
+	{"user_allow_other", "add user_allow_other to /etc/fuse.conf, or "
+			     "leave out -o allow_other and allow_root"},
+	{"access to mountpoint", "mount on a directory you own, or give "
+				 "yourself write access to it"},
+	{"determine username", "fusermount3 needs the user in the password "
+			       "database (/etc/passwd)"},
+	{"Invalid argument", "the kernel refused the mount options: check "
+			     "the -o options passed on to it"},
+};
+
 static const char *mount_failure_remedy(const char *message)
 {
-	/* fusermount3's own refusals, for a user who is not root. */
-	if (strstr(message, "user_allow_other"))
-		return "add user_allow_other to /etc/fuse.conf, or leave out "
-		       "-o allow_other and allow_root";
-	if (strstr(message, "access to mountpoint"))
-		return "mount on a directory you own, or give yourself write "
-		       "access to it";
-	if (strstr(message, "determine username"))
-		return "fusermount3 needs the user in the password database "
-		       "(/etc/passwd)";
-	/* EINVAL: an option the kernel does not take (an SELinux context on
-	 * a system without it), not a permission. */
-	if (strstr(message, "Invalid argument"))
-		return "the kernel refused the mount options: check the -o "
-		       "options passed on to it";
+	for (size_t i = 0;
+	     i < sizeof(mount_remedies) / sizeof(mount_remedies[0]); i++)
+		if (strstr(message, mount_remedies[i].says))
+			return mount_remedies[i].remedy;
 	return "mounting needs root or fusermount3; in a container: "
 	       "--device /dev/fuse --cap-add SYS_ADMIN, or a privileged "
 	       "runner";

@@ -322,12 +322,17 @@ def test_trace_files_follow_the_users_umask(tmp_path, canonfs):
         "a file made through the mount takes the umask of its maker")
 
 
-def test_a_trace_lost_at_unmount_fails_the_daemon(tmp_path):
+def a_tree_and_a_trace_directory(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_text("x")
     where = tmp_path / "traces"
     where.mkdir()
+    return src, where
+
+
+def test_a_trace_lost_at_unmount_fails_the_daemon(tmp_path):
+    src, where = a_tree_and_a_trace_directory(tmp_path)
     m = start_mount(src, tmp_path / "mnt", "trace=%s" % (where / "t"))
     try:
         (m.root / "f").read_text()
@@ -339,11 +344,7 @@ def test_a_trace_lost_at_unmount_fails_the_daemon(tmp_path):
 
 
 def test_canonfs_run_fails_when_the_trace_is_lost(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "f").write_text("x")
-    where = tmp_path / "traces"
-    where.mkdir()
+    src, where = a_tree_and_a_trace_directory(tmp_path)
     mnt = tmp_path / "mnt"
     result = subprocess.run(
         [str(CANONFS), "run", "-m", str(mnt), "-o",
