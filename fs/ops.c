@@ -1313,6 +1313,53 @@ static int install_io_fd(struct canonfs_fs *fs, int *slot, int fd)
 }
 
 /*
+ * Whether the descriptor in slot (0 read_fd, 1 write_fd) must be checked
+ * again before it is used: the host's answer may have changed since it
+ * was opened (inode.h). Marks it checked as of now, so that a change that
+ * comes while it is checked asks again.
+ */
+static bool take_access_change(struct canonfs_fs *fs, struct inode *inode,
+			       int slot)
+{
+	uint32_t epoch =
+		__atomic_load_n(&fs->dir_access_epoch, __ATOMIC_ACQUIRE);
+	bool due =
+		__atomic_fetch_and(&inode->access_changed,
+				   (uint8_t) ~(1u << slot), __ATOMIC_ACQ_REL) &
+		(1u << slot);
+
+	return __atomic_exchange_n(&inode->io_checked_epoch[slot], epoch,
+				   __ATOMIC_ACQ_REL) != epoch ||
+	       due;
+}
+
+/*
+ * A kept descriptor whose access may have been taken away on the host: the
+ * file is opened anew as the host would open it. Refused, the request
+ * fails and the next one asks again. Allowed, the new open file takes the
+ * descriptor's number (dup3): requests that hold the number go on with
+ * either open file of the same object, and none ever sees it closed.
+ */
+static int recheck_io_fd(struct canonfs_fs *fs, struct inode *inode, int slot,
+			 int kept)
+{
+	int fresh =
+		open_checked(fs, inode, (slot ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+
+	if (fresh == -1 || dup3(fresh, kept, O_CLOEXEC) == -1) {
+		int err = errno;
+
+		if (fresh >= 0)
+			close(fresh);
+		__atomic_fetch_or(&inode->access_changed, (uint8_t)(1u << slot),
+				  __ATOMIC_ACQ_REL);
+		return err;
+	}
+	close(fresh);
+	return 0;
+}
+
+/*
  * A descriptor from CREATE becomes the inode's write descriptor when there
  * is room; otherwise it is closed. Keeping it lets a file created read-only
  * (mode 0444) still be written and truncated by its creator, as POSIX
@@ -1330,6 +1377,10 @@ static void keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode, int fd,
 		    -1 ||
 	    install_io_fd(fs, &inode->write_fd, fd) != fd)
 		close(fd);
+	/* Checked as of now (the creation was): an earlier change of a
+	 * directory's access must not take the creator's rights away. */
+	else if (fs->host_checks)
+		take_access_change(fs, inode, 1);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1389,53 +1440,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	trace_made(fs, inode_from_nodeid(&fs->inodes, e.ino));
 	trace_change(fs, dir, name, "created");
 	fuse_reply_create(req, &e, fi);
-}
-
-/*
- * Whether the descriptor in slot (0 read_fd, 1 write_fd) must be checked
- * again before it is used: the host's answer may have changed since it
- * was opened (inode.h). Marks it checked as of now, so that a change that
- * comes while it is checked asks again.
- */
-static bool take_access_change(struct canonfs_fs *fs, struct inode *inode,
-			       int slot)
-{
-	uint32_t epoch =
-		__atomic_load_n(&fs->dir_access_epoch, __ATOMIC_ACQUIRE);
-	bool due =
-		__atomic_fetch_and(&inode->access_changed,
-				   (uint8_t) ~(1u << slot), __ATOMIC_ACQ_REL) &
-		(1u << slot);
-
-	return __atomic_exchange_n(&inode->io_checked_epoch[slot], epoch,
-				   __ATOMIC_ACQ_REL) != epoch ||
-	       due;
-}
-
-/*
- * A kept descriptor whose access may have been taken away on the host: the
- * file is opened anew as the host would open it. Refused, the request
- * fails and the next one asks again. Allowed, the new open file takes the
- * descriptor's number (dup3): requests that hold the number go on with
- * either open file of the same object, and none ever sees it closed.
- */
-static int recheck_io_fd(struct canonfs_fs *fs, struct inode *inode, int slot,
-			 int kept)
-{
-	int fresh =
-		open_checked(fs, inode, (slot ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-
-	if (fresh == -1 || dup3(fresh, kept, O_CLOEXEC) == -1) {
-		int err = errno;
-
-		if (fresh >= 0)
-			close(fresh);
-		__atomic_fetch_or(&inode->access_changed, (uint8_t)(1u << slot),
-				  __ATOMIC_ACQ_REL);
-		return err;
-	}
-	close(fresh);
-	return 0;
 }
 
 /*

@@ -1026,6 +1026,7 @@ barrier
 check read-restored ok "cat '$V/f'"
 check write-restored ok "echo again >> '$V/w'"
 check read-below-restored ok "cat '$V/d/g'"
+check create-read-only-and-write ok "umask 222; echo data > '$V/ro'"
 '''
 
 
@@ -1055,7 +1056,7 @@ def test_host_permissions_taken_away_apply_to_files_read_before(tmp_path):
         assert result.returncode == 0, (result.returncode, result.stderr)
         wrong = [line for line in result.stdout.splitlines()
                  if line.split()[1] != line.split()[2]]
-        assert len(result.stdout.splitlines()) == 11, result.stdout
+        assert len(result.stdout.splitlines()) == 12, result.stdout
         assert not wrong, ("through the mount (what, expected, got):\n"
                            + result.stdout)
     finally:
