@@ -269,10 +269,12 @@ static void collect_all(struct inode *inode, void *arg)
 	list->n++;
 }
 
-/* Every mirror's name in its synthetic parent ("src" in "/"): the kernel
- * then forgets what it holds below, names deleted meanwhile too, which
- * notify_every_name cannot name (a directory inside a mirror is forgotten
- * that way, by its own name in its parent). */
+/* After lost events: every mirror's name in its synthetic parent ("src"
+ * in "/"). The kernel then forgets what it holds below, names deleted
+ * meanwhile too, which notify_every_name cannot name (a directory inside
+ * a mirror is forgotten that way, by its own name in its parent). Only
+ * then: a process whose working directory is in the mirror's top finds
+ * getcwd failing until the next lookup there. */
 static void forget_mirror_roots(struct invalidator *inv)
 {
 	const struct layout *layout = &inv->fs->layout;
@@ -294,17 +296,16 @@ static void forget_mirror_roots(struct invalidator *inv)
 }
 
 /*
- * The event queue overflowed: changes were lost. Forget the attributes and
- * pages of every inode, and every name that exists now in a watched
- * directory (which covers creations). A name deleted during the overflow
- * can stay cached until its entry timeout: the README says so.
+ * Forget the attributes and pages of every inode, and every name that
+ * exists now in a watched directory (which covers creations): after an
+ * overflow of the event queue (with forget_mirror_roots for the names
+ * gone), a trace start, a directory's access changed.
  */
 static void forget_everything(struct invalidator *inv)
 {
 	struct overflow_list list = {.table = &inv->fs->inodes};
 
 	inode_visit_watch(&inv->fs->inodes, -1, collect_all, &list);
-	forget_mirror_roots(inv);
 	for (size_t i = 0; i < list.n; i++) {
 		fuse_lowlevel_notify_inval_inode(inv->se, list.nodeids[i], 0,
 						 0);
@@ -672,6 +673,7 @@ static void *event_loop(void *arg)
 			stats_add(&inv->fs->stats, STAT_HOST_EVENTS);
 			if (event->mask & IN_Q_OVERFLOW) {
 				stats_add(&inv->fs->stats, STAT_OVERFLOWS);
+				forget_mirror_roots(inv);
 				forget_everything(inv);
 			} else if (!(event->mask & IN_IGNORED))
 				apply(inv, event);
