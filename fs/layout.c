@@ -135,6 +135,14 @@ static int add_mirror(struct layout *layout, enum layout_kind kind,
 			 host_dir, strerror(errno));
 		return -1;
 	}
+	/* An O_PATH open needs no access to the directory itself: one the
+	 * daemon may not list would mount, and fail at every look inside. */
+	if (access(resolved, R_OK | X_OK) == -1) {
+		snprintf(err, err_size,
+			 "%s '%s': %s (give a directory you may read)", what,
+			 host_dir, strerror(errno));
+		return -1;
+	}
 	if (!mirror->virt_path || !mirror->host_given) {
 		snprintf(err, err_size, "out of memory");
 		return -1;

@@ -355,10 +355,12 @@ def test_dev_fuse_not_open_to_this_user_says_so(tmp_path):
         subprocess.run(["rm", "-rf", base])
 
 
-@pytest.mark.parametrize("case", ["allow_other", "mountpoint"])
-def test_a_fusermount3_refusal_says_what_to_do_about_it(case):
+@pytest.mark.parametrize("case", ["allow_other", "mountpoint", "mirror"])
+def test_a_user_refused_is_told_what_to_do(case):
     """As an ordinary user, fusermount3 mounts; its refusals get their own
-    remedy, not the container hint meant for a missing privilege."""
+    remedy, not the container hint meant for a missing privilege. A mirror
+    the user may not read is refused before (it used to mount, and fail at
+    every look inside)."""
     import tempfile
     base = tempfile.mkdtemp(prefix="canonfs-nobody-")
     try:
@@ -369,7 +371,9 @@ def test_a_fusermount3_refusal_says_what_to_do_about_it(case):
             # The mountpoint of the second case is root's: not the user's.
             os.chmod(path, 0o555 if path == mnt and case == "mountpoint"
                      else 0o777)
-        os.chown(mnt, 65534 if case == "allow_other" else 0, -1)
+        os.chown(mnt, 0 if case == "mountpoint" else 65534, -1)
+        private = os.path.join(base, "private")
+        os.mkdir(private, 0o700)
         conf = os.path.join(base, "fuse.conf")
         with open(conf, "w") as f:
             f.write("# no user_allow_other\n")
@@ -381,14 +385,17 @@ def test_a_fusermount3_refusal_says_what_to_do_about_it(case):
         options = ["-o", "digests=none,gomodcache=none"]
         if case == "allow_other":
             options += ["-o", "allow_other"]
+        if case == "mirror":
+            options += ["-o", "mirror=x:%s" % private]
         result = subprocess.run(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
              conf, str(CANONFS)] + options + [src, mnt],
             capture_output=True, text=True, timeout=30)
-        if case == "allow_other":
-            check_error(result, "add user_allow_other to /etc/fuse.conf")
-        else:
-            check_error(result, "mount on a directory you own")
+        check_error(result, {
+            "allow_other": "add user_allow_other to /etc/fuse.conf",
+            "mountpoint": "mount on a directory you own",
+            "mirror": "Permission denied (give a directory you may read)",
+        }[case], mnt=mnt)
         assert "container" not in result.stderr, result.stderr
     finally:
         subprocess.run(["rm", "-rf", base])
