@@ -48,6 +48,21 @@ int hostpath_resolve(const char *path, char *out, size_t out_size)
 	return 0;
 }
 
+int hostpath_of_fd(int fd, char *out, size_t out_size)
+{
+	char proc[32];
+	ssize_t len;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	len = readlink(proc, out, out_size - 1);
+	if (len < 0)
+		return errno;
+	if ((size_t)len >= out_size - 1)
+		return ENAMETOOLONG;
+	out[len] = '\0';
+	return 0;
+}
+
 int hostpath_make_dirs(const char *dir, struct hostpath_made *made)
 {
 	char walk[PATH_MAX];

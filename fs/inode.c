@@ -573,6 +573,11 @@ bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
 	return true;
 }
 
+void inode_mark_access_changed(struct inode *inode)
+{
+	__atomic_store_n(&inode->access_changed, 3, __ATOMIC_RELEASE);
+}
+
 uint64_t inode_access_sig(const struct stat *st)
 {
 	return ((uint64_t)st->st_uid << 32 | st->st_gid) ^

@@ -129,7 +129,7 @@ static bool note_access_change(struct inval_batch *batch, struct inode *inode,
 	if (S_ISDIR(st->st_mode))
 		batch->dir_access_changed = true;
 	else
-		__atomic_store_n(&inode->access_changed, 3, __ATOMIC_RELEASE);
+		inode_mark_access_changed(inode);
 	return true;
 }
 

@@ -365,17 +365,14 @@ const struct layout_entry *layout_dir_find(const struct layout_dir *dir,
 int layout_virt_path_of_fd(const struct layout *layout, unsigned mirror, int fd,
 			   char *out, size_t out_size)
 {
-	char proc_path[64], host_path[PATH_MAX];
 	const struct layout_mirror *m = &layout->mirrors[mirror];
+	char host_path[PATH_MAX];
 	const char *rest;
 	struct stat st;
-	ssize_t len;
+	int err;
 
-	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
-	len = readlink(proc_path, host_path, sizeof(host_path) - 1);
-	if (len < 0)
-		return errno;
-	host_path[len] = '\0';
+	if ((err = hostpath_of_fd(fd, host_path, sizeof(host_path))))
+		return err;
 	/* An unlinked object has no place now. The kernel's name for it
 	 * ends in " (deleted)", but so may a real name: ask the inode. */
 	if (fstat(fd, &st) == -1)

@@ -12,6 +12,7 @@
 #include "canonfs/control.h"
 #include "canonfs/dir.h"
 #include "canonfs/goenv.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/path.h"
 #include "canonfs/symlink.h"
 
@@ -83,18 +84,14 @@ static bool is_object_of(const struct stat *st, int fd)
 static int open_checked(const struct canonfs_fs *fs, const struct inode *inode,
 			int flags)
 {
-	char proc[32], path[PATH_MAX];
+	char path[PATH_MAX];
 	struct stat st;
-	ssize_t len;
 	int fd, err;
 
-	if (!fs->host_checks)
+	if (!fs->host_checks ||
+	    hostpath_of_fd(inode->host_fd, path, sizeof(path)) ||
+	    path[0] != '/')
 		return reopen(fs, inode->host_fd, flags);
-	proc_path(inode->host_fd, proc);
-	len = readlink(proc, path, sizeof(path) - 1);
-	if (len <= 0 || (size_t)len >= sizeof(path) - 1 || path[0] != '/')
-		return reopen(fs, inode->host_fd, flags);
-	path[len] = '\0';
 	fd = open(path, flags | O_NOFOLLOW);
 	if (fd >= 0 && fstat(fd, &st) == 0 && is_object_of(&st, inode->host_fd))
 		return fd;
@@ -959,7 +956,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* A chmod of ours is not seen by the watcher (own.h): the kept
 	 * descriptors are checked again here. */
 	if (!err && (to_set & FUSE_SET_ATTR_MODE) && fs->host_checks)
-		__atomic_store_n(&inode->access_changed, 3, __ATOMIC_RELEASE);
+		inode_mark_access_changed(inode);
 	if (!err)
 		err = inode_attr(fs, inode, &out);
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {

@@ -20,6 +20,10 @@
  */
 int hostpath_resolve(const char *path, char *out, size_t out_size);
 
+/* The host path of the object behind fd, as /proc/self/fd/N names it
+ * (" (deleted)" after it for an unlinked one). 0, or an errno value. */
+int hostpath_of_fd(int fd, char *out, size_t out_size);
+
 /* What hostpath_make_dirs made, so that a setup that fails afterwards
  * can take it back. */
 struct hostpath_made {

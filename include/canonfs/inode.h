@@ -253,6 +253,11 @@ void inode_mark_handed(struct inode *inode);
 bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
 			     size_t *n);
 
+/* The host may answer otherwise now for both of inode's kept I/O
+ * descriptors (access_changed): each is checked again before its next
+ * use. */
+void inode_mark_access_changed(struct inode *inode);
+
 /* The host's permission bits and owner of st in one value: what the
  * host's permission checks look at (see inode.access_changed). */
 uint64_t inode_access_sig(const struct stat *st);
