@@ -33,12 +33,6 @@
 #include "canonfs/layout.h"
 #include "canonfs/own.h"
 
-/*
- * One inode per host object (per mirror): every name of a hard-linked file
- * is the same kernel inode, so writes through one name are seen through the
- * other (two inodes would cache two copies of the pages and lose appends).
- * It shows the number derived from the first name it was looked up by.
- */
 /* Listings kept per directory for passes under way: as many as that, the
  * least recently used giving way; one idle that long goes anyway. */
 #define INODE_PASSES_MAX 64
@@ -55,6 +49,12 @@ struct inode_key {
 	uint32_t zero; /* padding, always 0 so the key hashes as bytes */
 };
 
+/*
+ * One inode per host object (per mirror): every name of a hard-linked file
+ * is the same kernel inode, so writes through one name are seen through the
+ * other (two inodes would cache two copies of the pages and lose appends).
+ * It shows the number derived from the first name it was looked up by.
+ */
 struct inode {
 	struct inode_key key; /* const; key.mirror: index in layout.mirrors */
 	uint64_t canon_ino;   /* const; st_ino shown, from the virtual path of
@@ -281,8 +281,6 @@ size_t inode_symlinks(struct inode_table *table, uint32_t mirror,
 /* How many host events the watcher has read for directory dir so far. */
 uint32_t inode_change_seq(struct inode_table *table, const struct inode *dir);
 
-/* A file seen with several links (st_nlink from a fresh stat) gets a
- * watch of its own, if it has none yet. */
 /* Remember virt_path as a name of inode (a file with several links):
  * true when it is new. */
 bool inode_add_link_name(struct inode_table *table, struct inode *inode,
@@ -293,6 +291,8 @@ bool inode_add_link_name(struct inode_table *table, struct inode *inode,
 char **inode_copy_link_names(struct inode_table *table,
 			     const struct inode *inode, size_t *n);
 
+/* A file seen with several links (st_nlink from a fresh stat) gets a
+ * watch of its own, if it has none yet. */
 void inode_watch_links(struct inode_table *table, struct inode *inode,
 		       nlink_t nlink);
 
