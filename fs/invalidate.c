@@ -7,7 +7,7 @@
 #include "canonfs/canon.h"
 #include "canonfs/dir.h"
 #include "canonfs/inode.h"
-#include "canonfs/ops.h"
+#include "canonfs/fs.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,6 +13,7 @@
 #include "canonfs/dir.h"
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
+#include "canonfs/invalidate.h"
 #include "canonfs/path.h"
 #include "canonfs/symlink.h"
 
