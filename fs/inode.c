@@ -4,6 +4,7 @@
 #include "canonfs/inode.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/prune.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,8 +119,6 @@ void inode_mark_handed(struct inode *inode)
 int inode_table_init(struct inode_table *table, const struct layout *layout,
 		     int inotify_fd)
 {
-	struct rlimit files;
-
 	pthread_condattr_t monotonic;
 
 	memset(table, 0, sizeof(*table));
@@ -130,36 +128,9 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
 	pthread_cond_init(&table->room, &monotonic);
 	pthread_condattr_destroy(&monotonic);
-	for (int i = 0; i < INODE_SPARE_FDS; i++)
-		table->spare_fds[i] = -1;
-	table->prune_reserve_fd = -1;
 	table->inotify_fd = inotify_fd;
-	/* An eighth of the descriptors, at most 4096, may stay open for
-	 * I/O; the rest are for the O_PATH descriptors of the inodes. */
-	table->max_io_fds = 256;
-	table->prune_high = SIZE_MAX;
-	table->prune_low = SIZE_MAX;
-	table->prune_hard = SIZE_MAX;
-	table->prune_wake_fd = -1;
 	table->sweep_wake_fd = -1;
-	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-		size_t limit = files.rlim_cur == RLIM_INFINITY
-				       ? SIZE_MAX / 2
-				       : (size_t)files.rlim_cur;
-		size_t for_inodes;
-
-		if (limit / 8 > table->max_io_fds)
-			table->max_io_fds = limit / 8 < 4096 ? limit / 8 : 4096;
-		/* What is left after I/O descriptors and 256 for libfuse,
-		 * inotify, pipes and the layout. */
-		for_inodes = limit > table->max_io_fds + 512
-				     ? limit - table->max_io_fds - 256
-				     : 256;
-		table->prune_hard = for_inodes;
-		table->prune_high = for_inodes / 10 * 9;
-		table->prune_low = for_inodes / 10 * 7;
-	}
-	inode_refill_spares(table);
+	prune_budget_init(table);
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots =
 		calloc(layout->n_mirrors, sizeof(*table->mirror_roots));
@@ -234,8 +205,7 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 
 		if (fd >= 0) {
 			close(fd);
-			__atomic_sub_fetch(&table->n_io_fds, 1,
-					   __ATOMIC_RELAXED);
+			prune_io_fd_give(table);
 		}
 	}
 	/* Readers of a pass hold their own reference. */
@@ -273,11 +243,7 @@ void inode_table_destroy(struct inode_table *table)
 		free_inode(table, table->control_dir);
 	free(table->synthetic);
 	free(table->mirror_roots);
-	for (int i = 0; i < INODE_SPARE_FDS; i++)
-		if (table->spare_fds[i] >= 0)
-			close(table->spare_fds[i]);
-	if (table->prune_reserve_fd >= 0)
-		close(table->prune_reserve_fd);
+	prune_budget_destroy(table);
 	pthread_cond_destroy(&table->room);
 	pthread_mutex_destroy(&table->lock);
 	memset(table, 0, sizeof(*table));
@@ -296,204 +262,6 @@ uint64_t inode_nodeid(const struct inode_table *table,
 	if (inode == table->synthetic[0])
 		return FUSE_ROOT_ID;
 	return (uint64_t)(uintptr_t)inode;
-}
-
-/* Called with the lock held. */
-static void request_prune_locked(struct inode_table *table)
-{
-	uint64_t one = 1;
-	ssize_t rc;
-
-	if (table->prune_pending || table->prune_wake_fd < 0)
-		return;
-	table->prune_pending = true;
-	rc = write(table->prune_wake_fd, &one, sizeof(one));
-	(void)rc;
-}
-
-struct inode *inode_prune_begin(struct inode_table *table,
-				const struct inode_key *key)
-{
-	struct inode *inode;
-
-	pthread_mutex_lock(&table->lock);
-	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
-	if (inode && inode->waiting == 0) {
-		inode->pruning = true;
-		inode->lookup_count++; /* held until inode_prune_end */
-	} else {
-		inode = NULL;
-	}
-	pthread_mutex_unlock(&table->lock);
-	return inode;
-}
-
-void inode_prune_end(struct inode_table *table, struct inode *dir)
-{
-	pthread_mutex_lock(&table->lock);
-	dir->pruning = false;
-	dir->last_used = 0;
-	pthread_mutex_unlock(&table->lock);
-	inode_forget(table, dir, 1);
-}
-
-/* How long a request waits for room in a directory being pruned. */
-#define PRUNING_WAIT_MS 50
-
-static void add_ms(struct timespec *t, long ms)
-{
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool reached(const struct timespec *now, const struct timespec *when)
-{
-	return now->tv_sec > when->tv_sec ||
-	       (now->tv_sec == when->tv_sec && now->tv_nsec >= when->tv_nsec);
-}
-
-bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
-			 int timeout_ms)
-{
-	struct timespec deadline;
-	uint64_t freed, runs;
-	bool room;
-
-	/* The room condition uses the monotonic clock (inode_table_init). */
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	pthread_mutex_lock(&table->lock);
-	/* The pruner may be blocked on this directory's lock, which our
-	 * request holds: only what it already did can free anything. */
-	add_ms(&deadline, dir->pruning ? PRUNING_WAIT_MS : timeout_ms);
-	dir->last_used = ++table->clock;
-	dir->waiting++;
-	freed = table->n_freed;
-	runs = table->prune_runs_done;
-	/* Two runs that ended without freeing anything cannot help: what
-	 * is cached is in directories busy like this one. */
-	while (table->n_freed == freed && table->prune_runs_done < runs + 2) {
-		struct timespec now, slice;
-
-		request_prune_locked(table);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (reached(&now, &deadline))
-			break;
-		slice = now;
-		add_ms(&slice, 20);
-		pthread_cond_timedwait(&table->room, &table->lock, &slice);
-	}
-	room = table->n_freed != freed;
-	dir->waiting--;
-	pthread_mutex_unlock(&table->lock);
-	return room;
-}
-
-bool inode_release_spare(struct inode_table *table)
-{
-	int fd = -1;
-
-	pthread_mutex_lock(&table->lock);
-	for (int i = 0; i < INODE_SPARE_FDS && fd < 0; i++) {
-		fd = table->spare_fds[i];
-		table->spare_fds[i] = -1;
-	}
-	request_prune_locked(table);
-	pthread_mutex_unlock(&table->lock);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-bool inode_release_prune_reserve(struct inode_table *table)
-{
-	int fd;
-
-	pthread_mutex_lock(&table->lock);
-	fd = table->prune_reserve_fd;
-	table->prune_reserve_fd = -1;
-	pthread_mutex_unlock(&table->lock);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-void inode_refill_spares(struct inode_table *table)
-{
-	pthread_mutex_lock(&table->lock);
-	/* The pruner's first: without it nothing frees the others. */
-	if (table->prune_reserve_fd < 0)
-		table->prune_reserve_fd =
-			open("/dev/null", O_RDONLY | O_CLOEXEC);
-	for (int i = 0; i < INODE_SPARE_FDS; i++)
-		if (table->spare_fds[i] < 0)
-			table->spare_fds[i] =
-				open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pthread_mutex_unlock(&table->lock);
-}
-
-bool inode_table_full(struct inode_table *table)
-{
-	bool full;
-
-	pthread_mutex_lock(&table->lock);
-	full = table->n_host >= table->prune_hard;
-	if (full)
-		request_prune_locked(table);
-	pthread_mutex_unlock(&table->lock);
-	return full;
-}
-
-void inode_prune_done(struct inode_table *table, size_t forgotten)
-{
-	pthread_mutex_lock(&table->lock);
-	table->prune_pending = false;
-	/* A run that had names forgotten frees inodes as the FORGETs come
-	 * back, which may be after it ended: not a run in vain. */
-	if (forgotten == 0)
-		table->prune_runs_done++;
-	pthread_cond_broadcast(&table->room);
-	pthread_mutex_unlock(&table->lock);
-}
-
-/* A directory used since it was last pruned (last_used 0: pruned, and
- * not used since). */
-static bool is_candidate(const struct inode *inode)
-{
-	return !inode->synthetic && S_ISDIR(inode->host_type) &&
-	       inode->last_used != 0;
-}
-
-size_t inode_prune_candidates(struct inode_table *table,
-			      struct prune_candidate **out)
-{
-	struct inode *inode, *tmp;
-	size_t n = 0, capacity;
-
-	pthread_mutex_lock(&table->lock);
-	/* Counted, not guessed from the watches: with -o nowatch there are
-	 * none. Directories are few next to files. */
-	capacity = 0;
-	HASH_ITER (hh, table->by_key, inode, tmp)
-		capacity += is_candidate(inode);
-	*out = calloc(capacity + 1, sizeof(**out));
-	HASH_ITER (hh, table->by_key, inode, tmp) {
-		if (!*out || n == capacity)
-			break;
-		if (!is_candidate(inode))
-			continue;
-		(*out)[n].key = inode->key;
-		(*out)[n].nodeid = inode_nodeid(table, inode);
-		(*out)[n].last_used = inode->last_used;
-		n++;
-	}
-	pthread_mutex_unlock(&table->lock);
-	return n;
 }
 
 /*
@@ -626,7 +394,7 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	if (++table->n_host > table->trim_peak)
 		table->trim_peak = table->n_host;
 	if (table->n_host > table->prune_high)
-		request_prune_locked(table);
+		prune_request_locked(table);
 	watch_add(table, inode, host->st_nlink);
 	pthread_mutex_unlock(&table->lock);
 	return inode;

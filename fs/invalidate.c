@@ -7,6 +7,7 @@
 #include "canonfs/canon.h"
 #include "canonfs/dir.h"
 #include "canonfs/inode.h"
+#include "canonfs/prune.h"
 #include "canonfs/fs.h"
 
 #include <dirent.h>
@@ -427,120 +428,6 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 	}
 }
 
-static int by_last_used(const void *a, const void *b)
-{
-	const struct prune_candidate *pa = a, *pb = b;
-
-	return pa->last_used < pb->last_used ? -1
-					     : pa->last_used > pb->last_used;
-}
-
-struct prune_child {
-	char *name;
-	uint64_t nodeid;
-};
-
-/* The cached files of directory `dir`: names with their node ids. */
-static size_t cached_files(struct inode_table *table,
-			   const struct prune_candidate *dir, int dir_fd,
-			   const struct dir_listing *listing,
-			   struct prune_child *out)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&table->lock);
-	for (size_t i = 0; i < listing->n_entries; i++) {
-		const struct dir_entry *entry = &listing->entries[i];
-		struct inode_key key = {.mirror = dir->key.mirror};
-		struct inode *child;
-		struct stat st;
-
-		/* Directories stay: a forgotten one could be someone's
-		 * working directory. They are few. */
-		if (entry->d_type == DT_DIR ||
-		    fstatat(dir_fd, entry->name, &st, AT_SYMLINK_NOFOLLOW) ==
-			    -1)
-			continue;
-		key.dev = st.st_dev;
-		key.ino = st.st_ino;
-		child = inode_find_locked(table, &key);
-		if (child)
-			out[n++] = (struct prune_child){
-				.name = entry->name,
-				.nodeid = inode_nodeid(table, child)};
-	}
-	pthread_mutex_unlock(&table->lock);
-	return n;
-}
-
-/*
- * Make the kernel drop the cached files of the least recently used
- * directories until about enough inodes are released. A name forgotten
- * with inval_entry would leave its inode cached; "deleted" (for the kernel
- * only: the host file is untouched) it is evicted at once, and FORGET
- * comes back. A file in use stays until closed; the next lookup of the
- * name finds it again.
- */
-static void prune(struct invalidator *inv)
-{
-	struct inode_table *table = &inv->fs->inodes;
-	struct prune_candidate *dirs = NULL;
-	size_t n, live, target, forgotten = 0;
-
-	stats_add(&inv->fs->stats, STAT_PRUNE_RUNS);
-	n = inode_prune_candidates(table, &dirs);
-	pthread_mutex_lock(&table->lock);
-	live = table->n_host;
-	pthread_mutex_unlock(&table->lock);
-	target = live > table->prune_low ? live - table->prune_low : 0;
-
-	if (n > 0)
-		qsort(dirs, n, sizeof(*dirs), by_last_used);
-	for (size_t i = 0; i < n && forgotten < target; i++) {
-		struct prune_child *children = NULL;
-		struct dir_listing listing;
-		size_t n_children = 0;
-		uint64_t dir_nodeid;
-		struct inode *dir;
-		int err;
-
-		/* Skipped while a request in it waits for room: it holds the
-		 * lock a notification needs. */
-		if (!(dir = inode_prune_begin(table, &dirs[i].key)))
-			continue;
-		dir_nodeid = inode_nodeid(table, dir);
-		/* The listing is the one descriptor a run needs: when the
-		 * requests have taken all, the pruner's own reserve. */
-		err = dir_listing_read_host(dir->host_fd, &listing);
-		if ((err == EMFILE || err == ENFILE) &&
-		    inode_release_prune_reserve(table))
-			err = dir_listing_read_host(dir->host_fd, &listing);
-		if (err) {
-			inode_prune_end(table, dir);
-			continue;
-		}
-		children = calloc(listing.n_entries + 1, sizeof(*children));
-		if (children)
-			n_children = cached_files(table, &dirs[i], dir->host_fd,
-						  &listing, children);
-		for (size_t j = 0; j < n_children; j++) {
-			if (fuse_lowlevel_notify_delete(
-				    inv->se, dir_nodeid, children[j].nodeid,
-				    children[j].name,
-				    strlen(children[j].name)) == 0) {
-				forgotten++;
-				stats_add(&inv->fs->stats, STAT_PRUNE_ENTRY);
-			}
-		}
-		free(children);
-		dir_listing_free(&listing);
-		inode_prune_end(table, dir);
-	}
-	free(dirs);
-	inode_refill_spares(table);
-	inode_prune_done(table, forgotten);
-}
-
 /* The kernel forgets every symlink target it holds (a rename through the
  * mount moved some: see invalidator_forget_links). */
 static void forget_links(struct invalidator *inv)
@@ -572,18 +459,6 @@ static void forget_links(struct invalidator *inv)
 	pthread_mutex_unlock(&inv->lock);
 }
 
-/* Whether the table asked for a pruner run (the eventfd also wakes the
- * thread for other work). */
-static bool prune_asked(struct inode_table *table)
-{
-	bool asked;
-
-	pthread_mutex_lock(&table->lock);
-	asked = table->prune_pending;
-	pthread_mutex_unlock(&table->lock);
-	return asked;
-}
-
 /* The pruner: runs when the inode table asks (prune_fd), until stopped. */
 static void *prune_loop(void *arg)
 {
@@ -605,7 +480,7 @@ static void *prune_loop(void *arg)
 			break;
 		if (read(inv->prune_fd, &requests, sizeof(requests)) > 0 &&
 		    prune_asked(&inv->fs->inodes))
-			prune(inv);
+			prune_run(&inv->fs->inodes, &inv->fs->stats, inv->se);
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include "canonfs/hostpath.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/path.h"
+#include "canonfs/prune.h"
 #include "canonfs/symlink.h"
 
 #include <openssl/evp.h>
@@ -518,42 +519,6 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	return 0;
 }
 
-/* How long a request out of descriptors waits for the pruner to make room
- * before it takes a spare one, and how often it tries again (others may
- * take what was freed first). */
-#define ROOM_WAIT_MS 2000
-#define ROOM_ROUNDS 64
-
-/*
- * After an open in dir failed with err, in retry `round`: whether to try
- * again, once the kernel has forgotten old names (the pruner asks it to)
- * or, when waiting cannot help, a spare descriptor was released.
- */
-static bool room_made(struct inode_table *table, struct inode *dir, int err,
-		      int round)
-{
-	return (err == EMFILE || err == ENFILE) && round < ROOM_ROUNDS &&
-	       (inode_wait_for_room(table, dir, ROOM_WAIT_MS) ||
-		inode_release_spare(table));
-}
-
-/* openat() in dir, making room when out of descriptors. Returns the
- * descriptor, or -1 with errno. */
-static int open_with_room(struct inode_table *table, struct inode *dir,
-			  const char *name, int flags)
-{
-	int fd = openat(dir->host_fd, name, flags);
-	int err = errno;
-
-	for (int round = 0; fd == -1 && room_made(table, dir, err, round);
-	     round++) {
-		fd = openat(dir->host_fd, name, flags);
-		err = errno;
-	}
-	errno = err;
-	return fd;
-}
-
 /* How often a lookup stats again while host events keep arriving in its
  * directory (each one a reason to doubt the last stat). */
 #define LOOKUP_RESTATS 8
@@ -577,7 +542,7 @@ static int lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 		return lookup_synthetic(fs, parent, name, e);
 
 	seq = inode_change_seq(&fs->inodes, parent);
-	fd = may_wait ? open_with_room(&fs->inodes, parent, name, flags)
+	fd = may_wait ? prune_open_with_room(&fs->inodes, parent, name, flags)
 		      : openat(parent->host_fd, name, flags);
 	if (fd == -1)
 		return errno;
@@ -1298,15 +1263,12 @@ static int install_io_fd(struct canonfs_fs *fs, int *slot, int fd)
 {
 	int expected = -1;
 
-	if (__atomic_add_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED) >
-	    fs->inodes.max_io_fds) {
-		__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+	if (!prune_io_fd_take(&fs->inodes))
 		return -1;
-	}
 	if (__atomic_compare_exchange_n(slot, &expected, fd, false,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return fd;
-	__atomic_sub_fetch(&fs->inodes.n_io_fds, 1, __ATOMIC_RELAXED);
+	prune_io_fd_give(&fs->inodes);
 	return expected;
 }
 
@@ -1806,9 +1768,9 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 			&fs->layout.dirs[inode->synth_dir], &snap->listing);
 	else
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
-	/* Out of descriptors: as in open_with_room(). */
+	/* Out of descriptors: as in prune_open_with_room(). */
 	for (int round = 0;
-	     !inode->synthetic && room_made(&fs->inodes, inode, err, round);
+	     !inode->synthetic && prune_room_made(&fs->inodes, inode, err, round);
 	     round++)
 		err = dir_listing_read_host(inode->host_fd, &snap->listing);
 	if (err) {
@@ -2051,7 +2013,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			 * inode, no descriptor): the kernel looks up what it
 			 * needs later. */
 			if (plus && !dir->control &&
-			    !inode_table_full(&fs->inodes)) {
+			    !prune_table_full(&fs->inodes)) {
 				err = lookup_entry(fs, dir, name, &e,
 						   used == 0);
 				if (err ==

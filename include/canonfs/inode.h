@@ -78,7 +78,7 @@ struct inode {
 			       in this directory, for pruning */
 	/* Requests in this directory waiting for room, and whether the
 	 * pruner is making the kernel forget names in it: the two exclude
-	 * each other, see inode_wait_for_room(). */
+	 * each other, see prune_wait_for_room(). */
 	unsigned waiting; /* protected by lock */
 	bool pruning;	  /* protected by lock */
 	int watch; /* protected by lock; inotify wd of a dir (or of a file
@@ -181,7 +181,8 @@ struct inode_table {
 	/* Every host inode holds a descriptor, so their number is bounded by
 	 * the descriptor limit: past prune_high, prune_wake_fd (an eventfd,
 	 * not owned) asks the pruner to make the kernel forget the least
-	 * recently used names until the count is back under prune_low. */
+	 * recently used names until the count is back under prune_low.
+	 * The budget is prune.c's: see prune.h for its invariants. */
 	size_t prune_high; /* const */
 	size_t prune_low;  /* const */
 	/* const; past it listings give names without attributes, which
@@ -189,7 +190,7 @@ struct inode_table {
 	 * listings and I/O */
 	size_t prune_hard;
 	/* Descriptors held open for a request that runs out and for which
-	 * waiting did not help (inode_wait_for_room); -1 when released.
+	 * waiting did not help (prune_wait_for_room); -1 when released.
 	 * Protected by lock. */
 	int spare_fds[INODE_SPARE_FDS];
 	int prune_reserve_fd; /* protected by lock; the pruner's, or -1 */
@@ -295,64 +296,6 @@ char **inode_copy_link_names(struct inode_table *table,
  * watch of its own, if it has none yet. */
 void inode_watch_links(struct inode_table *table, struct inode *inode,
 		       nlink_t nlink);
-
-/* One directory the pruner may empty of cached names. */
-struct prune_candidate {
-	struct inode_key key; /* to find it again: it may be freed meanwhile */
-	uint64_t nodeid;
-	uint64_t last_used;
-};
-
-/* The host directories of the table used since they were last pruned, in
- * *out (the caller frees it). Returns the count; 0 when out of memory. */
-size_t inode_prune_candidates(struct inode_table *table,
-			      struct prune_candidate **out);
-
-/* Start pruning the directory with this key: the inode, held (one more
- * lookup) until inode_prune_end, or NULL when it is gone or a request in
- * it waits for room. Holding it takes no descriptor: the pruner runs when
- * there are none to spare. */
-struct inode *inode_prune_begin(struct inode_table *table,
-				const struct inode_key *key);
-
-/* Done pruning directory dir: it is no candidate again until a lookup in
- * it uses it, and the hold is let go. */
-void inode_prune_end(struct inode_table *table, struct inode *dir);
-
-/*
- * Out of descriptors while working in directory dir: ask for pruning and
- * wait until an inode is freed (true), or until waiting cannot help
- * (false): timeout_ms passed, or two pruner runs ended without freeing
- * anything. The caller may then take a spare descriptor.
- *
- * Telling the kernel to forget a name takes its directory's lock, which
- * the kernel holds while this request is at work: so the pruner passes
- * over directories with a waiting request, and a request in a directory
- * the pruner is already working on waits only briefly (the pruner may be
- * blocked on its lock; only what it did before can free anything).
- */
-bool inode_wait_for_room(struct inode_table *table, struct inode *dir,
-			 int timeout_ms);
-
-/* Close one of the table's spare descriptors, so that the caller's next
- * open finds room; false when none is left. The pruner refills them. */
-bool inode_release_spare(struct inode_table *table);
-
-/* Close the descriptor kept for the pruner's own listing of a directory
- * (its only need), when it finds none free; false when none is left. */
-bool inode_release_prune_reserve(struct inode_table *table);
-
-/* Reopen released spare descriptors, the pruner's first (the pruner,
- * after a run). */
-void inode_refill_spares(struct inode_table *table);
-
-/* Whether the table is past prune_hard (and, if so, wake the pruner):
- * listings then give names without attributes. */
-bool inode_table_full(struct inode_table *table);
-
-/* The pruner is done, having had `forgotten` names forgotten: a new
- * request may wake it again. */
-void inode_prune_done(struct inode_table *table, size_t forgotten);
 
 /* A new unpinned synthetic inode with one lookup, owning `data` (a
  * control file's contents). Returns NULL (data freed) when out of memory. */
