@@ -33,8 +33,9 @@ endif
 
 # Everything but the entry point: shared by the daemon and the unit tests.
 LIB_SRCS := fs/audit.c fs/canon.c fs/control.c fs/digests.c fs/dir.c fs/goenv.c fs/hostpath.c fs/inode.c fs/invalidate.c \
-            fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/options.c fs/own.c fs/path.c fs/prune.c fs/run.c \
-            fs/stats.c fs/symlink.c fs/sysinc.c fs/trace.c
+            fs/iofd.c fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/ops_attr.c fs/ops_dir.c fs/ops_entry.c \
+            fs/ops_file.c fs/ops_lookup.c fs/ops_xattr.c fs/options.c fs/own.c fs/path.c fs/prune.c fs/run.c \
+            fs/stats.c fs/symlink.c fs/sysinc.c fs/trace.c fs/trace_ops.c
 LIB_OBJS := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)

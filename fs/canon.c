@@ -55,7 +55,7 @@ static void canon_times(const struct canon_rules *rules,
 	if (rules->time_mode == CANON_TIME_FIXED)
 		fixed.tv_sec = (time_t)rules->fixed_time;
 	else if (rules->time_mode == CANON_TIME_CONTENT)
-		fixed.tv_sec = CANON_CONTENT_EPOCH; /* files: see ops.c */
+		fixed.tv_sec = CANON_CONTENT_EPOCH; /* files: see ops_attr.c */
 	out->st_atim = fixed;
 	out->st_mtim = fixed;
 	out->st_ctim = fixed;

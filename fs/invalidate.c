@@ -114,8 +114,8 @@ static void note_changed_while_read(struct inval_batch *batch,
 /*
  * Where the host's permission checks apply to the daemon, a host chmod or
  * chown of inode (st: its stat now) may take away access the daemon holds
- * descriptors for: they are checked again before their next use (ops.c,
- * io_fd). A directory's reaches everything below it: see
+ * descriptors for: they are checked again before their next use (iofd.c,
+ * iofd_get). A directory's reaches everything below it: see
  * dir_access_changed. Returns whether it was one (utimes is not).
  */
 static bool note_access_change(struct inval_batch *batch, struct inode *inode,
@@ -153,7 +153,7 @@ static void collect(struct inode *dir, void *arg)
 	enum inval_kind changed =
 		(event->mask & INODE_CONTENT_EVENTS) ? INVAL_INODE : INVAL_ATTR;
 
-	/* A lookup in dir racing this event stats again (lookup_entry). */
+	/* A lookup in dir racing this event stats again (ops_lookup_entry). */
 	dir->change_seq++;
 	if (event->len == 0) { /* the watched inode itself */
 		/* A file with several links: our own write keeps its pages. */

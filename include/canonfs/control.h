@@ -14,8 +14,14 @@
 #ifndef CANONFS_CONTROL_H
 #define CANONFS_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct canonfs_fs;
+struct dir_listing;
+struct fuse_entry_param;
+struct inode;
 
 #define CONTROL_DIR_NAME ".canonfs"
 
@@ -39,5 +45,18 @@ const char *control_name(int node);
 
 /* Its canonical inode number: derived from its virtual path like any. */
 uint64_t control_canon_ino(int node);
+
+/* Look up the control file `name`: a new inode with its contents made
+ * now, and a zero timeout. Returns 0 or an errno value. */
+int control_lookup_file(struct canonfs_fs *fs, const char *name,
+			struct fuse_entry_param *e);
+
+/* What reading a trace file does, once per inode a lookup made; every
+ * read gets the outcome. Returns 0 or an errno value. */
+int control_act(struct canonfs_fs *fs, struct inode *inode);
+
+/* The listing of the control directory: its files, the trace ones only
+ * when tracing. Returns 0 or ENOMEM. */
+int control_listing(struct dir_listing *listing, bool tracing);
 
 #endif

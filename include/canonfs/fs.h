@@ -1,7 +1,8 @@
 /*
  * fs: everything a mounted filesystem holds, in one struct: the FUSE
- * session's userdata, which the operations (ops.c) and the watcher and
- * pruner threads (invalidate.c) share.
+ * session's userdata, which the operations (ops_*.c, ops_internal.h), the
+ * control files (control.c), the watcher (invalidate.c) and the pruner
+ * (prune.c) share.
  *
  * main.c owns it: it fills it before the session starts, and frees what
  * it holds after the session and the watcher have stopped. Each field

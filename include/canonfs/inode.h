@@ -145,7 +145,7 @@ struct inode {
 
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;
-	bool control_acted; /* a trace file acted (ops.c's control_act_lock) */
+	bool control_acted; /* a trace file acted (control_act_lock) */
 	int control_err;    /* with this outcome: an errno value or 0 */
 };
 

@@ -1,7 +1,8 @@
 /*
  * ops: the FUSE low-level operations, thin: each finds its inodes, calls
  * one helper that does the work and returns 0 or an errno value, and
- * replies once.
+ * replies once. The table is in ops.c, the operations in the ops_*.c
+ * files by concern (see ops_internal.h).
  */
 #ifndef CANONFS_OPS_H
 #define CANONFS_OPS_H

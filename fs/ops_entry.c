@@ -1,0 +1,298 @@
+/*
+ * ops_entry: entry changes (see include/canonfs/ops_internal.h): MKNOD,
+ * MKDIR, SYMLINK, LINK, UNLINK, RMDIR and RENAME, each recorded as the
+ * daemon's own before it is made (own.h).
+ */
+#include "canonfs/ops_internal.h"
+
+#include "canonfs/invalidate.h"
+#include "canonfs/layout.h"
+#include "canonfs/own.h"
+#include "canonfs/stats.h"
+#include "canonfs/symlink.h"
+#include "canonfs/trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Before the daemon changes an entry of dir: the watcher may see the
+ * event before the call returns, so it must know first (see own.h). */
+void ops_expect_own(struct canonfs_fs *fs, const struct inode *dir,
+		    const char *name, uint32_t kind)
+{
+	if (dir->watched)
+		own_record(&fs->own, dir->key.dev, dir->key.ino, name, kind);
+}
+
+/* The change failed: there will be no event. */
+void ops_cancel_own(struct canonfs_fs *fs, const struct inode *dir,
+		    const char *name, uint32_t kind)
+{
+	if (dir->watched)
+		own_cancel(&fs->own, dir->key.dev, dir->key.ino, name, kind);
+}
+
+/*
+ * After an entry change the daemon made (ops_expect_own was called before the
+ * call): rc is the call's result. A failure takes the record back and
+ * gives errno; a success is traced as `traced` ("created", "removed").
+ */
+static int settle_own(struct canonfs_fs *fs, const struct inode *dir,
+		      const char *name, uint32_t kind, int rc,
+		      const char *traced)
+{
+	int err = rc == -1 ? errno : 0;
+
+	if (err)
+		ops_cancel_own(fs, dir, name, kind);
+	else
+		trace_change(fs, dir, name, traced);
+	return err;
+}
+
+/* Writes need a host directory and a read-write mount. */
+int ops_check_writable(fuse_req_t req, const struct inode *inode)
+{
+	struct canonfs_fs *fs = fs_of(req);
+	uid_t caller = fuse_req_ctx(req)->uid;
+
+	if (fs->opts->read_only || inode->synthetic ||
+	    fs->layout.mirrors[inode->key.mirror].read_only)
+		return EROFS;
+	/* Where other users reach the mount (allow_other, allow_root), the
+	 * kernel checks them against the shown modes, which say nothing of
+	 * the host's; and the daemon writes with its own rights. Those are
+	 * the mounting user's to use, and root's: anyone else shown as the
+	 * owner (-o uid=) would write what the host forbids them. */
+	if (fs->opts->shared && caller != 0 && caller != geteuid())
+		return EACCES;
+	return 0;
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev)
+{
+	stats_add(&fs_of(req)->stats, STAT_MKNOD);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
+	struct fuse_entry_param e;
+	int err;
+
+	(void)rdev;
+	err = ops_check_writable(req, dir);
+	/* Devices, FIFOs and sockets could never be shown. */
+	if (!err && !S_ISREG(mode))
+		err = EPERM;
+	if (!err) {
+		ops_expect_own(fs, dir, name, IN_CREATE);
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 mknodat(dir->host_fd, name, mode, 0),
+				 "created");
+	}
+	if (!err)
+		err = ops_do_lookup(fs, dir, name, &e);
+	ops_reply_entry_or_err(req, err, &e);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	stats_add(&fs_of(req)->stats, STAT_MKDIR);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
+	struct fuse_entry_param e;
+	int err;
+
+	err = ops_check_writable(req, dir);
+	if (!err) {
+		ops_expect_own(fs, dir, name, IN_CREATE);
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 mkdirat(dir->host_fd, name, mode), "created");
+	}
+	if (!err)
+		err = ops_do_lookup(fs, dir, name, &e);
+	ops_reply_entry_or_err(req, err, &e);
+}
+
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	stats_add(&fs_of(req)->stats, STAT_SYMLINK);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
+	char dir_virt[PATH_MAX], stored[PATH_MAX];
+	struct fuse_entry_param e;
+	int err;
+
+	err = ops_check_writable(req, dir);
+	if (!err)
+		err = layout_virt_path_of_fd(&fs->layout, dir->key.mirror,
+					     dir->host_fd, dir_virt,
+					     sizeof(dir_virt));
+	if (!err)
+		err = symlink_to_host(
+			link, dir_virt, dir->key.mirror, fs->layout.mountpoint,
+			fs->layout.spellings, fs->layout.n_spellings, stored,
+			sizeof(stored));
+	if (!err) {
+		ops_expect_own(fs, dir, name, IN_CREATE);
+		err = settle_own(fs, dir, name, IN_CREATE,
+				 symlinkat(stored, dir->host_fd, name),
+				 "created");
+	}
+	if (!err)
+		err = ops_do_lookup(fs, dir, name, &e);
+	ops_reply_entry_or_err(req, err, &e);
+}
+
+/* A hard link to inode's object at newname in dir; -1 with errno. */
+static int link_host(const struct inode *inode, const struct inode *dir,
+		     const char *newname)
+{
+	char path[32];
+
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link of /proc
+	 * does the same for everyone else. */
+	if (linkat(inode->host_fd, "", dir->host_fd, newname, AT_EMPTY_PATH) ==
+	    0)
+		return 0;
+	ops_proc_path(inode->host_fd, path);
+	return linkat(AT_FDCWD, path, dir->host_fd, newname, AT_SYMLINK_FOLLOW);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	stats_add(&fs_of(req)->stats, STAT_LINK);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *inode = inode_of(req, ino);
+	struct inode *dir = inode_of(req, newparent);
+	struct fuse_entry_param e;
+	int err;
+
+	err = ops_check_writable(req, dir);
+	if (!err && inode->key.mirror != dir->key.mirror)
+		err = EXDEV;
+	if (!err) {
+		ops_expect_own(fs, dir, newname, IN_CREATE);
+		err = settle_own(fs, dir, newname, IN_CREATE,
+				 link_host(inode, dir, newname), "created");
+	}
+	if (!err)
+		err = ops_do_lookup(fs, dir, newname, &e);
+	ops_reply_entry_or_err(req, err, &e);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 int flags)
+{
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
+	int err;
+
+	err = ops_check_writable(req, dir);
+	if (!err) {
+		ops_expect_own(fs, dir, name, IN_DELETE);
+		err = settle_own(fs, dir, name, IN_DELETE,
+				 unlinkat(dir->host_fd, name, flags),
+				 "removed");
+	}
+	fuse_reply_err(req, err);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	stats_add(&fs_of(req)->stats, STAT_UNLINK);
+	remove_entry(req, parent, name, 0);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	stats_add(&fs_of(req)->stats, STAT_RMDIR);
+	remove_entry(req, parent, name, AT_REMOVEDIR);
+}
+
+/* The events of a rename: from/to, both ways for an exchange; with
+ * cancel, take them back. */
+static void expect_rename(struct canonfs_fs *fs, const struct inode *dir,
+			  const char *name, const struct inode *newdir,
+			  const char *newname, unsigned int flags, bool cancel)
+{
+	void (*note)(struct canonfs_fs *, const struct inode *, const char *,
+		     uint32_t) = cancel ? ops_cancel_own : ops_expect_own;
+
+	note(fs, dir, name, IN_MOVED_FROM);
+	note(fs, newdir, newname, IN_MOVED_TO);
+	if (flags & RENAME_EXCHANGE) {
+		note(fs, newdir, newname, IN_MOVED_FROM);
+		note(fs, dir, name, IN_MOVED_TO);
+	}
+}
+
+/*
+ * A symlink to an absolute host path inside a mirror is shown relative to
+ * where it sits, and the kernel keeps what it was shown. After a rename
+ * through the mount moved a symlink, or a directory that may hold some,
+ * the watcher makes the kernel forget the symlink targets it holds (not
+ * this thread: a readlink in flight holds the page the invalidation
+ * waits for, and its READLINK may need this thread; single-threaded, the
+ * rename does not wait for it either).
+ */
+static void forget_moved_link_targets(struct canonfs_fs *fs,
+				      const struct inode *newdir,
+				      const char *newname,
+				      const struct inode *dir, const char *name,
+				      unsigned int flags)
+{
+	struct stat st;
+
+	if ((fstatat(newdir->host_fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	     (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) ||
+	    ((flags & RENAME_EXCHANGE) &&
+	     fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	     (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))))
+		invalidator_forget_links(fs->inv, !fs->opts->single_thread);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	stats_add(&fs_of(req)->stats, STAT_RENAME);
+	struct canonfs_fs *fs = fs_of(req);
+	struct inode *dir = inode_of(req, parent);
+	struct inode *newdir = inode_of(req, newparent);
+	int err;
+
+	err = ops_check_writable(req, dir);
+	if (!err)
+		err = ops_check_writable(req, newdir);
+	/* An inode belongs to one mirror; moving it to another is a copy. */
+	if (!err && dir->key.mirror != newdir->key.mirror)
+		err = EXDEV;
+	if (!err) {
+		expect_rename(fs, dir, name, newdir, newname, flags, false);
+		if (renameat2(dir->host_fd, name, newdir->host_fd, newname,
+			      flags) == -1) {
+			err = errno;
+			expect_rename(fs, dir, name, newdir, newname, flags,
+				      true);
+		}
+	}
+	if (!err)
+		forget_moved_link_targets(fs, newdir, newname, dir, name,
+					  flags);
+	if (!err && trace_active(&fs->trace)) {
+		char from[PATH_MAX], to[PATH_MAX];
+
+		if (ops_child_virt_path(fs, dir, name, from, sizeof(from)) ==
+			    0 &&
+		    ops_child_virt_path(fs, newdir, newname, to, sizeof(to)) ==
+			    0)
+			trace_rename(&fs->trace, from, to);
+	}
+	fuse_reply_err(req, err);
+}
