@@ -62,13 +62,8 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 	switch (node) {
 	case CONTROL_STATS:
 		used = stats_format(&fs->stats, text, sizeof(text));
-		pthread_mutex_lock(&fs->inodes.lock);
-		host_inodes = fs->inodes.n_host;
-		watches = HASH_COUNT(fs->inodes.watches);
-		watches_failed = fs->inodes.watch_failures;
-		listings = __atomic_load_n(&fs->inodes.n_listings,
-					   __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&fs->inodes.lock);
+		inode_table_counts(&fs->inodes, &host_inodes, &watches,
+				   &watches_failed, &listings);
 		digests_counts(fs->digests, &hashed, &cached);
 		snprintf(text + used, sizeof(text) - used,
 			 "inodes %zu\nwatches %zu\nwatches-failed %llu\n"

@@ -580,3 +580,134 @@ struct inode *inode_find_locked(struct inode_table *table,
 	HASH_FIND(hh, table->by_key, key, sizeof(*key), inode);
 	return inode;
 }
+
+void inode_table_counts(struct inode_table *table, size_t *host_inodes,
+			size_t *watches, uint64_t *watches_failed,
+			size_t *listings)
+{
+	pthread_mutex_lock(&table->lock);
+	*host_inodes = table->n_host;
+	*watches = HASH_COUNT(table->watches);
+	*watches_failed = table->watch_failures;
+	*listings = __atomic_load_n(&table->n_listings, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&table->lock);
+}
+
+void inode_snapshot_hold(struct inode_table *table, struct dir_snapshot *snap)
+{
+	pthread_mutex_lock(&table->lock);
+	snap->refs++;
+	pthread_mutex_unlock(&table->lock);
+}
+
+bool inode_snapshot_unhold(struct inode_table *table, struct dir_snapshot *snap)
+{
+	bool last;
+
+	pthread_mutex_lock(&table->lock);
+	last = --snap->refs == 0;
+	pthread_mutex_unlock(&table->lock);
+	return last;
+}
+
+/* Remove pass i of inode (order does not matter); returns it. */
+static struct dir_snapshot *drop_pass(struct inode *inode, uint32_t i)
+{
+	struct dir_snapshot *snap = inode->passes[i];
+
+	inode->passes[i] = inode->passes[--inode->n_passes];
+	return snap;
+}
+
+/*
+ * Keep snapshot fresh among inode's passes. Room is made by letting go of
+ * one pass idle for INODE_PASS_IDLE_NS (an abandoned `ls | head`), and at
+ * INODE_PASSES_MAX of the least recently used. What is let go lands in
+ * gone[], for the caller to let go of once the lock is released. Called with
+ * the lock held. Returns 0 or ENOMEM.
+ */
+static int keep_pass(struct inode *inode, struct dir_snapshot *fresh,
+		     uint64_t now, struct dir_snapshot *gone[2])
+{
+	uint32_t lru = 0;
+
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		if (now - inode->passes[i]->used_ns > INODE_PASS_IDLE_NS) {
+			gone[0] = drop_pass(inode, i);
+			break;
+		}
+	}
+	for (uint32_t i = 1; i < inode->n_passes; i++)
+		if (inode->passes[i]->used_ns < inode->passes[lru]->used_ns)
+			lru = i;
+	if (inode->n_passes == INODE_PASSES_MAX)
+		gone[1] = drop_pass(inode, lru);
+	if (inode->n_passes % 4 == 0) { /* grown four at a time */
+		size_t room = inode->n_passes + 4;
+		struct dir_snapshot **grown =
+			realloc(inode->passes, room * sizeof(*grown));
+
+		if (!grown)
+			return ENOMEM;
+		inode->passes = grown;
+	}
+	inode->passes[inode->n_passes++] = fresh;
+	return 0;
+}
+
+struct dir_snapshot *inode_pass_find(struct inode_table *table,
+				     struct inode *inode, uint32_t gen,
+				     uint64_t now)
+{
+	struct dir_snapshot *found = NULL;
+
+	pthread_mutex_lock(&table->lock);
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		struct dir_snapshot *kept = inode->passes[i];
+
+		if (kept->gen == gen) {
+			kept->refs++;
+			kept->used_ns = now;
+			found = kept;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table->lock);
+	return found;
+}
+
+int inode_pass_keep(struct inode_table *table, struct inode *inode,
+		    struct dir_snapshot *fresh, uint64_t now,
+		    struct dir_snapshot *gone[2])
+{
+	int err;
+
+	pthread_mutex_lock(&table->lock);
+	/* 31 bits: offsets are signed. 0 is the handles' generation. */
+	inode->listing_gen = (inode->listing_gen + 1) & 0x7fffffff;
+	if (inode->listing_gen == 0)
+		inode->listing_gen = 1;
+	fresh->gen = inode->listing_gen;
+	fresh->used_ns = now;
+	fresh->refs++; /* the inode's and the caller's */
+	err = keep_pass(inode, fresh, now, gone);
+	pthread_mutex_unlock(&table->lock);
+	return err;
+}
+
+bool inode_pass_drop(struct inode_table *table, struct inode *inode,
+		     struct dir_snapshot *snap)
+{
+	bool held = false;
+
+	pthread_mutex_lock(&table->lock);
+	for (uint32_t i = 0; i < inode->n_passes; i++) {
+		if (inode->passes[i] == snap) {
+			drop_pass(inode, i);
+			held = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table->lock);
+	return held;
+}

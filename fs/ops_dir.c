@@ -63,61 +63,11 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 
 static void snapshot_put(struct canonfs_fs *fs, struct dir_snapshot *snap)
 {
-	bool last;
-
-	pthread_mutex_lock(&fs->inodes.lock);
-	last = --snap->refs == 0;
-	pthread_mutex_unlock(&fs->inodes.lock);
-	if (last) {
+	if (inode_snapshot_unhold(&fs->inodes, snap)) {
 		__atomic_sub_fetch(&fs->inodes.n_listings, 1, __ATOMIC_RELAXED);
 		dir_listing_free(&snap->listing);
 		free(snap);
 	}
-}
-
-/* Remove pass i of inode (order does not matter); returns it. */
-static struct dir_snapshot *drop_pass(struct inode *inode, uint32_t i)
-{
-	struct dir_snapshot *snap = inode->passes[i];
-
-	inode->passes[i] = inode->passes[--inode->n_passes];
-	return snap;
-}
-
-/*
- * Keep snapshot fresh among inode's passes. Room is made by letting go of
- * one pass idle for INODE_PASS_IDLE_NS (an abandoned `ls | head`), and at
- * INODE_PASSES_MAX of the least recently used. What is let go lands in
- * gone[], for snapshot_put once the lock is released. Called with the
- * lock held. Returns 0 or ENOMEM.
- */
-static int keep_pass(struct inode *inode, struct dir_snapshot *fresh,
-		     uint64_t now, struct dir_snapshot *gone[2])
-{
-	uint32_t lru = 0;
-
-	for (uint32_t i = 0; i < inode->n_passes; i++) {
-		if (now - inode->passes[i]->used_ns > INODE_PASS_IDLE_NS) {
-			gone[0] = drop_pass(inode, i);
-			break;
-		}
-	}
-	for (uint32_t i = 1; i < inode->n_passes; i++)
-		if (inode->passes[i]->used_ns < inode->passes[lru]->used_ns)
-			lru = i;
-	if (inode->n_passes == INODE_PASSES_MAX)
-		gone[1] = drop_pass(inode, lru);
-	if (inode->n_passes % 4 == 0) { /* grown four at a time */
-		size_t room = inode->n_passes + 4;
-		struct dir_snapshot **grown =
-			realloc(inode->passes, room * sizeof(*grown));
-
-		if (!grown)
-			return ENOMEM;
-		inode->passes = grown;
-	}
-	inode->passes[inode->n_passes++] = fresh;
-	return 0;
 }
 
 /*
@@ -130,38 +80,22 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 			     off_t offset, struct dir_snapshot **out)
 {
 	uint32_t gen = (uint32_t)((uint64_t)offset >> 32);
-	struct dir_snapshot *fresh = NULL, *gone[2] = {NULL, NULL};
+	struct dir_snapshot *fresh = NULL, *gone[2] = {NULL, NULL}, *kept;
 	uint64_t now = inode_clock_ns();
 	int err;
 
-	pthread_mutex_lock(&fs->inodes.lock);
-	for (uint32_t i = 0; offset > 0 && i < inode->n_passes; i++) {
-		struct dir_snapshot *kept = inode->passes[i];
-
-		if (kept->gen == gen) {
-			kept->refs++;
-			kept->used_ns = now;
-			*out = kept;
-			pthread_mutex_unlock(&fs->inodes.lock);
-			return 0;
-		}
+	kept = offset > 0 ? inode_pass_find(&fs->inodes, inode, gen, now)
+			  : NULL;
+	if (kept) {
+		*out = kept;
+		return 0;
 	}
-	pthread_mutex_unlock(&fs->inodes.lock);
 
 	/* A new pass, or one whose snapshot is gone (given way to newer
 	 * ones, or idle too long): a fresh snapshot. */
 	if ((err = snapshot_new(fs, inode, &fresh)))
 		return err;
-	pthread_mutex_lock(&fs->inodes.lock);
-	/* 31 bits: offsets are signed. 0 is the handles' generation. */
-	inode->listing_gen = (inode->listing_gen + 1) & 0x7fffffff;
-	if (inode->listing_gen == 0)
-		inode->listing_gen = 1;
-	fresh->gen = inode->listing_gen;
-	fresh->used_ns = now;
-	fresh->refs++; /* the inode's and the caller's */
-	err = keep_pass(inode, fresh, now, gone);
-	pthread_mutex_unlock(&fs->inodes.lock);
+	err = inode_pass_keep(&fs->inodes, inode, fresh, now, gone);
 	for (int i = 0; i < 2; i++)
 		if (gone[i])
 			snapshot_put(fs, gone[i]);
@@ -180,18 +114,7 @@ static int snapshot_for_pass(struct canonfs_fs *fs, struct inode *inode,
 static void snapshot_retire(struct canonfs_fs *fs, struct inode *inode,
 			    struct dir_snapshot *snap)
 {
-	bool held = false;
-
-	pthread_mutex_lock(&fs->inodes.lock);
-	for (uint32_t i = 0; i < inode->n_passes; i++) {
-		if (inode->passes[i] == snap) {
-			drop_pass(inode, i);
-			held = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fs->inodes.lock);
-	if (held)
+	if (inode_pass_drop(&fs->inodes, inode, snap))
 		snapshot_put(fs, snap);
 }
 
@@ -237,9 +160,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 	if (fi->fh) {
 		snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
-		pthread_mutex_lock(&fs->inodes.lock);
-		snap->refs++;
-		pthread_mutex_unlock(&fs->inodes.lock);
+		inode_snapshot_hold(&fs->inodes, snap);
 	} else if ((err = snapshot_for_pass(fs, dir, offset, &snap))) {
 		fuse_reply_err(req, err);
 		return;

@@ -319,6 +319,40 @@ void inode_visit_watch(struct inode_table *table, int wd,
 		       void (*visit)(struct inode *inode, void *arg),
 		       void *arg);
 
+/* What MNT/.canonfs/stats reports of the table, read under its lock: live
+ * host inodes, watch descriptors, watches that could not be added, and
+ * directory snapshots alive. */
+void inode_table_counts(struct inode_table *table, size_t *host_inodes,
+			size_t *watches, uint64_t *watches_failed,
+			size_t *listings);
+
+/* One more reference on a directory snapshot (refs is under the table
+ * lock); and one less: true when it was the last, the caller then frees
+ * the snapshot. */
+void inode_snapshot_hold(struct inode_table *table, struct dir_snapshot *snap);
+bool inode_snapshot_unhold(struct inode_table *table,
+			   struct dir_snapshot *snap);
+
+/* The pass of directory inode with generation gen (inode.passes), held
+ * (one more reference) and marked used at now; NULL when it is gone. */
+struct dir_snapshot *inode_pass_find(struct inode_table *table,
+				     struct inode *inode, uint32_t gen,
+				     uint64_t now);
+
+/* Keep fresh (a new snapshot with one reference, the caller's) as a new
+ * pass of inode: it gets the next generation and a second reference, the
+ * inode's. Passes let go of to make room land in gone[] (the caller drops
+ * the inode's reference on each). Returns 0, or ENOMEM when fresh could
+ * not be kept: the caller then drops the reference meant for the inode. */
+int inode_pass_keep(struct inode_table *table, struct inode *inode,
+		    struct dir_snapshot *fresh, uint64_t now,
+		    struct dir_snapshot *gone[2]);
+
+/* Stop keeping snap as a pass of inode: true when it was one, the caller
+ * then drops the inode's reference. */
+bool inode_pass_drop(struct inode_table *table, struct inode *inode,
+		     struct dir_snapshot *snap);
+
 /* The inode with this key, or NULL; only with the table lock held. */
 struct inode *inode_find_locked(struct inode_table *table,
 				const struct inode_key *key);
