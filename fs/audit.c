@@ -4,7 +4,7 @@
 #include "canonfs/audit.h"
 
 #include "canonfs/manifest.h"
-#include "canonfs/mounts.h"
+#include "canonfs/report.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -7,8 +7,8 @@
 #include "canonfs/canon.h"
 #include "canonfs/control.h"
 #include "canonfs/hostpath.h"
-#include "canonfs/mounts.h"
 #include "canonfs/path.h"
+#include "canonfs/report.h"
 #include "canonfs/symlink.h"
 
 #include <openssl/evp.h>

@@ -14,6 +14,7 @@
 #include "canonfs/invalidate.h"
 #include "canonfs/layout.h"
 #include "canonfs/mounts.h"
+#include "canonfs/report.h"
 #include "canonfs/ops.h"
 #include "canonfs/options.h"
 #include "canonfs/path.h"
@@ -348,7 +349,7 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 		if (null > STDERR_FILENO)
 			close(null);
 	}
-	report_to_syslog_from_now();
+	report_to_syslog();
 	*report_fd = pipe_fds[1];
 	return 0;
 }

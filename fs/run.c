@@ -6,6 +6,7 @@
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/mounts.h"
+#include "canonfs/report.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
