@@ -597,10 +597,13 @@ static int mount_and_serve(const struct canonfs_options *opts,
 		report_error("%s", err);
 		goto out;
 	}
-	if (invalidator_init(&inv, &fs) ||
-	    inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd)) {
-		report_error("cannot set up the inode table: %s",
-			     strerror(errno));
+	if ((rc = invalidator_init(&inv, &fs))) {
+		report_error("cannot set up the host watcher: %s",
+			     strerror(rc));
+		goto out;
+	}
+	if ((rc = inode_table_init(&fs.inodes, &fs.layout, inv.inotify_fd))) {
+		report_error("cannot set up the inode table: %s", strerror(rc));
 		goto out;
 	}
 	table = true;
