@@ -32,8 +32,8 @@ BUILD   := build
 endif
 
 # Everything but the entry point: shared by the daemon and the unit tests.
-LIB_SRCS := fs/audit.c fs/canon.c fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/goenv.c fs/hostpath.c fs/inode.c fs/invalidate.c \
-            fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/options.c fs/own.c fs/path.c fs/report.c fs/run.c \
+LIB_SRCS := fs/audit.c fs/canon.c fs/cmd_run.c fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/goenv.c fs/hostpath.c fs/inode.c fs/invalidate.c \
+            fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/options.c fs/own.c fs/path.c fs/report.c \
             fs/stats.c fs/symlink.c fs/sysinc.c fs/trace.c
 LIB_OBJS := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -6,11 +6,11 @@
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
 #include "canonfs/audit.h"
+#include "canonfs/cmd_run.h"
 #include "canonfs/daemon.h"
 #include "canonfs/goenv.h"
 #include "canonfs/options.h"
 #include "canonfs/report.h"
-#include "canonfs/run.h"
 #include "canonfs/version.h"
 
 #include <errno.h>
@@ -82,7 +82,7 @@ static int run_subcommand(int argc, char **argv)
 	if (argc < 2)
 		return -1;
 	if (strcmp(argv[1], "run") == 0)
-		return run_main(argc - 1, argv + 1);
+		return cmd_run_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "manifest") == 0)
 		return manifest_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "diff") == 0)

@@ -1,6 +1,6 @@
 /*
- * mounts: the mount table, shared by the mount itself (main.c) and
- * `canonfs run` (run.c).
+ * mounts: the mount table, shared by the mount itself (daemon.c) and
+ * `canonfs run` (cmd_run.c).
  */
 #ifndef CANONFS_MOUNTS_H
 #define CANONFS_MOUNTS_H

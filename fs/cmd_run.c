@@ -1,13 +1,13 @@
 /*
- * run: the CI entrypoint (see include/canonfs/run.h).
+ * cmd_run: the CI entrypoint (see include/canonfs/cmd_run.h).
  */
-#include "canonfs/run.h"
+#include "canonfs/cmd_run.h"
 
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/mounts.h"
-#include "canonfs/report.h"
 #include "canonfs/path.h"
+#include "canonfs/report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -355,7 +355,7 @@ static int lock_mountpoint(const char *mountpoint)
 	return fd;
 }
 
-int run_main(int argc, char **argv)
+int cmd_run_main(int argc, char **argv)
 {
 	char mountpoint[PATH_MAX], dir[PATH_MAX + 8];
 	struct hostpath_made made = {.first = 0};
