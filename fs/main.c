@@ -5,7 +5,8 @@
  *
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
-#include "canonfs/audit.h"
+#include "canonfs/cmd_diff.h"
+#include "canonfs/cmd_manifest.h"
 #include "canonfs/cmd_run.h"
 #include "canonfs/daemon.h"
 #include "canonfs/goenv.h"
@@ -84,9 +85,9 @@ static int run_subcommand(int argc, char **argv)
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "manifest") == 0)
-		return manifest_main(argc - 1, argv + 1);
+		return cmd_manifest_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "diff") == 0)
-		return diff_main(argc - 1, argv + 1);
+		return cmd_diff_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "env") == 0)
 		return goenv_main(argc - 1, argv + 1);
 	return -1;
