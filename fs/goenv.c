@@ -10,6 +10,7 @@
 #include "canonfs/path.h"
 #include "canonfs/report.h"
 #include "canonfs/symlink.h"
+#include "canonfs/text.h"
 
 #include <openssl/evp.h>
 
@@ -256,12 +257,6 @@ static int headers_digest(const struct layout *layout,
 
 /* ---- the variables ---- */
 
-struct text {
-	char *data;
-	size_t len, cap;
-	bool failed;
-};
-
 /* Whether command (a path, or a name looked up in $PATH) can be run. */
 static bool runnable(const char *command)
 {
@@ -318,38 +313,6 @@ static int cxx_of(const char *cc, char *out, size_t out_size)
 	return 0;
 }
 
-static void add(struct text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->data ? t->data + t->len : NULL,
-			      t->data ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->data && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		char *grown = realloc(t->data, t->cap + (size_t)n + 4096);
-
-		if (!grown) {
-			t->failed = true;
-			return;
-		}
-		t->data = grown;
-		t->cap += (size_t)n + 4096;
-	}
-}
-
 /* -isystem for each directory of one language, in its search order. */
 static void add_isystem(struct text *t, const struct layout *layout,
 			const struct sysinc_list *sys, unsigned lang)
@@ -381,11 +344,11 @@ static void add_isystem(struct text *t, const struct layout *layout,
 		if (strpbrk(layout->mountpoint, " \t")) {
 			char q = strchr(layout->mountpoint, '\'') ? '"' : '\'';
 
-			add(t, " -isystem %c%s/sys/%s%c", q, layout->mountpoint,
-			    next->name, q);
+			text_add(t, " -isystem %c%s/sys/%s%c", q,
+				 layout->mountpoint, next->name, q);
 		} else {
-			add(t, " -isystem %s/sys/%s", layout->mountpoint,
-			    next->name);
+			text_add(t, " -isystem %s/sys/%s", layout->mountpoint,
+				 next->name);
 		}
 	}
 }
@@ -415,7 +378,7 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	int err;
 
 	if (has_kind(layout, LAYOUT_GOMODCACHE))
-		add(&t, "GOMODCACHE=%s/gomodcache\n", layout->mountpoint);
+		text_add(&t, "GOMODCACHE=%s/gomodcache\n", layout->mountpoint);
 	if (has_kind(layout, LAYOUT_GOPATH)) {
 		/* Only $GOPATH's first entry is mirrored; the others stay
 		 * where they are, so that Go still finds their packages. */
@@ -423,46 +386,47 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		const char *rest =
 			!opts->gopath_arg && env ? strchr(env, ':') : NULL;
 
-		add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
-		    rest ? rest : "");
+		text_add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
+			 rest ? rest : "");
 	}
 	if (sys->compiler_chosen && sys->compiler) {
 		char cxx[PATH_MAX];
 
-		add(&t, "CC=%s\n", sys->compiler);
+		text_add(&t, "CC=%s\n", sys->compiler);
 		if (cxx_of(sys->compiler, cxx, sizeof(cxx)) == 0)
-			add(&t, "CXX=%s\n", cxx);
+			text_add(&t, "CXX=%s\n", cxx);
 	}
 	if (has_kind(layout, LAYOUT_SYS)) {
 		if ((err = headers_digest(layout, digests, sha))) {
 			free(t.data);
 			return err;
 		}
-		add(&t, "CGO_CPPFLAGS=-D%s=", GOENV_HEADER_DEFINE);
+		text_add(&t, "CGO_CPPFLAGS=-D%s=", GOENV_HEADER_DEFINE);
 		for (int i = 0; i < 32; i++)
-			add(&t, "%02x", sha[i]);
-		add(&t, "\n");
+			text_add(&t, "%02x", sha[i]);
+		text_add(&t, "\n");
 		if (has_lang(sys, SYSINC_C)) {
-			add(&t, "CGO_CFLAGS=-g -O2 -nostdinc");
+			text_add(&t, "CGO_CFLAGS=-g -O2 -nostdinc");
 			add_isystem(&t, layout, sys, SYSINC_C);
-			add(&t, "\n");
+			text_add(&t, "\n");
 		}
 		if (has_lang(sys, SYSINC_CXX)) {
-			add(&t, "CGO_CXXFLAGS=-g -O2 -nostdinc -nostdinc++");
+			text_add(&t,
+				 "CGO_CXXFLAGS=-g -O2 -nostdinc -nostdinc++");
 			add_isystem(&t, layout, sys, SYSINC_CXX);
-			add(&t, "\n");
+			text_add(&t, "\n");
 		}
 	}
-	add(&t, "TZ=UTC\n");
+	text_add(&t, "TZ=UTC\n");
 	if (opts->rules.time_mode == CANON_TIME_ZERO ||
 	    opts->rules.time_mode == CANON_TIME_FIXED)
-		add(&t, "GODEBUG=goindex=0\n");
+		text_add(&t, "GODEBUG=goindex=0\n");
 	/* Go stamps vcs.modified from `git status`. git trusts an index
 	 * entry whose stat matches, re-reading only entries as new as the
 	 * index, a check it skips when the index's mtime is 0: under
 	 * all-zero times a same-size edit reads as clean. */
 	if (opts->rules.time_mode == CANON_TIME_ZERO)
-		add(&t, "GOFLAGS=-buildvcs=false\n");
+		text_add(&t, "GOFLAGS=-buildvcs=false\n");
 	if (t.failed) {
 		free(t.data);
 		return ENOMEM;
@@ -732,7 +696,7 @@ static char *merge_cgo_flags(const char *canonical, const char *user,
 	const char *field;
 	size_t len;
 
-	add(&t, "%s", canonical);
+	text_add(&t, "%s", canonical);
 	while ((field = next_field(&user, &len))) {
 		if (field_starts(field, len, "-D" GOENV_HEADER_DEFINE "="))
 			continue;
@@ -752,7 +716,7 @@ static char *merge_cgo_flags(const char *canonical, const char *user,
 			}
 		}
 		leading = false;
-		add(&t, " %.*s", (int)len, field);
+		text_add(&t, " %.*s", (int)len, field);
 	}
 	if (t.failed) {
 		free(t.data);
@@ -808,11 +772,11 @@ static char *merge_godebug(const char *canonical, const char *user)
 					     "correct; see canonfs env)",
 					     (int)len, user, (int)own_len, own);
 		} else if (len > 0) {
-			add(&t, "%.*s,", (int)len, user);
+			text_add(&t, "%.*s,", (int)len, user);
 		}
 		user += len + (user[len] == ',');
 	}
-	add(&t, "%s", canonical);
+	text_add(&t, "%s", canonical);
 	if (t.failed) {
 		free(t.data);
 		return NULL;
@@ -836,7 +800,7 @@ static char *merge_goflags(const char *canonical, const char *user)
 		if (field_starts(field, len, "-buildvcs") ||
 		    field_starts(field, len, "--buildvcs"))
 			return strdup(user);
-	add(&t, "%s %s", canonical, user);
+	text_add(&t, "%s %s", canonical, user);
 	if (t.failed) {
 		free(t.data);
 		return NULL;
