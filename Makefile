@@ -32,7 +32,7 @@ BUILD   := build
 endif
 
 # Everything but the entry point: shared by the daemon and the unit tests.
-LIB_SRCS := fs/audit.c fs/canon.c fs/cmd_diff.c fs/cmd_manifest.c fs/cmd_run.c fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/goenv.c fs/hostpath.c fs/inode.c fs/invalidate.c \
+LIB_SRCS := fs/audit.c fs/canon.c fs/cmd_diff.c fs/cmd_env.c fs/cmd_manifest.c fs/cmd_run.c fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/envmerge.c fs/goenv.c fs/headers.c fs/hostpath.c fs/inode.c fs/invalidate.c \
             fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/options.c fs/own.c fs/path.c fs/report.c \
             fs/stats.c fs/symlink.c fs/sysinc.c fs/text.c fs/trace.c
 LIB_OBJS := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)

@@ -6,10 +6,10 @@
  * Every user-facing error is one line: "canonfs: <what>: <why> (<fix>)".
  */
 #include "canonfs/cmd_diff.h"
+#include "canonfs/cmd_env.h"
 #include "canonfs/cmd_manifest.h"
 #include "canonfs/cmd_run.h"
 #include "canonfs/daemon.h"
-#include "canonfs/goenv.h"
 #include "canonfs/options.h"
 #include "canonfs/report.h"
 #include "canonfs/version.h"
@@ -89,7 +89,7 @@ static int run_subcommand(int argc, char **argv)
 	if (strcmp(argv[1], "diff") == 0)
 		return cmd_diff_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "env") == 0)
-		return goenv_main(argc - 1, argv + 1);
+		return cmd_env_main(argc - 1, argv + 1);
 	return -1;
 }
 
