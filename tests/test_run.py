@@ -266,6 +266,7 @@ def test_a_failed_run_removes_the_mountpoint_it_made(tree, tmp_path, bad):
     assert_nothing_left(mnt)
 
 
+@pytest.mark.slow
 def test_a_stop_signal_during_a_slow_start_stops_everything(tree, mnt,
                                                             tmp_path):
     """`docker stop` while the mount is still coming up (here a compiler
