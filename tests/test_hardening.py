@@ -190,6 +190,7 @@ def test_file_renamed_through_mount_then_edited_on_host(mnt, host):
     assert read(mnt.root / "y") == b"two, from the host"
 
 
+@pytest.mark.slow
 def test_host_churn_under_concurrent_readers(mnt, host):
     """Readers open and read f through the mount while the host truncates
     it, replaces it atomically and deletes it. Every read must be a prefix
@@ -660,6 +661,7 @@ def _whole_reader(path, size, seconds, queue):
     queue.put((reads, bad))
 
 
+@pytest.mark.slow
 def test_concurrent_processes_write_regions_and_read(mnt, host):
     writers, rounds = 6, 40
     size = writers * REGION
