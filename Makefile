@@ -2,6 +2,8 @@
 #
 #   make                 build build/canonfs
 #   make test            unit tests, then the integration suite (mounts for real, needs root)
+#   make check           the fast tier: unit tests, then the integration tests that
+#                        run no go toolchain and are not marked slow (under 2 min)
 #   make test SANITIZE=1 the same against an AddressSanitizer + UBSan build
 #   make demo            install what is missing, build, and show the main job
 #   make fuzz            libFuzzer targets of tests/fuzz, FUZZ_SECONDS each
@@ -32,16 +34,19 @@ BUILD   := build
 endif
 
 # Everything but the entry point: shared by the daemon and the unit tests.
-LIB_SRCS := fs/audit.c fs/canon.c fs/control.c fs/digests.c fs/dir.c fs/goenv.c fs/hostpath.c fs/inode.c fs/invalidate.c \
-            fs/iofd.c fs/layout.c fs/manifest.c fs/mounts.c fs/ops.c fs/ops_attr.c fs/ops_dir.c fs/ops_entry.c \
-            fs/ops_file.c fs/ops_lookup.c fs/ops_xattr.c fs/options.c fs/own.c fs/path.c fs/prune.c fs/run.c \
-            fs/stats.c fs/symlink.c fs/sysinc.c fs/trace.c fs/trace_ops.c
+LIB_SRCS := fs/audit.c fs/canon.c fs/cmd_diff.c fs/cmd_env.c fs/cmd_manifest.c fs/cmd_run.c \
+            fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/envmerge.c fs/goenv.c \
+            fs/headers.c fs/hostpath.c fs/inode.c fs/invalidate.c fs/iofd.c fs/layout.c \
+            fs/manifest.c fs/mounts.c fs/ops.c fs/ops_attr.c fs/ops_dir.c fs/ops_entry.c \
+            fs/ops_file.c fs/ops_lookup.c fs/ops_xattr.c fs/options.c fs/own.c fs/path.c \
+            fs/prune.c fs/report.c fs/stats.c fs/symlink.c fs/sysinc.c fs/text.c fs/trace.c \
+            fs/trace_ops.c
 LIB_OBJS := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HEADERS  := $(wildcard include/canonfs/*.h) tests/unit/check.h
 
-.PHONY: all test unit integration demo bench fuzz install uninstall format clean deps
+.PHONY: all test check unit integration demo bench fuzz install uninstall format clean deps
 
 all: $(BUILD)/canonfs
 
@@ -64,6 +69,12 @@ integration: $(BUILD)/canonfs
 	CANONFS_BIN=$(CURDIR)/$(BUILD)/canonfs $(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
 
 test: unit integration
+
+# pytest markers (tests/conftest.py): gobuild runs the go toolchain, slow
+# takes seconds anyway.
+check: unit $(BUILD)/canonfs
+	CANONFS_BIN=$(CURDIR)/$(BUILD)/canonfs $(PYTHON) -m pytest -q tests \
+		-m 'not gobuild and not slow' $(PYTEST_ARGS)
 
 # Installs the Debian packages canonfs needs when one is missing (as root).
 deps:

@@ -6,8 +6,8 @@
 #include "canonfs/canon.h"
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
-#include "canonfs/mounts.h"
 #include "canonfs/path.h"
+#include "canonfs/report.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,44 +1,17 @@
 /*
- * mounts: the mount table and the error line (see include/canonfs/mounts.h).
+ * mounts: the mount table (see include/canonfs/mounts.h).
  */
 #include "canonfs/mounts.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <syslog.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Set once a daemon has detached: its stderr is /dev/null from then on. */
-static bool report_to_syslog;
-
-void report_to_syslog_from_now(void)
-{
-	openlog("canonfs", LOG_PID, LOG_DAEMON);
-	report_to_syslog = true;
-}
-
-void report_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("canonfs: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (report_to_syslog) {
-		va_start(ap, fmt);
-		vsyslog(LOG_ERR, fmt, ap);
-		va_end(ap);
-	}
-}
 
 /* Undo the octal escapes of /proc/self/mountinfo ("\040" is a space). */
 static void unescape_mount_path(char *path)

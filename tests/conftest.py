@@ -120,6 +120,16 @@ def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
     return Mount(src, mnt, options, proc, stderr_path)
 
 
+def pytest_configure(config):
+    # `make check` leaves these out to stay under two minutes; `make test`
+    # runs everything.
+    config.addinivalue_line(
+        "markers", "gobuild: runs the go toolchain (go build, go test, ...)")
+    config.addinivalue_line(
+        "markers", "slow: takes seconds without go (a timeout awaited, a "
+        "large tree)")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def isolated_home(tmp_path_factory):
     """A HOME of the suite's own, so that what canonfs and go default to

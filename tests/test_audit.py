@@ -230,6 +230,7 @@ def alternate(path, aside, versions, stop):
         i += 1
 
 
+@pytest.mark.slow
 def test_a_file_replaced_meanwhile_is_described_as_one_real_version(tmpfs_dir):
     """The size and the digest of an entry come from one version of the
     file, never the size of one and the digest of the next."""
@@ -263,6 +264,7 @@ def test_a_file_replaced_meanwhile_is_described_as_one_real_version(tmpfs_dir):
         writer.join()
 
 
+@pytest.mark.slow
 def test_files_removed_meanwhile_are_left_out_with_a_warning(tmpfs_dir):
     """A file removed between the walk and the hashing is left out of the
     manifest (a warning on stderr names it); the manifest still succeeds

@@ -154,6 +154,7 @@ def test_max_read_option_mounts_and_serves(src, mnt, tmp_path, canonfs):
         cleanup(mnt, pids)
 
 
+@pytest.mark.slow
 def test_relative_digests_file_is_read_back_in_the_background(src, mnt,
                                                               tmp_path):
     """The daemon changes to / when it detaches, and reads its digest

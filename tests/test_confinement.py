@@ -74,6 +74,7 @@ def test_directory_swapped_for_symlink_to_etc(tmp_path, canonfs):
         os.close(dir_fd)
 
 
+@pytest.mark.slow
 def test_racing_swaps_never_serve_outside_files(tmp_path, canonfs):
     """While the host flips a directory and a symlink to /etc, every file
     canonfs serves (st_dev of the mount) has the tree's content."""

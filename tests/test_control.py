@@ -149,6 +149,7 @@ def test_descriptor_table_is_grown_before_the_first_walk(tmp_path, canonfs, limi
     assert (m.root / "f").read_text() == "x"
 
 
+@pytest.mark.slow
 def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
     """Six walks at once of a tree of 5000 files need more inodes than a
     2000-descriptor limit allows. Requests that wait for room hold their
@@ -350,6 +351,7 @@ def test_walked_tree_leaves_no_listing_and_forgotten_inodes_go(tmp_path,
     assert len(again.stdout.splitlines()) == 40 * 250
 
 
+@pytest.mark.slow
 def test_host_edits_apply_while_the_pruner_works(tmp_path, canonfs):
     """Near the descriptor limit the pruner makes the kernel forget names,
     waiting at each for the directory's lock, which listings of a large

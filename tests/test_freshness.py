@@ -395,6 +395,7 @@ def host_state(root):
     return state
 
 
+@pytest.mark.slow
 def test_never_stale_after_settled(mnt, host):
     """A burst of host edits interleaved with reads through the mount; after
     2 s of quiet every file and listing inside equals the host."""

@@ -25,9 +25,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "hello-cgo"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("go") is None or shutil.which("gcc") is None,
-    reason="needs the go toolchain and gcc")
+pytestmark = [
+    pytest.mark.gobuild,
+    pytest.mark.skipif(shutil.which("go") is None or shutil.which("gcc") is None,
+                       reason="needs the go toolchain and gcc"),
+]
 
 # Build steps as `go build -x` (Go 1.19) prints them, one command per line,
 # possibly after VAR='value' assignments, e.g.

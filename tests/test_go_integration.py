@@ -41,9 +41,11 @@ from test_go_cache import build_steps, describe, go_compiles
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "goint"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("go") is None or shutil.which("gcc") is None,
-    reason="needs the go toolchain and gcc")
+pytestmark = [
+    pytest.mark.gobuild,
+    pytest.mark.skipif(shutil.which("go") is None or shutil.which("gcc") is None,
+                       reason="needs the go toolchain and gcc"),
+]
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEADERS_DEFINE = re.compile(r"-DCANONFS_SYSHEADERS=([0-9a-f]+)")

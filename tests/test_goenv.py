@@ -220,6 +220,7 @@ func main() {
 """
 
 
+@pytest.mark.gobuild
 def test_a_user_include_path_reaches_cgo_in_a_real_build(tree, mnt,
                                                          tmp_path):
     """`docker run -e CGO_CPPFLAGS=-I/opt/dep/include`: a header outside

@@ -190,6 +190,7 @@ def test_file_renamed_through_mount_then_edited_on_host(mnt, host):
     assert read(mnt.root / "y") == b"two, from the host"
 
 
+@pytest.mark.slow
 def test_host_churn_under_concurrent_readers(mnt, host):
     """Readers open and read f through the mount while the host truncates
     it, replaces it atomically and deletes it. Every read must be a prefix
@@ -425,6 +426,7 @@ def test_paused_listing_outlives_many_newer_listings(mnt, host):
     assert_paused_listing_is_whole(mnt, host, meanwhile)
 
 
+@pytest.mark.slow
 def test_large_directory_listed_concurrently_while_it_changes(mnt, host):
     """Several processes list a large directory while other names in it
     are created and removed, on the host and through the mount. Names that
@@ -659,6 +661,7 @@ def _whole_reader(path, size, seconds, queue):
     queue.put((reads, bad))
 
 
+@pytest.mark.slow
 def test_concurrent_processes_write_regions_and_read(mnt, host):
     writers, rounds = 6, 40
     size = writers * REGION
@@ -790,6 +793,7 @@ def generate_module(root):
         % (main_imports, N_PACKAGES - 1, sums))
 
 
+@pytest.mark.gobuild
 @pytest.mark.skipif(not have("go"), reason="needs go")
 def test_parallel_go_build_inside_the_mount(mnt, host, tmp_path):
     generate_module(host / "gen")
@@ -957,6 +961,7 @@ def test_own_writes_keep_pages_under_concurrent_reads(mnt, host):
             bytes([1 + (i * 40 + 39) % 250]) * block for i in range(nthreads))
 
 
+@pytest.mark.slow
 def test_directories_listed_then_removed_at_once(mnt, host):
     """A directory's last listing request and the FORGET its removal sends
     can reach the daemon together: threads make a directory, list it to the

@@ -137,6 +137,7 @@ def test_a_command_killed_by_a_signal_gives_128_plus_n(tree, mnt, where):
     assert_nothing_left(mnt)
 
 
+@pytest.mark.slow
 def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path, where):
     ready = tmp_path / "ready"
     script = "touch %s; sleep 2; ls . >/dev/null 2>&1; exit 3" % ready
@@ -266,6 +267,7 @@ def test_a_failed_run_removes_the_mountpoint_it_made(tree, tmp_path, bad):
     assert_nothing_left(mnt)
 
 
+@pytest.mark.slow
 def test_a_stop_signal_during_a_slow_start_stops_everything(tree, mnt,
                                                             tmp_path):
     """`docker stop` while the mount is still coming up (here a compiler
@@ -310,6 +312,7 @@ def test_terminal_signals_to_the_group_leave_the_mount_to_run(tree, mnt,
             proc.kill()
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_a_terminal_reaches_the_command_once(tree, mnt, tmp_path):
     """The terminal sends SIGINT to its foreground group, the command
     included: passed on again by run, a second interrupt makes many tools

@@ -113,6 +113,7 @@ def test_sys_names_do_not_depend_on_the_host_location(canonfs, host, tmp_path):
     assert listings[0] == listings[1] == ["cc", "target", "usr"]
 
 
+@pytest.mark.slow
 def test_warm_stat_and_remount_hash_nothing(canonfs, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -163,6 +164,7 @@ def test_content_mtime_is_the_digest_of_the_bytes(canonfs, tmp_path):
 
 
 @needs_gcc
+@pytest.mark.gobuild
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs go")
 def test_env_flags_survive_a_mountpoint_with_a_space(canonfs, tmp_path):
     """Go splits CGO_CFLAGS at blanks unless quoted: the -isystem paths of

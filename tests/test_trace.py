@@ -26,6 +26,7 @@ def flush(m):
     assert (m.mnt / ".canonfs" / "trace-flush").read_text().startswith("flushed")
 
 
+@pytest.mark.gobuild
 def test_trace_of_a_go_build_lists_exactly_its_inputs_and_outputs(tmp_path, canonfs):
     src = tmp_path / "src"
     shutil.copytree(EXAMPLE, src)

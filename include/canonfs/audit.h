@@ -1,17 +1,17 @@
 /*
- * audit: the `canonfs manifest` and `canonfs diff` subcommands, which
- * answer "is what machine A compiled the same as what machine B
- * compiled?" without mounting anything.
+ * audit: what the `canonfs manifest` and `canonfs diff` subcommands
+ * (cmd_manifest.c, cmd_diff.c) compare, which answer "is what machine A
+ * compiled the same as what machine B compiled?" without mounting
+ * anything.
  */
 #ifndef CANONFS_AUDIT_H
 #define CANONFS_AUDIT_H
 
-/* `canonfs manifest PATH [--json]`; argv[0] is "manifest". Exit status:
- * 0, or 2 on trouble. */
-int manifest_main(int argc, char **argv);
+#include "canonfs/manifest.h"
 
-/* `canonfs diff A B`, each a manifest file or a directory; argv[0] is
- * "diff". Exit status as diff(1): 0 same, 1 different, 2 trouble. */
-int diff_main(int argc, char **argv);
+/* The manifest of what: a directory described now (hashed on all
+ * cores), or a manifest file read back. Returns 0 with m filled
+ * (manifest_free it), or non-zero with one line on stderr. */
+int audit_load(const char *what, struct manifest *m);
 
 #endif

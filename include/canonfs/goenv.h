@@ -29,11 +29,9 @@
  * it; -isystem names exactly the mirrored directories, in the compiler's
  * order, which #include_next needs.
  *
- * `canonfs env MNT [--json]` prints that file as shell exports or JSON:
- * the mount's values, which replace the shell's (the user adds flags
- * after them by hand), except GODEBUG and GOFLAGS, merged with the
- * shell's as below. `canonfs run` adds it to the command's environment:
- * see goenv_apply.
+ * `canonfs env MNT [--json]` (cmd_env.c) prints that file, and `canonfs
+ * run` (cmd_run.c) adds it to the command's environment, each merging
+ * some values with the caller's (envmerge.h).
  */
 #ifndef CANONFS_GOENV_H
 #define CANONFS_GOENV_H
@@ -78,25 +76,12 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		 const struct canonfs_options *opts,
 		 struct digest_cache *digests, char **text, size_t *len);
 
-/* `canonfs env MOUNTPOINT [--json]`; argv[0] is "env". Returns the exit
- * status. */
-int goenv_main(int argc, char **argv);
+/* The env file of the mount at mountpoint, as the daemon serves it
+ * (malloc'd), or NULL with one line in err. */
+char *goenv_read_env(const char *mountpoint, char *err, size_t err_size);
 
-/*
- * Add the environment of the mount at mountpoint to this process's (for
- * `canonfs run`). The mount's value replaces the caller's, except:
- *
- *   GODEBUG       the caller's settings, then the mount's, each key once;
- *                 on a clash the mount's wins (said on stderr)
- *   GOFLAGS       the mount's flag, then the caller's; none of the
- *                 mount's when the caller sets -buildvcs
- *   CGO_CPPFLAGS, CGO_CFLAGS, CGO_CXXFLAGS
- *                 the mount's flags, then the caller's
- *
- * What the caller's value already holds of the mount's (an earlier
- * eval "$(canonfs env MNT)") is not repeated. Returns 0, or -1 with one
- * line in err.
- */
-int goenv_apply(const char *mountpoint, char *err, size_t err_size);
+/* A warning on stderr when $GOCACHE lies inside the mount at mountpoint,
+ * where Go's own cache trim would empty it. */
+void goenv_warn_gocache_inside(const char *mountpoint);
 
 #endif

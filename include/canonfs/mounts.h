@@ -1,18 +1,11 @@
 /*
- * mounts: the mount table and the user-facing error line, shared by the
- * mount itself (main.c) and `canonfs run` (run.c).
+ * mounts: the mount table, shared by the mount itself (daemon.c) and
+ * `canonfs run` (cmd_run.c).
  */
 #ifndef CANONFS_MOUNTS_H
 #define CANONFS_MOUNTS_H
 
 #include <stdbool.h>
-
-/* Print "canonfs: <message>" as one line on stderr. */
-void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* From now on report_error also goes to syslog: for a daemon that has
- * left its terminal, where stderr is /dev/null. */
-void report_to_syslog_from_now(void);
 
 /* Whether the resolved path is a mount point in this mount namespace. */
 bool mounts_is_mount_point(const char *resolved);

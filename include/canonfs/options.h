@@ -5,7 +5,7 @@
  * fuse_args only what libfuse itself must see (generic mount options such as
  * allow_other or noatime). Validation of values and of conflicts between
  * options happens here; checks that need the filesystem (does SRCDIR exist?)
- * happen in main.c and layout.c.
+ * happen in daemon.c and layout.c.
  */
 #ifndef CANONFS_OPTIONS_H
 #define CANONFS_OPTIONS_H

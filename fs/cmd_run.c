@@ -1,12 +1,14 @@
 /*
- * run: the CI entrypoint (see include/canonfs/run.h).
+ * cmd_run: the CI entrypoint (see include/canonfs/cmd_run.h).
  */
-#include "canonfs/run.h"
+#include "canonfs/cmd_run.h"
 
+#include "canonfs/envmerge.h"
 #include "canonfs/goenv.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/mounts.h"
 #include "canonfs/path.h"
+#include "canonfs/report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -264,6 +266,47 @@ static void command_dir(const char *src_dir, const char *mountpoint, char *out,
 	snprintf(out, out_size, "%s/src%s", mountpoint, rest ? rest : "");
 }
 
+/*
+ * Add the environment of the mount at mountpoint to this process's. The
+ * mount's value replaces the caller's, except GODEBUG, GOFLAGS and the
+ * cgo flags, merged with the caller's (envmerge.h). Returns 0, or -1 with
+ * one line in err.
+ */
+static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
+{
+	char *data = goenv_read_env(mountpoint, err, err_size), *line;
+	char resolved[PATH_MAX], *save = NULL;
+	int rc = 0;
+
+	if (!data)
+		return -1;
+	/* As the daemon wrote it into the -isystem flags. */
+	if (!realpath(mountpoint, resolved))
+		snprintf(resolved, sizeof(resolved), "%s", mountpoint);
+	goenv_warn_gocache_inside(mountpoint);
+	for (line = strtok_r(data, "\n", &save); line && !rc;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '='), *merged;
+		int e;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		e = envmerge_value(line, eq + 1, getenv(line), resolved,
+				   &merged);
+		if (!e && setenv(line, merged ? merged : eq + 1, 1))
+			e = errno;
+		if (e) {
+			snprintf(err, err_size, "cannot set %s: %s", line,
+				 strerror(e));
+			rc = -1;
+		}
+		free(merged);
+	}
+	free(data);
+	return rc;
+}
+
 static pid_t start_command(char **command, const char *mountpoint,
 			   const char *dir, const sigset_t *old_mask)
 {
@@ -280,7 +323,7 @@ static pid_t start_command(char **command, const char *mountpoint,
 			_exit(128 + SIGTERM);
 		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		/* The canonical Go environment of the mount (goenv.h). */
-		if (goenv_apply(mountpoint, err, sizeof(err))) {
+		if (apply_mount_env(mountpoint, err, sizeof(err))) {
 			report_error("run: %s", err);
 			_exit(126);
 		}
@@ -354,7 +397,7 @@ static int lock_mountpoint(const char *mountpoint)
 	return fd;
 }
 
-int run_main(int argc, char **argv)
+int cmd_run_main(int argc, char **argv)
 {
 	char mountpoint[PATH_MAX], dir[PATH_MAX + 8];
 	struct hostpath_made made = {.first = 0};

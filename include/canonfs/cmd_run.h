@@ -1,5 +1,5 @@
 /*
- * run: `canonfs run [options] SRCDIR -- COMMAND...`, the CI entrypoint.
+ * cmd_run: `canonfs run [options] SRCDIR -- COMMAND...`, the CI entrypoint.
  *
  * Mounts SRCDIR at a fixed mountpoint (default /build) with a canonfs
  * daemon of its own (this same program, in the foreground, as a child),
@@ -9,10 +9,10 @@
  * the command is killed or the daemon dies) and exits with the command's
  * status, 128+N when a signal ended it.
  */
-#ifndef CANONFS_RUN_H
-#define CANONFS_RUN_H
+#ifndef CANONFS_CMD_RUN_H
+#define CANONFS_CMD_RUN_H
 
 /* argv[0] is "run". Returns the exit status. */
-int run_main(int argc, char **argv);
+int cmd_run_main(int argc, char **argv);
 
 #endif
