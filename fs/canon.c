@@ -54,8 +54,9 @@ static void canon_times(const struct canon_rules *rules,
 	}
 	if (rules->time_mode == CANON_TIME_FIXED)
 		fixed.tv_sec = (time_t)rules->fixed_time;
-	else if (rules->time_mode == CANON_TIME_CONTENT)
-		fixed.tv_sec = CANON_CONTENT_EPOCH; /* files: see ops_attr.c */
+	else if (rules->time_mode == CANON_TIME_CONTENT ||
+		 rules->time_mode == CANON_TIME_BASELINE)
+		fixed.tv_sec = CANON_CONTENT_EPOCH; /* the rest: times.c */
 	out->st_atim = fixed;
 	out->st_mtim = fixed;
 	out->st_ctim = fixed;
@@ -82,7 +83,7 @@ void canon_attr(const struct canon_rules *rules, const struct stat *host,
 	canon_times(rules, host, out);
 }
 
-void canon_content_time(const unsigned char digest[32], struct timespec *out)
+void canon_content_time(const unsigned char *digest, struct timespec *out)
 {
 	uint32_t seconds = 0, nanos = 0;
 

@@ -593,7 +593,9 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 			 sizeof(err)) ||
 	    layout_build(&fs.layout, opts, &fs.sys, mountpoint, err,
 			 sizeof(err)) ||
-	    !(fs.digests = open_digests(opts, err, sizeof(err)))) {
+	    !(fs.digests = open_digests(opts, err, sizeof(err))) ||
+	    times_open(&fs.times, &fs.layout, opts, fs.digests, err,
+		       sizeof(err))) {
 		report_error("%s", err);
 		goto out_layout;
 	}
@@ -629,6 +631,8 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_handlers;
 	}
 	mounted = true;
+	/* Only now: a refused mount leaves no baseline behind. */
+	times_keep(&fs.times);
 	if (!opts->foreground && go_to_background(se, mountpoint, &report_fd)) {
 		report_error("cannot go to the background: %s",
 			     strerror(errno));
@@ -683,6 +687,7 @@ out_table:
 out_watcher:
 	invalidator_destroy(&inv);
 out_layout:
+	times_close(&fs.times);
 	digests_close(fs.digests);
 	layout_free(&fs.layout);
 	sysinc_free(&fs.sys);

@@ -5,7 +5,8 @@
 #include "canonfs/digests.h"
 
 #include "canonfs/hostpath.h"
-#include "canonfs/manifest.h"
+
+#include <openssl/evp.h>
 
 #include <uthash.h>
 
@@ -21,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 92
+#define RECORD_SIZE 112
+#define CHECKED_SIZE (RECORD_SIZE - 4)
 #define FLUSH_BYTES (64 * 1024)
 
 /* What identifies one version of a host file. */
@@ -33,7 +35,7 @@ struct file_version {
 
 struct digest_entry {
 	struct file_version version; /* the hash key is dev+ino only */
-	unsigned char sha256[32];
+	struct digests_pair sums;
 	UT_hash_handle hh;
 };
 
@@ -75,26 +77,28 @@ static void encode(const struct digest_entry *e, unsigned char *rec)
 	uint32_t check;
 
 	memcpy(rec, &e->version, sizeof(e->version));
-	memcpy(rec + 56, e->sha256, 32);
-	check = fnv1a(rec, 88);
-	memcpy(rec + 88, &check, 4);
+	memcpy(rec + 56, e->sums.sha256, 32);
+	memcpy(rec + 88, e->sums.blob_id, 20);
+	check = fnv1a(rec, CHECKED_SIZE);
+	memcpy(rec + CHECKED_SIZE, &check, 4);
 }
 
 static bool decode(const unsigned char *rec, struct digest_entry *e)
 {
 	uint32_t check;
 
-	memcpy(&check, rec + 88, 4);
-	if (check != fnv1a(rec, 88))
+	memcpy(&check, rec + CHECKED_SIZE, 4);
+	if (check != fnv1a(rec, CHECKED_SIZE))
 		return false;
 	memcpy(&e->version, rec, sizeof(e->version));
-	memcpy(e->sha256, rec + 56, 32);
+	memcpy(e->sums.sha256, rec + 56, 32);
+	memcpy(e->sums.blob_id, rec + 88, 20);
 	return true;
 }
 
 /* Insert or replace; the caller holds the lock. */
 static void remember(struct digest_cache *c, const struct file_version *v,
-		     const unsigned char sha256[32])
+		     const struct digests_pair *sums)
 {
 	struct digest_entry *e;
 
@@ -106,7 +110,7 @@ static void remember(struct digest_cache *c, const struct file_version *v,
 		HASH_ADD(hh, c->entries, version, 2 * sizeof(uint64_t), e);
 	}
 	e->version = *v;
-	memcpy(e->sha256, sha256, 32);
+	e->sums = *sums;
 }
 
 /* Rewrite the file with one record per live entry (temporary + rename,
@@ -170,7 +174,7 @@ static void load(struct digest_cache *c)
 	 * records line up again. */
 	for (size_t pos = magic_len; pos + RECORD_SIZE <= len;) {
 		if (decode(data + pos, &e)) {
-			remember(c, &e.version, e.sha256);
+			remember(c, &e.version, &e.sums);
 			records++;
 			pos += RECORD_SIZE;
 		} else {
@@ -222,6 +226,14 @@ static int open_file(const char *path, char *err, size_t err_size)
 	} else if (got == (ssize_t)magic_len &&
 		   memcmp(head, DIGESTS_MAGIC, magic_len) == 0) {
 		return fd;
+	} else if (got == (ssize_t)magic_len &&
+		   memcmp(head, DIGESTS_MAGIC_V1, magic_len) == 0) {
+		/* Ours, from before blob ids: started anew (O_APPEND
+		 * writes go to the new end). */
+		if (ftruncate(fd, 0) == 0 &&
+		    pwrite(fd, DIGESTS_MAGIC, magic_len, 0) ==
+			    (ssize_t)magic_len)
+			return fd;
 	}
 	close(fd);
 	snprintf(err, err_size,
@@ -269,15 +281,14 @@ static void write_pending(struct digest_cache *c)
 /* Append one record to the pending buffer, written in FLUSH_BYTES
  * batches. Holds the lock. */
 static void queue_record(struct digest_cache *c, const struct file_version *v,
-			 const unsigned char sha256[32])
+			 const struct digests_pair *sums)
 {
-	struct digest_entry e = {.version = *v};
+	struct digest_entry e = {.version = *v, .sums = *sums};
 
 	if (c->fd < 0)
 		return;
 	if (!c->pending && !(c->pending = malloc(FLUSH_BYTES)))
 		return;
-	memcpy(e.sha256, sha256, 32);
 	encode(&e, (unsigned char *)c->pending + c->pending_len);
 	c->pending_len += RECORD_SIZE;
 	if (c->pending_len + RECORD_SIZE > FLUSH_BYTES)
@@ -301,8 +312,61 @@ static bool is_racy(const struct stat *st)
 	       ns_of(&st->st_mtim) > ns_of(&now) - DIGESTS_RACY_SECONDS * NS;
 }
 
-int digests_get(struct digest_cache *c, int fd, const struct stat *st,
-		unsigned char out[32])
+/* One pass over the bytes behind fd (from offset 0) for both sums. The
+ * blob id's header names the size, taken from fstat first: EAGAIN when
+ * the file changed size while it was read. */
+static int hash_pass(int fd, EVP_MD_CTX *sha256, EVP_MD_CTX *sha1,
+		     char *buf, size_t buf_size, struct digests_pair *out)
+{
+	char header[32];
+	int header_len;
+	struct stat st;
+	off_t done = 0;
+	ssize_t got;
+
+	if (fstat(fd, &st) || lseek(fd, 0, SEEK_SET) < 0)
+		return errno;
+	header_len = snprintf(header, sizeof(header), "blob %lld",
+			      (long long)st.st_size);
+	if (!EVP_DigestInit_ex(sha256, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(sha1, EVP_sha1(), NULL) ||
+	    !EVP_DigestUpdate(sha1, header, (size_t)header_len + 1))
+		return ENOMEM;
+	while ((got = read(fd, buf, buf_size)) > 0) {
+		EVP_DigestUpdate(sha256, buf, (size_t)got);
+		EVP_DigestUpdate(sha1, buf, (size_t)got);
+		done += got;
+	}
+	if (got < 0)
+		return errno;
+	if (done != st.st_size)
+		return EAGAIN;
+	if (!EVP_DigestFinal_ex(sha256, out->sha256, NULL) ||
+	    !EVP_DigestFinal_ex(sha1, out->blob_id, NULL))
+		return ENOMEM;
+	return 0;
+}
+
+/* Both sums, a few passes allowed for a file that is being written. */
+static int hash_both(int fd, struct digests_pair *out)
+{
+	EVP_MD_CTX *sha256 = EVP_MD_CTX_new(), *sha1 = EVP_MD_CTX_new();
+	size_t buf_size = 1 << 16;
+	char *buf = malloc(buf_size);
+	int err = ENOMEM;
+
+	for (int pass = 0; pass < 3 && sha256 && sha1 && buf; pass++)
+		if ((err = hash_pass(fd, sha256, sha1, buf, buf_size, out)) !=
+		    EAGAIN)
+			break;
+	EVP_MD_CTX_free(sha256);
+	EVP_MD_CTX_free(sha1);
+	free(buf);
+	return err;
+}
+
+int digests_get_pair(struct digest_cache *c, int fd, const struct stat *st,
+		     struct digests_pair *out)
 {
 	struct file_version want, after;
 	struct digest_entry *e;
@@ -316,7 +380,7 @@ int digests_get(struct digest_cache *c, int fd, const struct stat *st,
 		load(c);
 	HASH_FIND(hh, c->entries, &want, 2 * sizeof(uint64_t), e);
 	if (e && memcmp(&e->version, &want, sizeof(want)) == 0) {
-		memcpy(out, e->sha256, 32);
+		*out = e->sums;
 		c->cached++;
 		pthread_mutex_unlock(&c->lock);
 		return 0;
@@ -330,7 +394,7 @@ int digests_get(struct digest_cache *c, int fd, const struct stat *st,
 		read_fd = open(proc, O_RDONLY | O_CLOEXEC);
 	if (read_fd < 0)
 		return errno;
-	err = manifest_hash_fd(read_fd, out);
+	err = hash_both(read_fd, out);
 	/* Remember only what is known to be the version asked about. */
 	if (!err && fstat(read_fd, &now) == 0) {
 		version_of(&now, &after);
@@ -342,6 +406,17 @@ int digests_get(struct digest_cache *c, int fd, const struct stat *st,
 		}
 	}
 	close(read_fd);
+	return err;
+}
+
+int digests_get(struct digest_cache *c, int fd, const struct stat *st,
+		unsigned char out[32])
+{
+	struct digests_pair sums;
+	int err = digests_get_pair(c, fd, st, &sums);
+
+	if (!err)
+		memcpy(out, sums.sha256, 32);
 	return err;
 }
 

@@ -10,6 +10,7 @@
 #include "canonfs/path.h"
 #include "canonfs/report.h"
 #include "canonfs/text.h"
+#include "canonfs/times.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -256,6 +257,13 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		}
 	}
 	text_add(&t, "TZ=UTC\n");
+	/* Which times the build sees: what the guards below depend on. */
+	text_add(&t, "CANONFS_MTIME=%s\n",
+		 times_mode_name(opts->rules.time_mode));
+	/* Go's module index trusts a directory whose files' sizes and mtimes
+	 * are unchanged: under constant times a same-size edit keeps its
+	 * stale import list. The baseline mode shows every edit's true
+	 * time, and the content mode a new one, so they keep the index. */
 	if (opts->rules.time_mode == CANON_TIME_ZERO ||
 	    opts->rules.time_mode == CANON_TIME_FIXED)
 		text_add(&t, "GODEBUG=goindex=0\n");

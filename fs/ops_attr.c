@@ -68,32 +68,6 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 	return err;
 }
 
-/*
- * -o mtime=content: times from the digest of a file's bytes or of a
- * symlink's shown target; directories keep the epoch canon_attr gave them.
- * A file that cannot be read keeps it too (a build cannot read it either).
- */
-static void content_times(struct canonfs_fs *fs, const struct inode *inode,
-			  const struct stat *host, const char *link_target,
-			  struct stat *out)
-{
-	unsigned char digest[32];
-	int err = -1;
-
-	if (S_ISREG(host->st_mode))
-		err = digests_get(fs->digests, inode->host_fd, host, digest);
-	else if (S_ISLNK(host->st_mode))
-		err = EVP_Digest(link_target, strlen(link_target), digest, NULL,
-				 EVP_sha256(), NULL)
-			      ? 0
-			      : ENOMEM;
-	if (err)
-		return;
-	canon_content_time(digest, &out->st_mtim);
-	out->st_atim = out->st_mtim;
-	out->st_ctim = out->st_mtim;
-}
-
 /* The attributes to show for inode whose host object was just stat'ed
  * into host (NULL: stat it now). */
 int ops_inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
@@ -123,8 +97,8 @@ int ops_inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
 		link_size = (off_t)strlen(target);
 	}
 	canon_attr(&fs->opts->rules, &host, inode->canon_ino, link_size, out);
-	if (fs->opts->rules.time_mode == CANON_TIME_CONTENT)
-		content_times(fs, inode, &host, target, out);
+	times_apply(&fs->times, inode->key.mirror, inode->host_fd, &host,
+		    target, out);
 	return 0;
 }
 
@@ -258,6 +232,7 @@ static void expect_own_attr(struct canonfs_fs *fs, const struct inode *inode,
 
 	if ((to_set & FUSE_SET_ATTR_SIZE) || !inode->parent_watched ||
 	    fs->opts->rules.time_mode == CANON_TIME_PASSTHROUGH ||
+	    fs->opts->rules.time_mode == CANON_TIME_BASELINE ||
 	    host_stat(inode, &host))
 		return;
 	mode = to_set & FUSE_SET_ATTR_MODE

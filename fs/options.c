@@ -4,6 +4,8 @@
  */
 #include "canonfs/options.h"
 
+#include "canonfs/baseline.h"
+
 #include "canonfs/path.h"
 #include "canonfs/version.h"
 
@@ -38,6 +40,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("uid=%s", uid_arg, 0),
 	CANONFS_OPT("gid=%s", gid_arg, 0),
 	CANONFS_OPT("mtime=%s", mtime_arg, 0),
+	CANONFS_OPT("baseline=%s", baseline_arg, 0),
 	CANONFS_OPT("nonempty", nonempty, 1),
 	CANONFS_OPT("xattr", xattr, 1),
 	CANONFS_OPT("nowatch", nowatch, 1),
@@ -390,6 +393,10 @@ static int parse_mtime(struct canonfs_options *opts, const char *value)
 	char *end;
 	long long seconds;
 
+	if (strcmp(value, "baseline") == 0) {
+		opts->rules.time_mode = CANON_TIME_BASELINE;
+		return 0;
+	}
 	if (strcmp(value, "zero") == 0) {
 		opts->rules.time_mode = CANON_TIME_ZERO;
 		return 0;
@@ -408,11 +415,28 @@ static int parse_mtime(struct canonfs_options *opts, const char *value)
 	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
 	    seconds > 253402300799LL)
 		return fail(opts,
-			    "-o mtime=%s: expected zero, content, passthrough "
-			    "or seconds since 1970 (e.g. -o mtime=$SOURCE_DATE_EPOCH)",
+			    "-o mtime=%s: expected baseline, zero, content, "
+			    "passthrough or seconds since 1970 (e.g. -o "
+			    "mtime=$SOURCE_DATE_EPOCH)",
 			    value);
 	opts->rules.time_mode = seconds ? CANON_TIME_FIXED : CANON_TIME_ZERO;
 	opts->rules.fixed_time = seconds;
+	return 0;
+}
+
+static int check_baseline(struct canonfs_options *opts)
+{
+	int64_t seconds;
+	bool now;
+
+	if (opts->rules.time_mode != CANON_TIME_BASELINE)
+		return fail(opts, "conflicting options: -o baseline= applies to "
+				  "-o mtime=baseline only (drop one of them)");
+	if (baseline_parse_arg(opts->baseline_arg, &now, &seconds))
+		return fail(opts,
+			    "-o baseline=%s: expected now or seconds since "
+			    "1970 (e.g. -o baseline=$(date +%%s))",
+			    opts->baseline_arg);
 	return 0;
 }
 
@@ -461,7 +485,7 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 	unsigned id;
 
 	memset(opts, 0, sizeof(*opts));
-	opts->rules.time_mode = CANON_TIME_ZERO;
+	opts->rules.time_mode = CANON_TIME_BASELINE;
 	opts->rules.uid = getuid();
 	opts->rules.gid = getgid();
 	*fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
@@ -488,6 +512,8 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 		opts->rules.gid = id;
 	}
 	if (opts->mtime_arg && parse_mtime(opts, opts->mtime_arg))
+		return -1;
+	if (opts->baseline_arg && check_baseline(opts))
 		return -1;
 	if (opts->order_arg && parse_order(opts, opts->order_arg))
 		return -1;
@@ -531,6 +557,7 @@ void options_free(struct canonfs_options *opts)
 	free(opts->uid_arg);
 	free(opts->gid_arg);
 	free(opts->mtime_arg);
+	free(opts->baseline_arg);
 	free(opts->order_arg);
 	free(opts->trace_path);
 	memset(opts, 0, sizeof(*opts));
@@ -555,13 +582,23 @@ void options_print_help(const char *program)
 		"canonfs options:",
 		"    -o ro                  read-only: every write fails with EROFS",
 		"    -o rw                  read-write, writes go to SRCDIR (default)",
-		"    -o mtime=MODE          timestamps shown for every file:",
-		"                             zero         0 for atime, mtime and ctime (default)",
+		"    -o mtime=MODE          timestamps shown (atime, mtime and ctime):",
+		"                             baseline     (default) what is unchanged since the",
+		"                                          tree was first mounted here: a 1990s",
+		"                                          date from its git blob id, the same on",
+		"                                          every machine; whatever changed since",
+		"                                          (host edits, builds' outputs): its true",
+		"                                          host times, so make, git and go test",
+		"                                          see every change",
+		"                             zero         0 (audits of archives; make and git",
+		"                                          miss edits: see canonfs(1))",
 		"                             SECONDS      a fixed epoch, e.g. $SOURCE_DATE_EPOCH",
-		"                             content      a 1990s date from each file's SHA-256:",
-		"                                          equal bytes, equal mtime; Go's test",
-		"                                          cache stays correct",
+		"                             content      the 1990s date from the blob id for",
+		"                                          everything, changed or not",
 		"                             passthrough  the host's times",
+		"    -o baseline=now|SECONDS  start the tree's baseline anew (now, or that",
+		"                           time); kept in $XDG_CACHE_HOME/canonfs/baselines",
+		"                           (else ~/.cache/canonfs/baselines)",
 		"    -o uid=N, -o gid=N     owner shown for everything, a number or a",
 		"                           name (default: the user who mounts)",
 		"    -o mirror=VIRT:DIR     also mirror host directory DIR at",
@@ -608,7 +645,7 @@ void options_print_help(const char *program)
 		"0755, symlinks 0777; link count 1; inode numbers from the virtual",
 		"path; listings sorted by byte order; devices, FIFOs and sockets",
 		"hidden; absolute symlinks into a mirror shown relative. See",
-		"canonfs(1) for the details and the caveats of constant mtimes.",
+		"canonfs(1) for the details and what each time mode gets wrong.",
 	};
 
 	printf("usage: %s [options] SRCDIR MOUNTPOINT\n", program);

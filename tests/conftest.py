@@ -7,6 +7,7 @@ reached its stderr (the suite also runs against an ASan/UBSan build).
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -49,6 +50,23 @@ def unmount(path):
     if subprocess.run(["fusermount3", "-u", str(path)],
                       capture_output=True).returncode != 0:
         subprocess.run(["fusermount3", "-uz", str(path)], capture_output=True)
+
+
+CONTENT_EPOCH = 631152000  # 1990-01-01: constant directories, base of files
+
+
+def blob_id(data):
+    """git's blob id of bytes (`git hash-object`)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+
+
+def content_time_ns(data):
+    """The time canonfs shows for bytes that are what the checkout brought
+    (-o mtime=baseline, the default) or always (-o mtime=content): the
+    epoch plus 28 bits of seconds and a nanosecond part from the blob id."""
+    d = blob_id(data)
+    secs = CONTENT_EPOCH + (int.from_bytes(d[0:4], "big") & 0x0FFFFFFF)
+    return secs * 1_000_000_000 + int.from_bytes(d[4:8], "big") % 1_000_000_000
 
 
 def sanitizer_report(text):

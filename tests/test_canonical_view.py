@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_ROOT
+from conftest import CONTENT_EPOCH, DEFAULT_ROOT, content_time_ns
 
 EPOCH = 1700000000
 
@@ -384,14 +384,14 @@ def small_tree(root):
     return root
 
 
-def test_timestamps_are_zero_by_default(canonfs, tmp_path):
+def test_timestamps_are_zero_under_mtime_zero(canonfs, tmp_path):
     src = small_tree(tmp_path / "src")
-    m = canonfs(src)
+    m = canonfs(src, "mtime=zero")
     (m.root / "file").read_bytes()          # an access must not show up either
     for p in [m.mnt] + walk_paths(m.root):
         st = os.lstat(p)
         for field in ("st_atime_ns", "st_mtime_ns", "st_ctime_ns"):
-            assert getattr(st, field) == 0, "%s of %s is %d, expected 0 (mtime=zero default)" % (
+            assert getattr(st, field) == 0, "%s of %s is %d, expected 0 (mtime=zero)" % (
                 field, p, getattr(st, field))
 
 
@@ -901,7 +901,7 @@ def test_mirror_and_read_only_synthetic_dirs(canonfs, tmp_path):
     assert os.listdir(m.mnt) == sorted(DEFAULT_ROOT + ["extra"]), "mount root lists %r" % os.listdir(m.mnt)
     st = os.lstat(m.mnt / "extra")
     assert (st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns) == \
-        (0o40755, 1, os.getuid(), os.getgid(), 0, 0), \
+        (0o40755, 1, os.getuid(), os.getgid(), 0, CONTENT_EPOCH * 10**9), \
         "synthetic MNT/extra has mode %o nlink %d owner %d:%d size %d mtime %d" % (
             st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
     assert os.listdir(m.mnt / "extra") == ["one"]
@@ -910,7 +910,8 @@ def test_mirror_and_read_only_synthetic_dirs(canonfs, tmp_path):
     assert (one / "m1").read_bytes() == b"mirror one\n"
     assert (one / "sub" / "m2").read_bytes() == b"two\n"
     st = os.lstat(one / "m1")
-    assert (st.st_mode, st.st_mtime_ns, st.st_nlink) == (0o100644, 0, 1), \
+    assert (st.st_mode, st.st_mtime_ns, st.st_nlink) == \
+        (0o100644, content_time_ns(b"mirror one\n"), 1), \
         "mirrored files get the canonical view too: mode %o mtime %d" % (st.st_mode, st.st_mtime_ns)
 
     for d in (m.mnt, m.mnt / "extra"):

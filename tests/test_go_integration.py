@@ -624,7 +624,7 @@ def test_constant_mtime_documented_limitation_test_cache_serves_same_size_edit(
     GODEBUG/`-count=1` advice need revisiting."""
     src, _ = datatest_checkouts(tmp_path)
     gocache = tmp_path / "gocache"
-    m = go_mount(canonfs, tmp_path, src)
+    m = go_mount(canonfs, tmp_path, src, "mtime=zero")
     out, cached, passed = go_test(m, tmp_path, gocache, "go test")
     assert passed and not cached, out
     edit_same_size(src / "reader" / "testdata" / "input.txt",
@@ -654,8 +654,7 @@ def import_edit_build(canonfs, tmp_path, mode, drop_godebug=False):
     """Build fixtures/imports, swap its import for one of the same length
     on the host, rebuild: (helper, output before, rebuild process, binary)."""
     src = copy_fixture("imports", tmp_path / "imports", 1_300_000_000)
-    options = [] if mode == "zero" else ["mtime=%s" % mode]
-    m = go_mount(canonfs, tmp_path, src, *options)
+    m = go_mount(canonfs, tmp_path, src, "mtime=%s" % mode)
     helper = canonfs_env(m.mnt, tmp_path)
     env = go_env(tmp_path, tmp_path / "gocache", helper)
     if drop_godebug:
@@ -674,7 +673,7 @@ def import_edit_build(canonfs, tmp_path, mode, drop_godebug=False):
     return helper, before, proc, out
 
 
-@pytest.mark.parametrize("mode", ["zero", "content"])
+@pytest.mark.parametrize("mode", ["zero", "content", "baseline"])
 def test_same_size_import_edit_rebuilds_correctly_with_the_helper_env(
         canonfs, tmp_path, mode):
     helper, before, proc, out = import_edit_build(canonfs, tmp_path, mode)
@@ -684,8 +683,8 @@ def test_same_size_import_edit_rebuilds_correctly_with_the_helper_env(
             "off (GODEBUG=goindex=0); it gave %r" % helper)
     else:
         assert "GODEBUG" not in helper, (
-            "with content mtimes the module index is safe: the helper "
-            "should not set GODEBUG; it gave %r" % helper["GODEBUG"])
+            "with content or baseline mtimes the module index is safe: the "
+            "helper should not set GODEBUG; it gave %r" % helper["GODEBUG"])
     assert before.strip() == "abab"
     assert proc.returncode == 0 and "could not import" not in proc.stderr, (
         "after a same-size edit of the import list, the build under "
@@ -898,7 +897,9 @@ def test_env_shell_exports_and_json_agree(canonfs, tmp_path):
     assert helper["TZ"] == "UTC"
     assert "GOPATH" not in helper, "no GOPATH is mirrored here: %r" % helper
     assert "CC" not in helper, "CC is exported only with -o cc=: %r" % helper
-    assert "goindex=0" in helper.get("GODEBUG", ""), helper
+    # The default times show every change: no guard against Go's index.
+    assert helper["CANONFS_MTIME"] == "baseline", helper
+    assert "GODEBUG" not in helper and "GOFLAGS" not in helper, helper
     headers_digest(helper)
     assert helper["CGO_CFLAGS"].startswith("-g -O2 -nostdinc "), \
         helper["CGO_CFLAGS"]
@@ -1053,11 +1054,21 @@ def test_a_vcs_stamp_never_calls_an_edited_checkout_clean(canonfs, tmp_path):
     same-size edit (the index's own mtime is 0, so git's racy-entry check
     never runs), and Go would stamp vcs.modified=false into a binary built
     from edited sources. canonfs env switches the stamp off there."""
-    out, info, goflags = vcs_build(canonfs, tmp_path, None)
+    out, info, goflags = vcs_build(canonfs, tmp_path, "zero")
     assert out == "2\n", "the second build should run the edited code"
     assert "vcs.modified=false" not in info, (
         "a binary built from an edited checkout claims a clean one:\n" + info)
     assert goflags == "-buildvcs=false"
+
+
+def test_the_default_times_keep_a_true_vcs_stamp(canonfs, tmp_path):
+    """Under the default, the edited file shows its true host time, so git
+    inside the mount sees the edit and Go stamps vcs.modified=true, with
+    no flag from canonfs env."""
+    out, info, goflags = vcs_build(canonfs, tmp_path, None)
+    assert out == "2\n"
+    assert goflags is None
+    assert "vcs.modified=true" in info, info
 
 
 def test_mtime_content_keeps_a_true_vcs_stamp(canonfs, tmp_path):

@@ -86,7 +86,8 @@ def seen_inside(mnt, src, tmp_path, env, *options):
 
 def test_the_callers_godebug_is_kept_beside_the_mounts(tree, mnt, tmp_path):
     seen, canonical, err = seen_inside(
-        mnt, tree, tmp_path, clean_env(GODEBUG="x509sha1=1,http2client=0"))
+        mnt, tree, tmp_path, clean_env(GODEBUG="x509sha1=1,http2client=0"),
+        "mtime=zero")
     assert canonical["GODEBUG"] == "goindex=0", \
         "a mount with constant mtimes sets goindex=0"
     assert seen["GODEBUG"] == "x509sha1=1,http2client=0,goindex=0", (
@@ -98,7 +99,7 @@ def test_the_callers_godebug_is_kept_beside_the_mounts(tree, mnt, tmp_path):
 def test_on_a_godebug_clash_the_mounts_setting_wins_once(tree, mnt, tmp_path):
     seen, _, err = seen_inside(
         mnt, tree, tmp_path,
-        clean_env(GODEBUG="goindex=1,x509sha1=1,goindex=1,,"))
+        clean_env(GODEBUG="goindex=1,x509sha1=1,goindex=1,,"), "mtime=zero")
     assert seen["GODEBUG"] == "x509sha1=1,goindex=0", (
         "goindex must appear once, with the mount's value (Go 1.19 reads "
         "the first goindex=, Go 1.21 the last); the command saw %r"
@@ -118,14 +119,16 @@ def test_a_mount_without_constant_mtimes_leaves_godebug_alone(tree, mnt,
 
 def test_the_callers_goflags_are_kept_after_the_mounts(tree, mnt, tmp_path):
     seen, canonical, _ = seen_inside(mnt, tree, tmp_path,
-                                     clean_env(GOFLAGS="-mod=vendor -v"))
+                                     clean_env(GOFLAGS="-mod=vendor -v"),
+                                     "mtime=zero")
     assert canonical["GOFLAGS"] == "-buildvcs=false"
     assert seen["GOFLAGS"] == "-buildvcs=false -mod=vendor -v"
 
 
 def test_a_callers_own_buildvcs_setting_is_theirs(tree, mnt, tmp_path):
     seen, _, _ = seen_inside(mnt, tree, tmp_path,
-                             clean_env(GOFLAGS="-mod=mod -buildvcs=true"))
+                             clean_env(GOFLAGS="-mod=mod -buildvcs=true"),
+                             "mtime=zero")
     assert seen["GOFLAGS"] == "-mod=mod -buildvcs=true"
 
 
@@ -134,7 +137,8 @@ def test_canonfs_env_keeps_the_shells_goflags_and_godebug(tree, tmp_path):
     it is eval'd."""
     mnt = tmp_path / "m"
     mnt.mkdir()
-    start = subprocess.run([str(CANONFS), str(tree), str(mnt)],
+    start = subprocess.run([str(CANONFS), "-o", "mtime=zero", str(tree),
+                            str(mnt)],
                            env=clean_env(HOME=str(tmp_path)),
                            capture_output=True, text=True, timeout=60)
     assert start.returncode == 0, start.stderr
@@ -163,20 +167,38 @@ def test_the_callers_cgo_flags_come_after_the_mounts(tree, mnt, tmp_path):
 
 
 def test_without_user_values_the_mounts_values_are_used(tree, mnt, tmp_path):
-    seen, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env())
+    seen, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env(),
+                                     "mtime=zero")
     for name in SHOWN_VARS:
         assert seen[name] == canonical[name], name
+
+
+def test_the_default_times_need_no_go_guards(tree, mnt, tmp_path):
+    """Under the default (baseline) times every change shows a new mtime,
+    so Go's module index and VCS stamps stay on: the mount sets neither
+    GODEBUG nor GOFLAGS, and the caller's pass through as they are."""
+    seen, canonical, err = seen_inside(
+        mnt, tree, tmp_path,
+        clean_env(GODEBUG="x509sha1=1", GOFLAGS="-mod=vendor"))
+    assert canonical["CANONFS_MTIME"] == "baseline"
+    assert "GODEBUG" not in canonical and "GOFLAGS" not in canonical, \
+        canonical
+    assert (seen["GODEBUG"], seen["GOFLAGS"]) == ("x509sha1=1",
+                                                  "-mod=vendor")
+    assert "warning" not in err, err
 
 
 def test_an_evaled_canonfs_env_is_not_repeated(tree, mnt, tmp_path):
     """A shell that did eval "$(canonfs env MNT)" for an earlier mount at
     the same place, then added its own flags after (as the README says),
     gets the same flags as one that did not."""
-    _, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env())
+    _, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env(),
+                                  "mtime=zero")
     evaled = {name: canonical[name] for name in SHOWN_VARS}
     evaled["CGO_CPPFLAGS"] += " -I/opt/dep/include"
     evaled["CGO_CFLAGS"] += " -DFOO=1"
-    seen, again, _ = seen_inside(mnt, tree, tmp_path, clean_env(**evaled))
+    seen, again, _ = seen_inside(mnt, tree, tmp_path, clean_env(**evaled),
+                                 "mtime=zero")
     assert again == canonical, "the same tree gives the same environment"
     for name in SHOWN_VARS:
         assert seen[name] == evaled[name], (

@@ -706,26 +706,48 @@ def test_chown_is_accepted_and_changes_nothing(mnt, host):
         (host_before.st_uid, host_before.st_gid)
 
 
-def test_written_files_show_canonical_times_and_owner(mnt, host):
+def test_written_files_show_true_times_and_canonical_owner(mnt, host):
+    """What a build writes is newer than anything it read: under the
+    default it shows its true host times (make and ninja compare them)."""
     fd = os.open(mnt.root / "f", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         write_all(fd, b"data")
         st = os.fstat(fd)
-        assert (st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns) == (0, 0, 0)
+        hs = os.stat(host / "f")
+        assert (st.st_mtime_ns, st.st_ctime_ns) == (hs.st_mtime_ns,
+                                                    hs.st_ctime_ns)
     finally:
         os.close(fd)
     os.utime(mnt.root / "f", (1000000, 2000000))
     st = os.stat(mnt.root / "f")
-    assert (st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns) == (0, 0, 0)
+    assert (st.st_atime_ns, st.st_mtime_ns) == (1000000 * 10**9,
+                                                2000000 * 10**9)
     assert os.stat(host / "f").st_mtime == 2000000   # applied on the host
     assert stat.S_IMODE(st.st_mode) == 0o644
     assert stat.S_IMODE(os.stat(host / "f").st_mode) == 0o600
     os.mkdir(mnt.root / "d", 0o700)
     st = os.stat(mnt.root / "d")
     assert (st.st_mtime_ns, st.st_nlink, stat.S_IMODE(st.st_mode)) == \
-        (0, 1, 0o755)
+        (os.stat(host / "d").st_mtime_ns, 1, 0o755)
     assert (st.st_uid, st.st_gid) == (os.stat(mnt.root / "f").st_uid,
                                       os.stat(mnt.root / "f").st_gid)
+
+
+def test_written_files_show_zero_times_under_mtime_zero(canonfs, host):
+    m = canonfs(host, "mtime=zero")
+    fd = os.open(m.root / "f", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        write_all(fd, b"data")
+        st = os.fstat(fd)
+        assert (st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns) == (0, 0, 0)
+    finally:
+        os.close(fd)
+    os.utime(m.root / "f", (1000000, 2000000))
+    st = os.stat(m.root / "f")
+    assert (st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns) == (0, 0, 0)
+    assert os.stat(host / "f").st_mtime == 2000000   # applied on the host
+    os.mkdir(m.root / "d", 0o700)
+    assert os.stat(m.root / "d").st_mtime_ns == 0
 
 
 # --- permissions ----------------------------------------------------------

@@ -495,11 +495,24 @@ def test_chmod_600_reaches_host_view_stays_0644(mnt, host):
     assert st.st_mode == stat.S_IFREG | 0o644, oct(st.st_mode)
 
 
-def test_utime_changes_host_mtime_view_stays_zero(mnt, host):
+def test_utime_changes_host_mtime_and_the_view_shows_it(mnt, host):
+    """A changed file shows its true times under the default: what `touch
+    -d` set is what make then compares."""
     write(host / "f", b"t")
     os.utime(mnt.root / "f", ns=(1_000_000_000_123, 2_000_000_000_456))
     assert os.stat(host / "f").st_mtime_ns == 2_000_000_000_456
     st = os.stat(mnt.root / "f")
+    assert (st.st_mtime_ns, st.st_atime_ns) == (2_000_000_000_456,
+                                                1_000_000_000_123)
+
+
+def test_utime_changes_host_mtime_view_stays_zero_under_mtime_zero(
+        canonfs, host):
+    write(host / "f", b"t")
+    m = canonfs(host, "mtime=zero")
+    os.utime(m.root / "f", ns=(1_000_000_000_123, 2_000_000_000_456))
+    assert os.stat(host / "f").st_mtime_ns == 2_000_000_000_456
+    st = os.stat(m.root / "f")
     assert st.st_mtime_ns == 0 and st.st_atime_ns == 0, (
         st.st_mtime_ns, st.st_atime_ns)
 

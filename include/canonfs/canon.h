@@ -16,14 +16,18 @@
 #include <sys/types.h>
 
 enum canon_time_mode {
-	CANON_TIME_ZERO,	/* atime, mtime, ctime all 0 (the default) */
+	CANON_TIME_BASELINE,	/* the default: content times for what is
+				   unchanged since the tree's baseline, host
+				   times for every change (times.h) */
+	CANON_TIME_ZERO,	/* atime, mtime, ctime all 0 */
 	CANON_TIME_FIXED,	/* all three at a fixed epoch second */
 	CANON_TIME_PASSTHROUGH, /* the host's times */
-	CANON_TIME_CONTENT,	/* from a digest of the bytes: canon_content_time */
+	CANON_TIME_CONTENT,	/* from the blob id: canon_content_time */
 };
 
-/* 1990-01-01 00:00:00 UTC: the time of directories in CANON_TIME_CONTENT,
- * and the base that files add their digest bits to. */
+/* 1990-01-01 00:00:00 UTC: the time of directories in CANON_TIME_CONTENT
+ * (and of unchanged ones in CANON_TIME_BASELINE), and the base that files
+ * add their digest bits to. */
 #define CANON_CONTENT_EPOCH 631152000
 
 struct canon_rules {
@@ -62,13 +66,14 @@ void canon_attr(const struct canon_rules *rules, const struct stat *host,
 		uint64_t ino, off_t symlink_size, struct stat *out);
 
 /*
- * The time CANON_TIME_CONTENT shows for an object whose bytes (a file's
- * contents, a symlink's shown target) have this SHA-256: the epoch plus 28
- * bits of seconds (up to mid-1998) and a nanosecond part, both from the
- * digest. Equal bytes, equal times on every machine; different bytes,
- * different times but for a 1 in 2^57 chance.
+ * The content time of an object whose bytes (a file's contents, a
+ * symlink's shown target) have this digest (its first 8 bytes are used;
+ * the modes pass the git blob id): the epoch plus 28 bits of seconds (up
+ * to mid-1998) and a nanosecond part, both from the digest. Equal bytes,
+ * equal times on every machine; different bytes, different times but for
+ * a 1 in 2^57 chance.
  */
-void canon_content_time(const unsigned char digest[32], struct timespec *out);
+void canon_content_time(const unsigned char *digest, struct timespec *out);
 
 /* The attributes of an object with no host twin (the root, intermediate
  * directories, control files): mode is the full st_mode to show. */

@@ -1,15 +1,19 @@
 /*
- * digests: SHA-256 of host files, cached by what identifies a version of a
- * file on the host: (dev, ino, size, mtime, ctime). A warm stat under
- * -o mtime=content, and the system-header digest of `canonfs env`, then
- * cost a table lookup instead of reading the file.
+ * digests: the SHA-256 and the git blob id of host files, cached by what
+ * identifies a version of a file on the host: (dev, ino, size, mtime,
+ * ctime). A warm stat under the content-derived time modes, and the
+ * system-header digest of `canonfs env`, then cost a table lookup instead
+ * of reading the file. Both sums come from one read.
  *
  * The cache is kept across mounts in a file of this machine (default
  * $XDG_CACHE_HOME/canonfs/digests, else ~/.cache/canonfs/digests):
  *
- *   "canonfs-digests 1\n", then fixed 92-byte records in host byte order:
+ *   "canonfs-digests 2\n", then fixed 112-byte records in host byte order:
  *   dev, ino, size, mtime s, mtime ns, ctime s, ctime ns (7 x 64 bits),
- *   the SHA-256, and a 32-bit FNV-1a check of the preceding 88 bytes.
+ *   the SHA-256, the blob id (20 bytes), and a 32-bit FNV-1a check of the
+ *   preceding 108 bytes.
+ *
+ * A file of version 1 (SHA-256 only) is started anew.
  *
  * Records are appended (the last one of a file wins) and the file is
  * rewritten without duplicates when they outnumber the live entries.
@@ -26,7 +30,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#define DIGESTS_MAGIC "canonfs-digests 1\n"
+#define DIGESTS_MAGIC "canonfs-digests 2\n"
+#define DIGESTS_MAGIC_V1 "canonfs-digests 1\n"
 #define DIGESTS_RACY_SECONDS 2
 
 struct digest_cache;
@@ -43,6 +48,19 @@ struct digest_cache *digests_open(const char *path, char *err,
 /* The default file ($XDG_CACHE_HOME or $HOME/.cache). Returns 0, or -1
  * when neither variable is set. */
 int digests_default_path(char *out, size_t out_size);
+
+/* The two sums kept of a file's bytes. */
+struct digests_pair {
+	unsigned char sha256[32];
+	unsigned char blob_id[20]; /* git's: SHA-1 of "blob SIZE\0" BYTES */
+};
+
+/*
+ * Both sums of the regular file behind fd (any descriptor, O_PATH
+ * included), whose fstat is st. Returns 0 or an errno value.
+ */
+int digests_get_pair(struct digest_cache *cache, int fd, const struct stat *st,
+		     struct digests_pair *out);
 
 /*
  * The SHA-256 of the regular file behind fd (any descriptor, O_PATH

@@ -20,6 +20,7 @@
 #include "canonfs/options.h"
 #include "canonfs/own.h"
 #include "canonfs/stats.h"
+#include "canonfs/times.h"
 #include "canonfs/sysinc.h"
 #include "canonfs/trace.h"
 
@@ -30,6 +31,8 @@ struct canonfs_fs {
 	const struct canonfs_options *opts; /* const after start; not owned */
 	struct layout layout;		    /* const after start; owned */
 	struct sysinc_list sys;		    /* const after start; owned */
+	struct times times; /* the time mode's state; const after start
+			       but the baselines' atomics (times.h) */
 	struct digest_cache *digests;	    /* owned; lock inside */
 	struct inode_table inodes;	    /* owned; locks inside */
 	struct stats stats;		    /* atomics inside */

@@ -71,6 +71,9 @@ struct canonfs_options {
 	char *uid_arg;
 	char *gid_arg;
 	char *mtime_arg;
+	/* -o baseline=: "now", seconds since 1970, or NULL (the stored
+	 * baseline of each tree, see baseline.h) */
+	char *baseline_arg;
 	bool saw_ro;
 	bool saw_rw;
 

@@ -1,5 +1,6 @@
 /* Unit tests: the digest cache and its file (fs/digests.c). */
 #include "canonfs/digests.h"
+#include "canonfs/gitindex.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/manifest.h"
 #include "check.h"
@@ -26,7 +27,7 @@ static off_t file_size(const char *path)
 
 /* A record as the file format says (digests.h), for a forged entry. */
 static void forge_record(const struct stat *st, unsigned char sha_byte,
-			 unsigned char rec[92])
+			 unsigned char rec[112])
 {
 	int64_t fields[7] = {(int64_t)st->st_dev,   (int64_t)st->st_ino,
 			     st->st_size,	    st->st_mtim.tv_sec,
@@ -36,15 +37,16 @@ static void forge_record(const struct stat *st, unsigned char sha_byte,
 
 	memcpy(rec, fields, 56);
 	memset(rec + 56, sha_byte, 32);
-	for (int i = 0; i < 88; i++)
+	memset(rec + 88, sha_byte, 20); /* the blob id */
+	for (int i = 0; i < 108; i++)
 		h = (h ^ rec[i]) * 16777619u;
-	memcpy(rec + 88, &h, 4);
+	memcpy(rec + 108, &h, 4);
 }
 
 int main(void)
 {
 	char file[256], cache_path[256], other[256], err[512];
-	unsigned char got[32], want[32], rec[92];
+	unsigned char got[32], want[32], rec[112];
 	struct digest_cache *cache;
 	struct stat st;
 	int fd, afd;
@@ -91,7 +93,7 @@ int main(void)
 	CHECK(digests_get(cache, fd, &st, got) == 0);
 	CHECK(memcmp(got, want, 32) == 0);
 	digests_close(cache);
-	CHECK(file_size(cache_path) == (off_t)strlen(DIGESTS_MAGIC) + 92);
+	CHECK(file_size(cache_path) == (off_t)strlen(DIGESTS_MAGIC) + 112);
 
 	/* A later mount answers from the file: a forged record for the same
 	 * version, appended after junk (a torn write), is what it returns. */
@@ -121,10 +123,32 @@ int main(void)
 	CHECK(memcmp(got, want, 32) == 0);
 	digests_close(cache);
 
-	/* Memory only: works, writes nothing. */
+	/* Memory only: works, writes nothing. The blob id comes from the
+	 * same read, and is git's (`git hash-object`). */
 	cache = digests_open(NULL, err, sizeof(err));
 	CHECK(cache && digests_get(cache, fd, &st, got) == 0);
+	{
+		struct digests_pair sums;
+		unsigned char blob[20];
+
+		CHECK(digests_get_pair(cache, fd, &st, &sums) == 0);
+		gitindex_blob_id("some bytes\nmore\n", 16, blob);
+		CHECK(memcmp(sums.blob_id, blob, 20) == 0);
+		CHECK(memcmp(sums.sha256, want, 32) == 0);
+	}
 	digests_close(cache);
+
+	/* A cache of the first format (SHA-256 only) is ours: started anew,
+	 * never refused. */
+	path_in(other, "old-digests");
+	f = fopen(other, "w");
+	fputs(DIGESTS_MAGIC_V1, f);
+	fputs("records of the first format", f);
+	fclose(f);
+	cache = digests_open(other, err, sizeof(err));
+	CHECK(cache != NULL);
+	digests_close(cache);
+	CHECK(file_size(other) == (off_t)strlen(DIGESTS_MAGIC));
 
 	/* A file that is not a digest cache is refused and left alone. */
 	path_in(other, "notes.txt");

@@ -32,7 +32,9 @@ int main(void)
 	CHECK(parse((const char *[]){"canonfs", "src", "mnt", NULL}) == 0);
 	CHECK_STR(opts.src_dir, "src");
 	CHECK_STR(opts.mountpoint, "mnt");
-	CHECK(opts.rules.time_mode == CANON_TIME_ZERO);
+	/* The default: canonical for the checkout, true for every change. */
+	CHECK(opts.rules.time_mode == CANON_TIME_BASELINE);
+	CHECK(opts.baseline_arg == NULL);
 	CHECK(opts.rules.uid == getuid() && opts.rules.gid == getgid());
 	CHECK(!opts.read_only && !opts.foreground);
 
@@ -150,6 +152,22 @@ int main(void)
 				     "m", NULL}) == -1);
 	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=nocolon", "s",
 				     "m", NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=zero", "s", "m",
+				     NULL}) == 0);
+	CHECK(opts.rules.time_mode == CANON_TIME_ZERO);
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=baseline,baseline=now",
+				     "s", "m", NULL}) == 0);
+	CHECK(opts.rules.time_mode == CANON_TIME_BASELINE);
+	CHECK_STR(opts.baseline_arg, "now");
+	CHECK(parse((const char *[]){"canonfs", "-o", "baseline=1700000000", "s",
+				     "m", NULL}) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-o", "baseline=soon", "s", "m",
+				     NULL}) != 0);
+	CHECK(strstr(opts.error, "baseline=soon") != NULL);
+	/* A baseline means nothing to the constant modes: said, not lost. */
+	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=zero,baseline=now",
+				     "s", "m", NULL}) != 0);
+	CHECK(strstr(opts.error, "conflicting") != NULL);
 	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=yesterday", "s",
 				     "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "mtime=yesterday") != NULL);

@@ -1,0 +1,567 @@
+"""The default times (-o mtime=baseline) in the tools people run inside
+the mount: make, ninja, go build (with Go's module index), go test's result
+cache, git and python's .pyc files each rebuild, re-run or report exactly
+when they should.
+
+What the checkout brought and has not changed since the tree's baseline
+shows times made of its git blob id (the same on every machine); whatever
+changed since, on the host or through the mount, and whatever the build
+made, shows its true host times. The matrix below drives each tool through
+each event a user meets: an edit on the host while mounted, an edit
+through the mount, an edit while unmounted, a revert to the committed
+content, a branch switch, `cp -p` of an older file over a source, and the
+files the build itself creates. The cross-machine events (two clean
+checkouts with one shared GOCACHE) come after it.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CONTENT_EPOCH, content_time_ns, read, unmount
+from test_go_integration import canonfs_env, daemon_env, go, go_env, go_mount
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("go") and shutil.which("ninja") and shutil.which("cc")
+         and shutil.which("git")),
+    reason="needs go, ninja-build, gcc and git (the tools under test)")
+
+OLD, NEW = b"alpha", b"omega"  # the same size: no tool can go by size
+
+READER_TEST = b"""package reader
+
+import (
+	"os"
+	"testing"
+)
+
+func TestInput(t *testing.T) {
+	data, err := os.ReadFile("testdata/input.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("input word: %s", data)
+}
+"""
+
+PROJECT = {
+    "Makefile": b"hello: hello.c msg.h\n\tcc -o hello hello.c\n",
+    "build.ninja": b"rule cc\n  command = cc -o $out $in\n"
+                   b"build hello-ninja: cc hello.c | msg.h\n",
+    "hello.c": b'#include <stdio.h>\n#include "msg.h"\n'
+               b"int main(void) { puts(MSG); return 0; }\n",
+    "msg.h": b'#define MSG "alpha"\n',
+    "go.mod": b"module example.com/proj\n\ngo 1.19\n",
+    "cmd/word/main.go": b'package main\n\nimport "fmt"\n\n'
+                        b'func main() { fmt.Println("alpha") }\n',
+    "reader/reader.go": b"package reader\n",
+    "reader/reader_test.go": READER_TEST,
+    "reader/testdata/input.txt": b"alpha\n",
+    "word.py": b'WORD = "alpha"\n',
+    ".gitignore": b"/hello\n/hello-ninja\n.ninja_*\n__pycache__/\n",
+}
+# The files whose word the tools show.
+WORD_FILES = ["msg.h", "cmd/word/main.go", "reader/testdata/input.txt",
+              "word.py"]
+
+
+def run(args, cwd, env=None, check=True, timeout=300):
+    proc = subprocess.run([str(a) for a in args], cwd=str(cwd), env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    if check:
+        assert proc.returncode == 0, "%s in %s exited %d:\n%s%s" % (
+            " ".join(map(str, args)), cwd, proc.returncode, proc.stdout,
+            proc.stderr)
+    return proc
+
+
+def git(repo, *args):
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                "-c", "advice.detachedHead=false"] + list(args), repo)
+
+
+def make_project(root, word=OLD):
+    for rel, data in PROJECT.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.replace(OLD, word))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "alpha")
+    return root
+
+
+def edit_in_place(path, old, new):
+    """A same-size edit that keeps the inode (an editor writing in place,
+    or `sed -i`'s result seen by stat: same size, new content)."""
+    data = read(path)
+    assert old in data, (path, data)
+    with open(path, "r+b") as f:
+        f.write(data.replace(old, new))
+
+
+class Tools:
+    """Every tool under test, run inside one mount."""
+
+    def __init__(self, m, tmp_path):
+        self.m = m
+        self.env = go_env(tmp_path, tmp_path / "gocache",
+                          canonfs_env(m.mnt, tmp_path))
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir(exist_ok=True)
+
+    def make(self):
+        """(rebuilt?, what the program prints)"""
+        out = run(["make"], self.m.root).stdout
+        return "cc -o hello" in out, run(["./hello"], self.m.root).stdout
+
+    def ninja(self):
+        out = run(["ninja"], self.m.root).stdout
+        return "no work to do" not in out, \
+            run(["./hello-ninja"], self.m.root).stdout
+
+    def go_build(self):
+        """What the freshly built program prints: Go's module index and its
+        build cache both key on what canonfs shows."""
+        out = self.bin / "word"
+        if out.exists():
+            out.unlink()
+        go(["build", "-o", str(out), "./cmd/word"], self.m.root, self.env,
+           "go build")
+        return run([out], self.m.root).stdout
+
+    def go_test(self):
+        """(served from the result cache?, the word the test read)"""
+        out = go(["test", "-v", "./reader"], self.m.root, self.env,
+                 "go test").stdout
+        word = out.split("input word: ", 1)[1].split()[0] \
+            if "input word: " in out else None
+        return "(cached)" in out, word
+
+    def git_modified(self):
+        out = run(["git", "status", "--porcelain"], self.m.root).stdout
+        return sorted(line[3:] for line in out.splitlines())
+
+    def python(self):
+        """The module's word: python3 trusts a .pyc whose recorded source
+        mtime and size match what it stats."""
+        return run(["/usr/bin/python3", "-c",
+                    "import word; print(word.WORD)"], self.m.root).stdout
+
+    def words(self):
+        """What every tool's output says now."""
+        _, made = self.make()
+        _, ninja = self.ninja()
+        _, tested = self.go_test()
+        return {"make": made.strip(), "ninja": ninja.strip(),
+                "go build": self.go_build().strip(), "go test": tested,
+                "python": self.python().strip()}
+
+
+def assert_words(tools, word, when):
+    want = word.decode()
+    got = tools.words()
+    wrong = {tool: seen for tool, seen in got.items() if seen != want}
+    assert not wrong, (
+        "%s, every tool should show %r; these showed old results: %r"
+        % (when, want, wrong))
+
+
+def assert_nothing_to_do(tools, when, edited=True):
+    """A second run right after a build does nothing: no tool sees a
+    change that was not made. Go saves no test result while a file the
+    test read is under two seconds old (as outside the mount): after an
+    edit, one run past that saves it."""
+    if edited:
+        time.sleep(2.1)
+        tools.go_test()
+    made, _ = tools.make()
+    ninja, _ = tools.ninja()
+    cached, _ = tools.go_test()
+    assert (made, ninja, cached) == (False, False, True), (
+        "%s, a second run should do nothing: make rebuilt %s, ninja "
+        "rebuilt %s, go test served from its cache %s"
+        % (when, made, ninja, cached))
+
+
+def built(canonfs, tmp_path, repo, *options):
+    """repo mounted, everything built once and checked quiet."""
+    m = go_mount(canonfs, tmp_path, repo, *options)
+    tools = Tools(m, tmp_path)
+    assert_words(tools, OLD, "after the first build")
+    assert_nothing_to_do(tools, "after the first build", edited=False)
+    assert tools.git_modified() == [], "a fresh checkout is clean in git"
+    return m, tools
+
+
+def edit_words(root):
+    for rel in WORD_FILES:
+        edit_in_place(root / rel, OLD, NEW)
+
+
+@pytest.mark.gobuild
+def test_a_same_size_edit_on_the_host_while_mounted(canonfs, tmp_path):
+    repo = make_project(tmp_path / "repo")
+    m, tools = built(canonfs, tmp_path, repo)
+    edit_words(repo)
+    m.barrier()
+    assert tools.git_modified() == sorted(WORD_FILES), \
+        "git inside the mount must see every same-size edit"
+    assert_words(tools, NEW, "after a same-size edit on the host")
+    assert_nothing_to_do(tools, "after rebuilding the edit")
+
+
+@pytest.mark.gobuild
+def test_a_same_size_edit_through_the_mount(canonfs, tmp_path):
+    repo = make_project(tmp_path / "repo")
+    m, tools = built(canonfs, tmp_path, repo)
+    edit_words(m.root)
+    assert tools.git_modified() == sorted(WORD_FILES)
+    assert_words(tools, NEW, "after a same-size edit through the mount")
+    assert_nothing_to_do(tools, "after rebuilding the edit")
+    # git commit -a takes the edit (it trusted nothing stale).
+    git(m.root, "commit", "-qam", "omega")
+    assert tools.git_modified() == []
+    assert read(repo / "msg.h") == PROJECT["msg.h"].replace(OLD, NEW)
+    assert run(["git", "show", "HEAD:msg.h"], repo).stdout.encode() == \
+        PROJECT["msg.h"].replace(OLD, NEW)
+
+
+@pytest.mark.gobuild
+def test_an_edit_made_while_unmounted_is_seen_at_the_next_mount(canonfs,
+                                                                 tmp_path):
+    repo = make_project(tmp_path / "repo")
+    m, tools = built(canonfs, tmp_path, repo)
+    mnt = m.mnt
+    assert m.stop() == 0
+    edit_words(repo)
+    m = go_mount(canonfs, tmp_path, repo, mnt=mnt)
+    tools = Tools(m, tmp_path)
+    assert tools.git_modified() == sorted(WORD_FILES)
+    assert_words(tools, NEW, "after an edit made while unmounted")
+    assert_nothing_to_do(tools, "after rebuilding the edit")
+
+
+@pytest.mark.gobuild
+def test_a_revert_to_the_committed_content_rebuilds(canonfs, tmp_path):
+    """Built from an edit, then `git checkout -- .`: the sources are the
+    committed bytes again, but newer than what was built from the edit."""
+    repo = make_project(tmp_path / "repo")
+    m, tools = built(canonfs, tmp_path, repo)
+    edit_words(repo)
+    m.barrier()
+    assert_words(tools, NEW, "after the edit")
+    git(repo, "checkout", "--", ".")
+    m.barrier()
+    assert tools.git_modified() == []
+    assert_words(tools, OLD, "after `git checkout -- .` back to the commit")
+    assert_nothing_to_do(tools, "after rebuilding the revert")
+
+
+@pytest.mark.gobuild
+def test_a_branch_switch_rebuilds(canonfs, tmp_path):
+    repo = make_project(tmp_path / "repo")
+    git(repo, "checkout", "-q", "-b", "other")
+    edit_words(repo)
+    git(repo, "commit", "-qam", "omega")
+    git(repo, "checkout", "-q", "main")
+    m, tools = built(canonfs, tmp_path, repo)
+    git(m.root, "checkout", "-q", "other")
+    assert tools.git_modified() == []
+    assert_words(tools, NEW, "after `git checkout other`")
+    assert_nothing_to_do(tools, "after rebuilding the branch")
+    git(m.root, "checkout", "-q", "main")
+    assert_words(tools, OLD, "after `git checkout main` again")
+
+
+@pytest.mark.gobuild
+def test_an_older_file_copied_over_a_source(canonfs, tmp_path):
+    """`cp -p` (or `rsync -a`, `tar x`) brings an mtime from the past. The
+    ctime still says it changed, so its true times are shown: what keys on
+    content or on (size, mtime) sees it; make and ninja, which only ask
+    "newer than the output?", decide as they do outside the mount."""
+    repo = make_project(tmp_path / "repo")
+    m, tools = built(canonfs, tmp_path, repo)
+    elsewhere = tmp_path / "elsewhere"
+    for rel in WORD_FILES:
+        old_copy = elsewhere / rel
+        old_copy.parent.mkdir(parents=True, exist_ok=True)
+        old_copy.write_bytes(read(repo / rel).replace(OLD, NEW))
+        os.utime(old_copy, (1_000_000_000, 1_000_000_000))
+        run(["cp", "-p", old_copy, repo / rel], tmp_path)
+    m.barrier()
+    for rel in WORD_FILES:
+        assert os.stat(m.root / rel).st_mtime == 1_000_000_000, \
+            "the copy's true mtime is shown"
+    assert tools.git_modified() == sorted(WORD_FILES)
+    native_make = run(["make", "-q"], repo, check=False).returncode
+    native_ninja = "no work to do" in run(["ninja", "-n"], repo).stdout
+    assert (run(["make", "-q"], m.root, check=False).returncode,
+            "no work to do" in run(["ninja", "-n"], m.root).stdout) == \
+        (native_make, native_ninja), \
+        "make and ninja decide inside the mount as on the host"
+    _, tested = tools.go_test()
+    assert (tools.go_build().strip(), tested, tools.python().strip()) == \
+        ("omega",) * 3, "go build, go test and python see the copied file"
+
+
+@pytest.mark.gobuild
+def test_outputs_of_a_build_from_before_a_new_baseline_stay_newer(canonfs,
+                                                                 tmp_path):
+    """A first mount of a worktree that was built before (natively, or in
+    an earlier container whose baseline is gone): the outputs git does not
+    track keep their true times, so make and ninja find them up to date,
+    and a source edited before the mount shows its true time too."""
+    repo = make_project(tmp_path / "repo")
+    run(["make"], repo)
+    run(["ninja"], repo)
+    edit_in_place(repo / "msg.h", OLD, NEW)  # edited, never rebuilt
+    m = go_mount(canonfs, tmp_path, repo)
+    shown = os.stat(m.root / "msg.h")
+    assert shown.st_mtime_ns == os.stat(repo / "msg.h").st_mtime_ns, \
+        "a tracked file edited before the first mount shows its true time"
+    assert os.stat(m.root / "hello").st_mtime_ns == \
+        os.stat(repo / "hello").st_mtime_ns, \
+        "an untracked output shows its true time"
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        content_time_ns(PROJECT["hello.c"]), \
+        "a clean tracked file shows its content time"
+    tools = Tools(m, tmp_path)
+    made, out = tools.make()
+    assert made and out.strip() == "omega", \
+        "make must rebuild from the source edited before the mount"
+    made, out = tools.make()
+    assert not made
+
+
+# --------------------------------------------------------------------------
+# Two machines: the same checkout gives the same view; another commit's
+# same-size file gives another time, so a shared cache never serves it.
+
+def find_view(root):
+    out = run(["find", ".", "-printf", "%p %s %T@ %C@ %A@ %m %i\\n"], root)
+    return sorted(out.stdout.splitlines())
+
+
+def tmpfs_dir(tmp_path, name):
+    """A tmpfs of the test's own, in a directory it removes: two hosts'
+    checkouts on two filesystem types."""
+    path = tmp_path / name
+    path.mkdir()
+    if run(["mount", "-t", "tmpfs", "-o", "size=64m", "none", path],
+           tmp_path, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    return path
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    made = []
+
+    def make(name):
+        made.append(tmpfs_dir(tmp_path, name))
+        return made[-1]
+
+    yield make
+    for path in made:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_two_clean_checkouts_show_identical_views(canonfs, tmp_path, tmpfs):
+    """One commit cloned on two "machines": different host paths, one on
+    the test's filesystem and one on tmpfs, different host times. Through
+    the mount every entry shows the same size, times, mode and inode."""
+    origin = make_project(tmp_path / "origin")
+    a = tmp_path / "host-a" / "checkout"
+    b = tmpfs("host-b") / "work" / "checkout"
+    run(["git", "clone", "-q", origin, a], tmp_path)
+    run(["sleep", "1.1"], tmp_path)  # other host times for B
+    run(["git", "clone", "-q", origin, b], tmp_path)
+    shutil.rmtree(a / ".git")  # the view of what the checkout brought
+    shutil.rmtree(b / ".git")
+    views = []
+    for src in (a, b):
+        m = canonfs(src, mnt=tmp_path / "mnt", env=daemon_env(tmp_path))
+        views.append(find_view(m.root))
+        assert m.stop() == 0
+    assert os.stat(a / "msg.h").st_mtime_ns != os.stat(b / "msg.h").st_mtime_ns
+    assert views[0] == views[1], "\n".join(
+        "A: %s\nB: %s" % pair for pair in zip(*views) if pair[0] != pair[1])
+    line = next(v for v in views[0] if v.startswith("./msg.h "))
+    assert line.split()[2] == "%d.%09d0" % divmod(
+        content_time_ns(PROJECT["msg.h"]), 10**9), line
+    root = next(v for v in views[0] if v.startswith(". "))
+    assert root.split()[2] == "%d.0000000000" % CONTENT_EPOCH
+
+
+def test_two_commits_differ_in_a_same_size_files_times_only(canonfs, tmp_path):
+    a = make_project(tmp_path / "a")
+    b = make_project(tmp_path / "b", word=NEW)
+    views = []
+    for src in (a, b):
+        m = canonfs(src, mnt=tmp_path / "mnt", env=daemon_env(tmp_path))
+        views.append(dict((line.split()[0], line) for line in
+                          find_view(m.root) if "/.git" not in line
+                          and not line.startswith(". ")))
+        assert m.stop() == 0
+    differ = sorted(p for p in views[0] if views[0][p] != views[1][p])
+    assert differ == sorted("./" + rel for rel in WORD_FILES), differ
+    for rel in WORD_FILES:
+        fa, fb = views[0]["./" + rel].split(), views[1]["./" + rel].split()
+        assert fa[1] == fb[1] and fa[2] != fb[2] and fa[5:] == fb[5:], \
+            "only the times of %s differ: %s / %s" % (rel, fa, fb)
+
+
+@pytest.mark.gobuild
+def test_a_shared_gocache_serves_a_clean_checkout_and_never_another_commit(
+        canonfs, tmp_path):
+    """The CI case: host A passes commit X and saves GOCACHE; host B
+    restores it. A clean checkout of X on B is served from the cache; a
+    checkout of Y, whose test input differs from X's at the same size, is
+    not."""
+    x = make_project(tmp_path / "x")
+    gocache = tmp_path / "shared-gocache"
+    mnt = tmp_path / "mnt"
+    results = {}
+    for name, word in (("A:x", OLD), ("B:x", OLD), ("B:y", NEW)):
+        host = tmp_path / name.replace(":", "-")
+        src = host / "checkout"
+        run(["git", "clone", "-q", x, src], tmp_path)
+        if word == NEW:
+            edit_in_place(src / "reader" / "testdata" / "input.txt", OLD, NEW)
+            git(src, "commit", "-qam", "y")
+        # A new machine: its own digest cache and baselines.
+        m = go_mount(canonfs, host, src, "digests=%s" % (host / "digests"),
+                     mnt=mnt)
+        env = go_env(host, gocache, canonfs_env(m.mnt, host))
+        out = go(["test", "-v", "./reader"], m.root, env, "go test").stdout
+        results[name] = ("(cached)" in out,
+                         out.split("input word: ", 1)[1].split()[0])
+        assert m.stop() == 0
+    assert results == {"A:x": (False, "alpha"), "B:x": (True, "alpha"),
+                       "B:y": (False, "omega")}, (
+        "B must reuse A's result for the same commit and re-run another "
+        "commit's changed test input: %r" % results)
+
+
+# --------------------------------------------------------------------------
+# The baseline itself: kept, reset, and safe when the clock lies.
+
+def baseline_files(tmp_path):
+    d = Path(daemon_env(tmp_path)["XDG_CACHE_HOME"]) / "canonfs" / "baselines"
+    return sorted(d.iterdir()) if d.exists() else []
+
+
+def test_the_baseline_is_kept_and_reset_on_request(canonfs, tmp_path):
+    repo = make_project(tmp_path / "repo")
+    m = canonfs(repo, env=daemon_env(tmp_path))
+    clean = content_time_ns(PROJECT["hello.c"])
+    assert os.stat(m.root / "hello.c").st_mtime_ns == clean
+    states = [p for p in baseline_files(tmp_path)
+              if str(repo) in p.read_text()]
+    assert len(states) == 1, "one baseline file names the tree"
+    assert m.stop() == 0
+    edit_in_place(repo / "hello.c", b"puts", b"PUTS")
+    edit_in_place(repo / "hello.c", b"PUTS", b"puts")  # the same bytes
+    m = canonfs(repo, mnt=m.mnt, env=daemon_env(tmp_path))
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        os.stat(repo / "hello.c").st_mtime_ns, \
+        "touched while unmounted: a change, whatever its bytes"
+    assert m.stop() == 0
+    # A documented reset (on a tree the user knows is clean).
+    m = canonfs(repo, "baseline=now", mnt=m.mnt, env=daemon_env(tmp_path))
+    assert os.stat(m.root / "hello.c").st_mtime_ns == clean
+    assert m.stop() == 0
+    m = canonfs(repo, mnt=m.mnt, env=daemon_env(tmp_path))
+    assert os.stat(m.root / "hello.c").st_mtime_ns == clean, \
+        "the reset baseline is kept"
+
+
+def test_a_baseline_in_the_future_shows_host_times_and_says_so(canonfs,
+                                                                tmp_path):
+    """The clock went back since the baseline was taken: ctimes cannot
+    tell a change from the checkout any more, so nothing is shown as
+    unchanged until the baseline is reset."""
+    repo = make_project(tmp_path / "repo")
+    m = canonfs(repo, env=daemon_env(tmp_path))
+    assert m.stop() == 0
+    state = next(p for p in baseline_files(tmp_path)
+                 if str(repo) in p.read_text())
+    lines = state.read_text().splitlines()
+    future = int(lines[1].split(".")[0]) + 7 * 86400
+    state.write_text("%s\n%d.000000000\n%s\n" % (lines[0], future, lines[2]))
+    m = canonfs(repo, mnt=m.mnt, env=daemon_env(tmp_path))
+    host = os.stat(repo / "hello.c")
+    assert os.stat(m.root / "hello.c").st_mtime_ns == host.st_mtime_ns
+    warning = [line for line in m.stderr().splitlines() if "future" in line]
+    assert len(warning) == 1 and "baseline=now" in warning[0], m.stderr()
+    assert m.stop() == 0
+    m = canonfs(repo, mnt=m.mnt, env=daemon_env(tmp_path))
+    assert os.stat(m.root / "hello.c").st_mtime_ns == host.st_mtime_ns, \
+        "still untrusted at the next mount"
+
+
+def test_a_baseline_that_cannot_be_kept_still_mounts_with_one_warning(
+        canonfs, tmp_path):
+    repo = make_project(tmp_path / "repo")
+    (tmp_path / "not-a-dir").write_text("")
+    env = dict(daemon_env(tmp_path),
+               XDG_CACHE_HOME=str(tmp_path / "not-a-dir" / "cache"))
+    m = canonfs(repo, env=env)
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        content_time_ns(PROJECT["hello.c"])
+    warnings = [line for line in m.stderr().splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "while unmounted" in warnings[0], \
+        m.stderr()
+
+
+def test_a_baseline_in_the_future_is_refused_when_given(run_canonfs,
+                                                        tmp_path):
+    repo = make_project(tmp_path / "repo")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = run_canonfs("-o", "baseline=%d" % (int(os.path.getmtime(repo))
+                                              + 86400), repo, mnt)
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "future" in proc.stderr, \
+        proc.stderr
+    unmount(mnt)
+
+
+@pytest.fixture
+def seconds_fs(tmp_path):
+    """An ext4 with 128-byte inodes: whole-second timestamps, as old
+    filesystems and some network ones keep them."""
+    image, mnt = tmp_path / "ext4.img", tmp_path / "seconds"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    if shutil.which("mkfs.ext4") is None or run(
+            ["mkfs.ext4", "-q", "-I", "128", "-F", image], tmp_path,
+            check=False).returncode or run(
+            ["mount", "-o", "loop", image, mnt], tmp_path,
+            check=False).returncode:
+        pytest.skip("cannot make a loop-mounted ext4 here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_whole_second_timestamps_never_hide_a_change(canonfs, tmp_path,
+                                                    seconds_fs):
+    """On a filesystem that keeps seconds, an edit in the same second as
+    the mount has the same ctime as the checkout: it must count as
+    changed."""
+    repo = make_project(seconds_fs / "repo")
+    assert os.stat(repo / "msg.h").st_ctime_ns % 10**9 == 0, \
+        "the test filesystem should keep whole seconds"
+    m = canonfs(repo, env=daemon_env(tmp_path))
+    edit_in_place(repo / "msg.h", OLD, NEW)
+    m.barrier()
+    assert os.stat(m.root / "msg.h").st_mtime_ns == \
+        os.stat(repo / "msg.h").st_mtime_ns, \
+        "an edit right after mounting shows its true time"
