@@ -110,15 +110,13 @@ static int state_name(const char *host_root, char *out, size_t out_size)
 
 	if (statx(AT_FDCWD, host_root, 0, STATX_INO | STATX_BTIME, &stx))
 		return errno;
-	len = snprintf(identity, sizeof(identity),
-		       "%s\n%u:%u %llu %lld.%u", host_root,
-		       stx.stx_dev_major, stx.stx_dev_minor,
-		       (unsigned long long)stx.stx_ino,
-		       (stx.stx_mask & STATX_BTIME)
-			       ? (long long)stx.stx_btime.tv_sec
-			       : 0LL,
-		       (stx.stx_mask & STATX_BTIME) ? stx.stx_btime.tv_nsec
-						    : 0u);
+	len = snprintf(
+		identity, sizeof(identity), "%s\n%u:%u %llu %lld.%u", host_root,
+		stx.stx_dev_major, stx.stx_dev_minor,
+		(unsigned long long)stx.stx_ino,
+		(stx.stx_mask & STATX_BTIME) ? (long long)stx.stx_btime.tv_sec
+					     : 0LL,
+		(stx.stx_mask & STATX_BTIME) ? stx.stx_btime.tv_nsec : 0u);
 	if (len < 0 || (size_t)len >= sizeof(identity) ||
 	    !EVP_Digest(identity, (size_t)len, digest, NULL, EVP_sha256(),
 			NULL))

@@ -126,8 +126,7 @@ static void compact(struct digest_cache *c)
 	if (!(out = hostpath_create_temp(c->path, tmp, sizeof(tmp))))
 		return;
 	fputs(DIGESTS_MAGIC, out);
-	HASH_ITER(hh, c->entries, e, next)
-	{
+	HASH_ITER (hh, c->entries, e, next) {
 		encode(e, rec);
 		fwrite(rec, 1, sizeof(rec), out);
 	}
@@ -243,8 +242,7 @@ static int open_file(const char *path, char *err, size_t err_size)
 	return -1;
 }
 
-struct digest_cache *digests_open(const char *path, char *err,
-				  size_t err_size)
+struct digest_cache *digests_open(const char *path, char *err, size_t err_size)
 {
 	struct digest_cache *c = calloc(1, sizeof(*c));
 
@@ -315,8 +313,8 @@ static bool is_racy(const struct stat *st)
 /* One pass over the bytes behind fd (from offset 0) for both sums. The
  * blob id's header names the size, taken from fstat first: EAGAIN when
  * the file changed size while it was read. */
-static int hash_pass(int fd, EVP_MD_CTX *sha256, EVP_MD_CTX *sha1,
-		     char *buf, size_t buf_size, struct digests_pair *out)
+static int hash_pass(int fd, EVP_MD_CTX *sha256, EVP_MD_CTX *sha1, char *buf,
+		     size_t buf_size, struct digests_pair *out)
 {
 	char header[32];
 	int header_len;
@@ -398,7 +396,8 @@ int digests_get_pair(struct digest_cache *c, int fd, const struct stat *st,
 	/* Remember only what is known to be the version asked about. */
 	if (!err && fstat(read_fd, &now) == 0) {
 		version_of(&now, &after);
-		if (memcmp(&after, &want, sizeof(want)) == 0 && !is_racy(&now)) {
+		if (memcmp(&after, &want, sizeof(want)) == 0 &&
+		    !is_racy(&now)) {
 			pthread_mutex_lock(&c->lock);
 			remember(c, &want, out);
 			queue_record(c, &want, out);
@@ -438,8 +437,7 @@ void digests_close(struct digest_cache *c)
 	pthread_mutex_lock(&c->lock);
 	write_pending(c);
 	pthread_mutex_unlock(&c->lock);
-	HASH_ITER(hh, c->entries, e, next)
-	{
+	HASH_ITER (hh, c->entries, e, next) {
 		HASH_DEL(c->entries, e);
 		free(e);
 	}

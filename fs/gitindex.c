@@ -62,8 +62,7 @@ void gitindex_free(struct gitindex *index)
 
 	if (!index)
 		return;
-	HASH_ITER(hh, index->entries, e, next)
-	{
+	HASH_ITER (hh, index->entries, e, next) {
 		HASH_DEL(index->entries, e);
 		free(e->path);
 		free(e);
@@ -106,7 +105,8 @@ static bool add_entry(struct gitindex *index, const unsigned char *fixed,
 		e->conflict = true;
 		return true;
 	}
-	if (!(e = calloc(1, sizeof(*e))) || !(e->path = strndup(path, path_len))) {
+	if (!(e = calloc(1, sizeof(*e))) ||
+	    !(e->path = strndup(path, path_len))) {
 		free(e);
 		return false;
 	}
@@ -118,8 +118,8 @@ static bool add_entry(struct gitindex *index, const unsigned char *fixed,
 	e->mode = be32(fixed + 24);
 	e->size = be32(fixed + 36);
 	memcpy(e->oid, fixed + 40, GITINDEX_OID_SIZE);
-	e->stat_trusted = !(flags & FLAG_ASSUME_VALID) &&
-			  !(xflags & XFLAG_SKIP_WORKTREE);
+	e->stat_trusted =
+		!(flags & FLAG_ASSUME_VALID) && !(xflags & XFLAG_SKIP_WORKTREE);
 	e->conflict = (flags & FLAG_STAGE) != 0;
 	HASH_ADD_KEYPTR(hh, index->entries, e->path, path_len, e);
 	index->count++;
@@ -263,7 +263,8 @@ static unsigned char *read_all(int fd, size_t max, size_t *len)
 	ssize_t n;
 
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 0 ||
-	    (size_t)st.st_size > max || !(data = malloc((size_t)st.st_size + 1)))
+	    (size_t)st.st_size > max ||
+	    !(data = malloc((size_t)st.st_size + 1)))
 		return NULL;
 	while (got < (size_t)st.st_size &&
 	       (n = read(fd, data + got, (size_t)st.st_size - got)) > 0)
@@ -296,7 +297,8 @@ static bool gitdir_of_file(const char *dot_git, const char *work_tree,
 	len = strcspn(line + 8, "\n");
 	line[8 + len] = '\0';
 	if (line[8] == '/')
-		return (size_t)snprintf(out, out_size, "%s", line + 8) < out_size;
+		return (size_t)snprintf(out, out_size, "%s", line + 8) <
+		       out_size;
 	return (size_t)snprintf(out, out_size, "%s/%s", work_tree, line + 8) <
 	       out_size;
 }
@@ -392,7 +394,8 @@ struct gitindex *gitindex_load(const char *host_dir)
 		return NULL;
 	if (fstat(fd, &st) == 0 &&
 	    (data = read_all(fd, INDEX_MAX_BYTES, &len))) {
-		index = gitindex_parse(data, len, work_tree, prefix, &st.st_mtim);
+		index = gitindex_parse(data, len, work_tree, prefix,
+				       &st.st_mtim);
 		free(data);
 	}
 	close(fd);

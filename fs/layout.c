@@ -295,8 +295,8 @@ int layout_build(struct layout *layout, const struct canonfs_options *opts,
 		return -1;
 	}
 
-	if (add_mirror(layout, LAYOUT_SRC, "/src", opts->src_dir, "SRCDIR",
-		       err, err_size))
+	if (add_mirror(layout, LAYOUT_SRC, "/src", opts->src_dir, "SRCDIR", err,
+		       err_size))
 		return -1;
 	for (size_t i = 0; i < opts->n_mirrors; i++) {
 		snprintf(what, sizeof(what),

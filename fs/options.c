@@ -238,10 +238,11 @@ static int add_sys(struct canonfs_options *opts, const char *value)
 	} else {
 		name_len = colon ? (size_t)(colon - value) : 0;
 		if (!colon || colon[1] == '\0' || name_len > NAME_MAX)
-			return fail(opts,
-				    "-o sys=%s: expected NAME:HOSTDIR or none "
-				    "(e.g. -o sys=usr:/opt/sysroot/usr/include)",
-				    value);
+			return fail(
+				opts,
+				"-o sys=%s: expected NAME:HOSTDIR or none "
+				"(e.g. -o sys=usr:/opt/sysroot/usr/include)",
+				value);
 		memcpy(name, value, name_len);
 		name[name_len] = '\0';
 		if (!sysinc_valid_name(name))
@@ -430,8 +431,9 @@ static int check_baseline(struct canonfs_options *opts)
 	bool now;
 
 	if (opts->rules.time_mode != CANON_TIME_BASELINE)
-		return fail(opts, "conflicting options: -o baseline= applies to "
-				  "-o mtime=baseline only (drop one of them)");
+		return fail(opts,
+			    "conflicting options: -o baseline= applies to "
+			    "-o mtime=baseline only (drop one of them)");
 	if (baseline_parse_arg(opts->baseline_arg, &now, &seconds))
 		return fail(opts,
 			    "-o baseline=%s: expected now or seconds since "

@@ -20,7 +20,8 @@
 
 size_t sysinc_parse_search_list(const char *output, char **dirs, size_t max)
 {
-	const char *start = strstr(output, "#include <...> search starts here:");
+	const char *start =
+		strstr(output, "#include <...> search starts here:");
 	const char *line, *end;
 	char raw[PATH_MAX], clean[PATH_MAX];
 	size_t n = 0;
@@ -68,7 +69,8 @@ static bool has_component(const char *dir, const char *name)
 	size_t len = strlen(name);
 
 	for (const char *p = dir; (p = strstr(p, name)); p++)
-		if (p > dir && p[-1] == '/' && (p[len] == '/' || p[len] == '\0'))
+		if (p > dir && p[-1] == '/' &&
+		    (p[len] == '/' || p[len] == '\0'))
 			return true;
 	return false;
 }
@@ -119,7 +121,7 @@ void sysinc_name_for(const char *dir, unsigned pos, char *out, size_t out_size)
 		name = "cc-fixed";
 	else if (has_component(dir, "c++"))
 		name = strcmp(last, "backward") == 0 ? "c++-backward"
-		       : has_triplet_component(dir) ? "c++-target"
+		       : has_triplet_component(dir)  ? "c++-target"
 						     : "c++";
 	else if (strcmp(last, "include") == 0 &&
 		 (has_component(dir, "gcc") || has_component(dir, "clang")))
@@ -174,8 +176,8 @@ static char *compiler_search_output(const char *compiler, const char *lang)
 		free(words);
 		return NULL;
 	}
-	const char *tail[] = {"-E", "-Wp,-v", "-x", lang, "/dev/null",
-			      "-o", "/dev/null", NULL};
+	const char *tail[] = {"-E",	   "-Wp,-v", "-x",	  lang,
+			      "/dev/null", "-o",     "/dev/null", NULL};
 	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
 		argv[argc++] = (char *)tail[i];
 

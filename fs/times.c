@@ -29,8 +29,8 @@ const char *times_mode_name(enum canon_time_mode mode)
 }
 
 int times_open(struct times *t, const struct layout *layout,
-	       const struct canonfs_options *opts,
-	       struct digest_cache *digests, char *err, size_t err_size)
+	       const struct canonfs_options *opts, struct digest_cache *digests,
+	       char *err, size_t err_size)
 {
 	bool by_content = opts->rules.time_mode == CANON_TIME_CONTENT ||
 			  opts->rules.time_mode == CANON_TIME_BASELINE;

@@ -46,12 +46,12 @@
 #define BASELINE_COARSE_NS ((int64_t)2000000000)
 
 struct baseline {
-	int64_t since_ns;   /* atomic; ctimes at or after it are changes;
-			       0: every entry counts as changed */
-	char *state_path;   /* the file it is kept in (owned), or NULL */
-	char *host_root;    /* the tree's resolved path (owned) */
-	bool created;	    /* started by this mount */
-	bool to_keep;	    /* to be written by baseline_keep */
+	int64_t since_ns; /* atomic; ctimes at or after it are changes;
+			     0: every entry counts as changed */
+	char *state_path; /* the file it is kept in (owned), or NULL */
+	char *host_root;  /* the tree's resolved path (owned) */
+	bool created;	  /* started by this mount */
+	bool to_keep;	  /* to be written by baseline_keep */
 };
 
 /*

@@ -42,8 +42,7 @@ struct digest_cache;
  * file cannot be created, or exists and is not a digest cache (it is never
  * overwritten then).
  */
-struct digest_cache *digests_open(const char *path, char *err,
-				  size_t err_size);
+struct digest_cache *digests_open(const char *path, char *err, size_t err_size);
 
 /* The default file ($XDG_CACHE_HOME or $HOME/.cache). Returns 0, or -1
  * when neither variable is set. */

@@ -33,12 +33,12 @@ struct canonfs_fs {
 	struct sysinc_list sys;		    /* const after start; owned */
 	struct times times; /* the time mode's state; const after start
 			       but the baselines' atomics (times.h) */
-	struct digest_cache *digests;	    /* owned; lock inside */
-	struct inode_table inodes;	    /* owned; locks inside */
-	struct stats stats;		    /* atomics inside */
-	struct own_changes own;	 /* the daemon's own entry changes; lock
-				    inside */
-	struct trace trace;	 /* -o trace; lock inside */
+	struct digest_cache *digests; /* owned; lock inside */
+	struct inode_table inodes;    /* owned; locks inside */
+	struct stats stats;	      /* atomics inside */
+	struct own_changes own;	      /* the daemon's own entry changes; lock
+					 inside */
+	struct trace trace;	      /* -o trace; lock inside */
 	struct invalidator *inv; /* host watcher, for the barrier; not owned
 				    (main.c's), lock inside */
 	/* Set at INIT: the kernel is told to stop sending OPEN, OPENDIR and

@@ -30,7 +30,7 @@ enum layout_kind {
 /* Mirror 0 is always SRCDIR at "/src". */
 struct layout_mirror {
 	enum layout_kind kind;
-	bool read_only; /* system headers: a build never writes them */
+	bool read_only;	  /* system headers: a build never writes them */
 	char *virt_path;  /* "/src", "/extra/tools" */
 	char *host_root;  /* the host directory, resolved (realpath) */
 	char *host_given; /* absolute and clean, as the user spelled it */

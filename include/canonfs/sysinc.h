@@ -36,23 +36,23 @@ enum {
 };
 
 struct sysinc_dir {
-	char *name;	 /* "cc", "usr", ... (owned) */
-	char *host_dir;	 /* as the compiler or the user gave it (owned) */
-	unsigned langs;	 /* SYSINC_C | SYSINC_CXX */
-	unsigned c_pos;	 /* position in the C search list */
+	char *name;	  /* "cc", "usr", ... (owned) */
+	char *host_dir;	  /* as the compiler or the user gave it (owned) */
+	unsigned langs;	  /* SYSINC_C | SYSINC_CXX */
+	unsigned c_pos;	  /* position in the C search list */
 	unsigned cxx_pos; /* position in the C++ search list */
 };
 
 struct sysinc_list {
 	struct sysinc_dir *dirs; /* owned */
 	size_t n;
-	char *compiler; /* the compiler asked (owned), NULL when none */
+	char *compiler;	      /* the compiler asked (owned), NULL when none */
 	bool compiler_chosen; /* -o cc= given: `canonfs env` exports CC */
 };
 
 /* One `-o sys=` value as the options keep it. */
 struct sysinc_spec {
-	char *name;	/* NULL for "none" */
+	char *name; /* NULL for "none" */
 	char *host_dir;
 };
 

@@ -54,8 +54,8 @@ struct times {
  * used). Nothing is written and nothing said: see times_keep.
  */
 int times_open(struct times *t, const struct layout *layout,
-	       const struct canonfs_options *opts,
-	       struct digest_cache *digests, char *err, size_t err_size);
+	       const struct canonfs_options *opts, struct digest_cache *digests,
+	       char *err, size_t err_size);
 
 /* Once mounted: store the baselines that are new, and say on stderr what
  * works but loses something (a baseline that cannot be kept, one in the

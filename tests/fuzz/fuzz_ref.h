@@ -87,9 +87,9 @@ static inline bool is_dotdot(const char *s, size_t len)
 static inline char *ref_tidy(const char *p)
 {
 	size_t plen = strlen(p);
-	bool dir = plen > 0 && (p[plen - 1] == '/' ||
-				(p[plen - 1] == '.' &&
-				 (plen == 1 || p[plen - 2] == '/')));
+	bool dir = plen > 0 &&
+		   (p[plen - 1] == '/' ||
+		    (p[plen - 1] == '.' && (plen == 1 || p[plen - 2] == '/')));
 	struct comps in;
 	size_t used = 0;
 	char *out = malloc(plen + 3);

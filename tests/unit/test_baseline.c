@@ -84,8 +84,8 @@ static void test_state(void)
 	baseline_close(&again);
 
 	/* Explicit: a past second is taken and kept. */
-	CHECK(baseline_open(&again, tree, state, "1700000000", err,
-			    sizeof(err), warn, sizeof(warn)) == 0);
+	CHECK(baseline_open(&again, tree, state, "1700000000", err, sizeof(err),
+			    warn, sizeof(warn)) == 0);
 	CHECK(again.since_ns == 1700000000 * S);
 	CHECK(baseline_keep(&again) == 0);
 	baseline_close(&again);

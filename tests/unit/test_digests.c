@@ -29,8 +29,8 @@ static off_t file_size(const char *path)
 static void forge_record(const struct stat *st, unsigned char sha_byte,
 			 unsigned char rec[112])
 {
-	int64_t fields[7] = {(int64_t)st->st_dev,   (int64_t)st->st_ino,
-			     st->st_size,	    st->st_mtim.tv_sec,
+	int64_t fields[7] = {(int64_t)st->st_dev, (int64_t)st->st_ino,
+			     st->st_size,	  st->st_mtim.tv_sec,
 			     st->st_mtim.tv_nsec, st->st_ctim.tv_sec,
 			     st->st_ctim.tv_nsec};
 	uint32_t h = 2166136261u;

@@ -78,8 +78,7 @@ static void test_parse_and_find(void)
 	CHECK(oid[0] == 0xbb);
 	CHECK(gitindex_find(index, "/w/dir/c.c", &st, oid) ==
 	      GITINDEX_CONFLICT);
-	CHECK(gitindex_find(index, "/w/new.c", &st, oid) ==
-	      GITINDEX_UNTRACKED);
+	CHECK(gitindex_find(index, "/w/new.c", &st, oid) == GITINDEX_UNTRACKED);
 	CHECK(gitindex_find(index, "/wx/a.c", &st, oid) == GITINDEX_UNTRACKED);
 	CHECK(gitindex_find(index, "/elsewhere/a.c", &st, oid) ==
 	      GITINDEX_UNTRACKED);
@@ -96,18 +95,18 @@ static void test_parse_and_find(void)
 	/* Racy: written in the second the file was last modified. */
 	later.tv_sec = st.st_mtim.tv_sec;
 	index = gitindex_parse(buf, len, "/w", "", &later);
-	CHECK(index && gitindex_find(index, "/w/a.c", &st, oid) ==
-			       GITINDEX_UNKNOWN);
+	CHECK(index &&
+	      gitindex_find(index, "/w/a.c", &st, oid) == GITINDEX_UNKNOWN);
 	gitindex_free(index);
 
 	/* A mirror below the work tree keeps its own paths only. */
 	later.tv_sec = 2000000000;
 	index = gitindex_parse(buf, len, "/w", "dir", &later);
 	CHECK(index && gitindex_count(index) == 2);
-	CHECK(index && gitindex_find(index, "/w/a.c", &st, oid) ==
-			       GITINDEX_UNTRACKED);
-	CHECK(index && gitindex_find(index, "/w/dir/b.c", &st, oid) ==
-			       GITINDEX_CLEAN);
+	CHECK(index &&
+	      gitindex_find(index, "/w/a.c", &st, oid) == GITINDEX_UNTRACKED);
+	CHECK(index &&
+	      gitindex_find(index, "/w/dir/b.c", &st, oid) == GITINDEX_CLEAN);
 	gitindex_free(index);
 
 	/* Damage anywhere gives no index, never a wrong answer. */

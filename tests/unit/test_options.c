@@ -123,8 +123,8 @@ int main(void)
 	CHECK(parse((const char *[]){"canonfs", "-o", "sys=u:/a,sys=u:/b", "s",
 				     "m", NULL}) == -1);
 	CHECK(strstr(opts.error, "sys/u twice") != NULL);
-	CHECK(parse((const char *[]){"canonfs", "-o", "cc=", "s", "m",
-				     NULL}) == -1);
+	CHECK(parse((const char *[]){"canonfs", "-o", "cc=", "s", "m", NULL}) ==
+	      -1);
 	CHECK(strstr(opts.error, "-o cc=: empty") != NULL);
 	CHECK(parse((const char *[]){"canonfs", "-o", "mirror=sys/x:/x", "s",
 				     "m", NULL}) == -1);
@@ -155,12 +155,13 @@ int main(void)
 	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=zero", "s", "m",
 				     NULL}) == 0);
 	CHECK(opts.rules.time_mode == CANON_TIME_ZERO);
-	CHECK(parse((const char *[]){"canonfs", "-o", "mtime=baseline,baseline=now",
-				     "s", "m", NULL}) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-o",
+				     "mtime=baseline,baseline=now", "s", "m",
+				     NULL}) == 0);
 	CHECK(opts.rules.time_mode == CANON_TIME_BASELINE);
 	CHECK_STR(opts.baseline_arg, "now");
-	CHECK(parse((const char *[]){"canonfs", "-o", "baseline=1700000000", "s",
-				     "m", NULL}) == 0);
+	CHECK(parse((const char *[]){"canonfs", "-o", "baseline=1700000000",
+				     "s", "m", NULL}) == 0);
 	CHECK(parse((const char *[]){"canonfs", "-o", "baseline=soon", "s", "m",
 				     NULL}) != 0);
 	CHECK(strstr(opts.error, "baseline=soon") != NULL);

@@ -69,8 +69,8 @@ int main(void)
 	own_write_init(&w, &s0);
 	CHECK(own_write_before(&own, &w, &s0, false)); /* A */
 	CHECK(own_write_before(&own, &w, &s0, false)); /* C */
-	own_write_after(&own, &w, &s2);	 /* C, the newer */
-	own_write_after(&own, &w, &s1);	 /* A, the older */
+	own_write_after(&own, &w, &s2);		       /* C, the newer */
+	own_write_after(&own, &w, &s1);		       /* A, the older */
 	CHECK(own_consume_write(&own, &w, &s2));
 	one_write(&own, &w, s2, s3);
 	CHECK(own_consume_write(&own, &w, &s3));
@@ -97,7 +97,7 @@ int main(void)
 	 * fresh one, and nothing is marked foreign.
 	 */
 	own_write_init(&w, &s0);
-	one_write(&own, &w, s0, s1);	 /* A */
+	one_write(&own, &w, s0, s1); /* A */
 	CHECK(!own_write_before(&own, &w, &s0, false));
 	CHECK(own_write_before(&own, &w, &s1, false));
 	own_write_after(&own, &w, &s2);
@@ -121,8 +121,8 @@ int main(void)
 	 * own event follows. Both are ours, and the known state stays s2.
 	 */
 	own_write_init(&w, &s0);
-	one_write(&own, &w, s0, s1);	 /* A */
-	one_write(&own, &w, s1, s2);	 /* B */
+	one_write(&own, &w, s0, s1); /* A */
+	one_write(&own, &w, s1, s2); /* B */
 	CHECK(own_consume_write(&own, &w, &s1));
 	CHECK(own_consume_write(&own, &w, &s2));
 	one_write(&own, &w, s2, s3);

@@ -59,8 +59,10 @@ int main(void)
 
 	/* Fixed names by role, never by host location or version. */
 	CHECK_STR(name_of("/usr/lib/gcc/x86_64-linux-gnu/12/include", 0), "cc");
-	CHECK_STR(name_of("/usr/lib/gcc/aarch64-linux-gnu/13/include", 0), "cc");
-	CHECK_STR(name_of("/usr/lib/llvm-14/lib/clang/14.0.6/include", 0), "cc");
+	CHECK_STR(name_of("/usr/lib/gcc/aarch64-linux-gnu/13/include", 0),
+		  "cc");
+	CHECK_STR(name_of("/usr/lib/llvm-14/lib/clang/14.0.6/include", 0),
+		  "cc");
 	CHECK_STR(name_of("/usr/lib/gcc/x86_64-linux-gnu/12/include-fixed", 0),
 		  "cc-fixed");
 	CHECK_STR(name_of("/usr/include/c++/12", 0), "c++");
@@ -104,9 +106,8 @@ int main(void)
 	CHECK(list.n == 3 && list.compiler_chosen);
 	CHECK((d = find(&list, "c++")) && d->langs == SYSINC_CXX &&
 	      d->cxx_pos == 0);
-	CHECK((d = find(&list, "cc")) &&
-	      d->langs == (SYSINC_C | SYSINC_CXX) && d->c_pos == 0 &&
-	      d->cxx_pos == 1);
+	CHECK((d = find(&list, "cc")) && d->langs == (SYSINC_C | SYSINC_CXX) &&
+	      d->c_pos == 0 && d->cxx_pos == 1);
 	CHECK((d = find(&list, "usr")) && d->c_pos == 1 && d->cxx_pos == 2);
 	sysinc_free(&list);
 
