@@ -202,7 +202,7 @@ static void collect(struct inode *dir, void *arg)
 		if (child && changed == INVAL_ATTR && !S_ISLNK(st.st_mode) &&
 		    own_consume_attr(batch->own, st.st_dev, st.st_ino,
 				     canon_mode(st.st_mode),
-				     S_ISREG(st.st_mode) ? st.st_size : 0))
+				     S_ISREG(st.st_mode) ? st.st_size : 0, &st))
 			return;
 		/* Our own write or truncate: the kernel's pages hold it. */
 		if (child && changed == INVAL_INODE &&

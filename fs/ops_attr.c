@@ -221,9 +221,14 @@ static int do_setattr(struct canonfs_fs *fs, struct inode *inode,
  * call returns: record first the canonical mode and size the change will
  * leave (the reply gives them to the kernel). A wrong guess or a failed
  * call costs nothing: a record only ever skips an event that leaves the
- * view as it is. Host times are shown in passthrough mode, where every
- * event counts.
+ * view as it is. Where host times are shown, see record_own_times.
  */
+static bool shows_host_times(const struct canonfs_fs *fs)
+{
+	return fs->opts->rules.time_mode == CANON_TIME_PASSTHROUGH ||
+	       fs->opts->rules.time_mode == CANON_TIME_BASELINE;
+}
+
 static void expect_own_attr(struct canonfs_fs *fs, const struct inode *inode,
 			    const struct stat *attr, int to_set)
 {
@@ -231,16 +236,33 @@ static void expect_own_attr(struct canonfs_fs *fs, const struct inode *inode,
 	mode_t mode;
 
 	if ((to_set & FUSE_SET_ATTR_SIZE) || !inode->parent_watched ||
-	    fs->opts->rules.time_mode == CANON_TIME_PASSTHROUGH ||
-	    fs->opts->rules.time_mode == CANON_TIME_BASELINE ||
-	    host_stat(inode, &host))
+	    shows_host_times(fs) || host_stat(inode, &host))
 		return;
 	mode = to_set & FUSE_SET_ATTR_MODE
 		       ? (host.st_mode & S_IFMT) | (attr->st_mode & 07777)
 		       : host.st_mode;
 	own_record_attr(&fs->own, inode->key.dev, inode->key.ino,
 			canon_mode(mode),
-			S_ISREG(host.st_mode) ? host.st_size : 0);
+			S_ISREG(host.st_mode) ? host.st_size : 0, NULL);
+}
+
+/*
+ * Where host times are shown, a chmod or utimes of ours changes them (the
+ * ctime at least), which cannot be known before the call: the record is
+ * made after it, from the stat the reply is made of, and the watcher skips
+ * the event only while the file still has exactly those times (own.h).
+ * Go's chtimes of every target `go install` finds up to date would
+ * otherwise each cost an invalidation and a GETATTR.
+ */
+static void record_own_times(struct canonfs_fs *fs, const struct inode *inode,
+			     int to_set, const struct stat *host)
+{
+	if ((to_set & FUSE_SET_ATTR_SIZE) || !inode->parent_watched ||
+	    !shows_host_times(fs))
+		return;
+	own_record_attr(&fs->own, inode->key.dev, inode->key.ino,
+			canon_mode(host->st_mode),
+			S_ISREG(host->st_mode) ? host->st_size : 0, host);
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -249,7 +271,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	stats_add(&fs_of(req)->stats, STAT_SETATTR);
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
-	struct stat out;
+	struct stat out, host;
 	int err;
 
 	err = ops_check_writable(req, inode);
@@ -262,7 +284,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (!err && (to_set & FUSE_SET_ATTR_MODE) && fs->host_checks)
 		inode_mark_access_changed(inode);
 	if (!err)
-		err = ops_inode_attr(fs, inode, &out);
+		err = host_stat(inode, &host);
+	if (!err) {
+		record_own_times(fs, inode, to_set, &host);
+		err = ops_inode_attr_from(fs, inode, &host, &out);
+	}
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
 		trace_made(fs, inode);
 		trace_change(fs, inode, NULL, "written");

@@ -24,7 +24,8 @@ void own_destroy(struct own_changes *own)
 }
 
 static void record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
-		   const char *name, uint32_t kind, uint32_t mode, int64_t size)
+		   const char *name, uint32_t kind, uint32_t mode, int64_t size,
+		   const struct stat *times)
 {
 	struct own_change *slot;
 	char *copy = strdup(name);
@@ -40,6 +41,12 @@ static void record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 	slot->kind = kind;
 	slot->mode = mode;
 	slot->size = size;
+	slot->with_times = times != NULL;
+	if (times) {
+		slot->atime = times->st_atim;
+		slot->mtime = times->st_mtim;
+		slot->ctime = times->st_ctim;
+	}
 	slot->name = copy;
 	clock_gettime(CLOCK_MONOTONIC, &slot->when);
 	pthread_mutex_unlock(&own->lock);
@@ -54,20 +61,34 @@ static int64_t age_ns(const struct timespec *then, const struct timespec *now)
 void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		const char *name, uint32_t kind)
 {
-	record(own, dir_dev, dir_ino, name, kind, 0, 0);
+	record(own, dir_dev, dir_ino, name, kind, 0, 0, NULL);
 }
 
 void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
-		     uint32_t mode, int64_t size)
+		     uint32_t mode, int64_t size, const struct stat *times)
 {
-	record(own, dev, ino, "", IN_ATTRIB, mode, size);
+	record(own, dev, ino, "", IN_ATTRIB, mode, size, times);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether record c's times, if it has any, are still st's. */
+static bool times_hold(const struct own_change *c, const struct stat *st)
+{
+	return !c->with_times ||
+	       (st && same_time(&c->atime, &st->st_atim) &&
+		same_time(&c->mtime, &st->st_mtim) &&
+		same_time(&c->ctime, &st->st_ctim));
 }
 
 /* Find, free and report the first matching record; with check_age, an
  * expired one does not count. */
 static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		 const char *name, uint32_t kind, uint32_t mode, int64_t size,
-		 bool check_age)
+		 const struct stat *st, bool check_age)
 {
 	struct timespec now;
 	bool found = false;
@@ -83,7 +104,8 @@ static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		if (!c->name || c->kind != kind || c->dir_ino != dir_ino ||
 		    c->dir_dev != dir_dev || strcmp(c->name, name) != 0)
 			continue;
-		if (kind == IN_ATTRIB && (c->mode != mode || c->size != size))
+		if (kind == IN_ATTRIB && (c->mode != mode || c->size != size ||
+					  !times_hold(c, st)))
 			continue;
 		found = !check_age || age_ns(&c->when, &now) < OWN_LIFETIME_NS;
 		/* Used up, or expired: either way it goes. */
@@ -99,19 +121,19 @@ bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 {
 	if (kind & IN_ATTRIB) /* only through own_consume_attr */
 		return false;
-	return take(own, dir_dev, dir_ino, name, kind, 0, 0, true);
+	return take(own, dir_dev, dir_ino, name, kind, 0, 0, NULL, true);
 }
 
 bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
-		      uint32_t mode, int64_t size)
+		      uint32_t mode, int64_t size, const struct stat *st)
 {
-	return take(own, dev, ino, "", IN_ATTRIB, mode, size, true);
+	return take(own, dev, ino, "", IN_ATTRIB, mode, size, st, true);
 }
 
 void own_cancel(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		const char *name, uint32_t kind)
 {
-	take(own, dir_dev, dir_ino, name, kind, 0, 0, false);
+	take(own, dir_dev, dir_ino, name, kind, 0, 0, NULL, false);
 }
 
 static bool same_state(const struct own_write_state *w, const struct stat *st)

@@ -317,6 +317,38 @@ def test_own_attribute_changes_skip_invalidation_host_ones_do_not(tmp_path, cano
             "a host chmod +x behind our own utime was lost"
 
 
+def test_own_utimes_under_host_times_never_hide_a_host_change(tmp_path,
+                                                              canonfs):
+    """Where host times are shown (the default), our own utimes is skipped
+    by the watcher only while the file keeps exactly the times it left: a
+    host utime or chmod right behind it still shows."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / ("a%02d" % i)).write_text("x")
+    m = canonfs(src)
+    barrier = m.mnt / ".canonfs" / "barrier"
+    for i in range(40):
+        os.stat(m.root / ("a%02d" % i))
+    for i in range(40):
+        name = "a%02d" % i
+        os.utime(m.root / name, (1000 + i, 2000 + i))
+        if i % 2:
+            os.utime(src / name, (5000 + i, 6000 + i))
+        else:
+            os.chmod(src / name, 0o755)
+    barrier.read_text()
+    for i in range(40):
+        st = os.stat(m.root / ("a%02d" % i))
+        if i % 2:
+            assert st.st_mtime == 6000 + i, \
+                "a host utime behind our own was lost"
+        else:
+            assert (st.st_mtime, st.st_mode & 0o777) == (2000 + i, 0o755), \
+                "a host chmod behind our own utime was lost"
+        assert st.st_ctime == os.stat(src / ("a%02d" % i)).st_ctime
+
+
 def test_walked_tree_leaves_no_listing_and_forgotten_inodes_go(tmp_path,
                                                                canonfs):
     """Memory follows what the kernel holds: a finished listing pass keeps

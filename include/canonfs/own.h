@@ -30,6 +30,8 @@ struct own_change {
 			  or IN_ATTRIB */
 	uint32_t mode; /* IN_ATTRIB: the canonical mode and size the kernel */
 	int64_t size;  /* was given after the change */
+	bool with_times; /* IN_ATTRIB: the host times below count too */
+	struct timespec atime, mtime, ctime;
 	struct timespec when;
 	char *name; /* owned ("" for IN_ATTRIB); NULL for a free slot */
 };
@@ -61,11 +63,18 @@ bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
  * size are still those the kernel was given, that is when the view did not
  * change whatever happened. So a record may be made before the change,
  * with the values it will leave, and a stale one is harmless.
+ *
+ * Where the view shows host times (the baseline and passthrough modes),
+ * they are part of it: times is then the host's stat right after the
+ * change (the record is made after it, so an event read first is simply
+ * invalidated), and the event is skipped only when the file's times are
+ * still exactly those. Elsewhere times is NULL. st is the file's stat when
+ * the event is read.
  */
 void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
-		     uint32_t mode, int64_t size);
+		     uint32_t mode, int64_t size, const struct stat *times);
 bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
-		      uint32_t mode, int64_t size);
+		      uint32_t mode, int64_t size, const struct stat *st);
 
 /*
  * Writes and truncates through the mount. The kernel updated its pages as

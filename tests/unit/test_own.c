@@ -134,6 +134,30 @@ int main(void)
 	own_write_after(&own, &w, NULL);
 	CHECK(own_consume_write(&own, &w, &s0));
 
+	/* Attribute records: with times (host times shown), an event is ours
+	 * only while every time is still the one recorded. */
+	{
+		struct stat after = {0}, later;
+
+		after.st_mtim.tv_sec = 2000;
+		after.st_ctim.tv_sec = 3000;
+		own_record_attr(&own, 1, 7, 0100644, 5, &after);
+		CHECK(own_consume_attr(&own, 1, 7, 0100644, 5, &after));
+		CHECK(!own_consume_attr(&own, 1, 7, 0100644, 5, &after));
+		own_record_attr(&own, 1, 7, 0100644, 5, &after);
+		later = after;
+		later.st_ctim.tv_nsec = 1; /* a host change behind ours */
+		CHECK(!own_consume_attr(&own, 1, 7, 0100644, 5, &later));
+		later = after;
+		later.st_mtim.tv_sec = 2001;
+		CHECK(!own_consume_attr(&own, 1, 7, 0100644, 5, &later));
+		CHECK(!own_consume_attr(&own, 1, 7, 0100755, 5, &after));
+		CHECK(own_consume_attr(&own, 1, 7, 0100644, 5, &after));
+		/* Without times (constant views), mode and size decide. */
+		own_record_attr(&own, 1, 8, 0100644, 5, NULL);
+		CHECK(own_consume_attr(&own, 1, 8, 0100644, 5, &later));
+	}
+
 	own_destroy(&own);
 	return check_summary("own");
 }
