@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -247,6 +248,52 @@ int baseline_open(struct baseline *b, const char *host_root,
 	return 0;
 }
 
+/* The host path a baseline file names (its third line), or "". */
+static void named_tree(int dir_fd, const char *name, char *out, size_t size)
+{
+	char text[PATH_MAX + 128], *line;
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t len = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+
+	out[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	if (len <= 0)
+		return;
+	text[len] = '\0';
+	if (strncmp(text, BASELINE_MAGIC, strlen(BASELINE_MAGIC)) != 0 ||
+	    !(line = strchr(text + strlen(BASELINE_MAGIC), '\n')))
+		return;
+	line[strcspn(line + 1, "\n") + 1] = '\0';
+	snprintf(out, size, "%s", line + 1);
+}
+
+/*
+ * Remove the baselines of trees that are gone (a CI workspace, a test's
+ * temporary clone), so that the directory does not grow for ever: done
+ * when a new baseline is made, which is when a new tree appeared. A tree
+ * that comes back at the same path gets a new baseline anyway (another
+ * birth time). Only files of our format are touched.
+ */
+static void forget_gone_trees(const char *dir)
+{
+	char tree[PATH_MAX];
+	struct dirent *entry;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((entry = readdir(d))) {
+		if (entry->d_name[0] == '.')
+			continue;
+		named_tree(dirfd(d), entry->d_name, tree, sizeof(tree));
+		if (tree[0] == '/' && stat(tree, &st) && errno == ENOENT)
+			unlinkat(dirfd(d), entry->d_name, 0);
+	}
+	closedir(d);
+}
+
 int baseline_keep(struct baseline *b)
 {
 	char dir[PATH_MAX];
@@ -257,9 +304,12 @@ int baseline_keep(struct baseline *b)
 	if (!b->state_path)
 		return ENOENT;
 	/* The directory is made as XDG caches are. */
-	if (path_dirname(b->state_path, dir, sizeof(dir)) == 0 &&
-	    (err = hostpath_make_dirs(dir, NULL)))
-		return err;
+	if (path_dirname(b->state_path, dir, sizeof(dir)) == 0) {
+		if ((err = hostpath_make_dirs(dir, NULL)))
+			return err;
+		if (b->created)
+			forget_gone_trees(dir);
+	}
 	if ((err = write_state(b->state_path, b->since_ns, b->host_root)))
 		return err;
 	b->to_keep = false;

@@ -78,10 +78,9 @@ static bool same_time(const struct timespec *a, const struct timespec *b)
 /* Whether record c's times, if it has any, are still st's. */
 static bool times_hold(const struct own_change *c, const struct stat *st)
 {
-	return !c->with_times ||
-	       (st && same_time(&c->atime, &st->st_atim) &&
-		same_time(&c->mtime, &st->st_mtim) &&
-		same_time(&c->ctime, &st->st_ctim));
+	return !c->with_times || (st && same_time(&c->atime, &st->st_atim) &&
+				  same_time(&c->mtime, &st->st_mtim) &&
+				  same_time(&c->ctime, &st->st_ctim));
 }
 
 /* Find, free and report the first matching record; with check_age, an
@@ -104,8 +103,8 @@ static bool take(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		if (!c->name || c->kind != kind || c->dir_ino != dir_ino ||
 		    c->dir_dev != dir_dev || strcmp(c->name, name) != 0)
 			continue;
-		if (kind == IN_ATTRIB && (c->mode != mode || c->size != size ||
-					  !times_hold(c, st)))
+		if (kind == IN_ATTRIB &&
+		    (c->mode != mode || c->size != size || !times_hold(c, st)))
 			continue;
 		found = !check_age || age_ns(&c->when, &now) < OWN_LIFETIME_NS;
 		/* Used up, or expired: either way it goes. */

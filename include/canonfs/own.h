@@ -26,10 +26,10 @@
 struct own_change {
 	uint64_t dir_dev; /* for IN_ATTRIB: the file's own dev and ino */
 	uint64_t dir_ino;
-	uint32_t kind; /* IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
-			  or IN_ATTRIB */
-	uint32_t mode; /* IN_ATTRIB: the canonical mode and size the kernel */
-	int64_t size;  /* was given after the change */
+	uint32_t kind;	 /* IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
+			    or IN_ATTRIB */
+	uint32_t mode;	 /* IN_ATTRIB: the canonical mode and size the kernel */
+	int64_t size;	 /* was given after the change */
 	bool with_times; /* IN_ATTRIB: the host times below count too */
 	struct timespec atime, mtime, ctime;
 	struct timespec when;

@@ -124,6 +124,20 @@ static void test_state(void)
 	CHECK(baseline_keep(&again) == 0);
 	baseline_close(&again);
 
+	/* The clock goes back during a mount: from then on every entry is a
+	 * change, and the file says so for the next mount. */
+	CHECK(baseline_open(&again, tree, state, NULL, err, sizeof(err), warn,
+			    sizeof(warn)) == 0);
+	again.since_ns = ((int64_t)time(NULL) + 3600) * S;
+	st.st_ctim.tv_sec = 1000;
+	CHECK(baseline_changed(&again, &st));
+	CHECK(again.since_ns == 0);
+	baseline_close(&again);
+	CHECK(baseline_open(&again, tree, state, NULL, err, sizeof(err), warn,
+			    sizeof(warn)) == 0);
+	CHECK(again.since_ns == 0 && !again.created);
+	baseline_close(&again);
+
 	/* Garbage in the file: a new baseline, never a crash. */
 	write_file(b.state_path, "canonfs-baseline 1\nnonsense\n");
 	CHECK(baseline_open(&again, tree, state, NULL, err, sizeof(err), warn,
@@ -145,6 +159,28 @@ static void test_state(void)
 	CHECK(baseline_open(&again, dir, state, NULL, err, sizeof(err), warn,
 			    sizeof(warn)) == 0);
 	CHECK(again.created && strcmp(again.state_path, b.state_path) != 0);
+	CHECK(baseline_keep(&again) == 0);
+	baseline_close(&again);
+
+	/* A tree that is gone loses its baseline when a new one is made;
+	 * files that are not baselines stay. */
+	CHECK(baseline_open(&again, tree, state, "now", err, sizeof(err), warn,
+			    sizeof(warn)) == 0);
+	CHECK(baseline_keep(&again) == 0);
+	baseline_close(&again);
+	CHECK(access(b.state_path, F_OK) == 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tree);
+	CHECK(system(cmd) == 0);
+	snprintf(text, sizeof(text), "%s/notes", state);
+	write_file(text, "not a baseline\n");
+	snprintf(tree, sizeof(tree), "%s/another", dir);
+	CHECK(mkdir(tree, 0755) == 0);
+	CHECK(baseline_open(&again, tree, state, NULL, err, sizeof(err), warn,
+			    sizeof(warn)) == 0);
+	CHECK(baseline_keep(&again) == 0);
+	CHECK(access(b.state_path, F_OK) != 0);
+	CHECK(access(text, F_OK) == 0);
+	CHECK(access(again.state_path, F_OK) == 0);
 	baseline_close(&again);
 	baseline_close(&b);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
