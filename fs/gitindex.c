@@ -399,6 +399,13 @@ struct gitindex *gitindex_load(const char *host_dir)
 		free(data);
 	}
 	close(fd);
+	/* A repository that tracks nothing here (a home directory kept in
+	 * git, around a module cache or an unpacked tarball) says nothing
+	 * about this tree. */
+	if (index && index->count == 0) {
+		gitindex_free(index);
+		index = NULL;
+	}
 	return index;
 }
 

@@ -42,7 +42,8 @@ struct gitindex;
 /*
  * The index of the work tree containing host_dir (host_dir or the nearest
  * ancestor with a .git directory or file), or NULL when there is none,
- * it cannot be read, or it is in a form not read (see above). A .git not
+ * it cannot be read, it is in a form not read (see above), or it tracks
+ * nothing under host_dir. A .git not
  * owned by root, the daemon's user or host_dir's owner is ignored, as git
  * ignores a repository of another user.
  */

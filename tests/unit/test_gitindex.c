@@ -141,7 +141,7 @@ static void test_blob_id(void)
  * clean and one edited since. */
 static void test_real_checkout(void)
 {
-	char dir[] = "/tmp/canonfs-gitindex-XXXXXX", cmd[512], path[300];
+	char dir[] = "/tmp/canonfs-gitindex-XXXXXX", cmd[1024], path[300];
 	unsigned char oid[20], want[20];
 	struct gitindex *index;
 	struct stat st;
@@ -177,6 +177,12 @@ static void test_real_checkout(void)
 		CHECK(index && gitindex_count(index) == 1);
 		gitindex_free(index);
 	}
+	/* A directory the repository does not track: no index (a home
+	 * directory in git, around a module cache). */
+	snprintf(path, sizeof(path), "%s/untracked/deeper", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && echo x > %s/x", path, path);
+	CHECK(system(cmd) == 0);
+	CHECK(gitindex_load(path) == NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK(system(cmd) == 0);
 }
