@@ -90,11 +90,13 @@ int cmd_env_main(int argc, char **argv)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		/* GODEBUG and GOFLAGS get one setting each from the mount:
-		 * what the shell had is kept beside it. The flags variables
-		 * are the mount's as they are (README: add yours after). */
+		/* GODEBUG and GOFLAGS get one setting each from the mount,
+		 * PATH its toolchain first: what the shell had is kept
+		 * beside it. The flags variables are the mount's as they are
+		 * (README: add yours after). */
 		if ((strcmp(line, "GODEBUG") == 0 ||
-		     strcmp(line, "GOFLAGS") == 0) &&
+		     strcmp(line, "GOFLAGS") == 0 ||
+		     strcmp(line, "PATH") == 0) &&
 		    envmerge_value(line, eq + 1, getenv(line), mountpoint,
 				   &merged)) {
 			report_error("env: out of memory");

@@ -209,6 +209,39 @@ char *envmerge_goflags(const char *canonical, const char *user)
 	return t.data;
 }
 
+/*
+ * PATH: the mount's directories (its Go toolchain's bin) first, then the
+ * caller's entries that are not among them, so that `go` is the mount's
+ * and everything else is still found. An eval'd canonfs env leaves PATH
+ * as it was.
+ */
+char *envmerge_path(const char *canonical, const char *user)
+{
+	struct text t = {0};
+
+	text_add(&t, "%s", canonical);
+	while (*user) {
+		size_t len = strcspn(user, ":");
+		bool own = false;
+
+		for (const char *c = canonical; *c && !own;) {
+			size_t c_len = strcspn(c, ":");
+
+			own = c_len == len && memcmp(c, user, len) == 0;
+			c += c_len + (c[c_len] == ':');
+		}
+		if (!own)
+			text_add(&t, "%s%.*s", t.len ? ":" : "", (int)len,
+				 user);
+		user += len + (user[len] == ':');
+	}
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	return t.data;
+}
+
 /* The value for name: the mount's, combined with the caller's where both
  * count (*merged malloc'd, else NULL: the mount's replaces the caller's).
  * Returns 0 or ENOMEM. */
@@ -222,6 +255,8 @@ int envmerge_value(const char *name, const char *canonical, const char *user,
 		*merged = envmerge_godebug(canonical, user);
 	else if (strcmp(name, "GOFLAGS") == 0)
 		*merged = envmerge_goflags(canonical, user);
+	else if (strcmp(name, "PATH") == 0)
+		*merged = envmerge_path(canonical, user);
 	else if (strcmp(name, "CGO_CPPFLAGS") == 0)
 		*merged =
 			envmerge_cgo_flags(canonical, user, mountpoint, false);

@@ -12,12 +12,14 @@
 #include "canonfs/text.h"
 #include "canonfs/times.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -94,27 +96,107 @@ bool goenv_gopath_dir(const struct canonfs_options *opts,
 	return first_gopath(out, out_size) && !clashes(out, mountpoint);
 }
 
-/* ---- the variables ---- */
-
-/* Whether command (a path, or a name looked up in $PATH) can be run. */
-static bool runnable(const char *command)
+/* Where command (a path, or a name looked up in $PATH) can be run from:
+ * true with its path in full. */
+static bool find_command(const char *command, char *full, size_t full_size)
 {
 	const char *path = getenv("PATH");
-	char full[PATH_MAX];
 
 	if (strchr(command, '/'))
-		return access(command, X_OK) == 0;
+		return fits(snprintf(full, full_size, "%s", command),
+			    full_size) &&
+		       access(command, X_OK) == 0;
 	for (const char *p = path ? path : ""; *p;) {
 		size_t len = strcspn(p, ":");
 
 		if (len > 0 &&
-		    (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)len, p,
-				     command) < sizeof(full) &&
+		    fits(snprintf(full, full_size, "%.*s/%s", (int)len, p,
+				  command),
+			 full_size) &&
 		    access(full, X_OK) == 0)
 			return true;
 		p += len + (p[len] == ':');
 	}
 	return false;
+}
+
+/* Whether dir is a Go toolchain's root (as the go command finds its own:
+ * pkg/tool or src/runtime in it). */
+static bool is_goroot(const char *dir)
+{
+	char probe[PATH_MAX];
+	struct stat st;
+
+	return (fits(snprintf(probe, sizeof(probe), "%s/pkg/tool", dir),
+		     sizeof(probe)) &&
+		stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) ||
+	       (fits(snprintf(probe, sizeof(probe), "%s/src/runtime", dir),
+		     sizeof(probe)) &&
+		stat(probe, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+bool goenv_goroot_dir(const struct canonfs_options *opts,
+		      const char *mountpoint, char *out, size_t out_size,
+		      bool *chosen)
+{
+	const char *env = getenv("GOROOT");
+	char go[PATH_MAX], resolved[PATH_MAX], bin[PATH_MAX];
+
+	*chosen = opts->goroot_arg != NULL;
+	if (opts->goroot_arg)
+		return strcmp(opts->goroot_arg, "none") != 0 &&
+		       fits(snprintf(out, out_size, "%s", opts->goroot_arg),
+			    out_size);
+	if (env && env[0] == '/')
+		return !clashes(env, mountpoint) && is_goroot(env) &&
+		       fits(snprintf(out, out_size, "%s", env), out_size);
+	/* The go on PATH, through its symlinks (/usr/bin/go ->
+	 * /usr/lib/go-1.19/bin/go): GOROOT is above its bin. */
+	if (!find_command("go", go, sizeof(go)) || !realpath(go, resolved) ||
+	    path_dirname(resolved, bin, sizeof(bin)) ||
+	    path_dirname(bin, out, out_size))
+		return false;
+	return is_goroot(out) && !clashes(out, mountpoint);
+}
+
+bool goenv_goroot_links_dir(const char *goroot, char *out, size_t out_size)
+{
+	char path[PATH_MAX], target[PATH_MAX], parent[PATH_MAX], root[PATH_MAX];
+	struct dirent *entry;
+	struct stat st;
+	bool found = false, one = true;
+	DIR *d;
+
+	if (!realpath(goroot, root) || !(d = opendir(root)))
+		return false;
+	while (one && (entry = readdir(d))) {
+		if (entry->d_name[0] == '.' ||
+		    !fits(snprintf(path, sizeof(path), "%s/%s", root,
+				   entry->d_name),
+			  sizeof(path)) ||
+		    lstat(path, &st) || !S_ISLNK(st.st_mode) ||
+		    !realpath(path, target) || path_under(target, root) ||
+		    stat(target, &st) || !S_ISDIR(st.st_mode) ||
+		    path_dirname(target, parent, sizeof(parent)))
+			continue;
+		/* All of them into one directory, or none is mirrored. */
+		one = !found || strcmp(parent, out) == 0;
+		if (!found)
+			found = fits(snprintf(out, out_size, "%s", parent),
+				     out_size);
+	}
+	closedir(d);
+	return found && one && !path_under(root, out);
+}
+
+/* ---- the variables ---- */
+
+/* Whether command (a path, or a name looked up in $PATH) can be run. */
+static bool runnable(const char *command)
+{
+	char full[PATH_MAX];
+
+	return find_command(command, full, sizeof(full));
 }
 
 /*
@@ -227,6 +309,14 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 
 		text_add(&t, "GOPATH=%s/gopath%s\n", layout->mountpoint,
 			 rest ? rest : "");
+	}
+	/* The mount's toolchain runs, at the path its keys name. It is
+	 * pinned: a go.mod asking for a newer one fails with Go's own
+	 * message instead of switching to a toolchain outside the mount. */
+	if (has_kind(layout, LAYOUT_GOROOT)) {
+		text_add(&t, "GOROOT=%s/goroot\n", layout->mountpoint);
+		text_add(&t, "PATH=%s/goroot/bin\n", layout->mountpoint);
+		text_add(&t, "GOTOOLCHAIN=local\n");
 	}
 	if (sys->compiler_chosen && sys->compiler) {
 		char cxx[PATH_MAX];

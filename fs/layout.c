@@ -125,7 +125,8 @@ static int add_mirror(struct layout *layout, enum layout_kind kind,
 	mirror = &grown[layout->n_mirrors++];
 	memset(mirror, 0, sizeof(*mirror));
 	mirror->kind = kind;
-	mirror->read_only = kind == LAYOUT_SYS;
+	/* A build never writes system headers or its toolchain. */
+	mirror->read_only = kind == LAYOUT_SYS || kind == LAYOUT_GOROOT;
 	mirror->host_root = resolved;
 	mirror->root_fd = open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	mirror->virt_path = strdup(virt_path);
@@ -231,6 +232,31 @@ static int add_sys_mirrors(struct layout *layout, const struct sysinc_list *sys,
 	return 0;
 }
 
+/*
+ * MOUNTPOINT/goroot: Go 1.20+ writes GOROOT into every link key and into
+ * the binaries, and CI machines install Go at paths of their own. Where
+ * the toolchain's top-level links lead out of it (Debian's), their one
+ * target directory is mirrored at /goroot-links, so they resolve inside.
+ */
+static int add_goroot(struct layout *layout, const struct canonfs_options *opts,
+		      char *err, size_t err_size)
+{
+	char dir[PATH_MAX], links[PATH_MAX];
+	bool chosen;
+
+	if (!goenv_goroot_dir(opts, layout->mountpoint, dir, sizeof(dir),
+			      &chosen))
+		return 0;
+	if (add_mirror(layout, LAYOUT_GOROOT, "/goroot", dir,
+		       chosen ? "-o goroot" : "GOROOT", err, err_size))
+		return -1;
+	if (goenv_goroot_links_dir(dir, links, sizeof(links)) &&
+	    add_mirror(layout, LAYOUT_GOROOT, "/goroot-links", links,
+		       "GOROOT's links", err, err_size))
+		return -1;
+	return 0;
+}
+
 /* MOUNTPOINT/gomodcache and MOUNTPOINT/gopath. A default that does not
  * exist is skipped (created first for the module cache on a writable
  * mount); one the user named must work. */
@@ -278,7 +304,7 @@ static int add_go_mirrors(struct layout *layout,
 	    add_mirror(layout, LAYOUT_GOPATH, "/gopath", dir,
 		       chosen ? "-o gopath" : "GOPATH", err, err_size))
 		return -1;
-	return 0;
+	return add_goroot(layout, opts, err, err_size);
 }
 
 int layout_build(struct layout *layout, const struct canonfs_options *opts,

@@ -49,6 +49,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("cc=%s", cc_arg, 0),
 	CANONFS_OPT("gomodcache=%s", gomodcache_arg, 0),
 	CANONFS_OPT("gopath=%s", gopath_arg, 0),
+	CANONFS_OPT("goroot=%s", goroot_arg, 0),
 	CANONFS_OPT("digests=%s", digests_arg, 0),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("sys=", KEY_SYS),
@@ -523,6 +524,8 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 	    check_not_empty(opts, "gomodcache", opts->gomodcache_arg,
 			    "/home/me/go/pkg/mod") ||
 	    check_not_empty(opts, "gopath", opts->gopath_arg, "/home/me/go") ||
+	    check_not_empty(opts, "goroot", opts->goroot_arg,
+			    "/usr/lib/go-1.23") ||
 	    check_not_empty(opts, "digests", opts->digests_arg,
 			    "/var/cache/canonfs/digests") ||
 	    check_not_empty(opts, "trace", opts->trace_path,
@@ -553,6 +556,7 @@ void options_free(struct canonfs_options *opts)
 	free(opts->cc_arg);
 	free(opts->gomodcache_arg);
 	free(opts->gopath_arg);
+	free(opts->goroot_arg);
 	free(opts->digests_arg);
 	free(opts->src_dir);
 	free(opts->mountpoint);
@@ -615,6 +619,9 @@ void options_print_help(const char *program)
 		"                           (default: $GOMODCACHE, $GOPATH/pkg/mod or",
 		"                           ~/go/pkg/mod, created when missing)",
 		"    -o gopath=DIR|none     a GOPATH at MOUNTPOINT/gopath (default: $GOPATH)",
+		"    -o goroot=DIR|none     the Go toolchain at MOUNTPOINT/goroot, read-only",
+		"                           (default: $GOROOT, else that of the go on PATH);",
+		"                           canonfs env puts its bin first on PATH",
 		"    -o digests=FILE|none   where file digests are kept across mounts",
 		"                           (default: $XDG_CACHE_HOME/canonfs/digests,",
 		"                           else ~/.cache/canonfs/digests)",

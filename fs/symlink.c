@@ -238,6 +238,39 @@ static int append_rest(char *out, size_t out_size, const char *tail, bool dir)
 	return 0;
 }
 
+static bool climbs_out(const char *dir, const char *target, const char *root);
+
+/*
+ * A relative target (tidied) that climbs out of its mirror names a place
+ * on the host, lexically from the link's host directory: when that place
+ * is inside a mirror (Debian's GOROOT, /usr/lib/go-1.23/src ->
+ * ../../share/go-1.23/src, with the share directory mirrored too), it is
+ * shown as the way there through the mount; elsewhere it stays as it is.
+ */
+static int view_of_climbing(const char *tidied, const char *link_virt_dir,
+			    const struct symlink_mirror *mirrors,
+			    size_t n_mirrors, char *out, size_t out_size)
+{
+	char host_dir[PATH_MAX], host_target[PATH_MAX], shown[PATH_MAX];
+	const char *below = NULL;
+	/* The first spelling is the resolved one: ".." is taken lexically. */
+	const struct symlink_mirror *mirror =
+		mirror_by_virt(link_virt_dir, mirrors, n_mirrors, &below);
+
+	if (!mirror || !climbs_out(link_virt_dir, tidied, mirror->virt_path))
+		return 0;
+	if ((size_t)snprintf(host_dir, sizeof(host_dir), "%s%s",
+			     mirror->host_path, below) >= sizeof(host_dir) ||
+	    path_join_clean(host_dir, tidied, host_target,
+			    sizeof(host_target)) ||
+	    symlink_to_view(host_target, link_virt_dir, mirrors, n_mirrors,
+			    shown, sizeof(shown)) ||
+	    shown[0] == '/' || strlen(shown) >= out_size)
+		return 0; /* outside every mirror: as it is */
+	memcpy(out, shown, strlen(shown) + 1);
+	return 0;
+}
+
 /*
  * An absolute target inside a mirror is shown relative to the link. It is
  * tidied as a relative one is, so its ".." stay: "/m/sl/../f" with sl a
@@ -255,8 +288,12 @@ int symlink_to_view(const char *target, const char *link_virt_dir,
 	bool dir;
 	int err;
 
-	if (target[0] != '/')
-		return tidy_relative(target, out, out_size);
+	if (target[0] != '/') {
+		if ((err = tidy_relative(target, out, out_size)))
+			return err;
+		return view_of_climbing(out, link_virt_dir, mirrors, n_mirrors,
+					out, out_size);
+	}
 	if ((err = split_absolute(target, tidy, sizeof(tidy), tail, &dir)))
 		return err;
 	mirror = mirror_by_host(tidy, mirrors, n_mirrors, &rest);

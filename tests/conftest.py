@@ -167,9 +167,27 @@ def isolated_home(tmp_path_factory):
             os.environ[key] = value
 
 
+def go_toolchain_root():
+    """The GOROOT a default mount mirrors: that of the go on PATH, and
+    whether its top-level links lead out of it (Debian's do)."""
+    go = shutil.which("go")
+    if not go:
+        return None, False
+    root = os.path.dirname(os.path.dirname(os.path.realpath(go)))
+    links = any(os.path.islink(os.path.join(root, name)) and not
+                os.path.realpath(os.path.join(root, name)).startswith(
+                    root + "/") for name in os.listdir(root))
+    return root, links
+
+
+GOROOT, GOROOT_LINKS = go_toolchain_root()
+
 # What the root of every default mount lists: the source tree, Go's module
-# cache and the system include directories.
-DEFAULT_ROOT = ["gomodcache", "src", "sys"]
+# cache, its toolchain (and where the toolchain's links lead) and the
+# system include directories.
+DEFAULT_ROOT = sorted(["gomodcache", "src", "sys"]
+                      + (["goroot"] if GOROOT else [])
+                      + (["goroot-links"] if GOROOT_LINKS else []))
 
 
 @pytest.fixture

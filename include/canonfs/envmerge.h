@@ -2,13 +2,14 @@
  * envmerge: the value a build in a mount gets for a variable of the
  * mount's Go environment (goenv.h) when the caller has one too. Pure
  * functions over strings, for `canonfs run` (every variable) and
- * `canonfs env` (GODEBUG and GOFLAGS). The mount's value replaces the
+ * `canonfs env` (GODEBUG, GOFLAGS and PATH). The mount's value replaces the
  * caller's, except:
  *
  *   GODEBUG       the caller's settings, then the mount's, each key once;
  *                 on a clash the mount's wins (said on stderr)
  *   GOFLAGS       the mount's flag, then the caller's; none of the
  *                 mount's when the caller sets -buildvcs
+ *   PATH          the mount's directories, then the caller's others
  *   CGO_CPPFLAGS, CGO_CFLAGS, CGO_CXXFLAGS
  *                 the mount's flags, then the caller's
  *
@@ -45,6 +46,9 @@ char *envmerge_godebug(const char *canonical, const char *user);
 /* GOFLAGS: canonical's then user's, or user's alone when it sets
  * -buildvcs. */
 char *envmerge_goflags(const char *canonical, const char *user);
+
+/* PATH: canonical's directories, then user's others, each once. */
+char *envmerge_path(const char *canonical, const char *user);
 
 /* The entry of key (key_len bytes) in a GODEBUG list ("a=1,b=2"), or
  * NULL. */

@@ -63,6 +63,19 @@ bool goenv_modcache_dir(const struct canonfs_options *opts,
 			const char *mountpoint, char *out, size_t out_size,
 			bool *chosen);
 
+/* The same for /goroot (read-only): -o goroot=DIR, else $GOROOT when
+ * set, else the root of the toolchain of the go on PATH (through its
+ * symlinks), when it is one. */
+bool goenv_goroot_dir(const struct canonfs_options *opts,
+		      const char *mountpoint, char *out, size_t out_size,
+		      bool *chosen);
+
+/* The one directory outside goroot that its top-level symlinks lead into
+ * (Debian splits GOROOT: /usr/lib/go-1.23/src -> ../../share/go-1.23/src),
+ * mirrored at /goroot-links so that those links resolve in the mount.
+ * False when there is none, or several. */
+bool goenv_goroot_links_dir(const char *goroot, char *out, size_t out_size);
+
 /* The same for /gopath: -o gopath=DIR, else $GOPATH's first entry when
  * set and clear of mountpoint; no default (Go's $HOME/go is only
  * implied). */

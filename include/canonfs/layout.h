@@ -25,6 +25,8 @@ enum layout_kind {
 	LAYOUT_SYS,	   /* a system include directory at /sys/NAME */
 	LAYOUT_GOMODCACHE, /* Go's module cache at /gomodcache */
 	LAYOUT_GOPATH,	   /* GOPATH at /gopath */
+	LAYOUT_GOROOT,	   /* the Go toolchain at /goroot (and the place
+			      its top-level links lead, /goroot-links) */
 };
 
 /* Mirror 0 is always SRCDIR at "/src". */

@@ -64,6 +64,7 @@ struct canonfs_options {
 	/* Go's directories: a host path, "none", or NULL for the default. */
 	char *gomodcache_arg;
 	char *gopath_arg;
+	char *goroot_arg; /* the toolchain at /goroot: a path, "none", NULL */
 	/* The persistent digest cache: a file, "none", or NULL (default). */
 	char *digests_arg;
 

@@ -135,6 +135,29 @@ static void test_goflags(void)
 		  "-buildvcs=false");
 }
 
+static void test_path(void)
+{
+	/* The mount's toolchain first, then everything the caller had. */
+	CHECK_STR(merged("PATH", "/build/goroot/bin", "/usr/local/bin:/usr/bin",
+			 MNT),
+		  "/build/goroot/bin:/usr/local/bin:/usr/bin");
+	/* An eval'd canonfs env (the mount's already first) or the mount's
+	 * directory anywhere in it: not repeated. */
+	CHECK_STR(merged("PATH", "/build/goroot/bin",
+			 "/build/goroot/bin:/usr/bin", MNT),
+		  "/build/goroot/bin:/usr/bin");
+	CHECK_STR(merged("PATH", "/build/goroot/bin",
+			 "/usr/bin:/build/goroot/bin:/bin", MNT),
+		  "/build/goroot/bin:/usr/bin:/bin");
+	/* A prefix of the mount's directory is another directory. */
+	CHECK_STR(merged("PATH", "/build/goroot/bin", "/build/goroot", MNT),
+		  "/build/goroot/bin:/build/goroot");
+	/* Empty entries (the current directory, to the shell) are kept. */
+	CHECK_STR(merged("PATH", "/build/goroot/bin", "/usr/bin::/bin", MNT),
+		  "/build/goroot/bin:/usr/bin::/bin");
+	CHECK_STR(merged("PATH", "/build/goroot/bin", NULL, MNT), "<NULL>");
+}
+
 static void test_empty_and_other(void)
 {
 	/* No value of the caller's, or an empty one: the mount's alone. */
@@ -178,6 +201,7 @@ int main(void)
 	test_cgo_flags();
 	test_godebug();
 	test_goflags();
+	test_path();
 	test_empty_and_other();
 	test_fields();
 	merged("TZ", "", NULL, MNT); /* frees the last result */

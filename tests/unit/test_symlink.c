@@ -42,6 +42,18 @@ int main(void)
 			      N_MIRRORS, guard, 0) == ENAMETOOLONG);
 	CHECK(guard[0] == 'x');
 
+	/* A relative target that climbs out of its mirror into another one
+	 * (/opt/tools is beside /opt/lib...; here: from the tools mirror to
+	 * SRCDIR's host path) is shown as the way there through the mount;
+	 * one that lands outside every mirror stays as it is. */
+	CHECK_STR(view("../../data/alice/proj/b/f", "/extra/tools"),
+		  "../../src/b/f");
+	CHECK_STR(view("../../../data/alice/proj", "/extra/tools/bin"),
+		  "../../../src");
+	CHECK_STR(view("../../etc/passwd", "/extra/tools"), "../../etc/passwd");
+	CHECK_STR(view("../x", "/src/a"), "../x");
+	CHECK_STR(view("../../../up", "/src/a"), "../../../up");
+
 	/* Absolute targets inside a mirror become relative virtual paths. */
 	CHECK_STR(view("/data/alice/proj/b/f", "/src/a"), "../b/f");
 	CHECK_STR(view("/home/alice/proj/b/f", "/src/a"), "../b/f");
