@@ -420,11 +420,20 @@ static bool stat_matches(const struct index_entry *e, const struct stat *st)
 	       (e->mode & S_IFMT) == (st->st_mode & S_IFMT);
 }
 
-/* git's racy rule: an entry modified in the second the index was written
- * (or later) may have changed again without its stat showing it. */
+/* git's racy rule: an entry modified no earlier than the index was
+ * written may have changed again, in the same timestamp tick, without
+ * its stat showing it. In nanoseconds, as git built with USE_NSEC: a
+ * fresh clone writes most of its files in the second it writes the
+ * index, and whole seconds made them all look racy (each then hashed at
+ * the first walk). Filesystems that keep seconds give 0 nanoseconds, and
+ * the rule is git's default again. */
 static bool is_racy(const struct gitindex *index, const struct index_entry *e)
 {
-	return (int64_t)e->mtime_s >= (int64_t)index->index_mtime.tv_sec;
+	int64_t entry_ns = (int64_t)e->mtime_s * 1000000000 + e->mtime_ns;
+	int64_t index_ns = (int64_t)index->index_mtime.tv_sec * 1000000000 +
+			   index->index_mtime.tv_nsec;
+
+	return entry_ns >= index_ns;
 }
 
 enum gitindex_answer gitindex_find(const struct gitindex *index,

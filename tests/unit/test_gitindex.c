@@ -92,12 +92,19 @@ static void test_parse_and_find(void)
 	CHECK(gitindex_find(index, "/w/a.c", &other, oid) == GITINDEX_UNKNOWN);
 	gitindex_free(index);
 
-	/* Racy: written in the second the file was last modified. */
+	/* Racy: the index written no later than the file's mtime. */
 	later.tv_sec = st.st_mtim.tv_sec;
 	index = gitindex_parse(buf, len, "/w", "", &later);
 	CHECK(index &&
 	      gitindex_find(index, "/w/a.c", &st, oid) == GITINDEX_UNKNOWN);
 	gitindex_free(index);
+	/* Not racy: written later in the same second (nanoseconds count). */
+	later.tv_nsec = 1;
+	index = gitindex_parse(buf, len, "/w", "", &later);
+	CHECK(index &&
+	      gitindex_find(index, "/w/a.c", &st, oid) == GITINDEX_CLEAN);
+	gitindex_free(index);
+	later.tv_nsec = 0;
 
 	/* A mirror below the work tree keeps its own paths only. */
 	later.tv_sec = 2000000000;
