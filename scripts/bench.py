@@ -23,7 +23,7 @@ Environment:
   BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
                         GOROOT workload, fewer runs: a few minutes
   BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
-                        writes,cold,remount,trace,manifest,memory)
+                        writes,cold,remount,clone,trace,manifest,memory)
   BENCH_WORKDIR=DIR     where the host tree and caches go (default:
                         the canonfs binary's directory /bench-work)
   BENCH_OUT=FILE        the markdown report (default: BUILD/bench.md)
@@ -166,6 +166,7 @@ class Variant:
         self.daemon = None
         self.mounted = False
         self.extra_opts = []  # more -o options for canonfs (trace runs)
+        self.tree = None      # the host tree shown, when not bench.tree
         self.logpath = f"{bench.work}/logs/{name}.log"
         own = os.readlink("/proc/self/ns/mnt")
         self.holder = subprocess.Popen(
@@ -262,7 +263,7 @@ class Variant:
             return False
 
     def mount(self):
-        tree = self.bench.tree
+        tree = self.tree or self.bench.tree
         if self.name == "native":
             self.run(["mount", "--bind", tree, P])
             self.mounted = True
@@ -414,7 +415,8 @@ class Bench:
                 sys.exit(f"bench: {self.work} exists and is not a bench work "
                          "directory; remove it or set BENCH_WORKDIR")
             shutil.rmtree(self.work)
-        for d in ("tree", "caches", "logs", "home", "tmp", "out"):
+        for d in ("tree", "caches", "logs", "home", "tmp", "out", "clones",
+                  "digests"):
             os.makedirs(f"{self.work}/{d}")
         open(marker, "w").close()
         # Run a copy, so that a rebuild during the bench cannot mix versions.
@@ -442,6 +444,9 @@ class Bench:
                 nbytes += os.lstat(os.path.join(root, name)).st_size
         self.info["gopath_entries"] = nfiles
         self.info["gopath_mb"] = nbytes / 1e6
+
+        if self.want("clone"):
+            self.make_origin()
 
         goroot = subprocess.run(["go", "env", "GOROOT"], check=True,
                                 capture_output=True, text=True).stdout.strip()
@@ -479,6 +484,32 @@ class Bench:
             self.info["canonfs"] += f" (tree {rev})"
         self.info["bindfs"] = subprocess.run(
             ["bindfs", "--version"], capture_output=True, text=True).stdout.strip()
+
+    def git(self, args, **kw):
+        return subprocess.run(["git", "-c", "user.name=canonfs bench", "-c",
+                               "user.email=bench@localhost"] + args,
+                              env=self.env, check=True, **kw)
+
+    def make_origin(self):
+        """The repository the clone workload clones: one commit of
+        WORK/tree/gopath (ignored files too), so that a clone has the
+        tree's layout."""
+        origin = self.work + "/origin"
+        log(f"committing {self.tree}/gopath to a git repository at {origin}")
+        self.git(["init", "-q", origin])
+        at = ["--git-dir", origin + "/.git", "--work-tree", self.tree]
+        self.git(at + ["add", "-A", "-f", "gopath"])
+        self.git(at + ["commit", "-q", "-m", "canonfs bench tree"])
+        files = self.git(at + ["ls-files", "-z"], capture_output=True).stdout
+        self.info["clone_files"] = files.count(b"\0")
+        self.clones = 0
+
+    def fresh_clone(self):
+        """A new clone of the origin in a new directory (new baselines)."""
+        self.clones += 1
+        path = f"{self.work}/clones/{self.clones}"
+        self.git(["clone", "-q", self.work + "/origin", path])
+        return path
 
     def start_variants(self):
         for name in VARIANTS:
@@ -646,6 +677,127 @@ class Bench:
         log("[remount] stat storm, first pass after mounting")
         self.measure([("stat-mount", "find -printf, first after mount")], step2)
 
+    def w_clone(self, pkgs):
+        """The first walk and the first no-op build after mounting a fresh
+        git clone, as a CI job meets them: each run clones the origin to a
+        new directory (a valid index, new baselines) and mounts it anew,
+        canonfs with an empty digest cache (a new file). canonfs runs as
+        configured (the default time mode unless BENCH_CANONFS_OPTS says
+        otherwise), with -o mtime=zero, and with a digest cache filled by
+        an earlier mount of the same clone. The GOCACHE is the warm one of
+        the gopath workload (same path, same sources)."""
+        native, canonfs = self.variant("native"), self.variant("canonfs")
+        # (column, variant, -o options, row key suffix)
+        columns = [("native", native, [], ""), ("default", canonfs, [], ""),
+                   ("zero", canonfs, ["mtime=zero"], "-zero"),
+                   ("warm", canonfs, [], "-warm")]
+        cwd = P + "/gopath/src"
+        workloads = [("clone-stat", "find -printf, first walk after mounting "
+                      "a fresh git clone", self.find_args(), lambda v: None)]
+        if pkgs:
+            workloads.append(
+                ("clone-build", "go build no-op, first after mounting a fresh "
+                 "git clone", ["go", "build"] + pkgs,
+                 lambda v: self.go_env(self.cache(v.name, "gopath"))))
+        counts = {}  # (key, column) -> [(hashed, cached, racy)]
+        for key, label, args, env in workloads:
+            self.row(key, f"{label} ({self.info['clone_files']} files)")
+            self.row(key + "-zero", f"{label}, canonfs -o mtime=zero")
+            self.row(key + "-warm", f"{label}, canonfs, warm digest cache")
+            log(f"[clone] {label}")
+            broken = set()
+            for r in range(RUNS):
+                for col, v, opts, suffix in columns[r % 4:] + columns[:r % 4]:
+                    if col in broken:
+                        continue
+                    try:
+                        t, seen = self.clone_run(v, col, opts, args, cwd, env(v))
+                    except BenchError as e:
+                        broken.add(col)
+                        self.failed[key + suffix][v.name] = str(e).splitlines()[0]
+                        self.problem(f"[{key}{suffix}] {e}")
+                        continue
+                    self.results[key + suffix][v.name].append(t)
+                    counts.setdefault((key, col), []).append(seen)
+                    log(f"  run {r + 1}/{RUNS} {col:8s} {key} {t:.3f} s"
+                        + (" (digests hashed %d, cached %d; %d racy index "
+                           "entries)" % seen if seen else ""))
+            self.clone_notes(key, label, counts)
+        for v in (native, canonfs):
+            v.tree = None
+            v.extra_opts = []
+            v.remount()
+
+    def clone_run(self, v, col, opts, args, cwd, env):
+        """One run of the clone workload: (seconds, (digests hashed,
+        digests cached, racy index entries) or None for native)."""
+        clone = self.fresh_clone()
+        cloned = time.time()
+        try:
+            v.tree = clone
+            if v.name == "canonfs":
+                digests = f"{self.work}/digests/{self.clones}"
+                v.extra_opts = opts + [f"digests={digests}"]
+            if col == "warm":
+                # A file changed less than 2 s ago is never remembered
+                # (DIGESTS_RACY_SECONDS): fill the cache after that.
+                time.sleep(max(0.0, cloned + 2.1 - time.time()))
+                v.remount()
+                v.timed(args, cwd, env)
+            v.remount()
+            t = v.timed(args, cwd, env)
+            seen = None
+            if v.name == "canonfs":
+                stats = self.canonfs_stats(v)
+                seen = (int(stats.get("digests-hashed", -1)),
+                        int(stats.get("digests-cached", -1)),
+                        self.racy_entries(clone))
+        finally:
+            try:
+                v.unmount()
+            finally:
+                shutil.rmtree(clone, ignore_errors=True)
+        return t, seen
+
+    @staticmethod
+    def racy_entries(clone):
+        """Files of CLONE modified in the second its index was written or
+        later: git's racy rule, under which the index's blob id is not
+        trusted and canonfs hashes the file."""
+        index_s = os.stat(clone + "/.git/index").st_mtime_ns // 10**9
+        racy = 0
+        for root, dirs, files in os.walk(clone + "/gopath"):
+            for name in files:
+                if os.lstat(f"{root}/{name}").st_mtime_ns // 10**9 >= index_s:
+                    racy += 1
+        return racy
+
+    def clone_notes(self, key, label, counts):
+        med = {}
+        for suffix in ("", "-zero", "-warm"):
+            ts = self.results[key + suffix]["canonfs"]
+            med[suffix] = statistics.median(ts) if ts else None
+        if med[""] and med["-zero"]:
+            note = (f"{label}: canonfs {med[''] / med['-zero']:.2f}x of "
+                    f"-o mtime=zero (target 1.5x)")
+            if med["-warm"]:
+                note += (f", {med['-warm'] / med['-zero']:.2f}x with a warm "
+                         "digest cache")
+            self.notes.append(note)
+        for col in ("default", "zero", "warm"):
+            seen = counts.get((key, col))
+            if seen:
+                hashed, cached, racy = (statistics.median(x) for x in zip(*seen))
+                self.notes.append(
+                    f"{label}, canonfs ({col}): medians of {hashed:.0f} files "
+                    f"hashed, {cached:.0f} digests from the cache; "
+                    f"{racy:.0f} index entries racy")
+
+    def canonfs_stats(self, v):
+        """MNT/.canonfs/stats of the canonfs variant, as a dict."""
+        stats = v.run(["cat", VIEW + "/.canonfs/stats"]).decode()
+        return dict(line.split() for line in stats.splitlines())
+
     def w_goroot(self):
         goroot = P + "/goroot"
         args = [goroot + "/bin/go", "install", "std", "cmd"]
@@ -771,8 +923,7 @@ class Bench:
                     f"{walked.get('VmHWM')}, VmRSS {walked.get('VmRSS')}; "
                     f"{dropped.get('VmRSS')} after drop_caches")
             if v.name == "canonfs":
-                stats = v.run(["cat", VIEW + "/.canonfs/stats"]).decode()
-                counts = dict(line.split() for line in stats.splitlines())
+                counts = self.canonfs_stats(v)
                 with open(f"/proc/{v.daemon.pid}/limits") as f:
                     limit = next((line.split()[3] for line in f
                                   if line.startswith("Max open files")), "?")
@@ -880,7 +1031,7 @@ class Bench:
             lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
             raw.append(f"- {label}: " + "; ".join(
                 f"{n} " + (" ".join(f"{t:.3f}" for t in self.results[key][n])
-                           or "FAIL")
+                           or ("FAIL" if n in self.failed[key] else "—"))
                 for n in VARIANTS))
         table = "\n".join(lines)
         head = [
@@ -953,17 +1104,23 @@ class Bench:
                     pkgs = res
             except BenchError as e:
                 self.problem(f"workload {name} aborted: {e}")
+        if ((self.want("remount") or self.want("clone")) and pkgs is None
+                and self.want("gopath") is False):
+            try:
+                pkgs = self.gopath_packages()
+                self.seed_caches()
+            except BenchError as e:
+                self.problem(f"workloads remount, clone: no package list: {e}")
         if self.want("remount"):
-            if pkgs is None and self.want("gopath") is False:
-                try:
-                    pkgs = self.gopath_packages()
-                    self.seed_caches()
-                except BenchError as e:
-                    self.problem(f"workload remount: no package list: {e}")
             try:
                 self.w_remount(pkgs)
             except BenchError as e:
                 self.problem(f"workload remount aborted: {e}")
+        if self.want("clone"):
+            try:
+                self.w_clone(pkgs)
+            except BenchError as e:
+                self.problem(f"workload clone aborted: {e}")
         if self.want("trace") and pkgs:
             try:
                 self.w_trace(pkgs)
