@@ -54,12 +54,14 @@ target_sources() {
 	fuzz_path) echo "fs/path.c" ;;
 	fuzz_symlink) echo "fs/symlink.c fs/path.c" ;;
 	fuzz_options) echo "fs/options.c fs/sysinc.c fs/path.c $(pkg-config --libs fuse3)" ;;
+	fuzz_gitindex) echo "fs/gitindex.c $(pkg-config --libs libcrypto)" ;;
 	*) return 1 ;;
 	esac
 }
 target_max_len() {
 	case $1 in
 	fuzz_options) echo 4096 ;;
+	fuzz_gitindex) echo 65536 ;;
 	*) echo 9000 ;;
 	esac
 }
