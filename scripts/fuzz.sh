@@ -53,7 +53,7 @@ target_sources() {
 	case $1 in
 	fuzz_path) echo "fs/path.c" ;;
 	fuzz_symlink) echo "fs/symlink.c fs/path.c" ;;
-	fuzz_options) echo "fs/options.c fs/sysinc.c fs/path.c $(pkg-config --libs fuse3)" ;;
+	fuzz_options) echo "fs/options.c fs/sysinc.c fs/path.c fs/baseline.c fs/digests.c fs/hostpath.c $(pkg-config --libs fuse3 libcrypto)" ;;
 	fuzz_gitindex) echo "fs/gitindex.c $(pkg-config --libs libcrypto)" ;;
 	*) return 1 ;;
 	esac
