@@ -118,11 +118,7 @@ char *envmerge_cgo_flags(const char *canonical, const char *user,
 		leading = false;
 		text_add(&t, " %.*s", (int)len, field);
 	}
-	if (t.failed) {
-		free(t.data);
-		return NULL;
-	}
-	return t.data;
+	return text_take(&t);
 }
 
 /* The entry of key (key_len bytes) in a GODEBUG list, or NULL. */
@@ -178,11 +174,7 @@ char *envmerge_godebug(const char *canonical, const char *user)
 		user += len + (user[len] == ',');
 	}
 	text_add(&t, "%s", canonical);
-	if (t.failed) {
-		free(t.data);
-		return NULL;
-	}
-	return t.data;
+	return text_take(&t);
 }
 
 /*
@@ -202,11 +194,7 @@ char *envmerge_goflags(const char *canonical, const char *user)
 		    field_starts(field, len, "--buildvcs"))
 			return strdup(user);
 	text_add(&t, "%s %s", canonical, user);
-	if (t.failed) {
-		free(t.data);
-		return NULL;
-	}
-	return t.data;
+	return text_take(&t);
 }
 
 /*
@@ -235,11 +223,7 @@ char *envmerge_path(const char *canonical, const char *user)
 				 user);
 		user += len + (user[len] == ':');
 	}
-	if (t.failed) {
-		free(t.data);
-		return NULL;
-	}
-	return t.data;
+	return text_take(&t);
 }
 
 /* The value for name: the mount's, combined with the caller's where both

@@ -335,15 +335,16 @@ static bool uses_sha256(const char *git_dir)
 	return found;
 }
 
-/* The work tree holding dir and its git directory. */
-static bool find_repository(const char *host_dir, char *work_tree,
-			    char *git_dir, size_t size)
+/* The work tree holding dir (resolved) and its git directory. */
+static bool find_repository(const char *dir, char *work_tree, char *git_dir,
+			    size_t size)
 {
 	char dot_git[PATH_MAX + 8];
 	struct stat dir_st, git_st;
 
-	if (!realpath(host_dir, work_tree) || stat(work_tree, &dir_st))
+	if (strlen(dir) >= PATH_MAX || stat(dir, &dir_st))
 		return false;
+	strcpy(work_tree, dir);
 	for (;;) {
 		snprintf(dot_git, sizeof(dot_git), "%s/.git",
 			 strcmp(work_tree, "/") ? work_tree : "");

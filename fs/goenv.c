@@ -363,11 +363,8 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	 * all-zero times a same-size edit reads as clean. */
 	if (opts->rules.time_mode == CANON_TIME_ZERO)
 		text_add(&t, "GOFLAGS=-buildvcs=false\n");
-	if (t.failed) {
-		free(t.data);
+	if (!(*text = text_take(&t)))
 		return ENOMEM;
-	}
-	*text = t.data;
 	*len = t.len;
 	return 0;
 }

@@ -35,3 +35,12 @@ void text_add(struct text *t, const char *fmt, ...)
 		t->cap += (size_t)n + 4096;
 	}
 }
+
+char *text_take(struct text *t)
+{
+	if (t->failed) {
+		free(t->data);
+		t->data = NULL;
+	}
+	return t->data;
+}

@@ -23,4 +23,8 @@ struct text {
 void text_add(struct text *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The composed string, now the caller's, or NULL when an append failed
+ * (the partial text is freed then). t->len stays valid. */
+char *text_take(struct text *t);
+
 #endif
