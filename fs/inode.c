@@ -29,6 +29,7 @@ static struct inode *new_inode(void)
 		inode->write_fd = -1;
 		inode->watch = -1;
 		inode->outran_off = -1;
+		inode->zero_fill_from = INT64_MAX;
 	}
 	return inode;
 }
@@ -339,6 +340,21 @@ bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
 	}
 	pthread_mutex_unlock(&table->lock);
 	return true;
+}
+
+void inode_zero_fill_dropped(struct inode_table *table,
+			     const struct inode_key *key, uint64_t nodeid,
+			     int64_t was)
+{
+	struct inode *inode;
+
+	pthread_mutex_lock(&table->lock);
+	inode = inode_find_locked(table, key);
+	if (inode && inode_nodeid(table, inode) == nodeid)
+		__atomic_compare_exchange_n(&inode->zero_fill_from, &was,
+					    INT64_MAX, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&table->lock);
 }
 
 void inode_mark_access_changed(struct inode *inode)

@@ -47,6 +47,10 @@ struct inval_action {
 	enum inval_kind kind;
 	bool fresh; /* just handed to the kernel, which may not have made
 		       its inode yet (INVAL_INODE, INVAL_ATTR) */
+	/* INVAL_INODE: the inode's key and the zeros a short read left in
+	 * its pages (ops_zero_fill_forget), gone with them once sent. */
+	struct inode_key key;
+	int64_t zero_fill;
 };
 
 struct inval_batch {
@@ -67,17 +71,26 @@ struct inval_batch {
 static void batch_add(struct inval_batch *batch, uint64_t nodeid,
 		      enum inval_kind kind, const struct inode *inode)
 {
+	struct inode_key key = {0};
+	int64_t zero_fill = INT64_MAX;
 	uint64_t handed =
 		inode ? __atomic_load_n(&inode->handed_ns, __ATOMIC_RELAXED)
 		      : 0;
 
+	if (inode && kind == INVAL_INODE) {
+		key = inode->key;
+		zero_fill = __atomic_load_n(&inode->zero_fill_from,
+					    __ATOMIC_ACQUIRE);
+	}
 	if (batch->n_actions <
 	    sizeof(batch->actions) / sizeof(batch->actions[0]))
 		batch->actions[batch->n_actions++] = (struct inval_action){
 			.nodeid = nodeid,
 			.kind = kind,
 			.fresh = handed != 0 &&
-				 inode_clock_ns() - handed < RETRY_WINDOW_NS};
+				 inode_clock_ns() - handed < RETRY_WINDOW_NS,
+			.key = key,
+			.zero_fill = zero_fill};
 }
 
 /* The inode the table holds for `name` in directory dir, if any. */
@@ -424,6 +437,12 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 				    inv->se, a->nodeid, off, 0) == -ENOENT &&
 			    a->fresh)
 				retry_add(inv, a->nodeid, off);
+			/* Only now: an attribute reply before the pages went
+			 * must still drop them itself. */
+			if (a->zero_fill != INT64_MAX)
+				inode_zero_fill_dropped(&inv->fs->inodes,
+							&a->key, a->nodeid,
+							a->zero_fill);
 		}
 	}
 }

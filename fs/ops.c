@@ -30,6 +30,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (watching && (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA))
 		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
+	fs->explicit_inval = conn->want & FUSE_CAP_EXPLICIT_INVAL_DATA;
 	/* O_TRUNC must reach us as a SETATTR: without OPEN requests an
 	 * "atomic" truncate in OPEN would be lost. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;

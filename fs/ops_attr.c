@@ -70,7 +70,7 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 
 /* The attributes to show for inode whose host object was just stat'ed
  * into host (NULL: stat it now). */
-int ops_inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
+int ops_inode_attr_from(struct canonfs_fs *fs, struct inode *inode,
 			const struct stat *fresh, struct stat *out)
 {
 	char target[PATH_MAX];
@@ -97,13 +97,14 @@ int ops_inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
 		link_size = (off_t)strlen(target);
 	}
 	canon_attr(&fs->opts->rules, &host, inode->canon_ino, link_size, out);
+	if (S_ISREG(host.st_mode))
+		ops_zero_fill_forget(fs, inode, host.st_size);
 	times_apply(&fs->times, inode->key.mirror, inode->host_fd, &host,
 		    target, out);
 	return 0;
 }
 
-int ops_inode_attr(struct canonfs_fs *fs, const struct inode *inode,
-		   struct stat *out)
+int ops_inode_attr(struct canonfs_fs *fs, struct inode *inode, struct stat *out)
 {
 	return ops_inode_attr_from(fs, inode, NULL, out);
 }
@@ -167,6 +168,7 @@ static int apply_setattr(struct inode *inode, const struct stat *attr,
 
 		if (rc == -1)
 			return errno;
+		ops_zero_fill_moved(inode, attr->st_size, true);
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec times[2] = {

@@ -6,6 +6,7 @@
 #include "canonfs/ops_internal.h"
 
 #include "canonfs/control.h"
+#include "canonfs/invalidate.h"
 #include "canonfs/own.h"
 #include "canonfs/path.h"
 #include "canonfs/stats.h"
@@ -171,17 +172,17 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
  *    the new end, and gets EIO until the file is stat'ed again (a host
  *    read would see the end there).
  */
-static bool read_outran_host(struct inode *inode, pid_t reader, int fd,
-			     off_t off, size_t size, size_t got, int flags)
+static bool read_outran_host(struct inode *inode, pid_t reader,
+			     const struct stat *host, off_t off, size_t size,
+			     size_t got, int flags)
 {
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	struct stat host;
 
 	/* O_DIRECT reads bypass the pages: a short one is the truth. */
 	if ((flags & O_DIRECT) || got >= size)
 		return false;
 	if (size <= page)
-		return got == 0 && fstat(fd, &host) == 0 && host.st_size < off;
+		return got == 0 && host->st_size < off;
 	if (got > size - page)
 		return false;
 	/* Racy on purpose: a torn pair only lets one read through. */
@@ -216,11 +217,120 @@ static ssize_t pread_full(int fd, char *buf, size_t size, off_t off)
 	return (ssize_t)done;
 }
 
+static bool host_unchanged(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* How many times a read overlapped by host changes is tried again. */
+#define READ_TRIES 4
+
+/*
+ * pread_full, of bytes that one version of the host file held: `after` is
+ * the host's stat once they were read. A host truncate landing during a
+ * pread zeroes in place the part of the page cache past the new end before
+ * dropping it (ext4 and tmpfs do so a whole large folio at a time), so the
+ * copy can bring back zeros in the middle of data; a write landing during
+ * it mixes versions. So the read counts only if the host's size and ctime
+ * were the same before and after it, and is tried again otherwise. If the
+ * host never holds still, what lies past its latest end is dropped: that is
+ * where a truncate's zeros land.
+ */
+static ssize_t pread_settled(int fd, char *buf, size_t size, off_t off,
+			     struct stat *after)
+{
+	struct stat before;
+	ssize_t got = 0;
+
+	if (fstat(fd, &before) < 0)
+		return -errno;
+	for (int try = 0; try < READ_TRIES; try++) {
+		got = pread_full(fd, buf, size, off);
+		if (got < 0)
+			return got;
+		if (fstat(fd, after) < 0)
+			return -errno;
+		if (host_unchanged(&before, after))
+			return got;
+		before = *after;
+	}
+	if (after->st_size <= off)
+		return 0;
+	if (off + got > after->st_size)
+		got = (ssize_t)(after->st_size - off);
+	return got;
+}
+
+/*
+ * The kernel fills what a short read did not return with zeros up to the
+ * end of the page, and keeps the page: the mount asks for explicit data
+ * invalidation, which the watcher sends for every host change. A host file
+ * that grows past those zeros makes them stale, and a stat that shows the
+ * new size before the watcher's invalidation has come would let a reader
+ * take them for data. So where they begin is kept (the least of every
+ * short read's end), and an attribute reply that shows the file larger
+ * first drops that page and what follows.
+ */
+static void zero_fill_note(struct inode *inode, int64_t from)
+{
+	int64_t was = __atomic_load_n(&inode->zero_fill_from, __ATOMIC_RELAXED);
+
+	while (from < was && !__atomic_compare_exchange_n(
+				     &inode->zero_fill_from, &was, from, false,
+				     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		;
+}
+
+/* A write of ours through the kernel's pages wrote over its zeros up to
+ * `end`, and any hole it left is zeros on the host too; a truncate of ours
+ * leaves the kernel's zeros at its new end. */
+void ops_zero_fill_moved(struct inode *inode, int64_t end, bool truncated)
+{
+	int64_t was = __atomic_load_n(&inode->zero_fill_from, __ATOMIC_RELAXED);
+
+	if (truncated) {
+		__atomic_store_n(&inode->zero_fill_from, end, __ATOMIC_RELEASE);
+		return;
+	}
+	while (was != INT64_MAX && end > was &&
+	       !__atomic_compare_exchange_n(&inode->zero_fill_from, &was, end,
+					    false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+void ops_zero_fill_forget(struct canonfs_fs *fs, struct inode *inode,
+			  off_t shown_size)
+{
+	const int64_t page = sysconf(_SC_PAGESIZE);
+	int64_t from =
+		__atomic_load_n(&inode->zero_fill_from, __ATOMIC_ACQUIRE);
+
+	if (!fs->explicit_inval)
+		return;
+	while (from < shown_size) {
+		if (__atomic_compare_exchange_n(
+			    &inode->zero_fill_from, &from, INT64_MAX, false,
+			    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			/* Sent before the reply: the kernel must not know the
+			 * larger size while the page is there. */
+			fuse_lowlevel_notify_inval_inode(
+				fs->inv->se, inode_nodeid(&fs->inodes, inode),
+				from - from % page, 0);
+			stats_add(&fs->stats, STAT_ZERO_FILL_DROPPED);
+			return;
+		}
+	}
+}
+
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	stats_add(&fs_of(req)->stats, STAT_READ);
 	struct inode *inode = inode_of(req, ino);
+	struct stat host;
 	ssize_t got;
 	char *data;
 	int fd, temp_fd, err;
@@ -251,12 +361,14 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * copies them, so a read could bring back zeros as data.
 	 */
 	data = malloc(size ? size : 1);
-	got = data ? pread_full(fd, data, size, off) : -ENOMEM;
-	if (got >= 0 && read_outran_host(inode, fuse_req_ctx(req)->pid, fd, off,
-					 size, (size_t)got, fi->flags)) {
+	got = data ? pread_settled(fd, data, size, off, &host) : -ENOMEM;
+	if (got >= 0 && read_outran_host(inode, fuse_req_ctx(req)->pid, &host,
+					 off, size, (size_t)got, fi->flags)) {
 		stats_add(&fs_of(req)->stats, STAT_READ_OUTRAN);
 		got = -EIO;
 	}
+	if (got >= 0 && (size_t)got < size && !(fi->flags & O_DIRECT))
+		zero_fill_note(inode, off + got);
 	if (got >= 0)
 		trace_first_read(fs_of(req), inode, fd);
 	if (temp_fd >= 0)
@@ -334,6 +446,9 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	written = append ? append_to_host(fd, in) : fuse_buf_copy(&out, in, 0);
 	if (recorded)
 		ops_own_write_end(fs, inode, fd);
+	/* An append's place is the host's; its zeros stay marked. */
+	if (written > 0 && !append)
+		ops_zero_fill_moved(inode, off + written, false);
 	if (written >= 0 && trace_active(&fs->trace)) {
 		uint64_t mark = trace_mark(&fs->trace);
 

@@ -45,6 +45,9 @@ struct canonfs_fs {
 	 * their RELEASEs, and keeps pages and listings until invalidated.
 	 * Const after INIT. */
 	bool handleless;
+	/* Set at INIT: the kernel keeps a file's pages when its size changes
+	 * and drops them only when told to. Const after INIT. */
+	bool explicit_inval;
 	/* Seconds the kernel may trust a name or attributes: long where host
 	 * changes are watched and invalidated, short where they are not.
 	 * Const after start. */

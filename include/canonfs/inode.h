@@ -126,6 +126,11 @@ struct inode {
 	 * the thread that asked (atomic; -1 none), see op_read. */
 	int64_t outran_off;
 	pid_t outran_reader;
+	/* Where the zeros begin that the kernel may hold past the end of
+	 * this file's last page (atomic; INT64_MAX none): a short read or a
+	 * truncate leaves them, and they are stale once the host file grows
+	 * past it, see ops_zero_fill_forget. */
+	int64_t zero_fill_from;
 
 	/* The trace epoch (+1) in which this file's read and write were
 	 * recorded: each is recorded once. Racy on purpose: the trace keeps
@@ -352,6 +357,13 @@ int inode_pass_keep(struct inode_table *table, struct inode *inode,
  * then drops the inode's reference. */
 bool inode_pass_drop(struct inode_table *table, struct inode *inode,
 		     struct dir_snapshot *snap);
+
+/* The kernel dropped the pages of the inode with this key and nodeid: the
+ * zeros a short read left in them (zero_fill_from, then `was`) are gone,
+ * unless a read has noted others since. */
+void inode_zero_fill_dropped(struct inode_table *table,
+			     const struct inode_key *key, uint64_t nodeid,
+			     int64_t was);
 
 /* The inode with this key, or NULL; only with the table lock held. */
 struct inode *inode_find_locked(struct inode_table *table,

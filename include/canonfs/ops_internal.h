@@ -74,9 +74,9 @@ void ops_reply_entry_or_err(fuse_req_t req, int err,
 
 /* The attributes to show for inode whose host object was just stat'ed
  * into fresh (NULL: stat it now). */
-int ops_inode_attr_from(struct canonfs_fs *fs, const struct inode *inode,
+int ops_inode_attr_from(struct canonfs_fs *fs, struct inode *inode,
 			const struct stat *fresh, struct stat *out);
-int ops_inode_attr(struct canonfs_fs *fs, const struct inode *inode,
+int ops_inode_attr(struct canonfs_fs *fs, struct inode *inode,
 		   struct stat *out);
 /* How long the kernel may cache what it knows of inode. */
 double ops_cache_timeout(const struct canonfs_fs *fs,
@@ -101,6 +101,12 @@ int ops_check_writable(fuse_req_t req, const struct inode *inode);
 bool ops_own_write_begin(struct canonfs_fs *fs, struct inode *inode, int fd,
 			 struct stat *host);
 void ops_own_write_end(struct canonfs_fs *fs, struct inode *inode, int fd);
+/* The kernel's zeros past a file's end (inode.h's zero_fill_from): moved
+ * to `end` by a write or truncate of ours, and dropped from its pages
+ * before an attribute reply shows the file as shown_size, if larger. */
+void ops_zero_fill_moved(struct inode *inode, int64_t end, bool truncated);
+void ops_zero_fill_forget(struct canonfs_fs *fs, struct inode *inode,
+			  off_t shown_size);
 
 /* iofd.c */
 

@@ -49,7 +49,9 @@ enum stats_counter {
 	STAT_PRUNE_RUNS,  /* times the table was full and names were pruned */
 	STAT_PRUNE_ENTRY, /* names the kernel was asked to forget to prune */
 	STAT_READ_OUTRAN, /* reads failed: the host file shrank under them */
-	STAT_OVERFLOWS,	  /* inotify queue overflows: everything forgotten */
+	STAT_ZERO_FILL_DROPPED, /* pages dropped: the host file grew past a
+				   short read's zeros */
+	STAT_OVERFLOWS, /* inotify queue overflows: everything forgotten */
 	STAT_COUNT
 };
 
