@@ -382,6 +382,8 @@ struct inode *inode_get(struct inode_table *table, struct inode *parent,
 	HASH_FIND(hh, table->by_key, &key, sizeof(key), inode);
 	if (inode) {
 		inode->lookup_count++;
+		/* The kernel holds it under a name again (prune.h). */
+		inode->prune_deleted = false;
 		watch_add(table, inode, host->st_nlink); /* linked since */
 		pthread_mutex_unlock(&table->lock);
 		close(host_fd);
@@ -473,16 +475,24 @@ void inode_forget(struct inode_table *table, struct inode *inode,
 	inode->lookup_count -=
 		nlookup < inode->lookup_count ? nlookup : inode->lookup_count;
 	if (inode->lookup_count == 0) {
+		bool host = !inode->synthetic;
+
 		HASH_DEL(table->by_key, inode);
 		watch_remove(table, inode);
-		if (!inode->synthetic) {
+		if (host) {
 			HASH_DELETE(canon_hh, table->by_canon, inode);
 			table->n_host--;
-			table->n_freed++;
-			pthread_cond_broadcast(&table->room);
 		}
 		pthread_mutex_unlock(&table->lock);
 		free_inode(table, inode);
+		/* Room is announced once the descriptor is closed: a waiter
+		 * woken before would find none and wait again. */
+		if (host) {
+			pthread_mutex_lock(&table->lock);
+			table->n_freed++;
+			pthread_cond_broadcast(&table->room);
+			pthread_mutex_unlock(&table->lock);
+		}
 		return;
 	}
 	pthread_mutex_unlock(&table->lock);

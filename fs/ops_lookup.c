@@ -62,6 +62,10 @@ static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 	e->ino = inode_nodeid(&fs->inodes, inode);
 	e->attr_timeout = ops_cache_timeout(fs, inode);
 	e->entry_timeout = e->attr_timeout;
+	/* Past the hard mark a file's name is dropped once used, and its
+	 * inode with it (prune.h); directories stay, as in pruning. */
+	if (!S_ISDIR(inode->host_type) && !prune_keeps_names(&fs->inodes))
+		e->entry_timeout = 0;
 }
 
 /* The child of a synthetic directory: a synthetic directory, a mirror

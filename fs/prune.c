@@ -214,6 +214,13 @@ void prune_refill_spares(struct inode_table *table)
 	pthread_mutex_unlock(&table->lock);
 }
 
+bool prune_keeps_names(const struct inode_table *table)
+{
+	/* A hint, read without the lock. */
+	return __atomic_load_n(&table->n_host, __ATOMIC_RELAXED) <
+	       table->prune_hard;
+}
+
 bool prune_table_full(struct inode_table *table)
 {
 	bool full;
@@ -295,6 +302,7 @@ static int by_last_used(const void *a, const void *b)
 struct prune_child {
 	char *name;
 	uint64_t nodeid;
+	struct inode_key key;
 };
 
 /* The cached files of directory `dir`: names with their node ids. */
@@ -324,11 +332,37 @@ static size_t cached_files(struct inode_table *table,
 		if (child)
 			out[n++] = (struct prune_child){
 				.name = entry->name,
-				.nodeid = inode_nodeid(table, child)};
+				.nodeid = inode_nodeid(table, child),
+				.key = key};
 	}
 	pthread_mutex_unlock(&table->lock);
 	return n;
 }
+
+/* Mark (or unmark) child as forgotten by the pruner, its FORGET due:
+ * false, when marking, if it is gone or marked already (the kernel then
+ * has no name of it left to forget: a notification would free nothing,
+ * yet count as done). */
+static bool mark_deleted(struct inode_table *table,
+			 const struct prune_child *child, bool deleted)
+{
+	struct inode *inode;
+	bool changed = false;
+
+	pthread_mutex_lock(&table->lock);
+	inode = inode_find_locked(table, &child->key);
+	if (inode && inode_nodeid(table, inode) == child->nodeid &&
+	    inode->prune_deleted != deleted) {
+		inode->prune_deleted = deleted;
+		changed = true;
+	}
+	pthread_mutex_unlock(&table->lock);
+	return changed;
+}
+
+/* Spare descriptors are refilled this often within a run (in names
+ * forgotten), as the FORGETs bring descriptors back. */
+#define PRUNE_REFILL_EVERY 32
 
 /*
  * Make the kernel drop the cached files of the least recently used
@@ -381,13 +415,20 @@ void prune_run(struct inode_table *table, struct stats *stats,
 			n_children = cached_files(table, &dirs[i], dir->host_fd,
 						  &listing, children);
 		for (size_t j = 0; j < n_children; j++) {
+			/* Marked first: its FORGET may come before the
+			 * notification returns. */
+			if (!mark_deleted(table, &children[j], true))
+				continue;
 			if (fuse_lowlevel_notify_delete(
 				    se, dir_nodeid, children[j].nodeid,
 				    children[j].name,
-				    strlen(children[j].name)) == 0) {
-				forgotten++;
-				stats_add(stats, STAT_PRUNE_ENTRY);
+				    strlen(children[j].name)) != 0) {
+				mark_deleted(table, &children[j], false);
+				continue;
 			}
+			stats_add(stats, STAT_PRUNE_ENTRY);
+			if (++forgotten % PRUNE_REFILL_EVERY == 0)
+				prune_refill_spares(table);
 		}
 		free(children);
 		dir_listing_free(&listing);

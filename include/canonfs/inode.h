@@ -81,6 +81,9 @@ struct inode {
 	 * each other, see prune_wait_for_room(). */
 	unsigned waiting; /* protected by lock */
 	bool pruning;	  /* protected by lock */
+	/* The pruner had the kernel forget this file's name, and its FORGET
+	 * is due: the next run passes over it. */
+	bool prune_deleted; /* protected by lock */
 	int watch; /* protected by lock; inotify wd of a dir (or of a file
 		      with several links), or -1 */
 	struct inode *watch_next; /* protected by lock; next on the same wd */

@@ -12,7 +12,11 @@
  *    prune_high the pruner is asked (prune_wake_fd) to make the kernel
  *    forget the cached files of the least recently used directories until
  *    about prune_low host inodes are left; past prune_hard listings give
- *    names without attributes, which take no descriptor.
+ *    names without attributes, which take no descriptor, and lookups give
+ *    names the kernel drops once used (prune_keeps_names).
+ *  - A name the pruner had the kernel forget is not sent again until the
+ *    kernel looks it up again (inode.prune_deleted): the notification
+ *    would free nothing and yet count towards the run's target.
  *  - At most max_io_fds descriptors for I/O are kept by inodes (read_fd,
  *    write_fd; n_io_fds counts them): prune_io_fd_take before keeping one,
  *    prune_io_fd_give when it is closed.
@@ -118,6 +122,12 @@ bool prune_release_reserve(struct inode_table *table);
 /* Reopen released spare descriptors, the pruner's first (the pruner,
  * after a run). */
 void prune_refill_spares(struct inode_table *table);
+
+/* Whether names handed to the kernel now may stay cached: not past
+ * prune_hard, where a lookup tells the kernel to drop the name once used
+ * (an entry timeout of 0). That frees the descriptor without the pruner,
+ * which needs the directory's lock the lookup's request holds. */
+bool prune_keeps_names(const struct inode_table *table);
 
 /* Whether the table is past prune_hard (and, if so, wake the pruner):
  * listings then give names without attributes. */
