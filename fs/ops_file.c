@@ -231,7 +231,7 @@ static bool host_unchanged(const struct stat *a, const struct stat *b)
  * pread_full, of bytes that one version of the host file held: `after` is
  * the host's stat once they were read. A host truncate landing during a
  * pread zeroes in place the part of the page cache past the new end before
- * dropping it (ext4 and tmpfs do so a whole large folio at a time), so the
+ * dropping it (ext4 does so a whole large folio at a time), so the
  * copy can bring back zeros in the middle of data; a write landing during
  * it mixes versions. So the read counts only if the host's size and ctime
  * were the same before and after it, and is tried again otherwise. If the
@@ -308,7 +308,7 @@ void ops_zero_fill_forget(struct canonfs_fs *fs, struct inode *inode,
 	int64_t from =
 		__atomic_load_n(&inode->zero_fill_from, __ATOMIC_ACQUIRE);
 
-	if (!fs->explicit_inval)
+	if (!fs->explicit_inval || !fs->inv)
 		return;
 	while (from < shown_size) {
 		if (__atomic_compare_exchange_n(
