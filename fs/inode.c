@@ -29,7 +29,7 @@ static struct inode *new_inode(void)
 		inode->write_fd = -1;
 		inode->watch = -1;
 		inode->outran_off = -1;
-		inode->zero_fill_from = INT64_MAX;
+		inode->zero_fill = ZERO_FILL_NONE;
 	}
 	return inode;
 }
@@ -344,16 +344,16 @@ bool inode_unwatched_changes(struct inode_table *table, uint64_t **out,
 
 void inode_zero_fill_dropped(struct inode_table *table,
 			     const struct inode_key *key, uint64_t nodeid,
-			     int64_t was)
+			     uint64_t was)
 {
 	struct inode *inode;
 
 	pthread_mutex_lock(&table->lock);
 	inode = inode_find_locked(table, key);
 	if (inode && inode_nodeid(table, inode) == nodeid)
-		__atomic_compare_exchange_n(&inode->zero_fill_from, &was,
-					    INT64_MAX, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&inode->zero_fill, &was,
+					    zero_fill_none(was), false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&table->lock);
 }
 
@@ -429,9 +429,9 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	}
 	inode->synthetic = true;
 	inode->control = (unsigned char)control;
-	inode->host_type = S_IFREG;
+	inode->host_type = control == CONTROL_BIN ? S_IFDIR : S_IFREG;
 	inode->canon_ino = control_canon_ino(control);
-	inode->parent_canon_ino = control_canon_ino(CONTROL_DIR);
+	inode->parent_canon_ino = control_canon_ino(control_parent(control));
 	inode->control_data = data;
 	inode->control_len = len;
 	inode->lookup_count = 1;

@@ -50,7 +50,7 @@ struct inval_action {
 	/* INVAL_INODE: the inode's key and the zeros a short read left in
 	 * its pages (ops_zero_fill_forget), gone with them once sent. */
 	struct inode_key key;
-	int64_t zero_fill;
+	uint64_t zero_fill;
 };
 
 struct inval_batch {
@@ -72,15 +72,15 @@ static void batch_add(struct inval_batch *batch, uint64_t nodeid,
 		      enum inval_kind kind, const struct inode *inode)
 {
 	struct inode_key key = {0};
-	int64_t zero_fill = INT64_MAX;
+	uint64_t zero_fill = ZERO_FILL_NONE;
 	uint64_t handed =
 		inode ? __atomic_load_n(&inode->handed_ns, __ATOMIC_RELAXED)
 		      : 0;
 
 	if (inode && kind == INVAL_INODE) {
 		key = inode->key;
-		zero_fill = __atomic_load_n(&inode->zero_fill_from,
-					    __ATOMIC_ACQUIRE);
+		zero_fill =
+			__atomic_load_n(&inode->zero_fill, __ATOMIC_ACQUIRE);
 	}
 	if (batch->n_actions <
 	    sizeof(batch->actions) / sizeof(batch->actions[0]))
@@ -439,7 +439,7 @@ static void apply(struct invalidator *inv, const struct inotify_event *event)
 				retry_add(inv, a->nodeid, off);
 			/* Only now: an attribute reply before the pages went
 			 * must still drop them itself. */
-			if (a->zero_fill != INT64_MAX)
+			if (zero_fill_at(a->zero_fill) != ZERO_FILL_NONE)
 				inode_zero_fill_dropped(&inv->fs->inodes,
 							&a->key, a->nodeid,
 							a->zero_fill);

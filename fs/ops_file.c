@@ -275,11 +275,16 @@ static ssize_t pread_settled(int fd, char *buf, size_t size, off_t off,
  */
 static void zero_fill_note(struct inode *inode, int64_t from)
 {
-	int64_t was = __atomic_load_n(&inode->zero_fill_from, __ATOMIC_RELAXED);
+	uint64_t was = __atomic_load_n(&inode->zero_fill, __ATOMIC_RELAXED);
 
-	while (from < was && !__atomic_compare_exchange_n(
-				     &inode->zero_fill_from, &was, from, false,
-				     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	/* A new count even where the least offset stays: a reset made from
+	 * the value before (the watcher's) must fail, these zeros are new. */
+	while (!__atomic_compare_exchange_n(
+		&inode->zero_fill, &was,
+		zero_fill_next(was, from < (int64_t)zero_fill_at(was)
+					    ? from
+					    : (int64_t)zero_fill_at(was)),
+		false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		;
 }
 
@@ -288,41 +293,76 @@ static void zero_fill_note(struct inode *inode, int64_t from)
  * leaves the kernel's zeros at its new end. */
 void ops_zero_fill_moved(struct inode *inode, int64_t end, bool truncated)
 {
-	int64_t was = __atomic_load_n(&inode->zero_fill_from, __ATOMIC_RELAXED);
+	uint64_t was = __atomic_load_n(&inode->zero_fill, __ATOMIC_RELAXED);
 
-	if (truncated) {
-		__atomic_store_n(&inode->zero_fill_from, end, __ATOMIC_RELEASE);
-		return;
+	for (;;) {
+		uint64_t at = zero_fill_at(was);
+
+		if (!truncated && (at == ZERO_FILL_NONE || (uint64_t)end <= at))
+			return;
+		if (__atomic_compare_exchange_n(
+			    &inode->zero_fill, &was, zero_fill_next(was, end),
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
 	}
-	while (was != INT64_MAX && end > was &&
-	       !__atomic_compare_exchange_n(&inode->zero_fill_from, &was, end,
-					    false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_RELAXED))
-		;
 }
 
 void ops_zero_fill_forget(struct canonfs_fs *fs, struct inode *inode,
 			  off_t shown_size)
 {
-	const int64_t page = sysconf(_SC_PAGESIZE);
-	int64_t from =
-		__atomic_load_n(&inode->zero_fill_from, __ATOMIC_ACQUIRE);
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t was = __atomic_load_n(&inode->zero_fill, __ATOMIC_ACQUIRE);
 
 	if (!fs->explicit_inval || !fs->inv)
 		return;
-	while (from < shown_size) {
+	while (zero_fill_at(was) < (uint64_t)shown_size) {
+		uint64_t from = zero_fill_at(was);
+
 		if (__atomic_compare_exchange_n(
-			    &inode->zero_fill_from, &from, INT64_MAX, false,
+			    &inode->zero_fill, &was, zero_fill_none(was), false,
 			    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			/* Sent before the reply: the kernel must not know the
 			 * larger size while the page is there. */
 			fuse_lowlevel_notify_inval_inode(
 				fs->inv->se, inode_nodeid(&fs->inodes, inode),
-				from - from % page, 0);
+				(off_t)(from - from % page), 0);
 			stats_add(&fs->stats, STAT_ZERO_FILL_DROPPED);
 			return;
 		}
 	}
+}
+
+/* How many times a short read is made again while the host file grows
+ * past it (a log being appended to). */
+#define READ_GROWTH_TRIES 16
+
+/*
+ * pread_settled, and for a short read the note of where the kernel's zeros
+ * will begin (zero_fill_note), made before the reply. An attribute reply
+ * that stat'ed the host before the note could not see it, and may show a
+ * larger size: so after the note the host is stat'ed again, and if it has
+ * grown past the data the read is made again. *outgrown: it still had
+ * when the tries ran out.
+ */
+static ssize_t read_for_reply(struct inode *inode, int fd, char *buf,
+			      size_t size, off_t off, int flags,
+			      struct stat *host, bool *outgrown)
+{
+	struct stat now;
+	ssize_t got = 0;
+
+	*outgrown = false;
+	for (int try = 0; try < READ_GROWTH_TRIES; try++) {
+		got = pread_settled(fd, buf, size, off, host);
+		/* O_DIRECT reads bypass the pages: no zeros are kept. */
+		if (got < 0 || (size_t)got == size || (flags & O_DIRECT))
+			return got;
+		zero_fill_note(inode, off + got);
+		if (fstat(fd, &now) == -1 || now.st_size <= off + got)
+			return got;
+	}
+	*outgrown = true;
+	return got;
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -330,6 +370,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	stats_add(&fs_of(req)->stats, STAT_READ);
 	struct inode *inode = inode_of(req, ino);
+	bool outgrown = false;
 	struct stat host;
 	ssize_t got;
 	char *data;
@@ -361,14 +402,14 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * copies them, so a read could bring back zeros as data.
 	 */
 	data = malloc(size ? size : 1);
-	got = data ? pread_settled(fd, data, size, off, &host) : -ENOMEM;
+	got = data ? read_for_reply(inode, fd, data, size, off, fi->flags,
+				    &host, &outgrown)
+		   : -ENOMEM;
 	if (got >= 0 && read_outran_host(inode, fuse_req_ctx(req)->pid, &host,
 					 off, size, (size_t)got, fi->flags)) {
 		stats_add(&fs_of(req)->stats, STAT_READ_OUTRAN);
 		got = -EIO;
 	}
-	if (got >= 0 && (size_t)got < size && !(fi->flags & O_DIRECT))
-		zero_fill_note(inode, off + got);
 	if (got >= 0)
 		trace_first_read(fs_of(req), inode, fd);
 	if (temp_fd >= 0)
@@ -378,6 +419,13 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, data, (size_t)got);
 	free(data);
+	/* The host kept growing past the data: an attribute reply may show
+	 * more than the reply holds. Its zeros go now (the page was locked
+	 * until the reply); a reader quicker than this may still see them. */
+	if (got >= 0 && outgrown) {
+		stats_add(&fs_of(req)->stats, STAT_READ_OUTGROWN);
+		ops_zero_fill_forget(fs_of(req), inode, INT64_MAX);
+	}
 }
 
 /* Append the request's bytes at the host file's end, atomically as

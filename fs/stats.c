@@ -45,6 +45,7 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_PRUNE_RUNS] = "prune_runs",
 	[STAT_PRUNE_ENTRY] = "prune_entry",
 	[STAT_READ_OUTRAN] = "read_shrunk",
+	[STAT_READ_OUTGROWN] = "read_outgrown",
 	[STAT_ZERO_FILL_DROPPED] = "zero_fill_dropped",
 	[STAT_OVERFLOWS] = "queue_overflows",
 };

@@ -130,10 +130,11 @@ struct inode {
 	int64_t outran_off;
 	pid_t outran_reader;
 	/* Where the zeros begin that the kernel may hold past the end of
-	 * this file's last page (atomic; INT64_MAX none): a short read or a
-	 * truncate leaves them, and they are stale once the host file grows
-	 * past it, see ops_zero_fill_forget. */
-	int64_t zero_fill_from;
+	 * this file's last page: a short read or a truncate leaves them,
+	 * and they are stale once the host file grows past it, see
+	 * ops_zero_fill_forget. Packed with a count of its changes
+	 * (zero_fill_at, zero_fill_next); atomic. */
+	uint64_t zero_fill;
 
 	/* The trace epoch (+1) in which this file's read and write were
 	 * recorded: each is recorded once. Racy on purpose: the trace keeps
@@ -362,14 +363,40 @@ bool inode_pass_drop(struct inode_table *table, struct inode *inode,
 		     struct dir_snapshot *snap);
 
 /* The kernel dropped the pages of the inode with this key and nodeid: the
- * zeros a short read left in them (zero_fill_from, then `was`) are gone,
- * unless a read has noted others since. */
+ * zeros a short read left in them (zero_fill, then `was`) are gone, unless
+ * a read has noted others since (the count in it has changed). */
 void inode_zero_fill_dropped(struct inode_table *table,
 			     const struct inode_key *key, uint64_t nodeid,
-			     int64_t was);
+			     uint64_t was);
 
 /* The inode with this key, or NULL; only with the table lock held. */
 struct inode *inode_find_locked(struct inode_table *table,
 				const struct inode_key *key);
+
+/* inode.zero_fill: the offset in the low 48 bits (ZERO_FILL_NONE: no
+ * zeros), a count of changes above, so that a reset made from an old value
+ * fails once a read has noted new zeros. */
+#define ZERO_FILL_NONE ((UINT64_C(1) << 48) - 1)
+
+static inline uint64_t zero_fill_at(uint64_t word)
+{
+	return word & ZERO_FILL_NONE;
+}
+
+/* The word after `old` that says there are no zeros. */
+static inline uint64_t zero_fill_none(uint64_t old)
+{
+	return ((old >> 48) + 1) << 48 | ZERO_FILL_NONE;
+}
+
+/* The word after `old` that says `at` (clamped below ZERO_FILL_NONE). */
+static inline uint64_t zero_fill_next(uint64_t old, int64_t at)
+{
+	uint64_t offset = at < 0			   ? 0
+			  : (uint64_t)at >= ZERO_FILL_NONE ? ZERO_FILL_NONE - 1
+							   : (uint64_t)at;
+
+	return ((old >> 48) + 1) << 48 | offset;
+}
 
 #endif

@@ -43,12 +43,13 @@ enum stats_counter {
 	STAT_ACCESS,
 	STAT_FALLOCATE,
 	STAT_LSEEK,
-	STAT_HOST_EVENTS, /* inotify events read */
-	STAT_INVAL_ENTRY, /* names the kernel was told to forget */
-	STAT_INVAL_INODE, /* inodes whose attributes and pages were dropped */
-	STAT_PRUNE_RUNS,  /* times the table was full and names were pruned */
-	STAT_PRUNE_ENTRY, /* names the kernel was asked to forget to prune */
-	STAT_READ_OUTRAN, /* reads failed: the host file shrank under them */
+	STAT_HOST_EVENTS,   /* inotify events read */
+	STAT_INVAL_ENTRY,   /* names the kernel was told to forget */
+	STAT_INVAL_INODE,   /* inodes whose attributes and pages were dropped */
+	STAT_PRUNE_RUNS,    /* times the table was full and names were pruned */
+	STAT_PRUNE_ENTRY,   /* names the kernel was asked to forget to prune */
+	STAT_READ_OUTRAN,   /* reads failed: the host file shrank under them */
+	STAT_READ_OUTGROWN, /* short reads the host file kept growing past */
 	STAT_ZERO_FILL_DROPPED, /* pages dropped: the host file grew past a
 				   short read's zeros */
 	STAT_OVERFLOWS, /* inotify queue overflows: everything forgotten */
