@@ -6,6 +6,7 @@
 #include "canonfs/control.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/ccwrap.h"
 #include "canonfs/dir.h"
 #include "canonfs/goenv.h"
 #include "canonfs/invalidate.h"
@@ -14,26 +15,49 @@
 #include "canonfs/trace.h"
 
 #include <dirent.h>
+#include <openssl/sha.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *const names[CONTROL_COUNT] = {
 	[CONTROL_DIR] = CONTROL_DIR_NAME,
 	[CONTROL_STATS] = "stats",
 	[CONTROL_BARRIER] = "barrier",
 	[CONTROL_ENV] = "env",
+	[CONTROL_TOOLCHAIN] = "toolchain.cmake",
+	[CONTROL_BIN] = "bin",
+	[CONTROL_BIN_CC] = "cc",
+	[CONTROL_BIN_GCC] = "gcc",
+	[CONTROL_BIN_CXX] = "c++",
+	[CONTROL_BIN_GXX] = "g++",
 	[CONTROL_TRACE_START] = "trace-start",
 	[CONTROL_TRACE_STOP] = "trace-stop",
 	[CONTROL_TRACE_FLUSH] = "trace-flush",
 };
 
-enum control_node control_file_by_name(const char *name)
+static bool is_compiler(int node)
+{
+	return node >= CONTROL_BIN_CC && node <= CONTROL_BIN_GXX;
+}
+
+static bool is_trace(int node)
+{
+	return node >= CONTROL_TRACE_START && node <= CONTROL_TRACE_FLUSH;
+}
+
+int control_parent(int node)
+{
+	return is_compiler(node) ? CONTROL_BIN : CONTROL_DIR;
+}
+
+enum control_node control_file_by_name(int dir, const char *name)
 {
 	for (int i = CONTROL_DIR + 1; i < CONTROL_COUNT; i++)
-		if (strcmp(name, names[i]) == 0)
+		if (control_parent(i) == dir && strcmp(name, names[i]) == 0)
 			return (enum control_node)i;
 	return CONTROL_NONE;
 }
@@ -45,9 +69,20 @@ const char *control_name(int node)
 
 uint64_t control_canon_ino(int node)
 {
-	uint64_t dir = canon_child_ino(CANON_ROOT_INO, CONTROL_DIR_NAME);
+	if (node == CONTROL_DIR)
+		return canon_child_ino(CANON_ROOT_INO, CONTROL_DIR_NAME);
+	return canon_child_ino(control_canon_ino(control_parent(node)),
+			       names[node]);
+}
 
-	return node == CONTROL_DIR ? dir : canon_child_ino(dir, names[node]);
+/* Whether node is there to be listed or looked up on this mount. */
+static bool present(struct canonfs_fs *fs, int node)
+{
+	if (is_trace(node))
+		return fs->trace.base != NULL;
+	if (node == CONTROL_TOOLCHAIN || node == CONTROL_BIN)
+		return ccwrap_served(&fs->layout, &fs->sys);
+	return true;
 }
 
 /* What a control file says, made now. Returns 0 or an errno value. */
@@ -81,6 +116,19 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		/* Made fresh each time: the header digest follows the host. */
 		return goenv_format(&fs->layout, &fs->sys, fs->opts,
 				    fs->digests, data, len);
+	case CONTROL_TOOLCHAIN:
+		return ccwrap_cmake(&fs->layout, &fs->sys, data, len);
+	case CONTROL_BIN:
+		text[0] = '\0'; /* a directory */
+		break;
+	case CONTROL_BIN_CC:
+	case CONTROL_BIN_GCC:
+	case CONTROL_BIN_CXX:
+	case CONTROL_BIN_GXX:
+		/* Made at each lookup: a compiler upgraded meanwhile shows. */
+		return ccwrap_script(&fs->layout, &fs->sys,
+				     (enum ccwrap_tool)(node - CONTROL_BIN_CC),
+				     data, len);
 	/* The trace files act when read (control_act), not here: a stat,
 	 * or `ls -l` of the directory, must not start or stop anything. */
 	case CONTROL_TRACE_START:
@@ -151,16 +199,16 @@ int control_act(struct canonfs_fs *fs, struct inode *inode)
  * without OPEN requests, and a lookup of "barrier" is the barrier. The
  * trace files act at their first read instead (control_act).
  */
-int control_lookup_file(struct canonfs_fs *fs, const char *name,
+int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 			struct fuse_entry_param *e)
 {
-	enum control_node node = control_file_by_name(name);
+	enum control_node node = control_file_by_name(dir, name);
 	struct inode *inode;
 	size_t len;
 	char *data;
 	int err;
 
-	if (node == CONTROL_NONE)
+	if (node == CONTROL_NONE || !present(fs, node))
 		return ENOENT;
 	if ((err = control_contents(fs, node, &data, &len)))
 		return err;
@@ -174,8 +222,24 @@ int control_lookup_file(struct canonfs_fs *fs, const char *name,
 	return 0;
 }
 
-/* The control files; the trace ones only on a tracing mount. */
-int control_listing(struct dir_listing *listing, bool tracing)
+void control_fix_attr(const struct inode *inode, struct stat *out)
+{
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+
+	if (is_compiler(inode->control))
+		out->st_mode = S_IFREG | 0555;
+	if (is_compiler(inode->control) ||
+	    inode->control == CONTROL_TOOLCHAIN) {
+		SHA256((const unsigned char *)inode->control_data,
+		       inode->control_len, sha);
+		canon_content_time(sha, &out->st_mtim);
+		out->st_ctim = out->st_mtim;
+	}
+}
+
+/* The files of a control directory; the trace ones only on a tracing
+ * mount, the compilers where they are served. */
+int control_listing(struct canonfs_fs *fs, int dir, struct dir_listing *listing)
 {
 	listing->n_entries = 0;
 	listing->entries = calloc(CONTROL_COUNT, sizeof(*listing->entries));
@@ -183,15 +247,23 @@ int control_listing(struct dir_listing *listing, bool tracing)
 		return ENOMEM;
 	for (int i = CONTROL_DIR + 1; i < CONTROL_COUNT; i++) {
 		struct dir_entry *entry = &listing->entries[listing->n_entries];
+		char *data;
+		size_t len;
 
-		if (!tracing && i >= CONTROL_TRACE_START)
+		if (control_parent(i) != dir || !present(fs, i))
 			continue;
+		if (is_compiler(i)) {
+			if (control_contents(fs, (enum control_node)i, &data,
+					     &len))
+				continue; /* no C++ partner, say */
+			free(data);
+		}
 		entry->name = strdup(control_name(i));
 		if (!entry->name) {
 			dir_listing_free(listing);
 			return ENOMEM;
 		}
-		entry->d_type = DT_REG;
+		entry->d_type = i == CONTROL_BIN ? DT_DIR : DT_REG;
 		listing->n_entries++;
 	}
 	dir_listing_sort(listing); /* like every listing of the view */

@@ -4,6 +4,7 @@
  */
 #include "canonfs/goenv.h"
 
+#include "canonfs/ccwrap.h"
 #include "canonfs/control.h"
 #include "canonfs/headers.h"
 #include "canonfs/hostpath.h"
@@ -96,30 +97,6 @@ bool goenv_gopath_dir(const struct canonfs_options *opts,
 	return first_gopath(out, out_size) && !clashes(out, mountpoint);
 }
 
-/* Where command (a path, or a name looked up in $PATH) can be run from:
- * true with its path in full. */
-static bool find_command(const char *command, char *full, size_t full_size)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(command, '/'))
-		return fits(snprintf(full, full_size, "%s", command),
-			    full_size) &&
-		       access(command, X_OK) == 0;
-	for (const char *p = path ? path : ""; *p;) {
-		size_t len = strcspn(p, ":");
-
-		if (len > 0 &&
-		    fits(snprintf(full, full_size, "%.*s/%s", (int)len, p,
-				  command),
-			 full_size) &&
-		    access(full, X_OK) == 0)
-			return true;
-		p += len + (p[len] == ':');
-	}
-	return false;
-}
-
 /* Whether dir is a Go toolchain's root (as the go command finds its own:
  * pkg/tool or src/runtime in it). */
 static bool is_goroot(const char *dir)
@@ -152,7 +129,8 @@ bool goenv_goroot_dir(const struct canonfs_options *opts,
 		       fits(snprintf(out, out_size, "%s", env), out_size);
 	/* The go on PATH, through its symlinks (/usr/bin/go ->
 	 * /usr/lib/go-1.19/bin/go): GOROOT is above its bin. */
-	if (!find_command("go", go, sizeof(go)) || !realpath(go, resolved) ||
+	if (!hostpath_find_command("go", NULL, go, sizeof(go)) ||
+	    !realpath(go, resolved) ||
 	    path_dirname(resolved, bin, sizeof(bin)) ||
 	    path_dirname(bin, out, out_size))
 		return false;
@@ -191,74 +169,12 @@ bool goenv_goroot_links_dir(const char *goroot, char *out, size_t out_size)
 
 /* ---- the variables ---- */
 
-/* Whether command (a path, or a name looked up in $PATH) can be run. */
-static bool runnable(const char *command)
-{
-	char full[PATH_MAX];
-
-	return find_command(command, full, sizeof(full));
-}
-
-/*
- * The C++ driver of C compiler cc: gcc-12 -> g++-12, clang -> clang++,
- * cc -> c++, the directory kept. The C++ headers MNT/sys mirrors are cc's
- * own (`cc -x c++`), so Go must compile .cc files with its partner: left
- * to its default g++, a cgo package's C++ met clang's headers and failed.
- * Returns 0, or ENOENT when there is no such partner to run.
- */
-static int cxx_of(const char *cc, char *out, size_t out_size)
-{
-	const char *base = strrchr(cc, '/') ? strrchr(cc, '/') + 1 : cc;
-	size_t dir_len = (size_t)(base - cc), at, len;
-	const char *hit;
-
-	if (strcmp(base, "cc") == 0) {
-		at = 0;
-		len = 2;
-		hit = "c++";
-	} else if ((hit = strstr(base, "clang"))) {
-		at = (size_t)(hit - base);
-		len = 5;
-		hit = "clang++";
-	} else if ((hit = strstr(base, "gcc"))) {
-		at = (size_t)(hit - base);
-		len = 3;
-		hit = "g++";
-	} else {
-		return ENOENT;
-	}
-	if ((size_t)snprintf(out, out_size, "%.*s%.*s%s%s", (int)dir_len, cc,
-			     (int)at, base, hit, base + at + len) >= out_size ||
-	    !runnable(out))
-		return ENOENT;
-	return 0;
-}
-
 /* -isystem for each directory of one language, in its search order. */
 static void add_isystem(struct text *t, const struct layout *layout,
 			const struct sysinc_list *sys, unsigned lang)
 {
-	unsigned last = 0;
-	bool first = true;
-
-	/* Positions are small and unique per language: select in order. */
-	for (;;) {
-		const struct sysinc_dir *next = NULL;
-
-		for (size_t i = 0; i < sys->n; i++) {
-			const struct sysinc_dir *d = &sys->dirs[i];
-			unsigned pos = lang == SYSINC_C ? d->c_pos : d->cxx_pos;
-
-			if (!(d->langs & lang) || (!first && pos <= last))
-				continue;
-			if (!next || pos < (lang == SYSINC_C ? next->c_pos
-							     : next->cxx_pos))
-				next = d;
-		}
-		if (!next)
-			return;
-		last = lang == SYSINC_C ? next->c_pos : next->cxx_pos;
-		first = false;
+	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
+	     d = sysinc_next(sys, lang, d)) {
 		/* Go splits cgo flags at blanks, and a field that starts
 		 * with ' or " runs to the same quote, with no escapes: quote
 		 * with one the path does not hold. */
@@ -266,20 +182,12 @@ static void add_isystem(struct text *t, const struct layout *layout,
 			char q = strchr(layout->mountpoint, '\'') ? '"' : '\'';
 
 			text_add(t, " -isystem %c%s/sys/%s%c", q,
-				 layout->mountpoint, next->name, q);
+				 layout->mountpoint, d->name, q);
 		} else {
 			text_add(t, " -isystem %s/sys/%s", layout->mountpoint,
-				 next->name);
+				 d->name);
 		}
 	}
-}
-
-static bool has_lang(const struct sysinc_list *sys, unsigned lang)
-{
-	for (size_t i = 0; i < sys->n; i++)
-		if (sys->dirs[i].langs & lang)
-			return true;
-	return false;
 }
 
 static bool has_kind(const struct layout *layout, enum layout_kind kind)
@@ -296,6 +204,8 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 {
 	struct text t = {0};
 	unsigned char sha[32];
+	char *cxx_script;
+	size_t cxx_len;
 	int err;
 
 	if (has_kind(layout, LAYOUT_GOMODCACHE))
@@ -315,15 +225,36 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	 * message instead of switching to a toolchain outside the mount. */
 	if (has_kind(layout, LAYOUT_GOROOT)) {
 		text_add(&t, "GOROOT=%s/goroot\n", layout->mountpoint);
-		text_add(&t, "PATH=%s/goroot/bin\n", layout->mountpoint);
 		text_add(&t, "GOTOOLCHAIN=local\n");
 	}
-	if (sys->compiler_chosen && sys->compiler) {
+	/* The mount's compilers (ccwrap.h) for C and C++ builds, and cgo's;
+	 * on PATH too, for makefiles that name gcc themselves. */
+	if (ccwrap_served(layout, sys)) {
+		char cxx[PATH_MAX];
+
+		text_add(&t, "CC=%s/.canonfs/bin/cc\n", layout->mountpoint);
+		if (ccwrap_script(layout, sys, CCWRAP_CXX, &cxx_script,
+				  &cxx_len) == 0) {
+			free(cxx_script);
+			text_add(&t, "CXX=%s/.canonfs/bin/c++\n",
+				 layout->mountpoint);
+		}
+		(void)cxx;
+	} else if (sys->compiler_chosen && sys->compiler) {
 		char cxx[PATH_MAX];
 
 		text_add(&t, "CC=%s\n", sys->compiler);
-		if (cxx_of(sys->compiler, cxx, sizeof(cxx)) == 0)
+		if (sysinc_cxx_of(sys->compiler, cxx, sizeof(cxx)) == 0)
 			text_add(&t, "CXX=%s\n", cxx);
+	}
+	if (has_kind(layout, LAYOUT_GOROOT) || ccwrap_served(layout, sys)) {
+		text_add(&t, "PATH=");
+		if (has_kind(layout, LAYOUT_GOROOT))
+			text_add(&t, "%s/goroot/bin%s", layout->mountpoint,
+				 ccwrap_served(layout, sys) ? ":" : "");
+		if (ccwrap_served(layout, sys))
+			text_add(&t, "%s/.canonfs/bin", layout->mountpoint);
+		text_add(&t, "\n");
 	}
 	if (has_kind(layout, LAYOUT_SYS)) {
 		if ((err = headers_digest(layout, digests, sha))) {
@@ -334,12 +265,12 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		for (int i = 0; i < 32; i++)
 			text_add(&t, "%02x", sha[i]);
 		text_add(&t, "\n");
-		if (has_lang(sys, SYSINC_C)) {
+		if (sysinc_has_lang(sys, SYSINC_C)) {
 			text_add(&t, "CGO_CFLAGS=-g -O2 -nostdinc");
 			add_isystem(&t, layout, sys, SYSINC_C);
 			text_add(&t, "\n");
 		}
-		if (has_lang(sys, SYSINC_CXX)) {
+		if (sysinc_has_lang(sys, SYSINC_CXX)) {
 			text_add(&t,
 				 "CGO_CXXFLAGS=-g -O2 -nostdinc -nostdinc++");
 			add_isystem(&t, layout, sys, SYSINC_CXX);

@@ -7,6 +7,7 @@
 #include "canonfs/path.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -147,4 +148,34 @@ int hostpath_commit(FILE *f, const char *temp, const char *path)
 	if (err)
 		unlink(temp);
 	return err;
+}
+
+/* A path in out of size out_size: false when it did not fit. */
+static bool fits_in(int n, size_t size)
+{
+	return n >= 0 && (size_t)n < size;
+}
+
+bool hostpath_find_command(const char *command, const char *skip_under,
+			   char *full, size_t full_size)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(command, '/'))
+		return fits_in(snprintf(full, full_size, "%s", command),
+			       full_size) &&
+		       access(command, X_OK) == 0;
+	for (const char *p = path ? path : ""; *p;) {
+		size_t len = strcspn(p, ":");
+
+		if (len > 0 &&
+		    fits_in(snprintf(full, full_size, "%.*s/%s", (int)len, p,
+				     command),
+			    full_size) &&
+		    !(skip_under && path_under(full, skip_under)) &&
+		    access(full, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
 }

@@ -5,6 +5,8 @@
  */
 #include "canonfs/ops_internal.h"
 
+#include "canonfs/control.h"
+
 #include "canonfs/canon.h"
 #include "canonfs/digests.h"
 #include "canonfs/layout.h"
@@ -84,6 +86,8 @@ int ops_inode_attr_from(struct canonfs_fs *fs, struct inode *inode,
 							       : S_IFREG | 0444,
 				     out);
 		out->st_size = (off_t)inode->control_len;
+		if (inode->control)
+			control_fix_attr(inode, out);
 		return 0;
 	}
 	if (fresh)
@@ -358,8 +362,12 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	/* Symlinks are 0777: nothing to ask. */
 	if (err || mask == F_OK || S_ISLNK(inode->host_type))
 		goto reply;
-	if (inode->synthetic) { /* 0755 directories, 0444 files */
-		if ((mask & X_OK) && !S_ISDIR(inode->host_type))
+	if (inode->synthetic) { /* 0755 directories, 0444 or 0555 files */
+		struct stat shown;
+
+		if ((mask & X_OK) &&
+		    (ops_inode_attr(fs_of(req), inode, &shown) ||
+		     !(shown.st_mode & S_IXUSR)))
 			err = EACCES;
 	} else {
 		char path[32];

@@ -31,7 +31,7 @@ static int snapshot_new(struct canonfs_fs *fs, struct inode *inode,
 	if (!snap)
 		return ENOMEM;
 	if (inode->control)
-		err = control_listing(&snap->listing, fs->trace.base != NULL);
+		err = control_listing(fs, inode->control, &snap->listing);
 	else if (inode->synthetic)
 		err = dir_listing_from_layout(
 			&fs->layout.dirs[inode->synth_dir], &snap->listing);

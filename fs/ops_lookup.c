@@ -77,8 +77,8 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	struct inode *inode;
 	int err;
 
-	if (parent->control == CONTROL_DIR)
-		return control_lookup_file(fs, name, e);
+	if (parent->control == CONTROL_DIR || parent->control == CONTROL_BIN)
+		return control_lookup_file(fs, parent->control, name, e);
 	if (parent->control)
 		return ENOTDIR;
 

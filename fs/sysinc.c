@@ -4,6 +4,7 @@
  */
 #include "canonfs/sysinc.h"
 
+#include "canonfs/hostpath.h"
 #include "canonfs/path.h"
 
 #include <errno.h>
@@ -396,4 +397,71 @@ void sysinc_free(struct sysinc_list *list)
 	free(list->dirs);
 	free(list->compiler);
 	memset(list, 0, sizeof(*list));
+}
+
+/*
+ * The C++ driver of C compiler cc: gcc-12 -> g++-12, clang -> clang++,
+ * cc -> c++, the directory kept. The C++ headers MNT/sys mirrors are cc's
+ * own (`cc -x c++`), so C++ must be compiled with its partner: Go left to
+ * its default g++ compiled a cgo package's C++ against clang's headers,
+ * and failed.
+ */
+int sysinc_cxx_of(const char *cc, char *out, size_t out_size)
+{
+	const char *base = strrchr(cc, '/') ? strrchr(cc, '/') + 1 : cc;
+	size_t dir_len = (size_t)(base - cc), at, len;
+	const char *hit;
+	char full[PATH_MAX];
+
+	if (strcmp(base, "cc") == 0) {
+		at = 0;
+		len = 2;
+		hit = "c++";
+	} else if ((hit = strstr(base, "clang"))) {
+		at = (size_t)(hit - base);
+		len = 5;
+		hit = "clang++";
+	} else if ((hit = strstr(base, "gcc"))) {
+		at = (size_t)(hit - base);
+		len = 3;
+		hit = "g++";
+	} else {
+		return ENOENT;
+	}
+	if ((size_t)snprintf(out, out_size, "%.*s%.*s%s%s", (int)dir_len, cc,
+			     (int)at, base, hit, base + at + len) >= out_size ||
+	    !hostpath_find_command(out, NULL, full, sizeof(full)))
+		return ENOENT;
+	return 0;
+}
+
+const struct sysinc_dir *sysinc_next(const struct sysinc_list *sys,
+				     unsigned lang,
+				     const struct sysinc_dir *prev)
+{
+	const struct sysinc_dir *next = NULL;
+	unsigned last = 0;
+
+	if (prev)
+		last = lang == SYSINC_C ? prev->c_pos : prev->cxx_pos;
+	/* Positions are small and unique per language: select in order. */
+	for (size_t i = 0; i < sys->n; i++) {
+		const struct sysinc_dir *d = &sys->dirs[i];
+		unsigned pos = lang == SYSINC_C ? d->c_pos : d->cxx_pos;
+
+		if (!(d->langs & lang) || (prev && pos <= last))
+			continue;
+		if (!next ||
+		    pos < (lang == SYSINC_C ? next->c_pos : next->cxx_pos))
+			next = d;
+	}
+	return next;
+}
+
+bool sysinc_has_lang(const struct sysinc_list *sys, unsigned lang)
+{
+	for (size_t i = 0; i < sys->n; i++)
+		if (sys->dirs[i].langs & lang)
+			return true;
+	return false;
 }

@@ -3,7 +3,7 @@
 # only when something is missing. Idempotent; needs root to install.
 set -eu
 
-PACKAGES="build-essential pkg-config fuse3 libfuse3-dev libssl-dev uthash-dev python3-pytest golang-go git ninja-build"
+PACKAGES="build-essential pkg-config fuse3 libfuse3-dev libssl-dev uthash-dev python3-pytest golang-go git ninja-build cmake ccache"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -24,7 +24,8 @@ def test_control_directory_is_hidden_but_reachable(tmp_path, canonfs):
     m = canonfs(src)
     assert os.listdir(m.mnt) == DEFAULT_ROOT, "the mount root must look the same everywhere"
     # In byte order, like every listing of the view.
-    assert os.listdir(m.mnt / ".canonfs") == ["barrier", "env", "stats"]
+    assert os.listdir(m.mnt / ".canonfs") == [
+        "barrier", "bin", "env", "stats", "toolchain.cmake"]
     with open(m.mnt / ".canonfs" / "stats", "rb") as f:
         assert f.read(), "stats must not be empty"
     inos = {os.stat(m.mnt / ".canonfs" / "stats").st_ino for _ in range(3)}

@@ -108,7 +108,9 @@ def test_sys_names_do_not_depend_on_the_host_location(canonfs, host, tmp_path):
         assert (m.mnt / "sys" / "usr" / "stdio.h").read_text() == "/* stdio */\n"
         env = subprocess.run([str(CANONFS), "env", str(m.mnt)],
                              capture_output=True, text=True, timeout=60).stdout
-        assert "export CC='%s'" % cc in env
+        # CC is the mount's compiler, which runs the one chosen.
+        assert "export CC='%s'" % (m.mnt / ".canonfs" / "bin" / "cc") in env
+        assert "exec '%s'" % cc in (m.mnt / ".canonfs" / "bin" / "cc").read_text()
         m.stop()
     assert listings[0] == listings[1] == ["cc", "target", "usr"]
 

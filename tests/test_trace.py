@@ -71,8 +71,8 @@ def test_trace_reports_what_makes_a_tree_host_dependent(tmp_path, canonfs):
     trace = tmp_path / "t"
     m = canonfs(src, "trace=%s" % trace)
     assert os.listdir(m.mnt / ".canonfs") == [
-        "barrier", "env", "stats", "trace-flush", "trace-start",
-        "trace-stop"], "byte order, like every listing of the view"
+        "barrier", "bin", "env", "stats", "toolchain.cmake", "trace-flush",
+        "trace-start", "trace-stop"], "byte order, like every listing of the view"
     os.listdir(m.root)
     for name in ("escape", "climbs", "just_above", "stays"):
         os.readlink(m.root / name)

@@ -8,6 +8,9 @@
  *            open has been applied to the kernel's caches; scripts run
  *            `cat MNT/.canonfs/barrier` between a checkout and a build.
  *   env      the canonical Go environment for builds inside (goenv.h)
+ *   bin/     cc, gcc, c++, g++: the host's compilers with the mount's
+ *            system headers only (ccwrap.h)
+ *   toolchain.cmake  a CMake toolchain file naming them
  *   trace-start, trace-stop, trace-flush  control -o trace (trace.h);
  *            they act when read, never at a mere stat.
  */
@@ -22,6 +25,7 @@ struct canonfs_fs;
 struct dir_listing;
 struct fuse_entry_param;
 struct inode;
+struct stat;
 
 #define CONTROL_DIR_NAME ".canonfs"
 
@@ -31,14 +35,24 @@ enum control_node {
 	CONTROL_STATS,
 	CONTROL_BARRIER,
 	CONTROL_ENV,
+	CONTROL_TOOLCHAIN,
+	CONTROL_BIN, /* a directory */
+	CONTROL_BIN_CC,
+	CONTROL_BIN_GCC,
+	CONTROL_BIN_CXX,
+	CONTROL_BIN_GXX,
 	CONTROL_TRACE_START,
 	CONTROL_TRACE_STOP,
 	CONTROL_TRACE_FLUSH,
 	CONTROL_COUNT
 };
 
-/* The file `name` of the control directory, or CONTROL_NONE. */
-enum control_node control_file_by_name(const char *name);
+/* The file `name` in control directory dir (CONTROL_DIR or CONTROL_BIN),
+ * or CONTROL_NONE. */
+enum control_node control_file_by_name(int dir, const char *name);
+
+/* The control directory a node is in. */
+int control_parent(int node);
 
 /* The name of a control node. */
 const char *control_name(int node);
@@ -46,17 +60,24 @@ const char *control_name(int node);
 /* Its canonical inode number: derived from its virtual path like any. */
 uint64_t control_canon_ino(int node);
 
-/* Look up the control file `name`: a new inode with its contents made
- * now, and a zero timeout. Returns 0 or an errno value. */
-int control_lookup_file(struct canonfs_fs *fs, const char *name,
+/* Look up the control file `name` in control directory dir: a new inode
+ * with its contents made now, and a zero timeout. Returns 0 or an errno
+ * value. */
+int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 			struct fuse_entry_param *e);
+
+/* The mode and times a control node shows, over canonical attributes:
+ * the compilers are executable, and their time follows their contents
+ * (as ccache's compiler check needs). */
+void control_fix_attr(const struct inode *inode, struct stat *out);
 
 /* What reading a trace file does, once per inode a lookup made; every
  * read gets the outcome. Returns 0 or an errno value. */
 int control_act(struct canonfs_fs *fs, struct inode *inode);
 
-/* The listing of the control directory: its files, the trace ones only
- * when tracing. Returns 0 or ENOMEM. */
-int control_listing(struct dir_listing *listing, bool tracing);
+/* The listing of control directory dir: its files, the trace ones only
+ * when tracing, the compilers only where served. Returns 0 or ENOMEM. */
+int control_listing(struct canonfs_fs *fs, int dir,
+		    struct dir_listing *listing);
 
 #endif

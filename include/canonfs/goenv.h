@@ -9,7 +9,9 @@
  *
  *   GOMODCACHE    MNT/gomodcache, when the module cache is mirrored
  *   GOPATH        MNT/gopath, when a GOPATH is mirrored
- *   CC            the compiler given with -o cc=
+ *   CC, CXX       MNT/.canonfs/bin/cc and c++, the mount's compilers
+ *                 (ccwrap.h); without them, the -o cc= compiler
+ *   PATH          MNT/goroot/bin and MNT/.canonfs/bin first
  *   CGO_CPPFLAGS  -DCANONFS_SYSHEADERS=<SHA-256 of every mirrored system
  *                 header>: keys change when the headers do, and only then
  *   CGO_CFLAGS    -g -O2 (Go's default) -nostdinc -isystem MNT/sys/NAME...

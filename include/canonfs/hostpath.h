@@ -7,6 +7,7 @@
 #define CANONFS_HOSTPATH_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -19,6 +20,13 @@
  * so the result compares with other resolved paths. 0, or an errno value.
  */
 int hostpath_resolve(const char *path, char *out, size_t out_size);
+
+/* Where command (a path, or a name looked up in $PATH) can be run from:
+ * true with its path in full. PATH entries under skip_under (a
+ * mountpoint, or NULL) are passed over: the mount's own wrappers must not
+ * find themselves. */
+bool hostpath_find_command(const char *command, const char *skip_under,
+			   char *full, size_t full_size);
 
 /* The host path of the object behind fd, as /proc/self/fd/N names it
  * (" (deleted)" after it for an unlinked one). 0, or an errno value. */

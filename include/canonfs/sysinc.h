@@ -83,4 +83,17 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 
 void sysinc_free(struct sysinc_list *list);
 
+/* The C++ partner of C compiler cc (gcc -> g++, clang -> clang++, cc ->
+ * c++) into out: 0, or ENOENT when it has none that runs. */
+int sysinc_cxx_of(const char *cc, char *out, size_t out_size);
+
+/* The directory after prev (NULL: the first) in lang's search order, or
+ * NULL after the last. */
+const struct sysinc_dir *sysinc_next(const struct sysinc_list *sys,
+				     unsigned lang,
+				     const struct sysinc_dir *prev);
+
+/* Whether any directory is searched for lang. */
+bool sysinc_has_lang(const struct sysinc_list *sys, unsigned lang);
+
 #endif

@@ -1,0 +1,135 @@
+/*
+ * ccwrap: C and C++ compilers for plain builds inside a mount (see
+ * include/canonfs/ccwrap.h).
+ */
+#include "canonfs/ccwrap.h"
+
+#include "canonfs/hostpath.h"
+#include "canonfs/text.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const tool_names[CCWRAP_COUNT] = {
+	[CCWRAP_CC] = "cc",
+	[CCWRAP_GCC] = "gcc",
+	[CCWRAP_CXX] = "c++",
+	[CCWRAP_GXX] = "g++",
+};
+
+const char *ccwrap_name(enum ccwrap_tool tool)
+{
+	return tool_names[tool];
+}
+
+static bool is_cxx(enum ccwrap_tool tool)
+{
+	return tool == CCWRAP_CXX || tool == CCWRAP_GXX;
+}
+
+/* The host compiler a tool runs, found on the daemon's PATH (never the
+ * mount's own wrappers): the compiler the headers were discovered from,
+ * or for C++ its partner. 0 or ENOENT. */
+static int host_compiler(const struct layout *layout,
+			 const struct sysinc_list *sys, enum ccwrap_tool tool,
+			 char *out, size_t out_size)
+{
+	char cxx[PATH_MAX];
+	const char *name = sys->compiler;
+
+	if (!name ||
+	    !sysinc_has_lang(sys, is_cxx(tool) ? SYSINC_CXX : SYSINC_C))
+		return ENOENT;
+	if (is_cxx(tool)) {
+		if (sysinc_cxx_of(name, cxx, sizeof(cxx)))
+			return ENOENT;
+		name = cxx;
+	}
+	return hostpath_find_command(name, layout->mountpoint, out, out_size)
+		       ? 0
+		       : ENOENT;
+}
+
+/* s as one shell word: in single quotes, each ' written as '\''. */
+static void add_quoted(struct text *t, const char *s)
+{
+	text_add(t, "'");
+	for (; *s; s++)
+		text_add(t, *s == '\'' ? "'\\''" : "%c", *s);
+	text_add(t, "'");
+}
+
+int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
+		  enum ccwrap_tool tool, char **data, size_t *len)
+{
+	unsigned lang = is_cxx(tool) ? SYSINC_CXX : SYSINC_C;
+	char compiler[PATH_MAX], dir[PATH_MAX];
+	struct text t = {0};
+	struct stat st;
+
+	if (host_compiler(layout, sys, tool, compiler, sizeof(compiler)) ||
+	    stat(compiler, &st) == -1)
+		return ENOENT;
+	text_add(&t, "#!/bin/sh\n");
+	text_add(&t,
+		 "# canonfs: %s with the system headers of this mount "
+		 "only.\n",
+		 compiler);
+	/* What names the compiler: a new one makes a new script. */
+	text_add(&t, "# %s: %lld bytes, modified %lld.%09ld\n", compiler,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+		 st.st_mtim.tv_nsec);
+	/* Passed through: cgo adds the same flags itself. */
+	text_add(&t, "case \" $* \" in *\" -nostdinc \"*) exec ");
+	add_quoted(&t, compiler);
+	text_add(&t, " \"$@\" ;; esac\nexec ");
+	add_quoted(&t, compiler);
+	text_add(&t,
+		 lang == SYSINC_CXX ? " -nostdinc -nostdinc++" : " -nostdinc");
+	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
+	     d = sysinc_next(sys, lang, d)) {
+		snprintf(dir, sizeof(dir), "%s/sys/%s", layout->mountpoint,
+			 d->name);
+		text_add(&t, " -isystem ");
+		add_quoted(&t, dir);
+	}
+	text_add(&t, " \"$@\"\n");
+	if (!(*data = text_take(&t)))
+		return ENOMEM;
+	*len = t.len;
+	return 0;
+}
+
+bool ccwrap_served(const struct layout *layout, const struct sysinc_list *sys)
+{
+	char compiler[PATH_MAX];
+
+	return host_compiler(layout, sys, CCWRAP_CC, compiler,
+			     sizeof(compiler)) == 0;
+}
+
+int ccwrap_cmake(const struct layout *layout, const struct sysinc_list *sys,
+		 char **data, size_t *len)
+{
+	char compiler[PATH_MAX];
+	struct text t = {0};
+
+	if (!ccwrap_served(layout, sys))
+		return ENOENT;
+	text_add(&t, "# canonfs: the compilers of this mount, with its system "
+		     "headers only.\n");
+	text_add(&t, "set(CMAKE_C_COMPILER \"%s/.canonfs/bin/cc\")\n",
+		 layout->mountpoint);
+	if (host_compiler(layout, sys, CCWRAP_CXX, compiler,
+			  sizeof(compiler)) == 0)
+		text_add(&t,
+			 "set(CMAKE_CXX_COMPILER \"%s/.canonfs/bin/c++\")\n",
+			 layout->mountpoint);
+	if (!(*data = text_take(&t)))
+		return ENOMEM;
+	*len = t.len;
+	return 0;
+}

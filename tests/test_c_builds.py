@@ -1,0 +1,250 @@
+"""Plain C and C++ builds inside the mount: the compilers it serves at
+MNT/.canonfs/bin (the host's, with the mount's system headers only), a
+makefile that names gcc itself, CMake through MNT/.canonfs/toolchain.cmake,
+and ccache in front, from two host checkouts whose system headers live at
+different host paths.
+
+Each "host" is a checkout at its own path, mounted in turn at one
+mountpoint, with one ccache directory shared, as a CI cache restores it.
+A system include directory of the test's own (`-o sys=demo:DIR`, DIR
+elsewhere on each host) stands for headers that machines keep at
+different places, and one byte changed in it must never be a stale hit.
+"""
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import have, read, write
+from test_go_integration import canonfs_env, daemon_env
+
+pytestmark = pytest.mark.gobuild  # real compiles: kept out of `make check`
+
+MAKEFILE = """\
+# The compiler named here, as lua's makefile does: only PATH can change it.
+CC= gcc -std=gnu99
+CFLAGS= -O2 -g -Wall
+OBJS= main.o util.o shout.o
+
+hello: $(OBJS)
+\t$(CC) -o $@ $(OBJS)
+
+%.o: %.c util.h
+\t$(CC) $(CFLAGS) -c -o $@ $<
+"""
+
+CMAKELISTS = """\
+cmake_minimum_required(VERSION 3.13)
+project(hello C CXX)
+add_executable(hello main.c util.c shout.c tally.cc)
+target_compile_definitions(hello PRIVATE WITH_TALLY)
+"""
+
+SOURCES = {
+    "util.h": "#include <stddef.h>\nsize_t count_letters(const char *s);\n"
+              "void shout(const char *s);\nint tally(void);\n",
+    "util.c": "#include <ctype.h>\n#include \"util.h\"\n"
+              "size_t count_letters(const char *s)\n{\n\tsize_t n = 0;\n"
+              "\tfor (; *s; s++)\n\t\tn += isalpha((unsigned char)*s) != 0;\n"
+              "\treturn n;\n}\n",
+    "shout.c": "#include <stdio.h>\n#include <canonfs_demo.h>\n"
+               "#include \"util.h\"\nvoid shout(const char *s)\n{\n"
+               "\tprintf(\"%s, %s: %zu letters\\n\", GREETING, s,\n"
+               "\t       count_letters(s));\n}\n",
+    "main.c": "#include <string.h>\n#include \"util.h\"\n"
+              "int main(void)\n{\n\tshout(\"canonfs\");\n#ifdef WITH_TALLY\n"
+              "\treturn tally() == 3 ? 0 : 1;\n#else\n\treturn 0;\n#endif\n}\n",
+    "tally.cc": "#include <vector>\n#include <numeric>\nextern \"C\" int tally(void)\n"
+                "{\n\tstd::vector<int> v{1, 1, 1};\n"
+                "\treturn std::accumulate(v.begin(), v.end(), 0);\n}\n",
+}
+
+
+def sha256(path):
+    return hashlib.sha256(read(path)).hexdigest()
+
+
+def make_host(tmp_path, name, checkout, sysdir, greeting):
+    """One machine: a checkout of the project at its own path, and the
+    demo system header at another path of its own."""
+    src = tmp_path / name / checkout
+    src.mkdir(parents=True)
+    for file, text in SOURCES.items():
+        write(src / file, text.encode())
+    write(src / "Makefile", MAKEFILE.encode())
+    write(src / "CMakeLists.txt", CMAKELISTS.encode())
+    sys_dir = tmp_path / name / sysdir
+    sys_dir.mkdir(parents=True)
+    write(sys_dir / "canonfs_demo.h",
+          b"#define GREETING \"%s\"\n" % greeting.encode())
+    return src, sys_dir
+
+
+def ccache_stats(env):
+    out = subprocess.run(["ccache", "--print-stats"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    stats = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+    return {key: int(stats.get(key, 0)) for key in
+            ("direct_cache_hit", "preprocessed_cache_hit", "cache_miss")}
+
+
+def build_env(tmp_path, mnt, ccache_dir):
+    """What `eval "$(canonfs env MNT)"` leaves, with ccache's masquerade
+    directory put first afterwards, as its users do."""
+    helper = canonfs_env(mnt, tmp_path)
+    env = daemon_env(tmp_path)
+    env.update(helper)
+    env["PATH"] = "/usr/lib/ccache:" + helper["PATH"]
+    env["CCACHE_DIR"] = str(ccache_dir)
+    return helper, env
+
+
+def run(args, cwd, env, what):
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, "%s failed:\n%s\n%s" % (
+        what, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+def make_on_host(canonfs, tmp_path, mnt, src, sys_dir, ccache_dir):
+    """`make` in the mount; returns (ccache's counts, digests of the
+    objects and the program, what it printed)."""
+    m = canonfs(src, "sys=demo:%s" % sys_dir, mnt=mnt,
+                env=daemon_env(tmp_path))
+    helper, env = build_env(tmp_path, mnt, ccache_dir)
+    subprocess.run(["ccache", "-z"], env=env, check=True, capture_output=True)
+    run(["make"], m.root, env, "make")
+    counts = ccache_stats(env)
+    digests = {name: sha256(m.root / name)
+               for name in ("main.o", "util.o", "shout.o", "hello")}
+    printed = run([str(m.root / "hello")], m.root, env, "hello").stdout
+    assert m.stop() == 0, m.stderr()
+    return helper, counts, digests, printed
+
+
+needs_ccache = pytest.mark.skipif(
+    not (have("ccache") and os.path.exists("/usr/lib/ccache/gcc")),
+    reason="ccache (with its /usr/lib/ccache masquerade) is not installed")
+
+
+def test_the_served_compilers_use_the_mounts_headers_only(canonfs, tmp_path):
+    src, sys_dir = make_host(tmp_path, "host", "work/proj", "sysinc", "hi")
+    mnt = tmp_path / "mnt"
+    m = canonfs(src, "sys=demo:%s" % sys_dir, mnt=mnt,
+                env=daemon_env(tmp_path))
+    helper = canonfs_env(mnt, tmp_path)
+    bin_dir = mnt / ".canonfs" / "bin"
+    assert helper["CC"] == str(bin_dir / "cc")
+    assert helper["CXX"] == str(bin_dir / "c++")
+    assert str(bin_dir) in helper["PATH"].split(":")
+    assert sorted(os.listdir(bin_dir)) == ["c++", "cc", "g++", "gcc"]
+    for name in os.listdir(bin_dir):
+        assert os.access(bin_dir / name, os.X_OK)
+    # The header digest is Go's (cgo keys), never in plain C flags.
+    assert "CANONFS_SYSHEADERS" not in read(bin_dir / "cc").decode()
+    env = daemon_env(tmp_path)
+    env.update(helper)
+    searched = subprocess.run(
+        ["gcc", "-E", "-Wp,-v", "-x", "c", "/dev/null"], env=env,
+        capture_output=True, text=True, timeout=60).stderr
+    start = searched.index("#include <...> search starts here:")
+    listed = searched[start:searched.index("End of search list.")]
+    dirs = [line.strip() for line in listed.splitlines()[1:]]
+    assert dirs and all(d.startswith(str(mnt / "sys") + "/") for d in dirs), \
+        "gcc on PATH searched outside the mount: %r" % dirs
+    assert str(mnt / "sys" / "demo") in dirs
+    # A project's own flags are its own: nothing but headers is added.
+    script = read(bin_dir / "cc").decode()
+    assert "-O" not in script and " -g" not in script
+    # CMake is told the same compilers.
+    toolchain = read(mnt / ".canonfs" / "toolchain.cmake").decode()
+    assert 'CMAKE_C_COMPILER "%s"' % (bin_dir / "cc") in toolchain
+    assert 'CMAKE_CXX_COMPILER "%s"' % (bin_dir / "c++") in toolchain
+    assert m.stop() == 0, m.stderr()
+
+
+@needs_ccache
+def test_a_makefile_naming_gcc_builds_alike_on_two_hosts_through_ccache(
+        canonfs, tmp_path):
+    """Host B (another checkout path, its system header elsewhere) gets a
+    direct-mode hit for every compile and the same objects and program."""
+    mnt, ccache_dir = tmp_path / "mnt", tmp_path / "ccache"
+    src_a, sys_a = make_host(tmp_path, "a", "work/proj", "sysinc", "hello")
+    src_b, sys_b = make_host(tmp_path, "b", "ci/builds/x/proj",
+                             "opt/headers/include", "hello")
+    _, counts_a, digests_a, printed_a = make_on_host(
+        canonfs, tmp_path, mnt, src_a, sys_a, ccache_dir)
+    _, counts_b, digests_b, printed_b = make_on_host(
+        canonfs, tmp_path, mnt, src_b, sys_b, ccache_dir)
+    assert counts_a["cache_miss"] == 3, counts_a
+    assert counts_b == {"direct_cache_hit": 3, "preprocessed_cache_hit": 0,
+                        "cache_miss": 0}, counts_b
+    assert digests_a == digests_b
+    assert printed_a == printed_b == "hello, canonfs: 7 letters\n"
+    for name in ("main.o", "hello"):
+        for host_path in (str(src_b), str(sys_b)):
+            assert host_path.encode() not in read(src_b / name)
+
+
+@needs_ccache
+def test_one_changed_byte_in_a_system_header_is_never_a_stale_hit(
+        canonfs, tmp_path):
+    """Host B's copy of the demo header differs in one byte: the object
+    that includes it misses and is rebuilt, the others still hit."""
+    mnt, ccache_dir = tmp_path / "mnt", tmp_path / "ccache"
+    src_a, sys_a = make_host(tmp_path, "a", "work/proj", "sysinc", "hello")
+    src_b, sys_b = make_host(tmp_path, "b", "ci/proj", "opt/inc", "jello")
+    _, _, digests_a, printed_a = make_on_host(
+        canonfs, tmp_path, mnt, src_a, sys_a, ccache_dir)
+    _, counts_b, digests_b, printed_b = make_on_host(
+        canonfs, tmp_path, mnt, src_b, sys_b, ccache_dir)
+    assert counts_b["direct_cache_hit"] == 2, counts_b
+    assert counts_b["cache_miss"] == 1, counts_b
+    assert digests_a["shout.o"] != digests_b["shout.o"]
+    assert digests_a["main.o"] == digests_b["main.o"]
+    assert printed_b == "jello, canonfs: 7 letters\n" != printed_a
+
+
+@needs_ccache
+@pytest.mark.skipif(not have("cmake"), reason="cmake is not installed")
+def test_cmake_through_the_toolchain_file_builds_alike_on_two_hosts(
+        canonfs, tmp_path):
+    """C and C++ through MNT/.canonfs/toolchain.cmake, ccache as the
+    launcher, the build directory inside the mount: host B's every compile
+    is a direct-mode hit, and the program is the same."""
+    mnt, ccache_dir = tmp_path / "mnt", tmp_path / "ccache"
+    results = []
+    for name, checkout, sysdir in (("a", "work/proj", "sysinc"),
+                                   ("b", "ci/builds/proj", "opt/inc")):
+        src, sys_dir = make_host(tmp_path, name, checkout, sysdir, "hello")
+        m = canonfs(src, "sys=demo:%s" % sys_dir, mnt=mnt,
+                    env=daemon_env(tmp_path))
+        _, env = build_env(tmp_path, mnt, ccache_dir)
+        subprocess.run(["ccache", "-z"], env=env, check=True,
+                       capture_output=True)
+        build = m.root / "build"
+        run(["cmake", "-S", str(m.root), "-B", str(build),
+             "-DCMAKE_TOOLCHAIN_FILE=%s" % (mnt / ".canonfs" /
+                                            "toolchain.cmake"),
+             "-DCMAKE_C_COMPILER_LAUNCHER=ccache",
+             "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
+             "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], m.root, env, "cmake")
+        run(["cmake", "--build", str(build)], m.root, env, "cmake --build")
+        counts = ccache_stats(env)
+        cache = read(build / "CMakeCache.txt").decode()
+        printed = run([str(build / "hello")], m.root, env, "hello").stdout
+        results.append((counts, sha256(build / "hello"), printed, cache))
+        assert m.stop() == 0, m.stderr()
+    (counts_a, hello_a, printed_a, _), (counts_b, hello_b, printed_b,
+                                        cache_b) = results
+    assert counts_a["cache_miss"] == 4, counts_a
+    assert counts_b == {"direct_cache_hit": 4, "preprocessed_cache_hit": 0,
+                        "cache_miss": 0}, counts_b
+    assert hello_a == hello_b
+    assert printed_a == printed_b == "hello, canonfs: 7 letters\n"
+    assert str(tmp_path / "b") not in cache_b, \
+        "CMakeCache.txt names host B's own paths"
