@@ -169,24 +169,31 @@ bool goenv_goroot_links_dir(const char *goroot, char *out, size_t out_size)
 
 /* ---- the variables ---- */
 
+/* MNT/rest as one field of a value Go splits at blanks: a field that
+ * starts with ' or " runs to the same quote, with no escapes, so a
+ * mountpoint with blanks is quoted with one it does not hold. */
+static void add_mount_path(struct text *t, const struct layout *layout,
+			   const char *rest)
+{
+	char q = strchr(layout->mountpoint, '\'') ? '"' : '\'';
+
+	if (strpbrk(layout->mountpoint, " \t"))
+		text_add(t, "%c%s/%s%c", q, layout->mountpoint, rest, q);
+	else
+		text_add(t, "%s/%s", layout->mountpoint, rest);
+}
+
 /* -isystem for each directory of one language, in its search order. */
 static void add_isystem(struct text *t, const struct layout *layout,
 			const struct sysinc_list *sys, unsigned lang)
 {
+	char rest[PATH_MAX];
+
 	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
 	     d = sysinc_next(sys, lang, d)) {
-		/* Go splits cgo flags at blanks, and a field that starts
-		 * with ' or " runs to the same quote, with no escapes: quote
-		 * with one the path does not hold. */
-		if (strpbrk(layout->mountpoint, " \t")) {
-			char q = strchr(layout->mountpoint, '\'') ? '"' : '\'';
-
-			text_add(t, " -isystem %c%s/sys/%s%c", q,
-				 layout->mountpoint, d->name, q);
-		} else {
-			text_add(t, " -isystem %s/sys/%s", layout->mountpoint,
-				 d->name);
-		}
+		snprintf(rest, sizeof(rest), "sys/%s", d->name);
+		text_add(t, " -isystem ");
+		add_mount_path(t, layout, rest);
 	}
 }
 
@@ -230,16 +237,17 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	/* The mount's compilers (ccwrap.h) for C and C++ builds, and cgo's;
 	 * on PATH too, for makefiles that name gcc themselves. */
 	if (ccwrap_served(layout, sys)) {
-		char cxx[PATH_MAX];
-
-		text_add(&t, "CC=%s/.canonfs/bin/cc\n", layout->mountpoint);
+		/* Go, make and CMake split CC at blanks, minding quotes. */
+		text_add(&t, "CC=");
+		add_mount_path(&t, layout, ".canonfs/bin/cc");
+		text_add(&t, "\n");
 		if (ccwrap_script(layout, sys, CCWRAP_CXX, &cxx_script,
 				  &cxx_len) == 0) {
 			free(cxx_script);
-			text_add(&t, "CXX=%s/.canonfs/bin/c++\n",
-				 layout->mountpoint);
+			text_add(&t, "CXX=");
+			add_mount_path(&t, layout, ".canonfs/bin/c++");
+			text_add(&t, "\n");
 		}
-		(void)cxx;
 	} else if (sys->compiler_chosen && sys->compiler) {
 		char cxx[PATH_MAX];
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -383,13 +384,21 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, err);
 			return;
 		}
-		if (off < 0 || (size_t)off >= len)
+		if (off < 0 || (size_t)off >= len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, inode->control_data + off,
-				       len - (size_t)off < size
-					       ? len - (size_t)off
-					       : size);
+			return;
+		}
+		/* From a copy: once the reply is written, the reader may close
+		 * and the kernel forget the inode (its FORGET freeing the data)
+		 * while this thread is still in the write. */
+		len = len - (size_t)off < size ? len - (size_t)off : size;
+		if (!(data = malloc(len))) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(data, inode->control_data + off, len);
+		fuse_reply_buf(req, data, len);
+		free(data);
 		return;
 	}
 	if ((err = iofd_get(fs_of(req), fi, inode, false, &fd, &temp_fd))) {
@@ -414,18 +423,16 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		trace_first_read(fs_of(req), inode, fd);
 	if (temp_fd >= 0)
 		close(temp_fd);
+	/* The host kept growing past the data: an attribute reply may show
+	 * more than this reply holds. Nothing can be done about the page it
+	 * fills (locked until the reply; after it, the inode may be gone). */
+	if (got >= 0 && outgrown)
+		stats_add(&fs_of(req)->stats, STAT_READ_OUTGROWN);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
 		fuse_reply_buf(req, data, (size_t)got);
 	free(data);
-	/* The host kept growing past the data: an attribute reply may show
-	 * more than the reply holds. Its zeros go now (the page was locked
-	 * until the reply); a reader quicker than this may still see them. */
-	if (got >= 0 && outgrown) {
-		stats_add(&fs_of(req)->stats, STAT_READ_OUTGROWN);
-		ops_zero_fill_forget(fs_of(req), inode, INT64_MAX);
-	}
 }
 
 /* Append the request's bytes at the host file's end, atomically as

@@ -801,7 +801,8 @@ def test_cgo_cplusplus_builds_with_the_chosen_compilers_partner(canonfs,
         'extern "C" int f(void) { return (int)std::string("abc").size(); }\n')
     m = go_mount(canonfs, tmp_path, src, "cc=clang")
     helper = canonfs_env(m.mnt, tmp_path)
-    assert helper.get("CXX") == "clang++", helper
+    assert helper.get("CXX") == str(m.mnt / ".canonfs/bin/c++"), helper
+    assert "clang++'" in read(m.mnt / ".canonfs/bin/c++").decode()
     env = go_env(tmp_path, tmp_path / "gocache", helper)
     go(["build", "./p"], m.root, env, "a cgo C++ package under -o cc=clang")
 
@@ -896,7 +897,9 @@ def test_env_shell_exports_and_json_agree(canonfs, tmp_path):
     assert helper["GOMODCACHE"] == mnt + "/gomodcache"
     assert helper["TZ"] == "UTC"
     assert "GOPATH" not in helper, "no GOPATH is mirrored here: %r" % helper
-    assert "CC" not in helper, "CC is exported only with -o cc=: %r" % helper
+    # The mount's compilers: the discovered one, its headers only.
+    assert helper["CC"] == mnt + "/.canonfs/bin/cc", helper
+    assert helper["CXX"] == mnt + "/.canonfs/bin/c++", helper
     # The default times show every change: no guard against Go's index.
     assert helper["CANONFS_MTIME"] == "baseline", helper
     assert "GODEBUG" not in helper and "GOFLAGS" not in helper, helper
@@ -913,8 +916,12 @@ def test_env_names_cc_and_gopath_only_when_given(canonfs, tmp_path):
                  "mtime=content")
     helper = canonfs_env(m.mnt, tmp_path)
     mnt = os.path.realpath(m.mnt)
-    assert helper.get("CC") == "gcc", helper
-    assert helper.get("CXX") == "g++", "the C++ partner of -o cc: %r" % helper
+    # The mount's compilers run -o cc= and its C++ partner.
+    assert helper.get("CC") == mnt + "/.canonfs/bin/cc", helper
+    assert "exec '%s'" % shutil.which("gcc") in \
+        read(m.mnt / ".canonfs/bin/cc").decode()
+    assert "exec '%s'" % shutil.which("g++") in \
+        read(m.mnt / ".canonfs/bin/c++").decode(), "the C++ partner of -o cc"
     assert helper.get("GOPATH") == mnt + "/gopath", helper
     assert sorted(os.listdir(m.mnt / "gopath")) == ["src"]
     assert "GODEBUG" not in helper, \

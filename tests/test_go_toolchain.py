@@ -131,4 +131,6 @@ def test_the_toolchain_is_read_only_and_can_be_left_out(canonfs, tmp_path):
     m = canonfs(src, "goroot=none", mnt=m.mnt, env=daemon_env(tmp_path))
     assert not (m.mnt / "goroot").exists()
     helper = canonfs_env(m.mnt, tmp_path)
-    assert "GOROOT" not in helper and "PATH" not in helper
+    assert "GOROOT" not in helper
+    assert helper["PATH"].split(":")[0] == str(m.mnt / ".canonfs" / "bin"), \
+        "only the mount's compilers come first: %r" % helper["PATH"]
