@@ -591,6 +591,8 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 	if (sysinc_build(&fs.sys, opts->cc_arg, opts->cc_arg != NULL,
 			 opts->sys_specs, opts->n_sys_specs, err,
 			 sizeof(err)) ||
+	    (opts->sysroot_arg &&
+	     sysinc_reroot(&fs.sys, opts->sysroot_arg, err, sizeof(err))) ||
 	    layout_build(&fs.layout, opts, &fs.sys, mountpoint, err,
 			 sizeof(err)) ||
 	    !(fs.digests = open_digests(opts, err, sizeof(err))) ||

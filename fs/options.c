@@ -47,6 +47,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("order=%s", order_arg, 0),
 	CANONFS_OPT("trace=%s", trace_path, 0),
 	CANONFS_OPT("cc=%s", cc_arg, 0),
+	CANONFS_OPT("sysroot=%s", sysroot_arg, 0),
 	CANONFS_OPT("gomodcache=%s", gomodcache_arg, 0),
 	CANONFS_OPT("gopath=%s", gopath_arg, 0),
 	CANONFS_OPT("goroot=%s", goroot_arg, 0),
@@ -521,6 +522,8 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 	if (opts->order_arg && parse_order(opts, opts->order_arg))
 		return -1;
 	if (check_not_empty(opts, "cc", opts->cc_arg, "gcc") ||
+	    check_not_empty(opts, "sysroot", opts->sysroot_arg,
+			    "/opt/hostb-headers") ||
 	    check_not_empty(opts, "gomodcache", opts->gomodcache_arg,
 			    "/home/me/go/pkg/mod") ||
 	    check_not_empty(opts, "gopath", opts->gopath_arg, "/home/me/go") ||
@@ -554,6 +557,7 @@ void options_free(struct canonfs_options *opts)
 	}
 	free(opts->sys_specs);
 	free(opts->cc_arg);
+	free(opts->sysroot_arg);
 	free(opts->gomodcache_arg);
 	free(opts->gopath_arg);
 	free(opts->goroot_arg);
@@ -617,6 +621,8 @@ void options_print_help(const char *program)
 		"    -o sys=NAME:DIR        mirror DIR at MOUNTPOINT/sys/NAME, replacing the",
 		"                           discovered directory of that name (repeatable)",
 		"    -o sys=none            mirror no discovered include directory",
+		"    -o sysroot=ROOT        mirror each discovered directory D from ROOT/D",
+		"                           (another copy of the same header layout)",
 		"    -o gomodcache=DIR|none Go's module cache at MOUNTPOINT/gomodcache",
 		"                           (default: $GOMODCACHE, $GOPATH/pkg/mod or",
 		"                           ~/go/pkg/mod, created when missing)",

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -374,6 +375,7 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 				goto oom;
 			free(have->host_dir);
 			have->host_dir = copy;
+			have->given = true;
 			continue;
 		}
 		/* A C++ directory must not be searched by the C compiler. */
@@ -383,6 +385,7 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 				   : SYSINC_C | SYSINC_CXX,
 			   next_pos, next_pos))
 			goto oom;
+		list->dirs[list->n - 1].given = true;
 		next_pos++;
 	}
 	return 0;
@@ -464,4 +467,37 @@ bool sysinc_has_lang(const struct sysinc_list *sys, unsigned lang)
 		if (sys->dirs[i].langs & lang)
 			return true;
 	return false;
+}
+
+int sysinc_reroot(struct sysinc_list *list, const char *root, char *err,
+		  size_t err_size)
+{
+	char moved[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < list->n; i++) {
+		struct sysinc_dir *d = &list->dirs[i];
+		char *copy;
+
+		if (d->given)
+			continue;
+		if ((size_t)snprintf(moved, sizeof(moved), "%s%s%s", root,
+				     d->host_dir[0] == '/' ? "" : "/",
+				     d->host_dir) >= sizeof(moved) ||
+		    stat(moved, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, err_size,
+				 "-o sysroot=%s: no directory %s there (the "
+				 "compiler searches %s; name it with -o "
+				 "sys=%s:DIR, or drop it with -o sys=none)",
+				 root, moved, d->host_dir, d->name);
+			return -1;
+		}
+		if (!(copy = strdup(moved))) {
+			snprintf(err, err_size, "out of memory");
+			return -1;
+		}
+		free(d->host_dir);
+		d->host_dir = copy;
+	}
+	return 0;
 }

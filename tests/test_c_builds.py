@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import have, read, write
+from conftest import CANONFS, have, read, write
 from test_go_integration import canonfs_env, daemon_env
 
 pytestmark = pytest.mark.gobuild  # real compiles: kept out of `make check`
@@ -248,3 +248,85 @@ def test_cmake_through_the_toolchain_file_builds_alike_on_two_hosts(
     assert printed_a == printed_b == "hello, canonfs: 7 letters\n"
     assert str(tmp_path / "b") not in cache_b, \
         "CMakeCache.txt names host B's own paths"
+
+
+def search_list(lang):
+    """The host compiler's include search list for lang ("c", "c++")."""
+    out = subprocess.run(["gcc", "-E", "-Wp,-v", "-x", lang, "/dev/null"],
+                         capture_output=True, text=True, timeout=60).stderr
+    start = out.index("#include <...> search starts here:")
+    block = out[start:out.index("End of search list.")]
+    return [os.path.normpath(line.strip())
+            for line in block.splitlines()[1:]]
+
+
+def copy_of_the_headers(root):
+    """Another machine's copy of the compiler's include directories, all
+    below root at their native paths (hard links where the filesystem
+    allows, so that it costs nothing)."""
+    copied = []
+    for d in sorted(set(search_list("c") + search_list("c++")), key=len):
+        if any(d == c or d.startswith(c + "/") for c in copied):
+            continue
+        target = root / d.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["cp", "-al", d, str(target)],
+                          capture_output=True).returncode != 0:
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+            subprocess.run(["cp", "-a", d, str(target)], check=True)
+        copied.append(d)
+    return root
+
+
+@needs_ccache
+def test_sysroot_moves_the_whole_header_layout(canonfs, tmp_path):
+    """Host B keeps its copy of the compiler's headers under another root
+    (`-o sysroot=ROOT`, one option for every discovered directory): the
+    mount shows the same names, MNT/sys/usr is B's copy, and every compile
+    on B is a direct-mode hit with the same objects."""
+    mnt, ccache_dir = tmp_path / "mnt", tmp_path / "ccache"
+    src_a, sys_a = make_host(tmp_path, "a", "work/proj", "sysinc", "hello")
+    src_b, sys_b = make_host(tmp_path, "b", "ci/proj", "opt/inc", "hello")
+    root = copy_of_the_headers(tmp_path / "b" / "headers")
+    _, counts_a, digests_a, _ = make_on_host(
+        canonfs, tmp_path, mnt, src_a, sys_a, ccache_dir)
+    m = canonfs(src_b, "sys=demo:%s" % sys_b, "sysroot=%s" % root, mnt=mnt,
+                env=daemon_env(tmp_path))
+    listed = sorted(os.listdir(mnt / "sys"))
+    probe = root / "usr" / "include" / "canonfs_probe.h"
+    write(probe, b"/* only in B's copy */\n")
+    assert (mnt / "sys" / "usr" / "canonfs_probe.h").exists(), \
+        "MNT/sys/usr is not mirrored from the sysroot"
+    probe.unlink()
+    assert m.stop() == 0, m.stderr()
+    _, counts_b, digests_b, _ = make_on_host(
+        canonfs, tmp_path, mnt, src_b, sys_b, ccache_dir)
+    assert "usr" in listed and "demo" in listed, listed
+    assert counts_a["cache_miss"] == 3, counts_a
+    # Without the sysroot (the plain helper above): the same hits.
+    assert counts_b["direct_cache_hit"] == 3, counts_b
+    m = canonfs(src_b, "sys=demo:%s" % sys_b, "sysroot=%s" % root, mnt=mnt,
+                env=daemon_env(tmp_path))
+    _, env = build_env(tmp_path, mnt, ccache_dir)
+    subprocess.run(["ccache", "-z"], env=env, check=True, capture_output=True)
+    run(["make", "-B"], m.root, env, "make -B")
+    assert ccache_stats(env) == {"direct_cache_hit": 3,
+                                 "preprocessed_cache_hit": 0,
+                                 "cache_miss": 0}
+    assert {n: sha256(m.root / n) for n in digests_a} == digests_a
+    assert m.stop() == 0, m.stderr()
+
+
+def test_a_sysroot_without_a_discovered_directory_is_refused(tmp_path):
+    src, mnt = tmp_path / "src", tmp_path / "mnt"
+    src.mkdir()
+    mnt.mkdir()
+    proc = subprocess.run(
+        [str(CANONFS), "-f", "-o", "sysroot=%s" % (tmp_path / "empty"),
+         str(src), str(mnt)],
+        capture_output=True, text=True, timeout=60, env=daemon_env(tmp_path))
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sysroot=" in lines[0] and \
+        "no directory" in lines[0], proc.stderr
+    assert not os.path.ismount(mnt)

@@ -58,6 +58,7 @@ struct canonfs_options {
 
 	/* System include directories (sysinc.h): -o cc=, -o sys=. */
 	char *cc_arg;
+	char *sysroot_arg; /* -o sysroot=: the discovered headers' new root */
 	struct sysinc_spec *sys_specs; /* owned array, in the given order */
 	size_t n_sys_specs;
 

@@ -41,6 +41,7 @@ struct sysinc_dir {
 	unsigned langs;	  /* SYSINC_C | SYSINC_CXX */
 	unsigned c_pos;	  /* position in the C search list */
 	unsigned cxx_pos; /* position in the C++ search list */
+	bool given;	  /* from -o sys=NAME:DIR, not discovered */
 };
 
 struct sysinc_list {
@@ -82,6 +83,16 @@ int sysinc_build(struct sysinc_list *list, const char *compiler, bool chosen,
 		 size_t err_size);
 
 void sysinc_free(struct sysinc_list *list);
+
+/*
+ * -o sysroot=ROOT: every discovered directory D is mirrored from ROOT/D
+ * instead (a sysroot of the native layout, or another machine's copy of
+ * the compiler's include directories); the names under MOUNTPOINT/sys stay
+ * the same, and directories given with -o sys=NAME:DIR are left as given.
+ * Returns 0, or -1 with one line in err when ROOT lacks one of them.
+ */
+int sysinc_reroot(struct sysinc_list *list, const char *root, char *err,
+		  size_t err_size);
 
 /* The C++ partner of C compiler cc (gcc -> g++, clang -> clang++, cc ->
  * c++) into out: 0, or ENOENT when it has none that runs. */
