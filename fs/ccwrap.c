@@ -103,18 +103,23 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 	return 0;
 }
 
-bool ccwrap_served(const struct layout *layout, const struct sysinc_list *sys)
+bool ccwrap_serves(const struct layout *layout, const struct sysinc_list *sys,
+		   enum ccwrap_tool tool)
 {
 	char compiler[PATH_MAX];
 
-	return host_compiler(layout, sys, CCWRAP_CC, compiler,
-			     sizeof(compiler)) == 0;
+	return host_compiler(layout, sys, tool, compiler, sizeof(compiler)) ==
+	       0;
+}
+
+bool ccwrap_served(const struct layout *layout, const struct sysinc_list *sys)
+{
+	return ccwrap_serves(layout, sys, CCWRAP_CC);
 }
 
 int ccwrap_cmake(const struct layout *layout, const struct sysinc_list *sys,
 		 char **data, size_t *len)
 {
-	char compiler[PATH_MAX];
 	struct text t = {0};
 
 	if (!ccwrap_served(layout, sys))
@@ -123,8 +128,7 @@ int ccwrap_cmake(const struct layout *layout, const struct sysinc_list *sys,
 		     "headers only.\n");
 	text_add(&t, "set(CMAKE_C_COMPILER \"%s/.canonfs/bin/cc\")\n",
 		 layout->mountpoint);
-	if (host_compiler(layout, sys, CCWRAP_CXX, compiler,
-			  sizeof(compiler)) == 0)
+	if (ccwrap_serves(layout, sys, CCWRAP_CXX))
 		text_add(&t,
 			 "set(CMAKE_CXX_COMPILER \"%s/.canonfs/bin/c++\")\n",
 			 layout->mountpoint);

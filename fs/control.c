@@ -247,17 +247,14 @@ int control_listing(struct canonfs_fs *fs, int dir, struct dir_listing *listing)
 		return ENOMEM;
 	for (int i = CONTROL_DIR + 1; i < CONTROL_COUNT; i++) {
 		struct dir_entry *entry = &listing->entries[listing->n_entries];
-		char *data;
-		size_t len;
 
 		if (control_parent(i) != dir || !present(fs, i))
 			continue;
-		if (is_compiler(i)) {
-			if (control_contents(fs, (enum control_node)i, &data,
-					     &len))
-				continue; /* no C++ partner, say */
-			free(data);
-		}
+		/* No C++ partner, say. */
+		if (is_compiler(i) &&
+		    !ccwrap_serves(&fs->layout, &fs->sys,
+				   (enum ccwrap_tool)(i - CONTROL_BIN_CC)))
+			continue;
 		entry->name = strdup(control_name(i));
 		if (!entry->name) {
 			dir_listing_free(listing);

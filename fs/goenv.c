@@ -211,8 +211,7 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 {
 	struct text t = {0};
 	unsigned char sha[32];
-	char *cxx_script;
-	size_t cxx_len;
+	bool served = ccwrap_served(layout, sys);
 	int err;
 
 	if (has_kind(layout, LAYOUT_GOMODCACHE))
@@ -236,14 +235,12 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 	}
 	/* The mount's compilers (ccwrap.h) for C and C++ builds, and cgo's;
 	 * on PATH too, for makefiles that name gcc themselves. */
-	if (ccwrap_served(layout, sys)) {
+	if (served) {
 		/* Go, make and CMake split CC at blanks, minding quotes. */
 		text_add(&t, "CC=");
 		add_mount_path(&t, layout, ".canonfs/bin/cc");
 		text_add(&t, "\n");
-		if (ccwrap_script(layout, sys, CCWRAP_CXX, &cxx_script,
-				  &cxx_len) == 0) {
-			free(cxx_script);
+		if (ccwrap_serves(layout, sys, CCWRAP_CXX)) {
 			text_add(&t, "CXX=");
 			add_mount_path(&t, layout, ".canonfs/bin/c++");
 			text_add(&t, "\n");
@@ -255,12 +252,12 @@ int goenv_format(const struct layout *layout, const struct sysinc_list *sys,
 		if (sysinc_cxx_of(sys->compiler, cxx, sizeof(cxx)) == 0)
 			text_add(&t, "CXX=%s\n", cxx);
 	}
-	if (has_kind(layout, LAYOUT_GOROOT) || ccwrap_served(layout, sys)) {
+	if (has_kind(layout, LAYOUT_GOROOT) || served) {
 		text_add(&t, "PATH=");
 		if (has_kind(layout, LAYOUT_GOROOT))
 			text_add(&t, "%s/goroot/bin%s", layout->mountpoint,
-				 ccwrap_served(layout, sys) ? ":" : "");
-		if (ccwrap_served(layout, sys))
+				 served ? ":" : "");
+		if (served)
 			text_add(&t, "%s/.canonfs/bin", layout->mountpoint);
 		text_add(&t, "\n");
 	}

@@ -47,8 +47,13 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 int ccwrap_cmake(const struct layout *layout, const struct sysinc_list *sys,
 		 char **data, size_t *len);
 
+/* Whether the mount serves tool: headers for its language are mirrored
+ * and its host compiler is found. */
+bool ccwrap_serves(const struct layout *layout, const struct sysinc_list *sys,
+		   enum ccwrap_tool tool);
+
 /* Whether the mount serves compilers at all (`canonfs env` exports them
- * only then). */
+ * only then): whether it serves cc. */
 bool ccwrap_served(const struct layout *layout, const struct sysinc_list *sys);
 
 #endif
