@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -373,12 +374,36 @@ static const struct {
 			     "the -o options passed on to it"},
 };
 
+/* Docker and Podman leave a marker file; systemd-nspawn, LXC and Podman
+ * set $container. */
+static bool in_container(void)
+{
+	return access("/.dockerenv", F_OK) == 0 ||
+	       access("/run/.containerenv", F_OK) == 0 || getenv("container");
+}
+
+/* Refused (EACCES, or EPERM from fusermount3) in a container that has
+ * what a mount needs, /dev/fuse (checked before) and SYS_ADMIN in its
+ * bounding set: what is left is its security profile. Docker's default
+ * AppArmor profile denies mount(2) whatever the capabilities. */
+static bool refused_by_container_profile(const char *message)
+{
+	return (strstr(message, strerror(EACCES)) ||
+		strstr(message, strerror(EPERM))) &&
+	       prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) == 1 &&
+	       in_container();
+}
+
 static const char *mount_failure_remedy(const char *message)
 {
 	for (size_t i = 0;
 	     i < sizeof(mount_remedies) / sizeof(mount_remedies[0]); i++)
 		if (strstr(message, mount_remedies[i].says))
 			return mount_remedies[i].remedy;
+	if (refused_by_container_profile(message))
+		return "the container has /dev/fuse and SYS_ADMIN, so its "
+		       "security profile refused: Docker's default AppArmor "
+		       "profile does, add --security-opt apparmor=unconfined";
 	return "mounting needs root or fusermount3; in a container: "
 	       "--device /dev/fuse --cap-add SYS_ADMIN, or a privileged "
 	       "runner";
