@@ -6,6 +6,8 @@
 #                        run no go toolchain and are not marked slow (under 2 min)
 #   make test SANITIZE=1 the same against an AddressSanitizer + UBSan build
 #   make demo            install what is missing, build, and show the main job
+#   make test-container  examples/ci in a real docker engine, on a Debian 12 base
+#                        debootstrap'd here (root, dockerd running, debootstrap)
 #   make fuzz            libFuzzer targets of tests/fuzz, FUZZ_SECONDS each
 #                        (default 20; needs clang and libclang-rt-14-dev)
 #   make bench           canonfs against a bind mount and bindfs (root, ~9 min;
@@ -46,7 +48,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 HEADERS  := $(wildcard include/canonfs/*.h) tests/unit/check.h
 
-.PHONY: all test check unit integration demo bench fuzz install uninstall format clean deps
+.PHONY: all test check unit integration test-container demo bench fuzz install uninstall format clean deps
 
 all: $(BUILD)/canonfs
 
@@ -75,6 +77,10 @@ test: unit integration
 check: unit $(BUILD)/canonfs
 	CANONFS_BIN=$(CURDIR)/$(BUILD)/canonfs $(PYTHON) -m pytest -q tests \
 		-m 'not gobuild and not slow' $(PYTEST_ARGS)
+
+# tests/container: never collected by `make test`.
+test-container:
+	$(PYTHON) -m pytest -q tests/container $(PYTEST_ARGS)
 
 # Installs the Debian packages canonfs needs when one is missing (as root).
 deps:

@@ -148,6 +148,19 @@ def pytest_configure(config):
         "large tree)")
 
 
+CONTAINER_TESTS = ROOT / "tests" / "container"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/container runs a container engine (`make test-container`):
+    collected only when named, never by `make test`."""
+    if collection_path != CONTAINER_TESTS:
+        return None
+    named = (Path(arg.split("::")[0]).resolve() for arg in config.args)
+    return not any(p == CONTAINER_TESTS or CONTAINER_TESTS in p.parents
+                   for p in named)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def isolated_home(tmp_path_factory):
     """A HOME of the suite's own, so that what canonfs and go default to
