@@ -9,8 +9,9 @@ set -eu
 # either order.
 uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
 	function pick() {
-		if (uris != "" && suites ~ /bookworm/ && uris !~ /security/) {
-			split(uris, u, " "); print u[1]; exit
+		if (!found && uris != "" && suites ~ /bookworm/ &&
+		    uris !~ /security/) {
+			split(uris, u, " "); print u[1]; found = 1; exit
 		}
 		uris = suites = ""
 	}
