@@ -1,8 +1,9 @@
 #!/bin/sh
-# base-image.sh TAG: a minimal Debian 12 image (debootstrap --variant=
-# minbase, from the mirror apt uses here), imported into docker as TAG,
-# for machines that reach a Debian mirror but no image registry. Kept
-# once made: a TAG that exists is left as it is.
+# base-image.sh TAG: a minimal Debian 12 with git and nothing else, as
+# someone who cloned has it (debootstrap --variant=minbase, from the
+# mirror apt uses here), imported into docker as TAG, for machines that
+# reach a Debian mirror but no image registry. Kept once made: a TAG that
+# exists is left as it is.
 set -eu
 tag=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,7 @@ command -v debootstrap >/dev/null 2>&1 || {
 # Not in /tmp, which may be a tmpfs or mounted nodev.
 root=$(mktemp -d /var/tmp/canonfs-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase bookworm "$root" "$("$here/../../scripts/debian-mirror.sh")" >"$root.log" 2>&1 || {
+debootstrap --variant=minbase --include=git bookworm "$root" "$("$here/../../scripts/debian-mirror.sh")" >"$root.log" 2>&1 || {
 	tail -n 20 "$root.log" >&2
 	rm -f "$root.log"
 	echo "base-image.sh: debootstrap failed" >&2
