@@ -77,23 +77,47 @@ void daemon_keep_libfuse_messages(void)
 	fuse_set_log_func(keep_libfuse_message);
 }
 
-static int check_mountpoint_exists(const char *mountpoint, char *resolved)
+/* Whether a MOUNTPOINT that does not exist yet would lie inside SRCDIR:
+ * then the advice to create it would lead straight into the refusal of a
+ * mountpoint inside its own source (layout.c), which is said instead. */
+static bool missing_mountpoint_inside_src(const char *mountpoint,
+					  const char *src_dir)
+{
+	char mnt[PATH_MAX], src[PATH_MAX];
+
+	if (hostpath_resolve(mountpoint, mnt, sizeof(mnt)) ||
+	    !realpath(src_dir, src) || !path_under(mnt, src))
+		return false;
+	report_error("MOUNTPOINT '%s' does not exist, and is inside SRCDIR "
+		     "'%s' (a mount inside its own source loops into itself; "
+		     "choose a mountpoint outside it)",
+		     mountpoint, src_dir);
+	return true;
+}
+
+static int check_mountpoint_exists(const char *mountpoint, const char *src_dir,
+				   char *resolved)
 {
 	struct stat st;
 
 	if (stat(mountpoint, &st) == -1) {
-		if (errno == ENOTCONN)
+		int err = errno;
+
+		if (err == ENOTCONN)
 			report_error("MOUNTPOINT '%s': a stale FUSE mount, its "
 				     "daemon is gone (run: fusermount3 -u %s)",
 				     mountpoint, mountpoint);
-		else if (errno == ENOENT)
+		else if (err == ENOENT &&
+			 missing_mountpoint_inside_src(mountpoint, src_dir))
+			return -1;
+		else if (err == ENOENT)
 			report_error(
 				"MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
-				mountpoint, strerror(errno), mountpoint);
+				mountpoint, strerror(err), mountpoint);
 		else
 			report_error("MOUNTPOINT '%s': %s (give a directory "
 				     "you may reach)",
-				     mountpoint, strerror(errno));
+				     mountpoint, strerror(err));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -571,7 +595,8 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 	own_init(&fs.own);
 	if (start_trace(&fs.trace, opts->trace_path))
 		goto out_own;
-	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
+	if (check_mountpoint_exists(opts->mountpoint, opts->src_dir,
+				    mountpoint))
 		goto out_trace;
 	if (fs.trace.base && inside_mountpoint("trace", fs.trace.base,
 					       opts->mountpoint, mountpoint))

@@ -143,6 +143,17 @@ def test_mountpoint_inside_srcdir(run_canonfs, src):
     check_error(run_canonfs(src, inner), names(inner), names(src), mnt=inner)
 
 
+def test_missing_mountpoint_inside_srcdir_is_not_told_to_mkdir(run_canonfs,
+                                                               src):
+    """The advice for a missing mountpoint (mkdir -p) must not lead into
+    the refusal of a mountpoint inside SRCDIR: that is said at once."""
+    inner = src / "build" / "mnt"
+    result = run_canonfs(src, inner)
+    check_error(result, "inside SRCDIR")
+    assert "mkdir" not in result.stderr, result.stderr
+    assert not os.path.exists(src / "build")
+
+
 def test_mountpoint_inside_mirrored_dir(run_canonfs, src, tmp_path):
     mirrored = tmp_path / "mirrored"
     inner = mirrored / "mnt"
