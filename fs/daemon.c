@@ -190,6 +190,25 @@ static int check_fuse_device(void)
 	return -1;
 }
 
+/* A warning when SRCDIR (the fsname, add_fixed_fuse_options) is mounted
+ * elsewhere too: file locks are local to a mount (README, "Locks"), so
+ * builds in both at once do not exclude each other, in Go's module cache
+ * and in the tree they share. Said once the mount works, before the
+ * daemon leaves the terminal. */
+static void warn_mounted_twice(const struct layout *layout,
+			       const char *mountpoint)
+{
+	char other[PATH_MAX];
+
+	if (mounts_find_source("fuse.canonfs", layout->mirrors[0].host_root,
+			       mountpoint, other, sizeof(other)))
+		report_error("warning: SRCDIR '%s' is mounted at '%s' too: "
+			     "locks are not shared between mounts, so do not "
+			     "build in both at once (Go's module cache and "
+			     "the tree itself)",
+			     layout->mirrors[0].host_root, other);
+}
+
 /* Options canonfs always gives libfuse, before the user's so theirs win. */
 static int add_fixed_fuse_options(struct fuse_args *args,
 				  const struct layout *layout, bool shared)
@@ -658,6 +677,7 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_handlers;
 	}
 	mounted = true;
+	warn_mounted_twice(&fs.layout, mountpoint);
 	/* Only now: a refused mount leaves no baseline behind. */
 	times_keep(&fs.times);
 	if (!opts->foreground && go_to_background(se, mountpoint, &report_fd)) {

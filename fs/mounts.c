@@ -32,23 +32,92 @@ static void unescape_mount_path(char *path)
 	*out = '\0';
 }
 
-bool mounts_is_mount_point(const char *resolved)
+/*
+ * Split a mountinfo line in place: "id parent major:minor root MOUNTPOINT
+ * options [optional fields...] - FSTYPE SOURCE superoptions". Returns
+ * whether the fields were found (escapes left in them).
+ */
+static bool split_mountinfo(char *line, char **mount_path, char **fstype,
+			    char **source)
 {
-	char line[3 * PATH_MAX], mount_path[PATH_MAX];
+	char *save = NULL, *field;
+	int n = 0;
+
+	*mount_path = *fstype = *source = NULL;
+	for (field = strtok_r(line, " \n", &save); field;
+	     field = strtok_r(NULL, " \n", &save), n++) {
+		if (n == 4)
+			*mount_path = field;
+		if (n > 5 && strcmp(field, "-") == 0) {
+			*fstype = strtok_r(NULL, " \n", &save);
+			*source = *fstype ? strtok_r(NULL, " \n", &save) : NULL;
+			break;
+		}
+	}
+	return *mount_path && *fstype && *source;
+}
+
+/* Whether match() holds for a mount of /proc/self/mountinfo, given its
+ * mount point, type and source, unescaped. */
+static bool mountinfo_any(bool (*match)(const char *mount_path,
+					const char *fstype, const char *source,
+					void *arg),
+			  void *arg)
+{
+	char line[4 * PATH_MAX], *mount_path, *fstype, *source;
 	bool found = false;
 	FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
 
 	if (!mountinfo)
 		return false;
 	while (!found && fgets(line, sizeof(line), mountinfo)) {
-		/* id parent major:minor root MOUNTPOINT ... */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mount_path) != 1)
+		if (!split_mountinfo(line, &mount_path, &fstype, &source))
 			continue;
 		unescape_mount_path(mount_path);
-		found = strcmp(mount_path, resolved) == 0;
+		unescape_mount_path(source);
+		found = match(mount_path, fstype, source, arg);
 	}
 	fclose(mountinfo);
 	return found;
+}
+
+static bool is_at(const char *mount_path, const char *fstype,
+		  const char *source, void *resolved)
+{
+	(void)fstype;
+	(void)source;
+	return strcmp(mount_path, resolved) == 0;
+}
+
+bool mounts_is_mount_point(const char *resolved)
+{
+	return mountinfo_any(is_at, (void *)resolved);
+}
+
+struct source_query {
+	const char *fstype, *source, *except;
+	char *found;
+	size_t found_size;
+};
+
+static bool is_other_mount_of(const char *mount_path, const char *fstype,
+			      const char *source, void *arg)
+{
+	struct source_query *q = arg;
+
+	if (strcmp(fstype, q->fstype) != 0 || strcmp(source, q->source) != 0 ||
+	    (q->except && strcmp(mount_path, q->except) == 0))
+		return false;
+	snprintf(q->found, q->found_size, "%s", mount_path);
+	return true;
+}
+
+bool mounts_find_source(const char *fstype, const char *source,
+			const char *except, char *found, size_t found_size)
+{
+	struct source_query q = {fstype, source, except, found, found_size};
+
+	return mountinfo_any(is_other_mount_of, &q);
 }
 
 bool mounts_is_stale(const char *mountpoint)

@@ -219,6 +219,29 @@ def test_foreground_daemon_exits_0_on_sigterm(src, tmp_path, canonfs):
     assert not is_mounted(tmp_path / "fg")
 
 
+def test_the_same_srcdir_mounted_twice_is_warned_about(src, tmp_path, canonfs):
+    """Two mounts of one SRCDIR do not share file locks (Go's module-cache
+    locks among them): the second mount says so, in one line; a mount of
+    another SRCDIR says nothing."""
+    first = canonfs(src, mnt=tmp_path / "first")
+    other_src = tmp_path / "other"
+    other_src.mkdir()
+    other = canonfs(other_src, mnt=tmp_path / "other-mnt")
+    second = canonfs(src, mnt=tmp_path / "second")
+    for m in (first, other, second):
+        # Answered only once serving: after any warning at mount time.
+        os.listdir(m.mnt)
+    assert "mounted at" not in first.stderr() + other.stderr(), \
+        first.stderr() + other.stderr()
+    lines = [l for l in second.stderr().splitlines() if "mounted at" in l]
+    assert lines == ["canonfs: warning: SRCDIR '%s' is mounted at '%s' too: "
+                     "locks are not shared between mounts, so do not build "
+                     "in both at once (Go's module cache and the tree "
+                     "itself)" % (os.path.realpath(src),
+                                  os.path.realpath(first.mnt))], \
+        second.stderr()
+
+
 # --- mount(8), mount.fuse3 and fstab ------------------------------------------------
 #
 # mount.fuse3 starts the filesystem as `sh -c 'canonfs SRC MNT -o OPTS'`, so

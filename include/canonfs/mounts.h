@@ -6,9 +6,16 @@
 #define CANONFS_MOUNTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Whether the resolved path is a mount point in this mount namespace. */
 bool mounts_is_mount_point(const char *resolved);
+
+/* Whether a mount of type fstype ("fuse.canonfs") with this source (its
+ * fsname) is in this mount namespace at another mount point than except
+ * (may be NULL): true with that mount point in found. */
+bool mounts_find_source(const char *fstype, const char *source,
+			const char *except, char *found, size_t found_size);
 
 /* A FUSE mount whose daemon is gone (statfs asks the daemon; stat of the
  * root may be answered from the kernel's cache). */
