@@ -261,6 +261,52 @@ static void restore_stderr(int saved)
 	close(saved);
 }
 
+/* fusermount3's complaint when /etc/mtab is missing: it counts the
+ * user's FUSE mounts in it before mounting, goes on without, and cannot
+ * unmount at all without it. */
+#define MTAB_COMPLAINT "failed to open /etc/mtab"
+
+static bool line_says(const char *line, const char *text)
+{
+	const char *hit = strstr(line, text);
+
+	return hit && hit < line + strcspn(line, "\n");
+}
+
+/* Whether a user's FUSE mount will need /etc/mtab and it is missing
+ * (a dangling link too): fusermount3 reads it to unmount, root does not
+ * need fusermount3. */
+static bool user_lacks_mtab(void)
+{
+	struct stat st;
+
+	return getuid() != 0 && stat("/etc/mtab", &st) == -1 && errno == ENOENT;
+}
+
+/* A warning when the mount works but cannot be taken away again. */
+static void warn_no_mtab(const char *mountpoint)
+{
+	if (user_lacks_mtab())
+		report_error("warning: /etc/mtab is missing: fusermount3 -u "
+			     "cannot unmount '%s' (as root: ln -s "
+			     "/proc/self/mounts /etc/mtab)",
+			     mountpoint);
+}
+
+/* Why fusermount3 refused, from what it printed: its first line, but
+ * not the complaint about /etc/mtab when another line follows (the mount
+ * went on after it; mount_failure_remedy adds its remedy). */
+static void keep_helper_reason(char *helper)
+{
+	char *reason = helper, *next;
+
+	while (line_says(reason, MTAB_COMPLAINT) &&
+	       (next = strchr(reason, '\n')) && next[1])
+		reason = next + 1;
+	reason[strcspn(reason, "\n")] = '\0';
+	snprintf(libfuse_message, sizeof(libfuse_message), "%s", reason);
+}
+
 /*
  * fuse_session_mount, with what fusermount3 (which libfuse runs when
  * mount(2) is refused) prints on stderr caught into libfuse_message, so
@@ -285,14 +331,10 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 	close(pipe_fds[0]);
 	if (len > 0) {
 		helper[len] = '\0';
-		if (rc == 0) {
+		if (rc == 0)
 			fputs(helper, stderr);
-		} else if (!libfuse_message[0]) {
-			/* Its first line says why. */
-			helper[strcspn(helper, "\n")] = '\0';
-			snprintf(libfuse_message, sizeof(libfuse_message), "%s",
-				 helper);
-		}
+		else if (!libfuse_message[0])
+			keep_helper_reason(helper);
 	}
 	return rc;
 }
@@ -414,6 +456,8 @@ static const struct {
 			       "database (/etc/passwd)"},
 	{"Invalid argument", "the kernel refused the mount options: check "
 			     "the -o options passed on to it"},
+	{MTAB_COMPLAINT, "fusermount3 needs /etc/mtab: as root, ln -s "
+			 "/proc/self/mounts /etc/mtab"},
 };
 
 static const char *mount_failure_remedy(const char *message)
@@ -671,12 +715,22 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_session;
 	}
 	if (mount_quietly(se, mountpoint, opts->debug)) {
-		report_error("cannot mount at '%s': %s (%s)", opts->mountpoint,
-			     libfuse_message,
-			     mount_failure_remedy(libfuse_message));
+		/* A missing /etc/mtab is one more thing to fix, whatever
+		 * else fusermount3 refused. */
+		bool and_mtab = user_lacks_mtab() &&
+				!strstr(libfuse_message, MTAB_COMPLAINT);
+
+		report_error("cannot mount at '%s': %s (%s%s)",
+			     opts->mountpoint, libfuse_message,
+			     mount_failure_remedy(libfuse_message),
+			     and_mtab ? "; and fusermount3 needs /etc/mtab: "
+					"as root, ln -s /proc/self/mounts "
+					"/etc/mtab"
+				      : "");
 		goto out_handlers;
 	}
 	mounted = true;
+	warn_no_mtab(opts->mountpoint);
 	warn_mounted_twice(&fs.layout, mountpoint);
 	/* Only now: a refused mount leaves no baseline behind. */
 	times_keep(&fs.times);
