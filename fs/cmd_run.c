@@ -144,10 +144,14 @@ static int prepare_mountpoint(const char *mountpoint,
 	if (stat(mountpoint, &st) == 0) {
 		if (realpath(mountpoint, resolved) &&
 		    mounts_is_mount_point(resolved)) {
+			char *advice = mounts_unmount_advice(mountpoint);
+
 			report_error("run: MOUNTPOINT '%s' is already a mount "
-				     "point (unmount it, or choose another "
+				     "point (unmount it: %s; or choose another "
 				     "with -m)",
-				     mountpoint);
+				     mountpoint,
+				     advice ? advice : "fusermount3 -u");
+			free(advice);
 			return -1;
 		}
 		return 0;

@@ -77,6 +77,16 @@ void daemon_keep_libfuse_messages(void)
 	fuse_set_log_func(keep_libfuse_message);
 }
 
+static void report_stale(const char *mountpoint)
+{
+	char *advice = mounts_unmount_advice(mountpoint);
+
+	report_error("MOUNTPOINT '%s': a stale FUSE mount, its daemon is gone "
+		     "(run: %s)",
+		     mountpoint, advice ? advice : "fusermount3 -u");
+	free(advice);
+}
+
 /* Whether a MOUNTPOINT that does not exist yet would lie inside SRCDIR:
  * then the advice to create it would lead straight into the refusal of a
  * mountpoint inside its own source (layout.c), which is said instead. */
@@ -104,9 +114,7 @@ static int check_mountpoint_exists(const char *mountpoint, const char *src_dir,
 		int err = errno;
 
 		if (err == ENOTCONN)
-			report_error("MOUNTPOINT '%s': a stale FUSE mount, its "
-				     "daemon is gone (run: fusermount3 -u %s)",
-				     mountpoint, mountpoint);
+			report_stale(mountpoint);
 		else if (err == ENOENT &&
 			 missing_mountpoint_inside_src(mountpoint, src_dir))
 			return -1;
@@ -143,10 +151,13 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 	DIR *dir;
 
 	if (mounts_is_mount_point(resolved)) {
+		char *advice = mounts_unmount_advice(mountpoint);
+
 		report_error(
 			"MOUNTPOINT '%s' is already a mount point (unmount "
-			"it first: fusermount3 -u %s)",
-			mountpoint, mountpoint);
+			"it first: %s)",
+			mountpoint, advice ? advice : "fusermount3 -u");
+		free(advice);
 		return -1;
 	}
 	if (allow_nonempty)

@@ -562,6 +562,43 @@ def test_env_of_a_stale_mount_says_how_to_clear_it(run_canonfs, src,
         unmount(m.mnt)
 
 
+@pytest.mark.parametrize("case", ["mounted", "stale"])
+def test_unmount_advice_names_what_keeps_the_mount_busy(run_canonfs, src,
+                                                        tmp_path, case):
+    """Where canonfs tells the user to run fusermount3 -u, and a process
+    sits in the mount (fusermount3 would only say "Device or resource
+    busy"), the advice names the process and fuser -vm."""
+    m = start_mount(src, tmp_path / "busy")
+    holder = subprocess.Popen(["sleep", "60"], cwd=m.root)
+    try:
+        if case == "stale":
+            m.proc.kill()
+            m.proc.wait()
+            result = run_canonfs("env", m.mnt)
+        else:
+            result = run_canonfs(src, m.mnt)
+        check_error(result, "fusermount3 -u %s, once nothing uses it: cd out "
+                    "of it or end pid %d (sleep); fuser -vm %s lists every "
+                    "user" % (m.mnt, holder.pid, m.mnt))
+        busy = subprocess.run(["fusermount3", "-u", str(m.mnt)],
+                              capture_output=True, text=True)
+        assert "Device or resource busy" in busy.stderr, \
+            "the advice is about a mount that really is busy"
+        holder.kill()
+        holder.wait()
+        result = run_canonfs(src, m.mnt) if case == "mounted" else \
+            run_canonfs("env", m.mnt)
+        check_error(result, "fusermount3 -u %s" % m.mnt)
+        assert "nothing uses it" not in result.stderr, result.stderr
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if case == "mounted":
+            assert m.stop() == 0, m.stderr()
+        unmount(m.mnt)
+
+
 def test_env_without_mountpoint(run_canonfs):
     check_error(run_canonfs("env"), "MOUNTPOINT")
 

@@ -25,4 +25,23 @@ bool mounts_is_stale(const char *mountpoint);
  * needs; lazy detaches a busy or dead mount. Returns 0 or -1. */
 int mounts_unmount(const char *mountpoint, bool lazy);
 
+/* How many holders mounts_holders names. */
+#define MOUNTS_HOLDERS_SHOWN 3
+
+/*
+ * The processes that keep the mount at mountpoint busy (an unmount then
+ * fails with "Device or resource busy"): those whose working directory,
+ * root or an open file lies in it, this process left out. "pid 12 (bash),
+ * pid 40 (sleep) and 2 more" (malloc'd, the caller frees it), or NULL
+ * when none is seen. Only processes whose /proc entries this user may
+ * read are seen (fuser -vm sees the same).
+ */
+char *mounts_holders(const char *mountpoint);
+
+/* What a message tells the user to run to unmount mountpoint: "fusermount3
+ * -u MNT", and when processes hold it (mounts_holders), which ones to cd
+ * out of or end first, since fusermount3 only says "Device or resource
+ * busy". malloc'd (the caller frees it), NULL when out of memory. */
+char *mounts_unmount_advice(const char *mountpoint);
+
 #endif
