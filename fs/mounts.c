@@ -156,10 +156,7 @@ int mounts_unmount(const char *mountpoint, bool lazy)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* The mount point as the kernel names it in /proc/PID/cwd: resolved, but
- * a stale mount's root cannot be (ENOTCONN), only its parent. */
-static int resolve_mount_point(const char *mountpoint, char *out,
-			       size_t out_size)
+int mounts_resolve(const char *mountpoint, char *out, size_t out_size)
 {
 	char parent[PATH_MAX], name[PATH_MAX], abs_path[PATH_MAX];
 	const char *slash;
@@ -249,7 +246,7 @@ char *mounts_holders(const char *mountpoint)
 	int shown = 0, more = 0;
 	DIR *proc;
 
-	if (resolve_mount_point(mountpoint, mount_path, sizeof(mount_path)) ||
+	if (mounts_resolve(mountpoint, mount_path, sizeof(mount_path)) ||
 	    !(proc = opendir("/proc")))
 		return NULL;
 	snprintf(self, sizeof(self), "%d", (int)getpid());

@@ -653,6 +653,7 @@ void options_print_help(const char *program)
 		"",
 		"subcommands:",
 		"    canonfs env MOUNTPOINT [--json]   the Go/cgo environment for builds inside",
+		"    canonfs env --unset [MOUNTPOINT]  what takes it back (also once unmounted)",
 		"    canonfs run [-m MOUNTPOINT] [-o OPTIONS] SRCDIR -- COMMAND...",
 		"    canonfs manifest PATH [--json]",
 		"    canonfs diff A B",

@@ -25,6 +25,12 @@ bool mounts_is_stale(const char *mountpoint);
  * needs; lazy detaches a busy or dead mount. Returns 0 or -1. */
 int mounts_unmount(const char *mountpoint, bool lazy);
 
+/* The mount point as the kernel names it (in /proc/PID/cwd, and as the
+ * daemon resolved it): realpath, but the root of a stale mount cannot be
+ * resolved (ENOTCONN), only its parent, nor a directory removed since.
+ * 0, or -1. */
+int mounts_resolve(const char *mountpoint, char *out, size_t out_size);
+
 /* How many holders mounts_holders names. */
 #define MOUNTS_HOLDERS_SHOWN 3
 
