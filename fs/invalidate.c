@@ -380,8 +380,8 @@ static int run_retries(struct invalidator *inv)
 	return (int)((next - now) / 1000000u) + 1;
 }
 
-/* How often what no watch covers is compared with the host: the README's
- * half-second fallback for directories without a watch. */
+/* How often what no watch covers is compared with the host: the
+ * half-second fallback of doc/freshness.md for directories without a watch. */
 #define UNWATCHED_SWEEP_NS (500u * 1000u * 1000u)
 
 /*

@@ -160,7 +160,7 @@ def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
     (d_type) run together, with two CPU hogs as load. The directories are
     of 200 files, so that the ones being walked at once always fit in the
     limit: the pruner cannot make room inside a directory a request waits
-    in (the README says so)."""
+    in (doc/descriptors.md says so)."""
     import subprocess
 
     src = dirs_of_files(tmp_path, 25, 200)
