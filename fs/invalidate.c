@@ -716,6 +716,30 @@ void invalidator_forget_all(struct invalidator *inv)
 	pthread_mutex_unlock(&inv->lock);
 }
 
+/* Newer than libfuse 3.14 and the headers it ships: the notification's
+ * code, and the header every message to the kernel starts with. */
+#define NOTIFY_INC_EPOCH 8
+
+struct notify_header {
+	uint32_t len;
+	int32_t code;	 /* a notification: its code */
+	uint64_t unique; /* 0: a notification, not a reply */
+};
+
+int invalidator_expire_names(struct invalidator *inv)
+{
+	struct notify_header msg = {.len = sizeof(msg),
+				    .code = NOTIFY_INC_EPOCH};
+	ssize_t n;
+
+	if (!inv->se)
+		return ENOTCONN;
+	n = write(fuse_session_fd(inv->se), &msg, sizeof(msg));
+	if (n == -1)
+		return errno;
+	return n == sizeof(msg) ? 0 : EIO;
+}
+
 void invalidator_stop(struct invalidator *inv)
 {
 	if (inv->running) {

@@ -187,20 +187,51 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	ops_reply_entry_or_err(req, err, &e);
 }
 
+/* Whether `name` in dir is a file that has other names besides. */
+static bool has_other_names(const struct inode *dir, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) && st.st_nlink > 1;
+}
+
+/*
+ * A name of a file with other names is gone (unlinked or renamed over).
+ * The kernel keeps the link count we show, 1, and takes one off when a
+ * name goes (fuse_entry_unlinked): the file's inode is left with 0, and
+ * link(2) refuses such an inode with ENOENT without asking us (vfs_link)
+ * until a reply about it sets the count again. The other names are cached
+ * with no reply due: the kernel is made to look every name up again,
+ * which gives one (a lookup each for the names used next: 5,000 cost 0.6 s
+ * once). Sent before the reply, so that a link(2) right after the removal
+ * finds them stale: the notification takes none of the locks the kernel
+ * holds now. Kernels before 6.16 refuse it, and keep the old ENOENT.
+ */
+static void relink_other_names(struct canonfs_fs *fs)
+{
+	stats_add(&fs->stats, STAT_EXPIRE_NAMES);
+	invalidator_expire_names(fs->inv);
+}
+
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
 {
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
+	bool other_names = false;
 	int err;
 
 	err = ops_check_writable(req, dir);
 	if (!err) {
+		other_names = !flags && has_other_names(dir, name);
 		ops_expect_own(fs, dir, name, IN_DELETE);
 		err = settle_own(fs, dir, name, IN_DELETE,
 				 unlinkat(dir->host_fd, name, flags),
 				 "removed");
 	}
+	if (!err && other_names)
+		relink_other_names(fs);
 	fuse_reply_err(req, err);
 }
 
@@ -265,6 +296,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct inode *newdir = inode_of(req, newparent);
+	bool replaced_linked = false;
 	int err;
 
 	err = ops_check_writable(req, dir);
@@ -274,6 +306,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!err && dir->key.mirror != newdir->key.mirror)
 		err = EXDEV;
 	if (!err) {
+		replaced_linked = !(flags & RENAME_EXCHANGE) &&
+				  has_other_names(newdir, newname);
 		expect_rename(fs, dir, name, newdir, newname, flags, false);
 		if (renameat2(dir->host_fd, name, newdir->host_fd, newname,
 			      flags) == -1) {
@@ -282,6 +316,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				      true);
 		}
 	}
+	if (!err && replaced_linked)
+		relink_other_names(fs);
 	if (!err)
 		forget_moved_link_targets(fs, newdir, newname, dir, name,
 					  flags);
