@@ -9,6 +9,7 @@
 
 #include "canonfs/canon.h"
 #include "canonfs/digests.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/layout.h"
 #include "canonfs/own.h"
 #include "canonfs/path.h"
@@ -42,7 +43,7 @@ static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
 	ssize_t len;
 	int err;
 
-	len = readlinkat(inode->host_fd, "", target, sizeof(target) - 1);
+	len = hostpath_readlink(inode->host_fd, "", target, sizeof(target) - 1);
 	if (len < 0)
 		return errno;
 	target[len] = '\0';

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -646,6 +647,43 @@ def test_utime_of_a_symlink_itself_touches_the_link(mnt, host):
     os.utime(mnt.root / "link", (5000, 6000))
     assert os.stat(host / "target").st_mtime == 6000
     assert os.lstat(host / "link").st_mtime == 4000
+
+
+needs_clone = pytest.mark.skipif(
+    os.geteuid() != 0, reason="reading a link with its atime left alone "
+    "takes CAP_SYS_ADMIN (a read-only clone of its mount)")
+
+
+@needs_clone
+def test_reading_a_symlink_through_the_mount_leaves_its_host_atime(mnt, host):
+    """lstat shows the length of the target, which the daemon reads: that
+    read must not be an access of the host link (relatime updates an atime
+    older than the ctime on every readlink)."""
+    os.symlink("target", host / "link")
+    os.utime(host / "link", ns=(1_000_000_000_000, 2_000_000_000_000),
+             follow_symlinks=False)
+    assert os.lstat(mnt.root / "link").st_size == len("target")
+    assert os.readlink(mnt.root / "link") == "target"
+    assert sorted(os.listdir(mnt.root)) == ["link"]
+    assert os.lstat(host / "link").st_atime_ns == 1_000_000_000_000, \
+        "reading the link through the mount changed its atime on the host"
+
+
+@needs_clone
+def test_touch_h_sets_both_times_of_a_symlink_under_passthrough(canonfs,
+                                                                 host):
+    """pjdfstest utimensat/05: the times `touch -h` gives a link are what
+    lstat then shows, its atime included (the attribute reply after the
+    change read the link, and that read set the atime to now)."""
+    os.symlink("target", host / "link")
+    m = canonfs(host, "mtime=passthrough")
+    os.lstat(m.root / "link")
+    subprocess.run(["touch", "-h", "-d", "@1000000000", str(m.root / "link")],
+                   check=True)
+    st = os.lstat(m.root / "link")
+    assert (st.st_atime, st.st_mtime) == (1_000_000_000, 1_000_000_000), \
+        (st.st_atime, st.st_mtime)
+    assert os.lstat(host / "link").st_atime == 1_000_000_000
 
 
 def test_fsync_succeeds(mnt, host):
