@@ -176,10 +176,20 @@ static void collect(struct inode *dir, void *arg)
 			changed = INVAL_ATTR;
 		/* Pages it may no longer read are forgotten: reads of them
 		 * then come to the daemon, which checks. */
-		if ((event->mask & IN_ATTRIB) &&
-		    fstat(dir->host_fd, &st) == 0 &&
-		    note_access_change(batch, dir, &st) && !S_ISDIR(st.st_mode))
+		bool stated = (event->mask & IN_ATTRIB) &&
+			      fstat(dir->host_fd, &st) == 0;
+
+		if (stated && note_access_change(batch, dir, &st) &&
+		    !S_ISDIR(st.st_mode))
 			changed = INVAL_INODE;
+		/* Its link count, changed through the mount (ops_entry.c):
+		 * the kernel knows. */
+		else if (stated && changed == INVAL_ATTR &&
+			 S_ISREG(st.st_mode) &&
+			 own_consume_attr(batch->own, st.st_dev, st.st_ino,
+					  canon_mode(st.st_mode), st.st_size,
+					  &st))
+			return;
 		batch_add(batch, dir_nodeid, changed, dir);
 		return;
 	}

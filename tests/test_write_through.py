@@ -533,6 +533,24 @@ def test_a_file_links_again_right_after_one_of_its_names_is_renamed_over(
             os.unlink(mnt.root / name)
 
 
+def test_link_then_unlink_of_the_temporary_name_expires_no_names(canonfs,
+                                                                  host):
+    """git stores every object so: write tmp_obj, link it to its name,
+    unlink tmp_obj. That must not make the kernel look every name up again
+    (a third more lookups for a `git add`); and the object can still be
+    linked again at once (`git clone --local` links objects)."""
+    m = canonfs(host)
+    (m.root / "objects").mkdir()
+    for i in range(50):
+        tmp = m.root / "objects" / ("tmp_obj_%d" % i)
+        write(tmp, b"object %d" % i)
+        os.link(tmp, m.root / "objects" / ("o%d" % i))
+        os.unlink(tmp)
+        os.link(m.root / "objects" / ("o%d" % i), m.root / ("copy%d" % i))
+    assert m.counters()["expire_names"] == 0
+    assert read(m.root / "copy49") == b"object 49"
+
+
 AT_EMPTY_PATH = 0x1000
 
 
