@@ -176,10 +176,20 @@ static void collect(struct inode *dir, void *arg)
 			changed = INVAL_ATTR;
 		/* Pages it may no longer read are forgotten: reads of them
 		 * then come to the daemon, which checks. */
-		if ((event->mask & IN_ATTRIB) &&
-		    fstat(dir->host_fd, &st) == 0 &&
-		    note_access_change(batch, dir, &st) && !S_ISDIR(st.st_mode))
+		bool stated = (event->mask & IN_ATTRIB) &&
+			      fstat(dir->host_fd, &st) == 0;
+
+		if (stated && note_access_change(batch, dir, &st) &&
+		    !S_ISDIR(st.st_mode))
 			changed = INVAL_INODE;
+		/* Its link count, changed through the mount (ops_entry.c):
+		 * the kernel knows. */
+		else if (stated && changed == INVAL_ATTR &&
+			 S_ISREG(st.st_mode) &&
+			 own_consume_attr(batch->own, st.st_dev, st.st_ino,
+					  canon_mode(st.st_mode), st.st_size,
+					  &st))
+			return;
 		batch_add(batch, dir_nodeid, changed, dir);
 		return;
 	}
@@ -714,6 +724,30 @@ void invalidator_forget_all(struct invalidator *inv)
 		wait_for_idle(inv);
 	}
 	pthread_mutex_unlock(&inv->lock);
+}
+
+/* Newer than libfuse 3.14 and the headers it ships: the notification's
+ * code, and the header every message to the kernel starts with. */
+#define NOTIFY_INC_EPOCH 8
+
+struct notify_header {
+	uint32_t len;
+	int32_t code;	 /* a notification: its code */
+	uint64_t unique; /* 0: a notification, not a reply */
+};
+
+int invalidator_expire_names(struct invalidator *inv)
+{
+	struct notify_header msg = {.len = sizeof(msg),
+				    .code = NOTIFY_INC_EPOCH};
+	ssize_t n;
+
+	if (!inv->se)
+		return ENOTCONN;
+	n = write(fuse_session_fd(inv->se), &msg, sizeof(msg));
+	if (n == -1)
+		return errno;
+	return n == sizeof(msg) ? 0 : EIO;
 }
 
 void invalidator_stop(struct invalidator *inv)

@@ -42,6 +42,7 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_HOST_EVENTS] = "host_events",
 	[STAT_INVAL_ENTRY] = "inval_entry",
 	[STAT_INVAL_INODE] = "inval_inode",
+	[STAT_EXPIRE_NAMES] = "expire_names",
 	[STAT_PRUNE_RUNS] = "prune_runs",
 	[STAT_PRUNE_ENTRY] = "prune_entry",
 	[STAT_READ_OUTRAN] = "read_shrunk",

@@ -91,6 +91,15 @@ class Mount:
     def stderr(self):
         return Path(self.stderr_path).read_text(errors="replace")
 
+    def counters(self):
+        """MNT/.canonfs/stats as a dict of its counters."""
+        out = {}
+        for line in (self.mnt / ".canonfs" / "stats").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                out[parts[0]] = int(parts[1])
+        return out
+
     def barrier(self):
         """Wait until the host changes made so far are applied."""
         (self.mnt / ".canonfs" / "barrier").read_bytes()

@@ -46,6 +46,8 @@ enum stats_counter {
 	STAT_HOST_EVENTS,   /* inotify events read */
 	STAT_INVAL_ENTRY,   /* names the kernel was told to forget */
 	STAT_INVAL_INODE,   /* inodes whose attributes and pages were dropped */
+	STAT_EXPIRE_NAMES,  /* times every name was to be looked up again: a
+			       name of a file with others went */
 	STAT_PRUNE_RUNS,    /* times the table was full and names were pruned */
 	STAT_PRUNE_ENTRY,   /* names the kernel was asked to forget to prune */
 	STAT_READ_OUTRAN,   /* reads failed: the host file shrank under them */
