@@ -169,11 +169,12 @@ static void collect(struct inode *dir, void *arg)
 	/* A lookup in dir racing this event stats again (ops_lookup_entry). */
 	dir->change_seq++;
 	if (event->len == 0) { /* the watched inode itself */
-		/* A file with several links: our own write keeps its pages. */
+		/* A file with several links: our own write, which the kernel
+		 * knows (see below). */
 		if (S_ISREG(dir->host_type) && changed == INVAL_INODE &&
 		    fstat(dir->host_fd, &st) == 0 &&
 		    own_consume_write(batch->own, &dir->own_write, &st))
-			changed = INVAL_ATTR;
+			return;
 		/* Pages it may no longer read are forgotten: reads of them
 		 * then come to the daemon, which checks. */
 		bool stated = (event->mask & IN_ATTRIB) &&
@@ -227,13 +228,15 @@ static void collect(struct inode *dir, void *arg)
 				     canon_mode(st.st_mode),
 				     S_ISREG(st.st_mode) ? st.st_size : 0, &st))
 			return;
-		/* Our own write or truncate: the kernel's pages hold it. */
+		/* Our own write or truncate: the kernel's pages hold it, and
+		 * it has dropped the size and times it had (after a WRITE,
+		 * fuse_write_update_attr; after a SETATTR, from the reply). */
 		if (child && changed == INVAL_INODE &&
 		    own_consume_write(batch->own, &child->own_write, &st))
-			changed = INVAL_ATTR;
-		else if (child && (event->mask & IN_ATTRIB) &&
-			 note_access_change(batch, child, &st) &&
-			 !S_ISDIR(st.st_mode))
+			return;
+		if (child && (event->mask & IN_ATTRIB) &&
+		    note_access_change(batch, child, &st) &&
+		    !S_ISDIR(st.st_mode))
 			changed = INVAL_INODE;
 		else if (child && (event->mask & INODE_CONTENT_EVENTS))
 			note_changed_while_read(batch, child);
