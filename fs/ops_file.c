@@ -83,23 +83,30 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	/* O_NOFOLLOW would refuse the magic link itself. */
-	fd = iofd_open_checked(fs, inode,
-			       (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
-				       O_CLOEXEC);
-	if (fd == -1) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	fi->fh = (uint64_t)fd;
 	backing = passthrough_backing(
 		fs, inode, fs->passthrough.reads && !trace_active(&fs->trace));
+	/* A passthrough open needs no descriptor of ours: the kernel opens
+	 * the host file itself. Unless the host's permission checks must
+	 * be made, or a trace hashes what is read. */
+	fi->fh = 0;
+	if (!backing || fs->host_checks || trace_active(&fs->trace)) {
+		/* O_NOFOLLOW would refuse the magic link itself. */
+		fd = iofd_open_checked(
+			fs, inode,
+			(fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
+				O_CLOEXEC);
+		if (fd == -1) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		fi->fh = (uint64_t)fd;
+	}
 	if (backing) {
 		/* The kernel reads through it, never asking: a trace
 		 * started since the inode went passthrough records the
 		 * file as read at its open. */
-		if ((fi->flags & O_ACCMODE) != O_WRONLY)
-			trace_first_read(fs, inode, fd);
+		if ((fi->flags & O_ACCMODE) != O_WRONLY && fi->fh)
+			trace_first_read(fs, inode, (int)fi->fh);
 		passthrough_arm_reply(inode, backing, false,
 				      (fi->flags & O_ACCMODE) != O_RDONLY);
 		stats_add(&fs->stats, STAT_PASSTHROUGH_OPEN);

@@ -645,7 +645,7 @@ void options_print_help(const char *program)
 		"                           inotify never sees): cache for 0.5 s only",
 		"    -o passthrough         the kernel reads and writes host files itself",
 		"                           (Linux 6.9+, CAP_SYS_ADMIN): faster data, but",
-		"                           about 90 us more per open",
+		"                           about 60 us more per open",
 		"    -o passthrough=create  only files the build creates are written that",
 		"                           way; another open of such a file while its",
 		"                           creator still has it open fails (EIO)",
