@@ -19,6 +19,8 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "canonfs/passthrough.h"
+
 static struct inode *new_inode(void)
 {
 	struct inode *inode = calloc(1, sizeof(*inode));
@@ -131,6 +133,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	pthread_condattr_destroy(&monotonic);
 	table->inotify_fd = inotify_fd;
 	table->sweep_wake_fd = -1;
+	table->backing_dev_fd = -1;
 	prune_budget_init(table);
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots =
@@ -199,6 +202,9 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 
 static void free_inode(struct inode_table *table, struct inode *inode)
 {
+	/* FORGET: the kernel's inode, and every open file that used the id,
+	 * are gone. */
+	passthrough_forget(table->backing_dev_fd, inode);
 	if (inode->host_fd >= 0)
 		close(inode->host_fd);
 	for (int i = 0; i < 2; i++) {

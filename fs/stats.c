@@ -49,6 +49,8 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_READ_OUTGROWN] = "read_outgrown",
 	[STAT_ZERO_FILL_DROPPED] = "zero_fill_dropped",
 	[STAT_OVERFLOWS] = "queue_overflows",
+	[STAT_PASSTHROUGH_OPEN] = "passthrough_opens",
+	[STAT_PASSTHROUGH_OWN] = "passthrough_own_events",
 };
 
 size_t stats_format(const struct stats *stats, char *buf, size_t size)

@@ -20,6 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CANONFS = Path(os.environ.get("CANONFS_BIN", ROOT / "build" / "canonfs"))
 
+# Options every mount of the suite gets as well, comma-separated: e.g.
+# CANONFS_EXTRA_OPTIONS=passthrough runs a suite with the kernel reading
+# and writing host files itself.
+EXTRA_OPTIONS = tuple(o for o in os.environ.get(
+    "CANONFS_EXTRA_OPTIONS", "").split(",") if o)
+
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
@@ -122,7 +128,7 @@ def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
     mnt = Path(mnt)
     mnt.mkdir(parents=True, exist_ok=True)
     args = [str(CANONFS), "-f"]
-    for opt in options:
+    for opt in tuple(options) + EXTRA_OPTIONS:
         args += ["-o", opt]
     args += list(extra_args) + [str(src), str(mnt)]
     stderr_path = str(mnt) + ".stderr"

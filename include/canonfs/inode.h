@@ -117,6 +117,14 @@ struct inode {
 	/* Its last known modification, to tell our writes' IN_MODIFY from
 	 * the host's (own.h). */
 	struct own_write_state own_write;
+	/* Passthrough (passthrough.h), decided once for the inode's life: 0
+	 * not yet, -1 its I/O goes through the daemon, else the kernel's
+	 * backing id for it, given back when the inode is freed. Atomic. */
+	int32_t backing;
+	/* A passthrough open that may write was handed out, and no writer's
+	 * close seen since: the host's content events for the file are the
+	 * kernel's writes (passthrough_own_event). Atomic. */
+	bool passthrough_writing;
 	/* The listings served to handle-less READDIR (no OPENDIR): a pass
 	 * starts a new one at offset 0, kept while it is under way, so that
 	 * it goes on in its own snapshot (offsets carry its gen) however
@@ -228,6 +236,10 @@ struct inode_table {
 	 * const after start, -1 without a watcher). */
 	uint64_t watch_failures;
 	int sweep_wake_fd;
+	/* The session's /dev/fuse, on which backing ids are given back when
+	 * inodes are freed (passthrough.h); -1 without passthrough hooks or
+	 * once the session is gone. Const while the session serves. */
+	int backing_dev_fd;
 };
 
 /* The events that change what the kernel may have cached. */

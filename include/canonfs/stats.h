@@ -55,6 +55,8 @@ enum stats_counter {
 	STAT_ZERO_FILL_DROPPED, /* pages dropped: the host file grew past a
 				   short read's zeros */
 	STAT_OVERFLOWS, /* inotify queue overflows: everything forgotten */
+	STAT_PASSTHROUGH_OPEN, /* opens and creates the kernel serves itself */
+	STAT_PASSTHROUGH_OWN,  /* host events that were passthrough writes */
 	STAT_COUNT
 };
 
