@@ -114,6 +114,28 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
 
 
+def test_a_pruned_hard_link_can_still_be_linked_through_its_other_name(
+        tmp_path, canonfs):
+    """The pruner has the kernel forget cached files. Told a name of a file
+    with two names is deleted, the kernel takes its link count to 0 and
+    refuses link(2) through the other name it still holds (ENOENT, without
+    asking the daemon): such names are only forgotten."""
+    import subprocess
+
+    src = ten_dirs_of_500_files(tmp_path)
+    os.link(src / "d00" / "f000", src / "d00" / "twin")
+    m = canonfs(src, preexec_fn=limit_to_2000_descriptors)
+    twin = m.root / "d00" / "twin"
+    os.stat(m.root / "d00" / "f000")
+    os.stat(twin)
+    walk = subprocess.run(["find", str(m.root), "-type", "f"],
+                          capture_output=True, text=True, timeout=120)
+    assert walk.returncode == 0, walk.stderr[-500:]
+    assert m.counters()["prune_runs"] > 0, "the table never filled up"
+    os.link(twin, m.root / "d00" / "third")
+    assert (m.root / "d00" / "third").read_text() == "0/0\n"
+
+
 def daemon_descriptor_table(m):
     """(slots in the daemon's descriptor table, its soft descriptor limit)."""
     with open("/proc/%d/status" % m.proc.pid) as f:
