@@ -713,13 +713,21 @@ class Bench:
         cwd = P + "/gopath/src"
         if pkgs:
             args = ["go", "build"] + pkgs
+            requests = []  # canonfs: {opcode: requests} of each timed run
 
             def step(v, r):
                 v.remount()
-                return {"gopath-mount": v.timed(
-                    args, cwd, self.go_env(self.cache(v.name, "gopath")))}
+                before = self.canonfs_stats(v) if v.name == "canonfs" else None
+                t = v.timed(args, cwd, self.go_env(self.cache(v.name, "gopath")))
+                if before is not None:
+                    requests.append(self.requests_since(v, before))
+                return {"gopath-mount": t}
             log("[remount] go build no-op, first run after mounting")
             self.measure([("gopath-mount", "go build no-op, first after mount")], step)
+            if requests:
+                self.notes.append("go build no-op, first after mount: canonfs "
+                                  "requests per run (medians): "
+                                  + self.requests_note(requests))
 
         def step2(v, r):
             v.remount()
@@ -750,6 +758,7 @@ class Bench:
                  "git clone", ["go", "build"] + pkgs,
                  lambda v: self.go_env(self.cache(v.name, "gopath"))))
         counts = {}  # (key, column) -> [(hashed, cached, racy)]
+        requests = {}  # (key, column) -> canonfs's [{opcode: requests}]
         for key, label, args, env in workloads:
             self.row(key, f"{label} ({self.info['clone_files']} files)")
             self.row(key + "-zero", f"{label}, canonfs -o mtime=zero")
@@ -761,7 +770,8 @@ class Bench:
                     if col in broken:
                         continue
                     try:
-                        t, seen = self.clone_run(v, col, opts, args, cwd, env(v))
+                        t, seen = self.clone_run(v, col, opts, args, cwd, env(v),
+                                                 requests.setdefault((key, col), []))
                     except BenchError as e:
                         broken.add(col)
                         self.failed[key + suffix][v.name] = str(e).splitlines()[0]
@@ -773,14 +783,19 @@ class Bench:
                         + (" (digests hashed %d, cached %d; %d racy index "
                            "entries)" % seen if seen else ""))
             self.clone_notes(key, label, counts)
+            runs = requests.get((key, "default"))
+            if runs:
+                self.notes.append(f"{label}, canonfs (default): requests per "
+                                  "run (medians): " + self.requests_note(runs))
         for v in (native, canonfs):
             v.tree = None
             v.extra_opts = []
             v.remount()
 
-    def clone_run(self, v, col, opts, args, cwd, env):
+    def clone_run(self, v, col, opts, args, cwd, env, requests):
         """One run of the clone workload: (seconds, (digests hashed,
-        digests cached, racy index entries) or None for native)."""
+        digests cached, racy index entries) or None for native). Appends
+        canonfs's requests per opcode to REQUESTS."""
         clone = self.fresh_clone()
         cloned = time.time()
         try:
@@ -795,9 +810,11 @@ class Bench:
                 v.remount()
                 v.timed(args, cwd, env)
             v.remount()
+            before = self.canonfs_stats(v) if v.name == "canonfs" else None
             t = v.timed(args, cwd, env)
             seen = None
             if v.name == "canonfs":
+                requests.append(self.requests_since(v, before))
                 stats = self.canonfs_stats(v)
                 seen = (int(stats.get("digests-hashed", -1)),
                         int(stats.get("digests-cached", -1)),
@@ -842,6 +859,24 @@ class Bench:
                     f"{label}, canonfs ({col}): medians of {hashed:.0f} files "
                     f"hashed, {cached:.0f} digests from the cache; "
                     f"{racy:.0f} index entries racy")
+
+    OPCODES = ("lookup", "getattr", "readdirplus", "readdir", "read",
+               "open", "release", "setattr", "create", "write", "flush")
+
+    def requests_since(self, v, before):
+        """Requests per opcode the canonfs variant served since BEFORE (its
+        stats then), plus the total of them."""
+        after = self.canonfs_stats(v)
+        counts = {op: int(after.get(op, 0)) - int(before.get(op, 0))
+                  for op in self.OPCODES}
+        counts["total"] = sum(counts.values())
+        return counts
+
+    @staticmethod
+    def requests_note(runs):
+        med = {op: statistics.median(r[op] for r in runs) for op in runs[0]}
+        return ", ".join(f"{op} {n:.0f}" for op, n in med.items()
+                         if n or op == "total")
 
     def canonfs_stats(self, v):
         """MNT/.canonfs/stats of the canonfs variant, as a dict."""
@@ -909,6 +944,7 @@ class Bench:
         shutil.copytree(seed, job)
         cwd = P + "/proj"
         hits = {}  # variant -> [(direct, preprocessed, miss)]
+        requests = []  # canonfs: {opcode: requests} of each timed make
 
         def ccache_dir(v):
             return f"{self.work}/caches/{v.name}/ccache"
@@ -953,7 +989,10 @@ class Bench:
 
         def step(v, r):
             env = mount_copy(v, os.path.dirname(job))
+            before = self.canonfs_stats(v) if v.name == "canonfs" else None
             t = v.timed(["make"], cwd, env)
+            if before is not None:
+                requests.append(self.requests_since(v, before))
             counts = ccache_counts(v, env)
             hits.setdefault(v.name, []).append(counts)
             if counts[0] + counts[1] != NCFILES + 1 or counts[2]:
@@ -978,6 +1017,9 @@ class Bench:
                     f"ccache row, {name}: medians of {direct:.0f} direct hits, "
                     f"{pre:.0f} preprocessed hits, {miss:.0f} misses per `make` of "
                     f"{NCFILES + 1} compiles (ccache --print-stats)")
+        if requests:
+            self.notes.append("ccache row, canonfs requests per `make` "
+                              "(medians): " + self.requests_note(requests))
 
     @staticmethod
     def find_args():
