@@ -20,7 +20,8 @@ and exec; a figure is the wall time (time.monotonic) around that child.
 
 Environment:
   BENCH_RUNS=N          timed runs per figure and variant (default 5, quick 3)
-  BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
+  BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, a C
+                        project of 100 modules instead of 200, no
                         GOROOT workload, fewer runs: a few minutes
   BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
                         writes,cold,ccache,remount,clone,trace,manifest,memory)
