@@ -193,7 +193,7 @@ int cmd_env_main(int argc, char **argv)
 		/* GODEBUG and GOFLAGS get one setting each from the mount,
 		 * PATH its toolchain first: what the shell had is kept
 		 * beside it. The flags variables are the mount's as they are
-		 * (README: add yours after). */
+		 * (canonfs(1): add yours after). */
 		if ((strcmp(line, "GODEBUG") == 0 ||
 		     strcmp(line, "GOFLAGS") == 0 ||
 		     strcmp(line, "PATH") == 0) &&

@@ -15,6 +15,7 @@
 #include "canonfs/layout.h"
 #include "canonfs/mounts.h"
 #include "canonfs/ops.h"
+#include "canonfs/passthrough.h"
 #include "canonfs/path.h"
 #include "canonfs/report.h"
 
@@ -714,6 +715,7 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_table;
 	}
 
+	passthrough_setup(&fs);
 	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
 	if (!se) {
 		report_error(
@@ -741,6 +743,12 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_handlers;
 	}
 	mounted = true;
+	/* Passthrough's hooks see the INIT request, which the kernel sends
+	 * only once the serving loop reads. */
+	if ((rc = passthrough_attach(&fs, se))) {
+		report_error("cannot hook the FUSE session: %s", strerror(rc));
+		goto out_unmount;
+	}
 	warn_no_mtab(opts->mountpoint);
 	warn_mounted_twice(&fs.layout, mountpoint);
 	/* Only now: a refused mount leaves no baseline behind. */
@@ -790,6 +798,9 @@ out_session:
 	 * after a lazy unmount) must neither touch the freed session nor
 	 * kill the trace being written. */
 	exiting_session = NULL;
+	/* The session's descriptor closes with it: no backing id is given
+	 * back on a number that may be reused (the kernel drops them all). */
+	fs.inodes.backing_dev_fd = -1;
 	fuse_session_destroy(se);
 	/* Opened at INIT, by the session's first request. */
 	if (fs.proc_fd_dir >= 0)

@@ -4,6 +4,7 @@
 #include "canonfs/manifest.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/path.h"
 #include "canonfs/progress.h"
 #include "canonfs/symlink.h"
@@ -297,7 +298,7 @@ static int describe(struct walk *w, int dir_fd, const char *name,
 		e->size = (uint64_t)st->st_size;
 	} else if (S_ISLNK(st->st_mode)) {
 		e->type = 'l';
-		len = readlinkat(dir_fd, name, raw, sizeof(raw) - 1);
+		len = hostpath_readlink(dir_fd, name, raw, sizeof(raw) - 1);
 		if (len < 0 && errno == ENOENT)
 			return 1;
 		if (len < 0) {
