@@ -37,11 +37,11 @@ endif
 
 # Everything but the entry point: shared by the daemon and the unit tests.
 LIB_SRCS := fs/audit.c fs/baseline.c fs/canon.c fs/ccwrap.c fs/cmd_diff.c fs/cmd_env.c fs/cmd_manifest.c fs/cmd_run.c \
-            fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/envmerge.c fs/gitindex.c fs/goenv.c \
+            fs/control.c fs/daemon.c fs/digests.c fs/dir.c fs/envmerge.c fs/envundo.c fs/fuse_proto.c fs/gitindex.c fs/goenv.c \
             fs/headers.c fs/hostpath.c fs/inode.c fs/invalidate.c fs/iofd.c fs/layout.c \
             fs/manifest.c fs/mounts.c fs/ops.c fs/ops_attr.c fs/ops_dir.c fs/ops_entry.c \
-            fs/ops_file.c fs/ops_lookup.c fs/ops_xattr.c fs/options.c fs/own.c fs/path.c \
-            fs/prune.c fs/report.c fs/stats.c fs/symlink.c fs/sysinc.c fs/text.c fs/times.c fs/trace.c \
+            fs/ops_file.c fs/ops_lookup.c fs/ops_xattr.c fs/options.c fs/own.c fs/passthrough.c fs/path.c \
+            fs/progress.c fs/prune.c fs/report.c fs/stats.c fs/symlink.c fs/sysinc.c fs/text.c fs/times.c fs/trace.c \
             fs/trace_ops.c
 LIB_OBJS := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

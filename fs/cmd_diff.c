@@ -47,6 +47,47 @@ static void print_path(const char *what, const char *path, const char *detail)
 	"usage: canonfs diff A B         (each a directory or a manifest)\n"   \
 	"       canonfs diff --inputs TRACE DIR\n"
 
+/*
+ * Whether dir has the top-level directories the inputs lie in (src, sys,
+ * goroot...; said on stderr when not). Without it every input would be
+ * reported removed: an unmounted mountpoint, or SRCDIR given for the
+ * mount, is a wrong directory, not a changed tree.
+ */
+static bool has_traced_layout(const char *dir, const struct manifest *a)
+{
+	char missing[512] = "", path[PATH_MAX + NAME_MAX];
+	size_t prev_len = 0, n_missing = 0;
+	const char *prev = NULL;
+	struct stat st;
+
+	/* Sorted by path bytes: the paths under one top-level name are
+	 * together, after the name itself. */
+	for (size_t i = 0; i < a->n_entries; i++) {
+		const char *p = a->entries[i].path;
+		size_t len = strcspn(p, "/");
+
+		if (!p[len] ||
+		    (prev && len == prev_len && memcmp(p, prev, len) == 0))
+			continue;
+		prev = p;
+		prev_len = len;
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)len, p);
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			continue;
+		if (n_missing++ < 4)
+			snprintf(missing + strlen(missing),
+				 sizeof(missing) - strlen(missing), "%s%.*s",
+				 n_missing > 1 ? ", " : "", (int)len, p);
+	}
+	if (n_missing)
+		report_error("diff --inputs: '%s' does not have the trace's "
+			     "layout: no %s%s in it (give the mount the trace "
+			     "was recorded in, mounted again with the same "
+			     "options; not its SRCDIR)",
+			     dir, missing, n_missing > 4 ? ", ..." : "");
+	return n_missing == 0;
+}
+
 /* B for --inputs: just A's paths, described in directory `dir`. */
 static int load_inputs(const char *dir, const struct manifest *a,
 		       struct manifest *b)
@@ -60,6 +101,8 @@ static int load_inputs(const char *dir, const struct manifest *a,
 			     dir);
 		return -1;
 	}
+	if (!has_traced_layout(dir, a))
+		return -1;
 	if (manifest_describe_paths(dir, a, b, err, sizeof(err))) {
 		report_error("%s", err);
 		return -1;

@@ -45,7 +45,8 @@ static void run_usage(FILE *out)
 		"Mount SRCDIR at MOUNTPOINT/src, run COMMAND there (in the "
 		"same\n"
 		"relative directory when started inside SRCDIR), unmount, and\n"
-		"exit with COMMAND's status (128+N if signal N ended it).\n"
+		"exit with COMMAND's status (128+N if signal N ended it; 1 if\n"
+		"it returned 0 but the daemon died or failed under it).\n"
 		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to COMMAND\n"
 		"(not a second time when a terminal sent them).\n"
 		"\n"
@@ -143,10 +144,14 @@ static int prepare_mountpoint(const char *mountpoint,
 	if (stat(mountpoint, &st) == 0) {
 		if (realpath(mountpoint, resolved) &&
 		    mounts_is_mount_point(resolved)) {
+			char *advice = mounts_unmount_advice(mountpoint);
+
 			report_error("run: MOUNTPOINT '%s' is already a mount "
-				     "point (unmount it, or choose another "
+				     "point (unmount it: %s; or choose another "
 				     "with -m)",
-				     mountpoint);
+				     mountpoint,
+				     advice ? advice : "fusermount3 -u");
+			free(advice);
 			return -1;
 		}
 		return 0;
@@ -449,12 +454,19 @@ int cmd_run_main(int argc, char **argv)
 	} else {
 		status = supervise(command, daemon, &forwarded, &daemon_alive);
 		/* The command may still have ended well on what the kernel
-		 * had cached: its status stands, but say so. */
-		if (!daemon_alive)
+		 * had cached, or on errors it ignored: a failure of its own
+		 * stands, a success does not (a CI step must fail). */
+		if (!daemon_alive) {
 			report_error("run: the canonfs daemon died while '%s' "
 				     "ran; what it read or wrote after that "
-				     "failed",
-				     args.command[0]);
+				     "failed%s",
+				     args.command[0],
+				     status == 0 ? " (exit status 1, though it "
+						   "returned 0)"
+						 : "");
+			if (status == 0)
+				status = 1;
+		}
 	}
 
 	/* Always unmount: cleanly, or lazily if something still holds it

@@ -103,10 +103,10 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 		snprintf(text + used, sizeof(text) - used,
 			 "inodes %zu\nwatches %zu\nwatches-failed %llu\n"
 			 "listings %zu\ndigests-hashed %lu\n"
-			 "digests-cached %lu\n",
+			 "digests-cached %lu\npassthrough %s\n",
 			 host_inodes, watches,
 			 (unsigned long long)watches_failed, listings, hashed,
-			 cached);
+			 cached, passthrough_describe(fs));
 		break;
 	case CONTROL_BARRIER:
 		invalidator_barrier(fs->inv);

@@ -15,6 +15,7 @@
 #include "canonfs/layout.h"
 #include "canonfs/mounts.h"
 #include "canonfs/ops.h"
+#include "canonfs/passthrough.h"
 #include "canonfs/path.h"
 #include "canonfs/report.h"
 
@@ -78,23 +79,55 @@ void daemon_keep_libfuse_messages(void)
 	fuse_set_log_func(keep_libfuse_message);
 }
 
-static int check_mountpoint_exists(const char *mountpoint, char *resolved)
+static void report_stale(const char *mountpoint)
+{
+	char *advice = mounts_unmount_advice(mountpoint);
+
+	report_error("MOUNTPOINT '%s': a stale FUSE mount, its daemon is gone "
+		     "(run: %s)",
+		     mountpoint, advice ? advice : "fusermount3 -u");
+	free(advice);
+}
+
+/* Whether a MOUNTPOINT that does not exist yet would lie inside SRCDIR:
+ * then the advice to create it would lead straight into the refusal of a
+ * mountpoint inside its own source (layout.c), which is said instead. */
+static bool missing_mountpoint_inside_src(const char *mountpoint,
+					  const char *src_dir)
+{
+	char mnt[PATH_MAX], src[PATH_MAX];
+
+	if (hostpath_resolve(mountpoint, mnt, sizeof(mnt)) ||
+	    !realpath(src_dir, src) || !path_under(mnt, src))
+		return false;
+	report_error("MOUNTPOINT '%s' does not exist, and is inside SRCDIR "
+		     "'%s' (a mount inside its own source loops into itself; "
+		     "choose a mountpoint outside it)",
+		     mountpoint, src_dir);
+	return true;
+}
+
+static int check_mountpoint_exists(const char *mountpoint, const char *src_dir,
+				   char *resolved)
 {
 	struct stat st;
 
 	if (stat(mountpoint, &st) == -1) {
-		if (errno == ENOTCONN)
-			report_error("MOUNTPOINT '%s': a stale FUSE mount, its "
-				     "daemon is gone (run: fusermount3 -u %s)",
-				     mountpoint, mountpoint);
-		else if (errno == ENOENT)
+		int err = errno;
+
+		if (err == ENOTCONN)
+			report_stale(mountpoint);
+		else if (err == ENOENT &&
+			 missing_mountpoint_inside_src(mountpoint, src_dir))
+			return -1;
+		else if (err == ENOENT)
 			report_error(
 				"MOUNTPOINT '%s': %s (create it: mkdir -p %s)",
-				mountpoint, strerror(errno), mountpoint);
+				mountpoint, strerror(err), mountpoint);
 		else
 			report_error("MOUNTPOINT '%s': %s (give a directory "
 				     "you may reach)",
-				     mountpoint, strerror(errno));
+				     mountpoint, strerror(err));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -120,10 +153,13 @@ static int check_mountpoint_free(const char *mountpoint, const char *resolved,
 	DIR *dir;
 
 	if (mounts_is_mount_point(resolved)) {
+		char *advice = mounts_unmount_advice(mountpoint);
+
 		report_error(
 			"MOUNTPOINT '%s' is already a mount point (unmount "
-			"it first: fusermount3 -u %s)",
-			mountpoint, mountpoint);
+			"it first: %s)",
+			mountpoint, advice ? advice : "fusermount3 -u");
+		free(advice);
 		return -1;
 	}
 	if (allow_nonempty)
@@ -165,6 +201,25 @@ static int check_fuse_device(void)
 			     "--cap-add SYS_ADMIN)",
 			     FUSE_DEVICE, strerror(errno));
 	return -1;
+}
+
+/* A warning when SRCDIR (the fsname, add_fixed_fuse_options) is mounted
+ * elsewhere too: file locks are local to a mount (README, "Locks"), so
+ * builds in both at once do not exclude each other, in Go's module cache
+ * and in the tree they share. Said once the mount works, before the
+ * daemon leaves the terminal. */
+static void warn_mounted_twice(const struct layout *layout,
+			       const char *mountpoint)
+{
+	char other[PATH_MAX];
+
+	if (mounts_find_source("fuse.canonfs", layout->mirrors[0].host_root,
+			       mountpoint, other, sizeof(other)))
+		report_error("warning: SRCDIR '%s' is mounted at '%s' too: "
+			     "locks are not shared between mounts, so do not "
+			     "build in both at once (Go's module cache and "
+			     "the tree itself)",
+			     layout->mirrors[0].host_root, other);
 }
 
 /* Options canonfs always gives libfuse, before the user's so theirs win. */
@@ -219,6 +274,52 @@ static void restore_stderr(int saved)
 	close(saved);
 }
 
+/* fusermount3's complaint when /etc/mtab is missing: it counts the
+ * user's FUSE mounts in it before mounting, goes on without, and cannot
+ * unmount at all without it. */
+#define MTAB_COMPLAINT "failed to open /etc/mtab"
+
+static bool line_says(const char *line, const char *text)
+{
+	const char *hit = strstr(line, text);
+
+	return hit && hit < line + strcspn(line, "\n");
+}
+
+/* Whether a user's FUSE mount will need /etc/mtab and it is missing
+ * (a dangling link too): fusermount3 reads it to unmount, root does not
+ * need fusermount3. */
+static bool user_lacks_mtab(void)
+{
+	struct stat st;
+
+	return getuid() != 0 && stat("/etc/mtab", &st) == -1 && errno == ENOENT;
+}
+
+/* A warning when the mount works but cannot be taken away again. */
+static void warn_no_mtab(const char *mountpoint)
+{
+	if (user_lacks_mtab())
+		report_error("warning: /etc/mtab is missing: fusermount3 -u "
+			     "cannot unmount '%s' (as root: ln -s "
+			     "/proc/self/mounts /etc/mtab)",
+			     mountpoint);
+}
+
+/* Why fusermount3 refused, from what it printed: its first line, but
+ * not the complaint about /etc/mtab when another line follows (the mount
+ * went on after it; mount_failure_remedy adds its remedy). */
+static void keep_helper_reason(char *helper)
+{
+	char *reason = helper, *next;
+
+	while (line_says(reason, MTAB_COMPLAINT) &&
+	       (next = strchr(reason, '\n')) && next[1])
+		reason = next + 1;
+	reason[strcspn(reason, "\n")] = '\0';
+	snprintf(libfuse_message, sizeof(libfuse_message), "%s", reason);
+}
+
 /*
  * fuse_session_mount, with what fusermount3 (which libfuse runs when
  * mount(2) is refused) prints on stderr caught into libfuse_message, so
@@ -243,14 +344,10 @@ static int mount_quietly(struct fuse_session *se, const char *mountpoint,
 	close(pipe_fds[0]);
 	if (len > 0) {
 		helper[len] = '\0';
-		if (rc == 0) {
+		if (rc == 0)
 			fputs(helper, stderr);
-		} else if (!libfuse_message[0]) {
-			/* Its first line says why. */
-			helper[strcspn(helper, "\n")] = '\0';
-			snprintf(libfuse_message, sizeof(libfuse_message), "%s",
-				 helper);
-		}
+		else if (!libfuse_message[0])
+			keep_helper_reason(helper);
 	}
 	return rc;
 }
@@ -372,6 +469,8 @@ static const struct {
 			       "database (/etc/passwd)"},
 	{"Invalid argument", "the kernel refused the mount options: check "
 			     "the -o options passed on to it"},
+	{MTAB_COMPLAINT, "fusermount3 needs /etc/mtab: as root, ln -s "
+			 "/proc/self/mounts /etc/mtab"},
 };
 
 /* Docker and Podman leave a marker file; systemd-nspawn, LXC and Podman
@@ -596,7 +695,8 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 	own_init(&fs.own);
 	if (start_trace(&fs.trace, opts->trace_path))
 		goto out_own;
-	if (check_mountpoint_exists(opts->mountpoint, mountpoint))
+	if (check_mountpoint_exists(opts->mountpoint, opts->src_dir,
+				    mountpoint))
 		goto out_trace;
 	if (fs.trace.base && inside_mountpoint("trace", fs.trace.base,
 					       opts->mountpoint, mountpoint))
@@ -640,6 +740,7 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_table;
 	}
 
+	passthrough_setup(&fs);
 	se = fuse_session_new(args, &canonfs_ops, sizeof(canonfs_ops), &fs);
 	if (!se) {
 		report_error(
@@ -652,12 +753,29 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_session;
 	}
 	if (mount_quietly(se, mountpoint, opts->debug)) {
-		report_error("cannot mount at '%s': %s (%s)", opts->mountpoint,
-			     libfuse_message,
-			     mount_failure_remedy(libfuse_message));
+		/* A missing /etc/mtab is one more thing to fix, whatever
+		 * else fusermount3 refused. */
+		bool and_mtab = user_lacks_mtab() &&
+				!strstr(libfuse_message, MTAB_COMPLAINT);
+
+		report_error("cannot mount at '%s': %s (%s%s)",
+			     opts->mountpoint, libfuse_message,
+			     mount_failure_remedy(libfuse_message),
+			     and_mtab ? "; and fusermount3 needs /etc/mtab: "
+					"as root, ln -s /proc/self/mounts "
+					"/etc/mtab"
+				      : "");
 		goto out_handlers;
 	}
 	mounted = true;
+	/* Passthrough's hooks see the INIT request, which the kernel sends
+	 * only once the serving loop reads. */
+	if ((rc = passthrough_attach(&fs, se))) {
+		report_error("cannot hook the FUSE session: %s", strerror(rc));
+		goto out_unmount;
+	}
+	warn_no_mtab(opts->mountpoint);
+	warn_mounted_twice(&fs.layout, mountpoint);
 	/* Only now: a refused mount leaves no baseline behind. */
 	times_keep(&fs.times);
 	if (!opts->foreground && go_to_background(se, mountpoint, &report_fd)) {
@@ -705,6 +823,9 @@ out_session:
 	 * after a lazy unmount) must neither touch the freed session nor
 	 * kill the trace being written. */
 	exiting_session = NULL;
+	/* The session's descriptor closes with it: no backing id is given
+	 * back on a number that may be reused (the kernel drops them all). */
+	fs.inodes.backing_dev_fd = -1;
 	fuse_session_destroy(se);
 	/* Opened at INIT, by the session's first request. */
 	if (fs.proc_fd_dir >= 0)

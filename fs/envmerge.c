@@ -73,7 +73,7 @@ static bool is_own_sys_dir(const char *field, size_t len,
 
 /*
  * A cgo flags variable: the mount's flags, then the caller's, as the
- * README tells `canonfs env` users to write them by hand. Canonical first
+ * man page tells `canonfs env` users to write them by hand. Canonical first
  * because the compiler searches -I and -isystem directories in the order
  * given (the mirrored system headers must be found before any the caller
  * adds) and a later -O or -D overrides an earlier one (the caller's
@@ -180,7 +180,7 @@ char *envmerge_godebug(const char *canonical, const char *user)
 /*
  * GOFLAGS: the mount's -buildvcs=false before the caller's flags, unless
  * those set -buildvcs themselves: a caller who asks for the stamp gets it
- * (the README says when it can be wrong). Nothing is repeated, so an
+ * (canonfs(1) says when it can be wrong). Nothing is repeated, so an
  * eval'd canonfs env leaves GOFLAGS as it was.
  */
 char *envmerge_goflags(const char *canonical, const char *user)

@@ -8,6 +8,7 @@
 #include "canonfs/control.h"
 #include "canonfs/headers.h"
 #include "canonfs/hostpath.h"
+#include "canonfs/mounts.h"
 #include "canonfs/path.h"
 #include "canonfs/report.h"
 #include "canonfs/text.h"
@@ -316,13 +317,16 @@ char *goenv_read_env(const char *mountpoint, char *err, size_t err_size)
 	FILE *f;
 
 	if (statfs(mountpoint, &sfs) == -1) {
-		if (errno == ENOTCONN)
+		if (errno == ENOTCONN) {
+			char *advice = mounts_unmount_advice(mountpoint);
+
 			snprintf(err, err_size,
 				 "MOUNTPOINT '%s': a stale mount, its daemon "
-				 "is gone (run: fusermount3 -u %s, then mount "
-				 "again)",
-				 mountpoint, mountpoint);
-		else
+				 "is gone (run: %s; then mount again)",
+				 mountpoint,
+				 advice ? advice : "fusermount3 -u");
+			free(advice);
+		} else
 			snprintf(err, err_size,
 				 "MOUNTPOINT '%s': %s (give the directory "
 				 "canonfs is mounted on)",

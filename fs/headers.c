@@ -5,6 +5,7 @@
 #include "canonfs/headers.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/symlink.h"
 
 #include <openssl/evp.h>
@@ -81,7 +82,8 @@ static void hash_entry(struct header_walk *w, int dir_fd, const char *name,
 			close(fd);
 		hash_record(w, virt_path, &st, sha, sizeof(sha));
 	} else if (S_ISLNK(st.st_mode)) {
-		len = readlinkat(dir_fd, name, target, sizeof(target) - 1);
+		len = hostpath_readlink(dir_fd, name, target,
+					sizeof(target) - 1);
 		target[len < 0 ? 0 : len] = '\0';
 		if (symlink_to_view(target, virt_dir, w->layout->spellings,
 				    w->layout->n_spellings, shown,

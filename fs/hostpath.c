@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +110,43 @@ void hostpath_unmake_dirs(struct hostpath_made *made)
 			len--;
 	}
 	made->first = 0;
+}
+
+/* open_tree was refused (no CAP_SYS_ADMIN): links are read in place.
+ * Atomic. */
+static bool readlink_in_place;
+
+ssize_t hostpath_readlink(int dir_fd, const char *name, char *buf, size_t size)
+{
+	struct mount_attr read_only = {.attr_set = MOUNT_ATTR_RDONLY};
+	int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+		    (name[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH);
+	ssize_t len;
+	int tree, err;
+
+	/* touch_atime leaves a read-only mount alone: read through a
+	 * detached read-only clone of the mount, made of the link itself
+	 * (no path is walked again). Cloning a mount takes CAP_SYS_ADMIN:
+	 * without it the atime changes as it would for a host readlink. */
+	if (__atomic_load_n(&readlink_in_place, __ATOMIC_RELAXED))
+		return readlinkat(dir_fd, name, buf, size);
+	tree = open_tree(dir_fd, name, flags);
+	if (tree == -1) {
+		if (errno == EPERM || errno == ENOSYS)
+			__atomic_store_n(&readlink_in_place, true,
+					 __ATOMIC_RELAXED);
+		return readlinkat(dir_fd, name, buf, size);
+	}
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &read_only,
+			  sizeof(read_only)) == -1) {
+		close(tree);
+		return readlinkat(dir_fd, name, buf, size);
+	}
+	len = readlinkat(tree, "", buf, size);
+	err = errno;
+	close(tree);
+	errno = err;
+	return len;
 }
 
 /* The umask canonfs was started with: the daemon serves with umask 0 (the

@@ -19,6 +19,8 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "canonfs/passthrough.h"
+
 static struct inode *new_inode(void)
 {
 	struct inode *inode = calloc(1, sizeof(*inode));
@@ -131,6 +133,7 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 	pthread_condattr_destroy(&monotonic);
 	table->inotify_fd = inotify_fd;
 	table->sweep_wake_fd = -1;
+	table->backing_dev_fd = -1;
 	prune_budget_init(table);
 	table->synthetic = calloc(layout->n_dirs, sizeof(*table->synthetic));
 	table->mirror_roots =
@@ -199,6 +202,9 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 
 static void free_inode(struct inode_table *table, struct inode *inode)
 {
+	/* FORGET: the kernel's inode, and every open file that used the id,
+	 * are gone. */
+	passthrough_forget(table->backing_dev_fd, inode);
 	if (inode->host_fd >= 0)
 		close(inode->host_fd);
 	for (int i = 0; i < 2; i++) {
@@ -224,6 +230,7 @@ static void free_inode(struct inode_table *table, struct inode *inode)
 	for (uint32_t i = 0; i < inode->n_link_names; i++)
 		free(inode->link_names[i]);
 	free(inode->link_names);
+	free(inode->link_target);
 	free(inode->control_data);
 	free(inode);
 }
@@ -596,6 +603,63 @@ void inode_watch_links(struct inode_table *table, struct inode *inode,
 	pthread_mutex_lock(&table->lock);
 	watch_add(table, inode, nlink);
 	pthread_mutex_unlock(&table->lock);
+}
+
+/* The id a name is kept under: never one of the two markers. */
+static uint64_t link_name_id(uint64_t name_id)
+{
+	return name_id == LINK_NAME_NONE || name_id == LINK_NAME_SEVERAL
+		       ? 1
+		       : name_id;
+}
+
+void inode_note_timed_name(struct inode *inode, uint64_t name_id)
+{
+	uint64_t id = link_name_id(name_id);
+	uint64_t was = __atomic_load_n(&inode->timed_name, __ATOMIC_RELAXED);
+
+	while (was != id && was != LINK_NAME_SEVERAL) {
+		uint64_t now = was == LINK_NAME_NONE ? id : LINK_NAME_SEVERAL;
+
+		if (__atomic_compare_exchange_n(&inode->timed_name, &was, now,
+						false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			return;
+	}
+}
+
+bool inode_timed_name_gone(struct inode_table *table,
+			   const struct inode_key *key, uint64_t name_id)
+{
+	uint64_t id = link_name_id(name_id);
+	struct inode *inode;
+	bool others = false;
+
+	pthread_mutex_lock(&table->lock);
+	inode = inode_find_locked(table, key);
+	if (inode) {
+		uint64_t was = id;
+
+		/* The one timed name went with it: none is left. */
+		if (!__atomic_compare_exchange_n(
+			    &inode->timed_name, &was, LINK_NAME_NONE, false,
+			    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			others = was != LINK_NAME_NONE;
+	}
+	pthread_mutex_unlock(&table->lock);
+	return others;
+}
+
+bool inode_file_watched(struct inode_table *table, const struct inode_key *key)
+{
+	struct inode *inode;
+	bool watched;
+
+	pthread_mutex_lock(&table->lock);
+	inode = inode_find_locked(table, key);
+	watched = inode && inode->watch >= 0 && !S_ISDIR(inode->host_type);
+	pthread_mutex_unlock(&table->lock);
+	return watched;
 }
 
 struct inode *inode_find_locked(struct inode_table *table,

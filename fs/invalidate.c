@@ -9,6 +9,8 @@
 #include "canonfs/inode.h"
 #include "canonfs/prune.h"
 #include "canonfs/fs.h"
+#include "canonfs/ops_internal.h"
+#include "canonfs/passthrough.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,6 +149,72 @@ static bool note_access_change(struct inval_batch *batch, struct inode *inode,
 	return true;
 }
 
+/* What a content event needs, for passthrough_inval. */
+enum passthrough_verdict {
+	PT_HOSTS,   /* not passthrough's: the host's change */
+	PT_NOTHING, /* passthrough's, and the kernel knows already */
+	PT_ATTR,    /* passthrough's: attributes only */
+	PT_INODE,   /* passthrough's: attributes and pages */
+};
+
+/*
+ * A content event of file inode (st: its stat now), which the kernel's own
+ * passthrough writes may explain (passthrough.h). After a write(2) the
+ * kernel has updated the size and dropped the attributes itself; its
+ * pages are not what the writes went through, so they stay, unless a
+ * short read left zeros in them (the kernel's new size would show them
+ * as data). The writer's close (IN_CLOSE_WRITE) drops the attributes: a
+ * shared mmap writes with no event before it and no word to the kernel.
+ * A traced write is recorded here, since the daemon never sees it.
+ */
+static enum passthrough_verdict passthrough_inval(struct inval_batch *batch,
+						  struct inode *inode,
+						  const struct stat *st)
+{
+	struct canonfs_fs *fs = batch->fs;
+	uint64_t mark;
+
+	if (!passthrough_own_event(inode, batch->event->mask))
+		return PT_HOSTS;
+	stats_add(&fs->stats, STAT_PASSTHROUGH_OWN);
+	own_write_known(batch->own, &inode->own_write, st);
+	if (trace_active(&fs->trace) &&
+	    inode->write_traced != (mark = trace_mark(&fs->trace))) {
+		inode->made_traced = inode->write_traced = mark;
+		trace_change(fs, inode, NULL, "written");
+	}
+	if (zero_fill_at(__atomic_load_n(&inode->zero_fill,
+					 __ATOMIC_ACQUIRE)) != ZERO_FILL_NONE)
+		return PT_INODE;
+	return batch->event->mask & IN_CLOSE_WRITE ? PT_ATTR : PT_NOTHING;
+}
+
+/* The invalidation for a content event of inode (changed: INVAL_INODE):
+ * false when none is needed. */
+static bool content_inval(struct inval_batch *batch, struct inode *inode,
+			  const struct stat *st, enum inval_kind *changed)
+{
+	switch (passthrough_inval(batch, inode, st)) {
+	case PT_NOTHING:
+		return false;
+	case PT_ATTR:
+		*changed = INVAL_ATTR;
+		return true;
+	case PT_INODE:
+		return true;
+	case PT_HOSTS:
+		break;
+	}
+	/* Our own write or truncate: the kernel's pages hold it, and it has
+	 * dropped the size and times it had (after a WRITE,
+	 * fuse_write_update_attr; after a SETATTR, from the reply). */
+	if (own_consume_write(batch->own, &inode->own_write, st))
+		return false;
+	if (batch->event->len)
+		note_changed_while_read(batch, inode);
+	return true;
+}
+
 static void count_view(struct inode *inode, void *arg)
 {
 	(void)inode;
@@ -169,17 +237,28 @@ static void collect(struct inode *dir, void *arg)
 	/* A lookup in dir racing this event stats again (ops_lookup_entry). */
 	dir->change_seq++;
 	if (event->len == 0) { /* the watched inode itself */
-		/* A file with several links: our own write keeps its pages. */
+		/* A file with several links: our own write, which the kernel
+		 * knows (see below). */
 		if (S_ISREG(dir->host_type) && changed == INVAL_INODE &&
 		    fstat(dir->host_fd, &st) == 0 &&
-		    own_consume_write(batch->own, &dir->own_write, &st))
-			changed = INVAL_ATTR;
+		    !content_inval(batch, dir, &st, &changed))
+			return;
 		/* Pages it may no longer read are forgotten: reads of them
 		 * then come to the daemon, which checks. */
-		if ((event->mask & IN_ATTRIB) &&
-		    fstat(dir->host_fd, &st) == 0 &&
-		    note_access_change(batch, dir, &st) && !S_ISDIR(st.st_mode))
+		bool stated = (event->mask & IN_ATTRIB) &&
+			      fstat(dir->host_fd, &st) == 0;
+
+		if (stated && note_access_change(batch, dir, &st) &&
+		    !S_ISDIR(st.st_mode))
 			changed = INVAL_INODE;
+		/* Its link count, changed through the mount (ops_entry.c):
+		 * the kernel knows. */
+		else if (stated && changed == INVAL_ATTR &&
+			 S_ISREG(st.st_mode) &&
+			 own_consume_attr(batch->own, st.st_dev, st.st_ino,
+					  canon_mode(st.st_mode), st.st_size,
+					  &st))
+			return;
 		batch_add(batch, dir_nodeid, changed, dir);
 		return;
 	}
@@ -217,16 +296,14 @@ static void collect(struct inode *dir, void *arg)
 				     canon_mode(st.st_mode),
 				     S_ISREG(st.st_mode) ? st.st_size : 0, &st))
 			return;
-		/* Our own write or truncate: the kernel's pages hold it. */
-		if (child && changed == INVAL_INODE &&
-		    own_consume_write(batch->own, &child->own_write, &st))
-			changed = INVAL_ATTR;
-		else if (child && (event->mask & IN_ATTRIB) &&
-			 note_access_change(batch, child, &st) &&
-			 !S_ISDIR(st.st_mode))
+		if (child && changed == INVAL_INODE) {
+			if (!content_inval(batch, child, &st, &changed))
+				return;
+		} else if (child && (event->mask & IN_ATTRIB) &&
+			   note_access_change(batch, child, &st) &&
+			   !S_ISDIR(st.st_mode)) {
 			changed = INVAL_INODE;
-		else if (child && (event->mask & INODE_CONTENT_EVENTS))
-			note_changed_while_read(batch, child);
+		}
 		if (child)
 			batch_add(batch, inode_nodeid(batch->table, child),
 				  changed, child);
@@ -380,8 +457,8 @@ static int run_retries(struct invalidator *inv)
 	return (int)((next - now) / 1000000u) + 1;
 }
 
-/* How often what no watch covers is compared with the host: the README's
- * half-second fallback for directories without a watch. */
+/* How often what no watch covers is compared with the host: the
+ * half-second fallback of doc/freshness.md for directories without a watch. */
 #define UNWATCHED_SWEEP_NS (500u * 1000u * 1000u)
 
 /*
@@ -714,6 +791,30 @@ void invalidator_forget_all(struct invalidator *inv)
 		wait_for_idle(inv);
 	}
 	pthread_mutex_unlock(&inv->lock);
+}
+
+/* Newer than libfuse 3.14 and the headers it ships: the notification's
+ * code, and the header every message to the kernel starts with. */
+#define NOTIFY_INC_EPOCH 8
+
+struct notify_header {
+	uint32_t len;
+	int32_t code;	 /* a notification: its code */
+	uint64_t unique; /* 0: a notification, not a reply */
+};
+
+int invalidator_expire_names(struct invalidator *inv)
+{
+	struct notify_header msg = {.len = sizeof(msg),
+				    .code = NOTIFY_INC_EPOCH};
+	ssize_t n;
+
+	if (!inv->se)
+		return ENOTCONN;
+	n = write(fuse_session_fd(inv->se), &msg, sizeof(msg));
+	if (n == -1)
+		return errno;
+	return n == sizeof(msg) ? 0 : EIO;
 }
 
 void invalidator_stop(struct invalidator *inv)

@@ -4,7 +4,9 @@
 #include "canonfs/manifest.h"
 
 #include "canonfs/canon.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/path.h"
+#include "canonfs/progress.h"
 #include "canonfs/symlink.h"
 
 #include <dirent.h>
@@ -189,6 +191,7 @@ struct walk {
 	size_t err_size;
 	size_t n_vanished;	       /* entries left out: gone meanwhile */
 	char first_vanished[PATH_MAX]; /* the first of them in path order */
+	struct progress *progress;     /* NULL: nobody counts */
 };
 
 /* One line in w->err about the entry at path (relative to the tree),
@@ -220,6 +223,8 @@ static struct manifest_entry *add_entry(struct walk *w, const char *path)
 	if (!(e->path = strdup(path)))
 		return NULL;
 	w->m->n_entries++;
+	if (w->progress)
+		atomic_store(&w->progress->entries, w->m->n_entries);
 	return e;
 }
 
@@ -293,7 +298,7 @@ static int describe(struct walk *w, int dir_fd, const char *name,
 		e->size = (uint64_t)st->st_size;
 	} else if (S_ISLNK(st->st_mode)) {
 		e->type = 'l';
-		len = readlinkat(dir_fd, name, raw, sizeof(raw) - 1);
+		len = hostpath_readlink(dir_fd, name, raw, sizeof(raw) - 1);
 		if (len < 0 && errno == ENOENT)
 			return 1;
 		if (len < 0) {
@@ -396,9 +401,7 @@ struct hasher {
 	struct manifest *m;
 	int root_fd;
 	size_t next; /* protected by lock */
-	size_t done; /* protected by lock */
-	size_t n_files;
-	FILE *progress;
+	struct progress *progress;
 	int failed_errno; /* protected by lock; the first failure */
 	size_t failed_at; /* protected by lock */
 	pthread_mutex_t lock;
@@ -410,7 +413,8 @@ struct hasher {
 /* Reads of a file that keeps changing before hash_file gives up. */
 #define HASH_TRIES 8
 
-static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes);
+static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes,
+			   atomic_uint_least64_t *read_so_far);
 
 /* Whether fstats before and after reading `hashed` bytes show that the
  * read saw one version of the file: all of it, and no write or truncate
@@ -434,7 +438,8 @@ static bool read_one_version(const struct stat *before,
  * Returns 0; ENOENT or ENOTDIR when it is gone; EAGAIN when it kept
  * changing or is no longer a regular file; or another errno value.
  */
-static int hash_file(int root_fd, const char *path, struct manifest_entry *e)
+static int hash_file(int root_fd, const char *path, struct manifest_entry *e,
+		     atomic_uint_least64_t *read_so_far)
 {
 	for (int try = 0; try < HASH_TRIES; try++) {
 		/* O_NONBLOCK: a FIFO now in the file's place must not block
@@ -451,7 +456,8 @@ static int hash_file(int root_fd, const char *path, struct manifest_entry *e)
 			err = errno;
 		else if (!S_ISREG(before.st_mode))
 			err = EAGAIN;
-		else if (!(err = hash_fd_counted(fd, e->sha256, &hashed)) &&
+		else if (!(err = hash_fd_counted(fd, e->sha256, &hashed,
+						 read_so_far)) &&
 			 fstat(fd, &after) == -1)
 			err = errno;
 		close(fd);
@@ -493,7 +499,8 @@ static void *hash_worker(void *arg)
 			return NULL;
 
 		e = &h->m->entries[i];
-		err = hash_file(h->root_fd, e->path, e);
+		err = hash_file(h->root_fd, e->path, e,
+				&h->progress->bytes_done);
 		pthread_mutex_lock(&h->lock);
 		if (err == ENOENT || err == ENOTDIR) {
 			e->type = VANISHED; /* under the lock: read above */
@@ -501,10 +508,8 @@ static void *hash_worker(void *arg)
 			h->failed_errno = err;
 			h->failed_at = i;
 		}
-		if (h->progress && ++h->done % 64 == 0)
-			fprintf(h->progress, "\rcanonfs: hashing %zu/%zu files",
-				h->done, h->n_files);
 		pthread_mutex_unlock(&h->lock);
+		atomic_fetch_add(&h->progress->files_done, 1);
 	}
 }
 
@@ -572,12 +577,18 @@ static int open_tree(struct walk *w, const char *dir)
 int manifest_build(const char *dir, int threads, FILE *progress,
 		   struct manifest *out, char *err, size_t err_size)
 {
-	struct walk w = {
-		.m = out, .root_arg = dir, .err = err, .err_size = err_size};
-	struct hasher h = {.m = out, .progress = progress};
+	struct progress shown;
+	struct walk w = {.m = out,
+			 .root_arg = dir,
+			 .err = err,
+			 .err_size = err_size,
+			 .progress = &shown};
+	struct hasher h = {.m = out, .progress = &shown};
 	pthread_t workers[64];
 	struct manifest_entry *root;
 	int root_fd, started = 0;
+	size_t n_files = 0;
+	uint64_t n_bytes = 0;
 
 	memset(out, 0, sizeof(*out));
 	err[0] = '\0';
@@ -590,7 +601,9 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	}
 	root->type = 'd';
 	root->mode = 0755;
+	progress_start(&shown, progress);
 	if (walk_dir(&w, root_fd, ".")) {
+		progress_stop(&shown);
 		close(root_fd);
 		manifest_free(out);
 		return -1;
@@ -600,8 +613,15 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 	qsort(out->entries, out->n_entries, sizeof(*out->entries),
 	      entry_compare);
 	drop_repeated(out);
-	for (size_t i = 0; i < out->n_entries; i++)
-		h.n_files += out->entries[i].type == 'f';
+	for (size_t i = 0; i < out->n_entries; i++) {
+		if (out->entries[i].type != 'f')
+			continue;
+		n_files++;
+		n_bytes += out->entries[i].size;
+	}
+	atomic_store(&shown.files, n_files);
+	atomic_store(&shown.bytes, n_bytes);
+	atomic_store(&shown.hashing, true);
 	h.root_fd = root_fd;
 	pthread_mutex_init(&h.lock, NULL);
 	if (threads < 1)
@@ -617,9 +637,7 @@ int manifest_build(const char *dir, int threads, FILE *progress,
 		pthread_join(workers[i], NULL);
 	pthread_mutex_destroy(&h.lock);
 	close(root_fd);
-	if (progress && h.n_files >= 64)
-		fprintf(progress, "\rcanonfs: hashed %zu files%20s\n",
-			h.n_files, "");
+	progress_stop(&shown);
 
 	if (h.failed_errno) {
 		fail_at(&w, out->entries[h.failed_at].path,
@@ -661,7 +679,7 @@ static int describe_path(struct walk *w, int root_fd, const char *path)
 	if ((rc = describe(w, root_fd, path, path, &st, e)) == -1)
 		return -1;
 	if (rc == 0 && e->type == 'f')
-		hashed = hash_file(root_fd, path, e);
+		hashed = hash_file(root_fd, path, e, NULL);
 	if (rc == 1 || hashed == ENOENT || hashed == ENOTDIR) {
 		drop_last_entry(w); /* gone since the fstatat */
 		return 0;
@@ -707,11 +725,12 @@ int manifest_hash_fd(int fd, unsigned char out[32])
 {
 	uint64_t n_bytes;
 
-	return hash_fd_counted(fd, out, &n_bytes);
+	return hash_fd_counted(fd, out, &n_bytes, NULL);
 }
 
 /* manifest_hash_fd, also giving the number of bytes hashed. */
-static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes)
+static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes,
+			   atomic_uint_least64_t *read_so_far)
 {
 	static const size_t chunk = 1 << 20;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -727,6 +746,8 @@ static int hash_fd_counted(int fd, unsigned char out[32], uint64_t *n_bytes)
 	while ((n = pread(fd, buf, chunk, pos)) > 0) {
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		pos += n;
+		if (read_so_far)
+			atomic_fetch_add(read_so_far, (uint64_t)n);
 	}
 	if (n < 0)
 		err = errno;

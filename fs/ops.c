@@ -45,6 +45,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (watching && (conn->capable & FUSE_CAP_CACHE_SYMLINKS))
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	fs->handleless = watching && (conn->capable & handleless) == handleless;
+	passthrough_init(fs, conn);
+	/* -o passthrough needs OPEN requests: only their replies can make a
+	 * file passthrough (listings stay handle-less). */
+	fs->no_open = fs->handleless && !passthrough_wants_open(fs);
 	if (fs->opts->max_read)
 		conn->max_read = fs->opts->max_read;
 	/* Here, not before: /proc/self is the process that serves. */

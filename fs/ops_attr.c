@@ -9,6 +9,7 @@
 
 #include "canonfs/canon.h"
 #include "canonfs/digests.h"
+#include "canonfs/hostpath.h"
 #include "canonfs/layout.h"
 #include "canonfs/own.h"
 #include "canonfs/path.h"
@@ -34,18 +35,47 @@ static int host_stat(const struct inode *inode, struct stat *st)
 	return 0;
 }
 
+/* The target of host symlink inode, read once: a link's target never
+ * changes (another is another inode), and each read of it costs a mount
+ * clone (hostpath_readlink). -1 with errno, or its length. */
+static ssize_t host_link_target(struct inode *inode, char *out, size_t size)
+{
+	char *kept = __atomic_load_n(&inode->link_target, __ATOMIC_ACQUIRE);
+	char *copy, *none = NULL;
+	ssize_t len;
+
+	if (!kept) {
+		len = hostpath_readlink(inode->host_fd, "", out, size - 1);
+		if (len < 0)
+			return -1;
+		out[len] = '\0';
+		copy = strdup(out);
+		if (copy && !__atomic_compare_exchange_n(
+				    &inode->link_target, &none, copy, false,
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			free(copy);
+		return len;
+	}
+	len = (ssize_t)strlen(kept);
+	if ((size_t)len >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(out, kept, (size_t)len + 1);
+	return len;
+}
+
 /* The target of a host symlink as the canonical view shows it. */
-static int shown_link_target(struct canonfs_fs *fs, const struct inode *inode,
+static int shown_link_target(struct canonfs_fs *fs, struct inode *inode,
 			     char *out, size_t out_size)
 {
 	char target[PATH_MAX], virt_path[PATH_MAX], virt_dir[PATH_MAX];
 	ssize_t len;
 	int err;
 
-	len = readlinkat(inode->host_fd, "", target, sizeof(target) - 1);
+	len = host_link_target(inode, target, sizeof(target));
 	if (len < 0)
 		return errno;
-	target[len] = '\0';
 
 	if (layout_virt_path_of_fd(&fs->layout, inode->key.mirror,
 				   inode->host_fd, virt_path,

@@ -203,8 +203,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			 * needs later. */
 			if (plus && !dir->control &&
 			    !prune_table_full(&fs->inodes)) {
-				err = ops_lookup_entry(fs, dir, name, &e,
-						       used == 0);
+				err = ops_lookup_entry(
+					fs, dir, name, &e,
+					used == 0 ? OPS_LOOKUP_WAIT : 0);
 				if (err ==
 				    ENOENT) { /* gone since the snapshot */
 					err = 0;

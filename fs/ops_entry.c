@@ -149,6 +149,74 @@ void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	ops_reply_entry_or_err(req, err, &e);
 }
 
+/*
+ * A name of a file with other names is going (unlinked or renamed over).
+ * The kernel keeps the link count we show, 1, and takes one off when a
+ * name goes (fuse_entry_unlinked): the file's inode is left with 0, and
+ * link(2) refuses such an inode with ENOENT without asking us (vfs_link)
+ * until a reply about it sets the count again. A name the kernel holds
+ * with no timeout (the one link(2) made: git's objects, `ln a b && rm a`)
+ * is looked up at its next use, which gives the count back. A timed one
+ * (inode.timed_name) is not: then the kernel is made to look every name
+ * up again (a lookup each for the names used next: 5,000 cost 0.6 s
+ * once), before the reply, so that a link(2) right after the removal
+ * finds them stale; the notification takes none of the locks the kernel
+ * holds now. Kernels before 6.16 refuse it, and keep the old ENOENT.
+ */
+struct going_name {
+	bool linked;	      /* a regular file with other names */
+	struct inode_key key; /* its host object */
+	uint64_t id;	      /* canon_child_ino of the name */
+};
+
+/*
+ * The link count change of a file with a watch of its own is reported to
+ * the watcher (IN_ATTRIB), which would then invalidate the inode: that
+ * makes the kernel drop the attributes of a lookup under way, the one that
+ * was to give the count back (fuse_reverse_inval_inode moves attr_version
+ * on), and a link(2) right after an unlink fails as before, one time in
+ * six. The kernel knows of the change already (it set the ctime): the
+ * event is recorded as ours, before the call.
+ */
+static void expect_link_count_change(struct canonfs_fs *fs,
+				     const struct inode_key *key,
+				     const struct stat *st)
+{
+	if (inode_file_watched(&fs->inodes, key))
+		own_record_attr(&fs->own, key->dev, key->ino,
+				canon_mode(st->st_mode), st->st_size, NULL);
+}
+
+/* The name `name` in dir is going: what relink_other_names needs, with
+ * the link count change expected. */
+static struct going_name going_name(struct canonfs_fs *fs,
+				    const struct inode *dir, const char *name)
+{
+	struct going_name g = {0};
+	struct stat st;
+
+	if (fstatat(dir->host_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_nlink > 1) {
+		g.linked = true;
+		g.key = (struct inode_key){.dev = st.st_dev,
+					   .ino = st.st_ino,
+					   .mirror = dir->key.mirror};
+		g.id = canon_child_ino(dir->canon_ino, name);
+		expect_link_count_change(fs, &g.key, &st);
+	}
+	return g;
+}
+
+/* The name g is gone: have the kernel give the link count back. */
+static void relink_other_names(struct canonfs_fs *fs,
+			       const struct going_name *g)
+{
+	if (!g->linked || !inode_timed_name_gone(&fs->inodes, &g->key, g->id))
+		return;
+	stats_add(&fs->stats, STAT_EXPIRE_NAMES);
+	invalidator_expire_names(fs->inv);
+}
+
 /* A hard link to inode's object at newname in dir; -1 with errno. */
 static int link_host(const struct inode *inode, const struct inode *dir,
 		     const char *newname)
@@ -178,12 +246,17 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!err && inode->key.mirror != dir->key.mirror)
 		err = EXDEV;
 	if (!err) {
+		struct stat st;
+
+		if (fstat(inode->host_fd, &st) == 0 && S_ISREG(st.st_mode))
+			expect_link_count_change(fs, &inode->key, &st);
 		ops_expect_own(fs, dir, newname, IN_CREATE);
 		err = settle_own(fs, dir, newname, IN_CREATE,
 				 link_host(inode, dir, newname), "created");
 	}
 	if (!err)
-		err = ops_do_lookup(fs, dir, newname, &e);
+		err = ops_lookup_entry(fs, dir, newname, &e,
+				       OPS_LOOKUP_WAIT | OPS_LOOKUP_UNTIMED);
 	ops_reply_entry_or_err(req, err, &e);
 }
 
@@ -192,15 +265,20 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
+	struct going_name going = {0};
 	int err;
 
 	err = ops_check_writable(req, dir);
 	if (!err) {
+		if (!flags)
+			going = going_name(fs, dir, name);
 		ops_expect_own(fs, dir, name, IN_DELETE);
 		err = settle_own(fs, dir, name, IN_DELETE,
 				 unlinkat(dir->host_fd, name, flags),
 				 "removed");
 	}
+	if (!err)
+		relink_other_names(fs, &going);
 	fuse_reply_err(req, err);
 }
 
@@ -265,6 +343,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *dir = inode_of(req, parent);
 	struct inode *newdir = inode_of(req, newparent);
+	struct going_name replaced = {0};
 	int err;
 
 	err = ops_check_writable(req, dir);
@@ -274,6 +353,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!err && dir->key.mirror != newdir->key.mirror)
 		err = EXDEV;
 	if (!err) {
+		if (!(flags & RENAME_EXCHANGE))
+			replaced = going_name(fs, newdir, newname);
 		expect_rename(fs, dir, name, newdir, newname, flags, false);
 		if (renameat2(dir->host_fd, name, newdir->host_fd, newname,
 			      flags) == -1) {
@@ -282,6 +363,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				      true);
 		}
 	}
+	if (!err)
+		relink_other_names(fs, &replaced);
 	if (!err)
 		forget_moved_link_targets(fs, newdir, newname, dir, name,
 					  flags);

@@ -8,6 +8,7 @@
 #include "canonfs/control.h"
 #include "canonfs/invalidate.h"
 #include "canonfs/own.h"
+#include "canonfs/passthrough.h"
 #include "canonfs/path.h"
 #include "canonfs/stats.h"
 #include "canonfs/trace.h"
@@ -65,8 +66,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct canonfs_fs *fs = fs_of(req);
 	struct inode *inode = inode_of(req, ino);
 	int err, fd;
+	int32_t backing;
 
-	if (fs->handleless) {
+	if (fs->no_open) {
 		/* The kernel takes this as "never send OPEN again". */
 		fuse_reply_err(req, ENOSYS);
 		return;
@@ -81,18 +83,40 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	/* O_NOFOLLOW would refuse the magic link itself. */
-	fd = iofd_open_checked(fs, inode,
-			       (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
-				       O_CLOEXEC);
-	if (fd == -1) {
-		fuse_reply_err(req, errno);
-		return;
+	backing = passthrough_backing(
+		fs, inode, fs->passthrough.reads && !trace_active(&fs->trace));
+	/* A passthrough open needs no descriptor of ours: the kernel opens
+	 * the host file itself. Unless the host's permission checks must
+	 * be made, or a trace hashes what is read. */
+	fi->fh = 0;
+	if (!backing || fs->host_checks || trace_active(&fs->trace)) {
+		/* O_NOFOLLOW would refuse the magic link itself. */
+		fd = iofd_open_checked(
+			fs, inode,
+			(fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
+				O_CLOEXEC);
+		if (fd == -1) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		fi->fh = (uint64_t)fd;
 	}
-	fi->fh = (uint64_t)fd;
-	/* Keep pages across opens only where host edits invalidate them. */
-	fi->keep_cache = inode->parent_watched;
+	if (backing) {
+		/* The kernel reads through it, never asking: a trace
+		 * started since the inode went passthrough records the
+		 * file as read at its open. */
+		if ((fi->flags & O_ACCMODE) != O_WRONLY && fi->fh)
+			trace_first_read(fs, inode, (int)fi->fh);
+		passthrough_arm_reply(inode, backing, false,
+				      (fi->flags & O_ACCMODE) != O_RDONLY);
+		stats_add(&fs->stats, STAT_PASSTHROUGH_OPEN);
+	} else {
+		/* Keep pages across opens only where host edits invalidate
+		 * them. */
+		fi->keep_cache = inode->parent_watched;
+	}
 	fuse_reply_open(req, fi);
+	passthrough_disarm();
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -100,9 +124,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	stats_add(&fs_of(req)->stats, STAT_CREATE);
 	struct canonfs_fs *fs = fs_of(req);
-	struct inode *dir = inode_of(req, parent);
+	struct inode *dir = inode_of(req, parent), *inode;
 	struct fuse_entry_param e;
 	int err, fd = -1;
+	int32_t backing;
 
 	err = ops_check_writable(req, dir);
 	if (!err && !path_is_name(name))
@@ -139,19 +164,29 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, err);
 		return;
 	}
-	if (fs->handleless) {
+	inode = inode_from_nodeid(&fs->inodes, e.ino);
+	if (fs->no_open) {
 		/* Once OPEN is answered ENOSYS the kernel sends no RELEASE,
 		 * not even for files it got from CREATE: no handle then. */
-		iofd_keep_as_write_fd(fs, inode_from_nodeid(&fs->inodes, e.ino),
-				      fd, fi->flags);
+		iofd_keep_as_write_fd(fs, inode, fd, fi->flags);
 		fi->fh = 0;
 	} else {
 		fi->fh = (uint64_t)fd;
 	}
-	fi->keep_cache = dir->watched;
-	trace_made(fs, inode_from_nodeid(&fs->inodes, e.ino));
+	/* Written by the kernel straight to the host, unless a trace needs
+	 * to see each write (passthrough.h). */
+	backing = passthrough_backing(fs, inode, !trace_active(&fs->trace));
+	if (backing) {
+		passthrough_arm_reply(inode, backing, true,
+				      (fi->flags & O_ACCMODE) != O_RDONLY);
+		stats_add(&fs->stats, STAT_PASSTHROUGH_OPEN);
+	} else {
+		fi->keep_cache = dir->watched;
+	}
+	trace_made(fs, inode);
 	trace_change(fs, dir, name, "created");
 	fuse_reply_create(req, &e, fi);
+	passthrough_disarm();
 }
 
 /*

@@ -56,7 +56,7 @@ int ops_child_virt_path(struct canonfs_fs *fs, const struct inode *dir,
 }
 
 static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
-		       struct fuse_entry_param *e)
+		       struct fuse_entry_param *e, unsigned flags)
 {
 	inode_mark_handed(inode);
 	e->ino = inode_nodeid(&fs->inodes, inode);
@@ -66,6 +66,20 @@ static void fill_entry(struct canonfs_fs *fs, struct inode *inode,
 	 * inode with it (prune.h); directories stay, as in pruning. */
 	if (!S_ISDIR(inode->host_type) && !prune_keeps_names(&fs->inodes))
 		e->entry_timeout = 0;
+	if (flags & OPS_LOOKUP_UNTIMED)
+		e->entry_timeout = 0;
+}
+
+/* fill_entry for `name` in parent, remembering a timed name of a file
+ * (inode.timed_name). */
+static void fill_named_entry(struct canonfs_fs *fs, struct inode *parent,
+			     const char *name, struct inode *inode,
+			     struct fuse_entry_param *e, unsigned flags)
+{
+	fill_entry(fs, inode, e, flags);
+	if (S_ISREG(inode->host_type) && e->entry_timeout > 0)
+		inode_note_timed_name(inode,
+				      canon_child_ino(parent->canon_ino, name));
 }
 
 /* The child of a synthetic directory: a synthetic directory, a mirror
@@ -98,7 +112,7 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
 	/* All pinned: no lookup to count. */
 	if ((err = ops_inode_attr(fs, inode, &e->attr)))
 		return err;
-	fill_entry(fs, inode, e);
+	fill_entry(fs, inode, e, 0);
 	return 0;
 }
 
@@ -110,9 +124,9 @@ static int lookup_synthetic(struct canonfs_fs *fs, struct inode *parent,
  * descriptors, wait for the pruner if may_wait (listings do not). */
 int ops_lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 		     const char *name, struct fuse_entry_param *e,
-		     bool may_wait)
+		     unsigned flags)
 {
-	const int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+	const int open_flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
 	struct inode *inode;
 	struct stat host;
 	uint32_t seq;
@@ -125,8 +139,10 @@ int ops_lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 		return lookup_synthetic(fs, parent, name, e);
 
 	seq = inode_change_seq(&fs->inodes, parent);
-	fd = may_wait ? prune_open_with_room(&fs->inodes, parent, name, flags)
-		      : openat(parent->host_fd, name, flags);
+	fd = flags & OPS_LOOKUP_WAIT
+		     ? prune_open_with_room(&fs->inodes, parent, name,
+					    open_flags)
+		     : openat(parent->host_fd, name, open_flags);
 	if (fd == -1)
 		return errno;
 	if (fstatat(fd, "", &host, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
@@ -165,14 +181,14 @@ int ops_lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 	if (S_ISREG(host.st_mode) && host.st_nlink > 1 &&
 	    trace_active(&fs->trace))
 		trace_link_name(fs, inode, parent, name);
-	fill_entry(fs, inode, e);
+	fill_named_entry(fs, parent, name, inode, e, flags);
 	return 0;
 }
 
 int ops_do_lookup(struct canonfs_fs *fs, struct inode *parent, const char *name,
 		  struct fuse_entry_param *e)
 {
-	return ops_lookup_entry(fs, parent, name, e, true);
+	return ops_lookup_entry(fs, parent, name, e, OPS_LOOKUP_WAIT);
 }
 
 void ops_reply_entry_or_err(fuse_req_t req, int err,

@@ -220,6 +220,16 @@ void own_write_after(struct own_changes *own, struct own_write_state *w,
 	pthread_mutex_unlock(&own->lock);
 }
 
+void own_write_known(struct own_changes *own, struct own_write_state *w,
+		     const struct stat *now)
+{
+	pthread_mutex_lock(&own->lock);
+	if (!(w->known && older_than(now, w)))
+		set_state(w, now);
+	w->foreign = false;
+	pthread_mutex_unlock(&own->lock);
+}
+
 void own_write_foreign(struct own_changes *own, struct own_write_state *w)
 {
 	pthread_mutex_lock(&own->lock);

@@ -303,6 +303,7 @@ struct prune_child {
 	char *name;
 	uint64_t nodeid;
 	struct inode_key key;
+	bool linked; /* a file with other names */
 };
 
 /* The cached files of directory `dir`: names with their node ids. */
@@ -333,10 +334,34 @@ static size_t cached_files(struct inode_table *table,
 			out[n++] = (struct prune_child){
 				.name = entry->name,
 				.nodeid = inode_nodeid(table, child),
-				.key = key};
+				.key = key,
+				.linked =
+					S_ISREG(st.st_mode) && st.st_nlink > 1};
 	}
 	pthread_mutex_unlock(&table->lock);
 	return n;
+}
+
+/*
+ * Have the kernel forget child's name. As deleted: it then takes the link
+ * count of the inode to 0, and evicts the inode, FORGET and all, once
+ * unused (an inode merely unnamed stays cached, its descriptor held, and
+ * the walks that needed room fail with EMFILE). Not so for a file with
+ * other names: the kernel would refuse link(2) through them (vfs_link sees
+ * 0 links) until a reply about it came. Its descriptor may stay held.
+ * Still, a pruned file that is open shows 0 links to fstat until its
+ * attributes are next asked for.
+ */
+static int forget_name(struct fuse_session *se, uint64_t dir_nodeid,
+		       const struct prune_child *child)
+{
+	size_t len = strlen(child->name);
+
+	if (child->linked)
+		return fuse_lowlevel_notify_inval_entry(se, dir_nodeid,
+							child->name, len);
+	return fuse_lowlevel_notify_delete(se, dir_nodeid, child->nodeid,
+					   child->name, len);
 }
 
 /* Mark (or unmark) child as forgotten by the pruner, its FORGET due:
@@ -419,10 +444,7 @@ void prune_run(struct inode_table *table, struct stats *stats,
 			 * notification returns. */
 			if (!mark_deleted(table, &children[j], true))
 				continue;
-			if (fuse_lowlevel_notify_delete(
-				    se, dir_nodeid, children[j].nodeid,
-				    children[j].name,
-				    strlen(children[j].name)) != 0) {
+			if (forget_name(se, dir_nodeid, &children[j]) != 0) {
 				mark_deleted(table, &children[j], false);
 				continue;
 			}

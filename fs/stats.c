@@ -42,12 +42,15 @@ static const char *const counter_names[STAT_COUNT] = {
 	[STAT_HOST_EVENTS] = "host_events",
 	[STAT_INVAL_ENTRY] = "inval_entry",
 	[STAT_INVAL_INODE] = "inval_inode",
+	[STAT_EXPIRE_NAMES] = "expire_names",
 	[STAT_PRUNE_RUNS] = "prune_runs",
 	[STAT_PRUNE_ENTRY] = "prune_entry",
 	[STAT_READ_OUTRAN] = "read_shrunk",
 	[STAT_READ_OUTGROWN] = "read_outgrown",
 	[STAT_ZERO_FILL_DROPPED] = "zero_fill_dropped",
 	[STAT_OVERFLOWS] = "queue_overflows",
+	[STAT_PASSTHROUGH_OPEN] = "passthrough_opens",
+	[STAT_PASSTHROUGH_OWN] = "passthrough_own_events",
 };
 
 size_t stats_format(const struct stats *stats, char *buf, size_t size)

@@ -20,10 +20,11 @@ and exec; a figure is the wall time (time.monotonic) around that child.
 
 Environment:
   BENCH_RUNS=N          timed runs per figure and variant (default 5, quick 3)
-  BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, no
+  BENCH_QUICK=1         smaller tree, 256 MiB file, 2000 small files, a C
+                        project of 100 modules instead of 200, no
                         GOROOT workload, fewer runs: a few minutes
   BENCH_ONLY=a,b        only these workloads (gopath,goroot,stat,tar,bigread,
-                        writes,cold,remount,clone,trace,manifest,memory)
+                        writes,cold,ccache,remount,clone,trace,manifest,memory)
   BENCH_WORKDIR=DIR     where the host tree and caches go (default:
                         the canonfs binary's directory /bench-work)
   BENCH_OUT=FILE        the markdown report (default: BUILD/bench.md)
@@ -34,6 +35,7 @@ Environment:
 
 import ctypes
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -76,6 +78,8 @@ BIG_MIB = 256 if QUICK else 1024
 # The memory workload's generated tree: directories of 1000 empty files.
 MANY_DIRS = 100 if QUICK else 1000
 NSMALL = 2000 if QUICK else 5000
+# The C project of the ccache workload: this many generated .c files.
+NCFILES = 100 if QUICK else 200
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 CANONFS_OPTS = os.environ.get("BENCH_CANONFS_OPTS", "")
 KEEP = env_flag("BENCH_KEEP")
@@ -93,6 +97,53 @@ for i in range(n):
         sys.exit("short write")
     os.close(fd)
 """
+
+
+C_MAKEFILE = """\
+# Names gcc itself, as many makefiles do: only PATH can change it.
+CC= gcc
+CFLAGS= -O2 -g -Wall
+OBJS= $(patsubst %.c,%.o,$(sort $(wildcard *.c)))
+
+prog: $(OBJS)
+\t$(CC) -o $@ $(OBJS)
+
+%.o: %.c common.h
+\t$(CC) $(CFLAGS) -c -o $@ $<
+"""
+
+
+def write_c_project(path, n):
+    """A self-contained C project at PATH: N modules (each a .c file that
+    includes system headers, common.h and a header of its own), a main.c
+    calling them all, and a Makefile that names gcc."""
+    os.makedirs(path)
+    files = {"Makefile": C_MAKEFILE,
+             "common.h": "#include <stddef.h>\n"
+                         "struct tally { size_t letters, digits; };\n"
+                         "void tally_add(struct tally *t, const char *s);\n"}
+    for i in range(n):
+        files[f"mod{i:03d}.h"] = f"int mod{i:03d}_run(const char *arg);\n"
+        files[f"mod{i:03d}.c"] = (
+            "#include <ctype.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+            f"#include <string.h>\n#include \"common.h\"\n#include \"mod{i:03d}.h\"\n"
+            f"int mod{i:03d}_run(const char *arg)\n{{\n"
+            "\tstruct tally t = {0, 0};\n\tchar buf[64];\n"
+            f"\tsnprintf(buf, sizeof(buf), \"%s-{i}\", arg);\n"
+            "\tfor (const char *p = buf; *p; p++) {\n"
+            "\t\tt.letters += isalpha((unsigned char)*p) != 0;\n"
+            "\t\tt.digits += isdigit((unsigned char)*p) != 0;\n\t}\n"
+            f"\treturn (int)(t.letters * {i + 1} + t.digits + strlen(buf)) % 251;\n}}\n")
+    decls = "".join(f"#include \"mod{i:03d}.h\"\n" for i in range(n))
+    calls = "".join(f"\tsum += mod{i:03d}_run(argv[0]);\n" for i in range(n))
+    files["main.c"] = ("#include <stdio.h>\n#include \"common.h\"\n" + decls
+                       + "void tally_add(struct tally *t, const char *s)\n{\n"
+                       "\tfor (; *s; s++)\n\t\tt->letters++;\n}\n"
+                       "int main(int argc, char **argv)\n{\n\tint sum = argc;\n"
+                       + calls + "\tprintf(\"%d\\n\", sum);\n\treturn 0;\n}\n")
+    for name, text in files.items():
+        with open(f"{path}/{name}", "w") as f:
+            f.write(text)
 
 
 class BenchError(Exception):
@@ -663,13 +714,21 @@ class Bench:
         cwd = P + "/gopath/src"
         if pkgs:
             args = ["go", "build"] + pkgs
+            requests = []  # canonfs: {opcode: requests} of each timed run
 
             def step(v, r):
                 v.remount()
-                return {"gopath-mount": v.timed(
-                    args, cwd, self.go_env(self.cache(v.name, "gopath")))}
+                before = self.canonfs_stats(v) if v.name == "canonfs" else None
+                t = v.timed(args, cwd, self.go_env(self.cache(v.name, "gopath")))
+                if before is not None:
+                    requests.append(self.requests_since(v, before))
+                return {"gopath-mount": t}
             log("[remount] go build no-op, first run after mounting")
             self.measure([("gopath-mount", "go build no-op, first after mount")], step)
+            if requests:
+                self.notes.append("go build no-op, first after mount: canonfs "
+                                  "requests per run (medians): "
+                                  + self.requests_note(requests))
 
         def step2(v, r):
             v.remount()
@@ -700,6 +759,7 @@ class Bench:
                  "git clone", ["go", "build"] + pkgs,
                  lambda v: self.go_env(self.cache(v.name, "gopath"))))
         counts = {}  # (key, column) -> [(hashed, cached, racy)]
+        requests = {}  # (key, column) -> canonfs's [{opcode: requests}]
         for key, label, args, env in workloads:
             self.row(key, f"{label} ({self.info['clone_files']} files)")
             self.row(key + "-zero", f"{label}, canonfs -o mtime=zero")
@@ -711,7 +771,8 @@ class Bench:
                     if col in broken:
                         continue
                     try:
-                        t, seen = self.clone_run(v, col, opts, args, cwd, env(v))
+                        t, seen = self.clone_run(v, col, opts, args, cwd, env(v),
+                                                 requests.setdefault((key, col), []))
                     except BenchError as e:
                         broken.add(col)
                         self.failed[key + suffix][v.name] = str(e).splitlines()[0]
@@ -723,14 +784,19 @@ class Bench:
                         + (" (digests hashed %d, cached %d; %d racy index "
                            "entries)" % seen if seen else ""))
             self.clone_notes(key, label, counts)
+            runs = requests.get((key, "default"))
+            if runs:
+                self.notes.append(f"{label}, canonfs (default): requests per "
+                                  "run (medians): " + self.requests_note(runs))
         for v in (native, canonfs):
             v.tree = None
             v.extra_opts = []
             v.remount()
 
-    def clone_run(self, v, col, opts, args, cwd, env):
+    def clone_run(self, v, col, opts, args, cwd, env, requests):
         """One run of the clone workload: (seconds, (digests hashed,
-        digests cached, racy index entries) or None for native)."""
+        digests cached, racy index entries) or None for native). Appends
+        canonfs's requests per opcode to REQUESTS."""
         clone = self.fresh_clone()
         cloned = time.time()
         try:
@@ -745,9 +811,11 @@ class Bench:
                 v.remount()
                 v.timed(args, cwd, env)
             v.remount()
+            before = self.canonfs_stats(v) if v.name == "canonfs" else None
             t = v.timed(args, cwd, env)
             seen = None
             if v.name == "canonfs":
+                requests.append(self.requests_since(v, before))
                 stats = self.canonfs_stats(v)
                 seen = (int(stats.get("digests-hashed", -1)),
                         int(stats.get("digests-cached", -1)),
@@ -792,6 +860,24 @@ class Bench:
                     f"{label}, canonfs ({col}): medians of {hashed:.0f} files "
                     f"hashed, {cached:.0f} digests from the cache; "
                     f"{racy:.0f} index entries racy")
+
+    OPCODES = ("lookup", "getattr", "readdirplus", "readdir", "read",
+               "open", "release", "setattr", "create", "write", "flush")
+
+    def requests_since(self, v, before):
+        """Requests per opcode the canonfs variant served since BEFORE (its
+        stats then), plus the total of them."""
+        after = self.canonfs_stats(v)
+        counts = {op: int(after.get(op, 0)) - int(before.get(op, 0))
+                  for op in self.OPCODES}
+        counts["total"] = sum(counts.values())
+        return counts
+
+    @staticmethod
+    def requests_note(runs):
+        med = {op: statistics.median(r[op] for r in runs) for op in runs[0]}
+        return ", ".join(f"{op} {n:.0f}" for op, n in med.items()
+                         if n or op == "total")
 
     def canonfs_stats(self, v):
         """MNT/.canonfs/stats of the canonfs variant, as a dict."""
@@ -844,6 +930,97 @@ class Bench:
             self.problem("`go build -a` stringer binaries differ: "
                          + "; ".join(f"{h[:16]}: {sorted(set(v))}"
                                      for h, v in sums.items()))
+
+    def w_ccache(self):
+        """A C project's first `make` after mounting, with a ccache
+        directory restored from a build of another host copy of it: every
+        compile must be a ccache hit. canonfs builds through the mount's
+        compilers (`canonfs env`, untimed, as a CI job runs it before
+        make, with /usr/lib/ccache in front of PATH), seeded from a copy
+        at another host path; native and bindfs can only hit when the
+        seed was built at the same path, so theirs is built at P too."""
+        top = f"{self.work}/cproject"
+        seed, job = f"{top}/seed-host/work/proj", f"{top}/ci-host/builds/1/proj"
+        write_c_project(seed, NCFILES)
+        shutil.copytree(seed, job)
+        cwd = P + "/proj"
+        hits = {}  # variant -> [(direct, preprocessed, miss)]
+        requests = []  # canonfs: {opcode: requests} of each timed make
+
+        def ccache_dir(v):
+            return f"{self.work}/caches/{v.name}/ccache"
+
+        def make_env(v):
+            env = dict(self.env, CCACHE_DIR=ccache_dir(v))
+            if v.name == "canonfs":
+                out = v.run([self.canonfs, "env", VIEW, "--json"], timeout=300)
+                env.update(json.loads(out))
+            env["PATH"] = "/usr/lib/ccache:" + env["PATH"]
+            return env
+
+        def ccache_counts(v, env):
+            out = v.run(["ccache", "--print-stats"], env=env).decode()
+            stats = dict(line.split("\t") for line in out.splitlines()
+                         if "\t" in line)
+            return tuple(int(stats.get(k, 0)) for k in
+                         ("direct_cache_hit", "preprocessed_cache_hit",
+                          "cache_miss"))
+
+        def clean(tree):
+            for name in os.listdir(tree + "/proj"):
+                if name.endswith(".o") or name == "prog":
+                    os.unlink(f"{tree}/proj/{name}")
+
+        def mount_copy(v, tree):
+            clean(tree)
+            v.tree = tree
+            v.remount()  # the first make after mounting
+            env = make_env(v)
+            v.run(["ccache", "-z"], env=env)
+            return env
+
+        for v in self.variants:
+            shutil.rmtree(ccache_dir(v), ignore_errors=True)
+            env = mount_copy(v, os.path.dirname(seed))
+            v.run(["make"], cwd, env, timeout=600)
+            direct, pre, miss = ccache_counts(v, env)
+            if miss != NCFILES + 1:
+                raise BenchError(f"{v.name}: the seeding build had {miss} ccache "
+                                 f"misses for {NCFILES + 1} compiles")
+
+        def step(v, r):
+            env = mount_copy(v, os.path.dirname(job))
+            before = self.canonfs_stats(v) if v.name == "canonfs" else None
+            t = v.timed(["make"], cwd, env)
+            if before is not None:
+                requests.append(self.requests_since(v, before))
+            counts = ccache_counts(v, env)
+            hits.setdefault(v.name, []).append(counts)
+            if counts[0] + counts[1] != NCFILES + 1 or counts[2]:
+                raise BenchError(f"{v.name}: ccache hit {counts[0]} direct, "
+                                 f"{counts[1]} preprocessed, missed {counts[2]}, "
+                                 f"of {NCFILES + 1} compiles")
+            return {"ccache": t}
+
+        log(f"[ccache] C project ({NCFILES + 1} files), first make after "
+            "mounting, every object a ccache hit")
+        try:
+            self.measure([("ccache", f"make, first after mount, every object a "
+                           f"ccache hit ({NCFILES + 1} C files)")], step)
+        finally:
+            for v in self.variants:
+                v.tree = None
+                v.remount()
+        for name in VARIANTS:
+            if hits.get(name):
+                direct, pre, miss = (statistics.median(x) for x in zip(*hits[name]))
+                self.notes.append(
+                    f"ccache row, {name}: medians of {direct:.0f} direct hits, "
+                    f"{pre:.0f} preprocessed hits, {miss:.0f} misses per `make` of "
+                    f"{NCFILES + 1} compiles (ccache --print-stats)")
+        if requests:
+            self.notes.append("ccache row, canonfs requests per `make` "
+                              "(medians): " + self.requests_note(requests))
 
     @staticmethod
     def find_args():
@@ -1093,6 +1270,7 @@ class Bench:
             ("bigread", self.w_bigread),
             ("writes", self.w_writes),
             ("cold", self.w_cold),
+            ("ccache", self.w_ccache),
             ("memory", self.w_memory),
         ]
         for name, fn in steps:

@@ -25,8 +25,9 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ -e /dev/fuse ] || die "/dev/fuse is missing: FUSE is not available here"
 
 # The Go source tree for the GOPATH workloads (~440 packages, ~80 MB),
-# bindfs for comparison, and the tools the workloads run.
-PACKAGES="bindfs fuse3 golang-go util-linux tar findutils
+# bindfs for comparison, and the tools the workloads run (git for the clone
+# workload; gcc, make and ccache for the C project).
+PACKAGES="bindfs fuse3 golang-go util-linux tar findutils git gcc make ccache
     golang-golang-x-tools-dev golang-golang-x-net-dev golang-golang-x-text-dev
     golang-golang-x-sys-dev golang-github-google-go-cmp-dev
     golang-gopkg-yaml.v3-dev golang-github-spf13-cobra-dev"

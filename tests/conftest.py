@@ -20,6 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CANONFS = Path(os.environ.get("CANONFS_BIN", ROOT / "build" / "canonfs"))
 
+# Options every mount of the suite gets as well, comma-separated: e.g.
+# CANONFS_EXTRA_OPTIONS=passthrough runs a suite with the kernel reading
+# and writing host files itself.
+EXTRA_OPTIONS = tuple(o for o in os.environ.get(
+    "CANONFS_EXTRA_OPTIONS", "").split(",") if o)
+
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
@@ -91,6 +97,15 @@ class Mount:
     def stderr(self):
         return Path(self.stderr_path).read_text(errors="replace")
 
+    def counters(self):
+        """MNT/.canonfs/stats as a dict of its counters."""
+        out = {}
+        for line in (self.mnt / ".canonfs" / "stats").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                out[parts[0]] = int(parts[1])
+        return out
+
     def barrier(self):
         """Wait until the host changes made so far are applied."""
         (self.mnt / ".canonfs" / "barrier").read_bytes()
@@ -113,7 +128,7 @@ def start_mount(src, mnt, *options, extra_args=(), env=None, preexec_fn=None):
     mnt = Path(mnt)
     mnt.mkdir(parents=True, exist_ok=True)
     args = [str(CANONFS), "-f"]
-    for opt in options:
+    for opt in tuple(options) + EXTRA_OPTIONS:
         args += ["-o", opt]
     args += list(extra_args) + [str(src), str(mnt)]
     stderr_path = str(mnt) + ".stderr"

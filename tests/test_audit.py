@@ -73,6 +73,91 @@ def test_manifest_of_the_mount_equals_the_host_tree(copies, canonfs):
     assert manifest(m.root) == manifest(a)
 
 
+def read_until_closed(fd, proc, stop_when=None, timeout=30):
+    """What a pty's master reads until the child has closed its side (or,
+    with stop_when, until it holds what stop_when looks for)."""
+    import select
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not (stop_when and stop_when(data)):
+        assert time.monotonic() < deadline, "stderr so far: %r" % data
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child's side is closed
+            chunk = b""
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("stderr_is", ["terminal", "pipe"])
+def test_a_long_manifest_shows_progress_on_a_terminal_only(tmp_path, canonfs,
+                                                           stderr_is):
+    """A manifest of a big tree (4.7 GB took 51 s) says how far it got on
+    a terminal: a line redrawn in place, at most a few times a second,
+    wiped at the end; stderr that is not a terminal stays empty. The
+    manifest is made slow for sure: its tree holds a mount whose daemon
+    is stopped until the line is up (a pipe: for a second)."""
+    import signal
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "lib" / "big.bin").write_bytes(os.urandom(4 << 20))
+    (src / "main.go").write_text("package main\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_text("a\n")
+    m = canonfs(src, "sys=none,goroot=none,gomodcache=none", mnt=tree / "mnt")
+    out_path = tmp_path / "manifest.out"
+    master = slave = None
+    os.kill(m.proc.pid, signal.SIGSTOP)
+    try:
+        with open(out_path, "wb") as out:
+            if stderr_is == "terminal":
+                master, slave = os.openpty()
+                err = slave
+            else:
+                err = subprocess.PIPE
+            started = time.monotonic()
+            proc = subprocess.Popen([str(CANONFS), "manifest", str(tree)],
+                                    stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL)
+        if stderr_is == "terminal":
+            os.close(slave)
+            shown = read_until_closed(master, proc,
+                                      stop_when=lambda d: b"canonfs: " in d)
+        else:
+            while time.monotonic() - started < 1.0:
+                assert proc.poll() is None, "the manifest did not wait"
+                time.sleep(0.05)
+        os.kill(m.proc.pid, signal.SIGCONT)
+        if stderr_is == "terminal":
+            shown += read_until_closed(master, proc)
+        else:
+            shown = proc.communicate(timeout=60)[1]
+        assert proc.wait(timeout=60) == 0, shown
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(m.proc.pid, signal.SIGCONT)
+        if master is not None:
+            os.close(master)
+    assert out_path.read_text() == manifest(tree), "the manifest itself"
+    if stderr_is == "pipe":
+        assert shown == b"", "stderr that is not a terminal stays empty"
+        return
+    assert shown.startswith(b"\rcanonfs: "), shown
+    assert b"\n" not in shown, "one line, redrawn in place: %r" % shown
+    draws = shown.split(b"\r")[1:]
+    assert draws[-1] == b"" and draws[-2].strip() == b"" and draws[-2], \
+        "the line is wiped at the end: %r" % shown[-200:]
+    assert all(d.startswith(b"canonfs: ") for d in draws[:-2]), shown
+    assert len(draws) - 2 <= 4 * elapsed + 2, \
+        "at most 4 redraws a second: %d in %.1f s" % (len(draws) - 2, elapsed)
+
+
 def test_json_form(copies):
     a, _ = copies
     doc = json.loads(manifest(a, "--json"))

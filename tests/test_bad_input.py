@@ -10,6 +10,7 @@ or the option); the mountpoint is not left mounted.
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -141,6 +142,17 @@ def test_mountpoint_inside_srcdir(run_canonfs, src):
     inner = src / "mnt"
     inner.mkdir()
     check_error(run_canonfs(src, inner), names(inner), names(src), mnt=inner)
+
+
+def test_missing_mountpoint_inside_srcdir_is_not_told_to_mkdir(run_canonfs,
+                                                               src):
+    """The advice for a missing mountpoint (mkdir -p) must not lead into
+    the refusal of a mountpoint inside SRCDIR: that is said at once."""
+    inner = src / "build" / "mnt"
+    result = run_canonfs(src, inner)
+    check_error(result, "inside SRCDIR")
+    assert "mkdir" not in result.stderr, result.stderr
+    assert not os.path.exists(src / "build")
 
 
 def test_mountpoint_inside_mirrored_dir(run_canonfs, src, tmp_path):
@@ -401,6 +413,74 @@ def test_a_user_refused_is_told_what_to_do(case):
         subprocess.run(["rm", "-rf", base])
 
 
+# In a private mount namespace: /etc/mtab hidden (a tmpfs over /etc holding
+# links to everything else in it), a /dev/fuse the user may open, then the
+# user nobody. The real /etc/mtab is never touched.
+HIDE_MTAB_AS_NOBODY = (
+    'mkdir "$0/etc" && mount --bind /etc "$0/etc" && mount -t tmpfs none /etc'
+    ' && for f in "$0"/etc/*; do [ "${f##*/}" = mtab ] || ln -s "$f" /etc/;'
+    ' done && test ! -e /etc/mtab'
+    ' && mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
+    ' && mknod -m 0666 /dev/null c 1 3'
+    ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"')
+
+
+@pytest.mark.parametrize("case", ["refused", "mounted"])
+def test_a_missing_etc_mtab_is_named_with_its_remedy(case):
+    """fusermount3 cannot unmount a user's mount without /etc/mtab, and
+    complains about it before any other refusal: the remedy is the link,
+    not the container hint. A mount that works is warned about, since
+    fusermount3 -u will fail on it."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    proc = None
+    try:
+        os.chmod(base, 0o777)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        for path in (src, mnt):
+            os.mkdir(path, 0o777)
+            os.chown(path, 65534, 65534)
+        args = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                HIDE_MTAB_AS_NOBODY, base, str(CANONFS),
+                "-o", "digests=none,gomodcache=none"]
+        remedy = "as root, ln -s /proc/self/mounts /etc/mtab"
+        if case == "refused":
+            # No user_allow_other in this machine's /etc/fuse.conf.
+            result = subprocess.run(args + ["-o", "allow_other", src, mnt],
+                                    capture_output=True, text=True,
+                                    timeout=30)
+            check_error(result, "user_allow_other")
+            assert remedy in result.stderr, result.stderr
+            assert "container" not in result.stderr, result.stderr
+            return
+        err_path = os.path.join(base, "stderr")
+        with open(err_path, "w") as err:
+            proc = subprocess.Popen(args + ["-f", src, mnt], stderr=err,
+                                    stdin=subprocess.DEVNULL)
+        # The mount is in the daemon's namespace, seen through its root
+        # by its user alone; a lookup is answered once it serves, after
+        # the warning.
+        lookup = ["setpriv", "--reuid=65534", "--regid=65534",
+                  "--clear-groups", "test", "-d",
+                  "/proc/%d/root%s/src" % (proc.pid, mnt)]
+        deadline = time.monotonic() + 15
+        while subprocess.run(lookup).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                "no mount: %s" % open(err_path).read()
+            time.sleep(0.02)
+        warning = ("canonfs: warning: /etc/mtab is missing: fusermount3 -u "
+                   "cannot unmount '%s' (as root: ln -s /proc/self/mounts "
+                   "/etc/mtab)" % mnt)
+        assert warning in open(err_path).read().splitlines(), \
+            open(err_path).read()
+    finally:
+        if proc is not None:
+            # The mount lives in the namespace, which goes with the daemon.
+            proc.terminate()
+            proc.wait(timeout=20)
+        subprocess.run(["rm", "-rf", base])
+
+
 def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
     """Without CAP_SYS_ADMIN (an unprivileged container) the mount is
     refused: one line saying what to grant, and nothing mounted."""
@@ -479,6 +559,43 @@ def test_env_of_a_stale_mount_says_how_to_clear_it(run_canonfs, src,
         check_error(result, "a stale mount")
         assert "fusermount3 -u %s" % m.mnt in result.stderr
     finally:
+        unmount(m.mnt)
+
+
+@pytest.mark.parametrize("case", ["mounted", "stale"])
+def test_unmount_advice_names_what_keeps_the_mount_busy(run_canonfs, src,
+                                                        tmp_path, case):
+    """Where canonfs tells the user to run fusermount3 -u, and a process
+    sits in the mount (fusermount3 would only say "Device or resource
+    busy"), the advice names the process and fuser -vm."""
+    m = start_mount(src, tmp_path / "busy")
+    holder = subprocess.Popen(["sleep", "60"], cwd=m.root)
+    try:
+        if case == "stale":
+            m.proc.kill()
+            m.proc.wait()
+            result = run_canonfs("env", m.mnt)
+        else:
+            result = run_canonfs(src, m.mnt)
+        check_error(result, "fusermount3 -u %s, once nothing uses it: cd out "
+                    "of it or end pid %d (sleep); fuser -vm %s lists every "
+                    "user" % (m.mnt, holder.pid, m.mnt))
+        busy = subprocess.run(["fusermount3", "-u", str(m.mnt)],
+                              capture_output=True, text=True)
+        assert "Device or resource busy" in busy.stderr, \
+            "the advice is about a mount that really is busy"
+        holder.kill()
+        holder.wait()
+        result = run_canonfs(src, m.mnt) if case == "mounted" else \
+            run_canonfs("env", m.mnt)
+        check_error(result, "fusermount3 -u %s" % m.mnt)
+        assert "nothing uses it" not in result.stderr, result.stderr
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if case == "mounted":
+            assert m.stop() == 0, m.stderr()
         unmount(m.mnt)
 
 

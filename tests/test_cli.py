@@ -219,6 +219,72 @@ def test_foreground_daemon_exits_0_on_sigterm(src, tmp_path, canonfs):
     assert not is_mounted(tmp_path / "fg")
 
 
+def test_the_same_srcdir_mounted_twice_is_warned_about(src, tmp_path, canonfs):
+    """Two mounts of one SRCDIR do not share file locks (Go's module-cache
+    locks among them): the second mount says so, in one line; a mount of
+    another SRCDIR says nothing."""
+    first = canonfs(src, mnt=tmp_path / "first")
+    other_src = tmp_path / "other"
+    other_src.mkdir()
+    other = canonfs(other_src, mnt=tmp_path / "other-mnt")
+    second = canonfs(src, mnt=tmp_path / "second")
+    for m in (first, other, second):
+        # Answered only once serving: after any warning at mount time.
+        os.listdir(m.mnt)
+    assert "mounted at" not in first.stderr() + other.stderr(), \
+        first.stderr() + other.stderr()
+    lines = [l for l in second.stderr().splitlines() if "mounted at" in l]
+    assert lines == ["canonfs: warning: SRCDIR '%s' is mounted at '%s' too: "
+                     "locks are not shared between mounts, so do not build "
+                     "in both at once (Go's module cache and the tree "
+                     "itself)" % (os.path.realpath(src),
+                                  os.path.realpath(first.mnt))], \
+        second.stderr()
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["MNT", "no-MNT"])
+def test_env_unset_takes_back_env_after_the_unmount(src, tmp_path, canonfs,
+                                                    named):
+    """After fusermount3 -u the shell still holds what eval "$(canonfs env
+    MNT)" exported: cgo's -nostdinc -isystem MNT/sys/... then fails with
+    "stddef.h: No such file". `canonfs env --unset [MNT]` takes it back
+    from the environment alone: PATH as it was, nothing naming the mount,
+    the compiler and go working again."""
+    m = canonfs(src, mnt=tmp_path / "m")
+    (tmp_path / "t.c").write_text(
+        "#include <stddef.h>\nint main(void) { return sizeof(size_t) == 0; }\n")
+    script = r"""
+        set -u
+        orig_path="$PATH"
+        eval "$("$CANONFS" env "$MNT")" || exit 10
+        case "$CGO_CFLAGS" in *"$MNT/sys/"*) ;; *) exit 11 ;; esac
+        fusermount3 -u "$MNT" || exit 12
+        # What the issue saw: the exports outlive the mount.
+        ${CC:-cc} $CGO_CFLAGS -c t.c -o t.o 2>/dev/null && exit 13
+        undo="$("$CANONFS" env --unset $NAMED)" || exit 14
+        eval "$undo"
+        [ "$PATH" = "$orig_path" ] || { echo "PATH: $PATH" >&2; exit 15; }
+        if env | grep -v -e ^MNT= -e ^NAMED= | grep -F "$MNT" >&2; then
+            exit 16
+        fi
+        ${CC:-cc} ${CGO_CFLAGS:-} -c t.c -o t.o || exit 17
+        go env GOROOT || exit 18
+        # Nothing left to take back: evaluating it again is harmless.
+        [ -z "$("$CANONFS" env --unset $NAMED)" ] || exit 19
+    """
+    env = dict(os.environ, CANONFS=str(CANONFS), MNT=str(m.mnt),
+               NAMED=str(m.mnt) if named else "")
+    for name in ("CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "GOROOT",
+                 "TZ", "GOFLAGS", "GODEBUG", "CANONFS_MTIME"):
+        env.pop(name, None)
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert not result.stdout.strip().startswith(str(m.mnt)), \
+        "go env GOROOT is the host's again: " + result.stdout
+    assert m.proc.wait(timeout=20) == 0, m.stderr()
+
+
 # --- mount(8), mount.fuse3 and fstab ------------------------------------------------
 #
 # mount.fuse3 starts the filesystem as `sh -c 'canonfs SRC MNT -o OPTS'`, so

@@ -12,12 +12,6 @@ import pytest
 from conftest import DEFAULT_ROOT
 
 
-def counters(m):
-    text = (m.mnt / ".canonfs" / "stats").read_text()
-    pairs = (line.split() for line in text.splitlines())
-    return {name: int(value) for name, value in pairs}
-
-
 def test_control_directory_is_hidden_but_reachable(tmp_path, canonfs):
     src = tmp_path / "src"
     src.mkdir()
@@ -46,12 +40,12 @@ def test_stats_count_requests(tmp_path, canonfs):
     for i in range(20):
         (src / ("f%02d" % i)).write_bytes(b"x" * 100)
     m = canonfs(src)
-    before = counters(m)
+    before = m.counters()
     names = sorted(os.listdir(m.root))
     for name in names:
         (m.root / name).read_bytes()
     (m.root / "new").write_bytes(b"y")
-    after = counters(m)
+    after = m.counters()
     assert after["readdirplus"] > before["readdirplus"]
     assert after["read"] >= before["read"] + 20, "each first read reaches the daemon"
     assert after["create"] == before["create"] + 1
@@ -75,7 +69,7 @@ def test_barrier_makes_host_changes_visible_at_once(tmp_path, canonfs):
         assert barrier.read_text() == "applied\n"
         assert (m.root / "pkg" / "gen.go").read_text() == "package pkg // %04d\n" % i
         assert sorted(os.listdir(m.root / "pkg")) == ["gen.go", "new%02d.go" % i]
-    assert counters(m)["inval_entry"] > 0
+    assert m.counters()["inval_entry"] > 0
 
 
 def dirs_of_files(tmp_path, ndirs, nfiles):
@@ -115,9 +109,31 @@ def test_low_descriptor_limit_prunes_instead_of_failing(tmp_path, canonfs, optio
     # Everything is still readable, in order, after the churn.
     for d in range(10):
         assert (m.root / ("d%02d" % d) / "f499").read_text() == "%d/499\n" % d
-    stats = counters(m)
+    stats = m.counters()
     assert stats["prune_runs"] > 0, "the table never filled up"
     assert stats["forget"] > 0, "the kernel never forgot a pruned file"
+
+
+def test_a_pruned_hard_link_can_still_be_linked_through_its_other_name(
+        tmp_path, canonfs):
+    """The pruner has the kernel forget cached files. Told a name of a file
+    with two names is deleted, the kernel takes its link count to 0 and
+    refuses link(2) through the other name it still holds (ENOENT, without
+    asking the daemon): such names are only forgotten."""
+    import subprocess
+
+    src = ten_dirs_of_500_files(tmp_path)
+    os.link(src / "d00" / "f000", src / "d00" / "twin")
+    m = canonfs(src, preexec_fn=limit_to_2000_descriptors)
+    twin = m.root / "d00" / "twin"
+    os.stat(m.root / "d00" / "f000")
+    os.stat(twin)
+    walk = subprocess.run(["find", str(m.root), "-type", "f"],
+                          capture_output=True, text=True, timeout=120)
+    assert walk.returncode == 0, walk.stderr[-500:]
+    assert m.counters()["prune_runs"] > 0, "the table never filled up"
+    os.link(twin, m.root / "d00" / "third")
+    assert (m.root / "d00" / "third").read_text() == "0/0\n"
 
 
 def daemon_descriptor_table(m):
@@ -160,7 +176,7 @@ def test_concurrent_walks_under_a_low_descriptor_limit(tmp_path, canonfs):
     (d_type) run together, with two CPU hogs as load. The directories are
     of 200 files, so that the ones being walked at once always fit in the
     limit: the pruner cannot make room inside a directory a request waits
-    in (the README says so)."""
+    in (doc/descriptors.md says so)."""
     import subprocess
 
     src = dirs_of_files(tmp_path, 25, 200)
@@ -207,7 +223,7 @@ def test_one_directory_larger_than_the_descriptor_limit(tmp_path, canonfs):
         assert out.returncode == 0 and not out.stderr, out.stderr[-500:]
         sizes = [int(line.split()[4]) for line in out.stdout.splitlines()[1:]]
         assert sizes == [i % 7 for i in range(6000)]
-    assert counters(m)["prune_runs"] > 0
+    assert m.counters()["prune_runs"] > 0
 
 
 def test_creating_files_keeps_no_descriptor_behind(tmp_path, canonfs):
@@ -243,14 +259,14 @@ def test_own_writes_are_not_invalidated_host_writes_are(tmp_path, canonfs):
     src.mkdir()
     m = canonfs(src)
     barrier = m.mnt / ".canonfs" / "barrier"
-    before = counters(m)
+    before = m.counters()
     for i in range(100):
         (m.root / ("own%03d" % i)).write_text("x")
         os.rename(m.root / ("own%03d" % i), m.root / ("moved%03d" % i))
     for i in range(100):
         os.unlink(m.root / ("moved%03d" % i))
     barrier.read_text()
-    own = counters(m)
+    own = m.counters()
     assert own["host_events"] - before["host_events"] >= 400
     assert own["inval_entry"] - before["inval_entry"] < 20, \
         "the daemon's own creates, renames and unlinks were invalidated again"
@@ -259,7 +275,7 @@ def test_own_writes_are_not_invalidated_host_writes_are(tmp_path, canonfs):
     for i in range(20):
         (src / ("host%03d" % i)).write_text("y")
     barrier.read_text()
-    assert counters(m)["inval_entry"] - own["inval_entry"] >= 20
+    assert m.counters()["inval_entry"] - own["inval_entry"] >= 20
     assert (m.root / "host000").read_text() == "y"
 
 
@@ -271,17 +287,17 @@ def test_host_chmod_refreshes_mode_and_keeps_cached_contents(tmp_path, canonfs):
     src.mkdir()
     (src / "tool").write_bytes(data)
     m = canonfs(src)
-    before = counters(m)["read"]
+    before = m.counters()["read"]
     assert (m.root / "tool").read_bytes() == data
-    first_pass = counters(m)["read"] - before
+    first_pass = m.counters()["read"] - before
     assert os.stat(m.root / "tool").st_mode & 0o777 == 0o644
 
     os.chmod(src / "tool", 0o700)
     (m.mnt / ".canonfs" / "barrier").read_text()
     assert os.stat(m.root / "tool").st_mode & 0o777 == 0o755, "host chmod +x not seen"
-    before = counters(m)["read"]
+    before = m.counters()["read"]
     assert (m.root / "tool").read_bytes() == data
-    second_pass = counters(m)["read"] - before
+    second_pass = m.counters()["read"] - before
     assert second_pass * 4 < first_pass, \
         "a mode change dropped the cached contents (%d reads, first %d)" % (
             second_pass, first_pass)
@@ -300,11 +316,11 @@ def test_own_attribute_changes_skip_invalidation_host_ones_do_not(tmp_path, cano
     barrier = m.mnt / ".canonfs" / "barrier"
     for i in range(50):
         os.stat(m.root / ("a%02d" % i))
-    before = counters(m)
+    before = m.counters()
     for i in range(50):
         os.utime(m.root / ("a%02d" % i), (1, 1))
     barrier.read_text()
-    assert counters(m)["inval_inode"] - before["inval_inode"] < 25, \
+    assert m.counters()["inval_inode"] - before["inval_inode"] < 25, \
         "the daemon's own utimes were invalidated again"
     assert os.stat(src / "a00").st_mtime == 1, "utime reached the host"
 
@@ -369,16 +385,16 @@ def test_walked_tree_leaves_no_listing_and_forgotten_inodes_go(tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert walk.returncode == 0, walk.stderr[-500:]
     assert len(walk.stdout.splitlines()) == 1 + 40 + 40 * 250
-    stats = counters(m)
+    stats = m.counters()
     assert stats["inodes"] >= 40 * 250
     assert stats["listings"] == 0, "finished passes kept their snapshots"
 
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("2\n")
     deadline = time.monotonic() + 10
-    while counters(m)["inodes"] > 100 and time.monotonic() < deadline:
+    while m.counters()["inodes"] > 100 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert counters(m)["inodes"] <= 100, "the daemon kept forgotten inodes"
+    assert m.counters()["inodes"] <= 100, "the daemon kept forgotten inodes"
     # The tree is whole again on the next walk.
     again = subprocess.run(["find", str(m.root), "-type", "f"],
                            capture_output=True, text=True, timeout=120)
@@ -412,7 +428,7 @@ def test_host_edits_apply_while_the_pruner_works(tmp_path, canonfs):
                 ["sh", "-c", 'while :; do ls -l "$0" >/dev/null 2>&1; done',
                  str(m.root / "big")], start_new_session=True))
         time.sleep(3)
-        assert counters(m)["prune_runs"] > 0, "the pruner never ran"
+        assert m.counters()["prune_runs"] > 0, "the pruner never ran"
         (src / "other" / "f").write_text("v2\n")
         started = time.monotonic()
         m.barrier()

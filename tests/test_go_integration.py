@@ -620,7 +620,7 @@ def test_constant_mtime_documented_limitation_test_cache_serves_same_size_edit(
     """The documented caveat of the constant modes (why `content` exists):
     Go keys the test result cache on the size and mtime of the files a test
     opens, so under mtime=zero a same-size edit is served "(cached)" with
-    the old result. If this starts failing, the README's caveat and the
+    the old result. If this starts failing, canonfs(1)'s caveat and the
     GODEBUG/`-count=1` advice need revisiting."""
     src, _ = datatest_checkouts(tmp_path)
     gocache = tmp_path / "gocache"

@@ -190,7 +190,7 @@ def test_the_default_times_need_no_go_guards(tree, mnt, tmp_path):
 
 def test_an_evaled_canonfs_env_is_not_repeated(tree, mnt, tmp_path):
     """A shell that did eval "$(canonfs env MNT)" for an earlier mount at
-    the same place, then added its own flags after (as the README says),
+    the same place, then added its own flags after (as canonfs(1) says),
     gets the same flags as one that did not."""
     _, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env(),
                                   "mtime=zero")

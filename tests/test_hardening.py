@@ -179,7 +179,7 @@ def test_host_file_renamed_while_open(mnt, host):
 
 
 def test_file_renamed_through_mount_then_edited_on_host(mnt, host):
-    """Host edits show up within milliseconds (README, "Freshness"), also
+    """Host edits show up within milliseconds (doc/freshness.md), also
     for a file that was renamed through the mount."""
     write(mnt.root / "x", b"one")
     assert read(mnt.root / "x") == b"one"
@@ -282,7 +282,7 @@ def test_reader_following_a_growing_host_file_reads_no_zeros(mnt, host):
     invalidation of the append had come, those zeros were read as the
     appended bytes (within 6 to 30 appends, 545 to 1,017 with two CPU
     hogs). Several readers at once, under two CPU hogs, still saw such
-    zeros in about one 3 s run in six: the README says so."""
+    zeros in about one 3 s run in six: doc/freshness.md says so."""
     pattern = bytes((i % 251) + 1 for i in range(1 << 20)) * 4
     write(host / "log", b"")
     barrier(mnt)
@@ -453,7 +453,7 @@ def assert_paused_listing_is_whole(mnt, host, meanwhile):
 
 def test_paused_listing_is_not_shifted_by_another_listing(mnt, host):
     """A listing paused half-way continues where it was, even when another
-    process lists the directory after a change (the README: offsets are
+    process lists the directory after a change (canonfs(1): offsets are
     positions in a snapshot, so telldir/seekdir work)."""
     def meanwhile(big):
         (big / "a0000").touch()        # sorts before every other name

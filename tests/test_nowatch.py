@@ -15,11 +15,6 @@ def wait_for(predicate, timeout=1.5):
     return None
 
 
-def counters(m):
-    text = (m.mnt / ".canonfs" / "stats").read_text()
-    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
-
-
 def test_nowatch_reads_writes_and_lists(tmp_path, canonfs):
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)
@@ -42,7 +37,7 @@ def test_nowatch_reads_writes_and_lists(tmp_path, canonfs):
     with open(path, "wb") as f:  # O_TRUNC
         f.write(b"z")
     assert (src / "d" / "new").read_bytes() == b"z"
-    stats = counters(m)
+    stats = m.counters()
     assert stats["watches"] == 0, "nowatch must not use inotify"
     assert stats["open"] > 0 and stats["release"] > 0, "handles are used"
 
@@ -90,7 +85,7 @@ def test_directories_whose_watch_failed_fall_back_to_half_a_second(
     finally:
         with open(limit, "w") as f:
             f.write(saved)
-    assert counters(m)["watches-failed"] > 0, "every watch was added"
+    assert m.counters()["watches-failed"] > 0, "every watch was added"
     for d in range(5):
         (src / ("d%d" % d) / "same").write_text("bbbb\n")
         (src / ("d%d" % d) / "grows").write_text("bbbbbbbbb\n")

@@ -337,14 +337,14 @@ def test_hard_links_show_link_count_one(mnt, host):
     write(mnt.root / "a", b"x")
     os.link(mnt.root / "a", mnt.root / "b")
     assert os.stat(host / "a").st_nlink == 2
-    # Canonical: link counts are 1 (README, "The canonical view").
+    # Canonical: link counts are 1 (canonfs(1), THE CANONICAL VIEW).
     assert os.stat(mnt.root / "a").st_nlink == 1
     assert os.stat(mnt.root / "b").st_nlink == 1
 
 
 def test_hard_link_keeps_the_inode_number_of_the_first_name(mnt, host):
-    """README: "A hard-linked file keeps the inode number of the first name
-    it was looked up by, until the kernel forgets it"."""
+    """canonfs(1): the names of a hard-linked file are one inode, "with the
+    inode number of the name looked up first"."""
     write(mnt.root / "a", b"x")
     first = os.stat(mnt.root / "a").st_ino
     os.link(mnt.root / "a", mnt.root / "b")

@@ -158,6 +158,32 @@ def test_daemon_killed_mid_build_still_unmounts(tree, mnt, tmp_path, where):
     assert_nothing_left(mnt)
 
 
+def test_a_command_that_succeeds_after_the_daemon_died_fails_the_run(
+        tree, mnt, tmp_path):
+    """A CI step must fail when the mount went away under the build, even
+    if the command ignored the errors and returned 0."""
+    ready, gone = tmp_path / "ready", tmp_path / "gone"
+    script = ("touch %s; while [ ! -e %s ]; do sleep 0.02; done; exit 0"
+              % (ready, gone))
+    proc = start_run(mnt, tree, "sh", "-c", script)
+    try:
+        assert wait_for(ready.exists), "the command never started"
+        pids = daemon_pids(mnt)
+        assert len(pids) == 1, "expected one daemon, found %r" % pids
+        os.kill(pids[0], signal.SIGKILL)
+        # Reaped by canonfs run (not a zombie any more): it has seen it.
+        assert wait_for(lambda: not os.path.exists("/proc/%d" % pids[0]))
+        gone.touch()
+        status, _, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 1, "a run whose daemon died must fail: %r" % err
+    assert "daemon died" in err and "returned 0" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert_nothing_left(mnt)
+
+
 def test_a_stale_mountpoint_is_cleaned(tree, mnt, tmp_path):
     mnt.mkdir()
     daemon = subprocess.Popen([str(CANONFS), "-f", str(tree), str(mnt)],

@@ -20,16 +20,6 @@ import pytest
 from conftest import CANONFS, content_time_ns, read
 
 
-def stats(m):
-    """MNT/.canonfs/stats as a dict of counters."""
-    out = {}
-    for line in (m.mnt / ".canonfs" / "stats").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            out[parts[0]] = int(parts[1])
-    return out
-
-
 def gcc_search_list(lang):
     err = subprocess.run(["gcc", "-E", "-Wp,-v", "-x", lang, "/dev/null",
                           "-o", "/dev/null"], capture_output=True, text=True,
@@ -127,19 +117,19 @@ def test_warm_stat_and_remount_hash_nothing(canonfs, tmp_path):
     time.sleep(2.5)
     m = canonfs(src, "mtime=content", "digests=%s" % digests)
     first = {p.name: os.stat(p).st_mtime_ns for p in sorted(m.root.iterdir())}
-    s1 = stats(m)
+    s1 = m.counters()
     assert s1["digests-hashed"] == 20, s1
     # Warm: the kernel's cache, or our table; never a file read again.
     subprocess.run(["cat", str(m.mnt / ".canonfs" / "barrier")], check=True)
     for p in m.root.iterdir():
         os.stat(p)
-    assert stats(m)["digests-hashed"] == 20
+    assert m.counters()["digests-hashed"] == 20
     m.stop()
     assert digests.stat().st_size > 20 * 92
 
     m = canonfs(src, "mtime=content", "digests=%s" % digests)
     again = {p.name: os.stat(p).st_mtime_ns for p in sorted(m.root.iterdir())}
-    s2 = stats(m)
+    s2 = m.counters()
     assert again == first
     assert s2["digests-hashed"] == 0 and s2["digests-cached"] >= 20, s2
 
@@ -147,7 +137,7 @@ def test_warm_stat_and_remount_hash_nothing(canonfs, tmp_path):
     (src / "f03.txt").write_bytes(b"FILE 3\n" * 4)
     subprocess.run(["cat", str(m.mnt / ".canonfs" / "barrier")], check=True)
     assert os.stat(m.root / "f03.txt").st_mtime_ns != first["f03.txt"]
-    assert stats(m)["digests-hashed"] >= 1
+    assert m.counters()["digests-hashed"] >= 1
 
 
 def test_content_mtime_is_the_digest_of_the_bytes(canonfs, tmp_path):

@@ -169,6 +169,36 @@ def test_diff_inputs_checks_just_what_the_build_read(tmp_path, canonfs):
     assert out == ["changed src/pkg/a.go (content)", "removed src/pkg/b.go"]
 
 
+def test_diff_inputs_refuses_a_directory_without_the_traced_layout(
+        tmp_path, canonfs):
+    """Pointed at the mountpoint once unmounted, or at SRCDIR instead of
+    the mount, `diff --inputs` used to report every input removed (exit
+    1): it says in one line that the directory is not the mount (exit 2,
+    trouble), and names what is missing."""
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.go").write_text("package pkg\n")
+    trace = tmp_path / "t"
+    m = canonfs(src, "trace=%s" % trace)
+    (m.root / "pkg" / "a.go").read_text()
+    flush(m)
+
+    def check(directory):
+        return subprocess.run([str(CANONFS), "diff", "--inputs", str(trace),
+                               str(directory)], capture_output=True,
+                              text=True, timeout=60)
+
+    assert check(m.mnt).returncode == 0, "the mount itself has the layout"
+    assert m.stop() == 0
+    for directory in (m.mnt, src):
+        result = check(directory)
+        assert (result.returncode, result.stdout) == (2, ""), result.stdout
+        assert result.stderr.splitlines() == [
+            "canonfs: diff --inputs: '%s' does not have the trace's layout: "
+            "no src in it (give the mount the trace was recorded in, mounted "
+            "again with the same options; not its SRCDIR)" % directory]
+
+
 def test_a_failed_flush_fails_every_read(tmp_path, canonfs):
     """The kernel reads again after an error: the retry must not pass the
     failed flush off as done."""

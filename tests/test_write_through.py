@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -480,6 +481,122 @@ def test_hard_link(mnt, host):
     assert read(mnt.root / "g") == b"shared bytes"
 
 
+# The kernel takes a link off the inode when a name goes, and canonfs shows
+# one: a file that keeps other names was left with none in the kernel, and
+# link(2) refused it with ENOENT without asking the daemon.
+RELINK_CASES = {
+    # (the name linked from, the name removed): ln a b && rm a && ln b a
+    "the-old-name-removed": ("b", "a"),
+    # ln a b && rm b && ln a c
+    "the-new-name-removed": ("a", "b"),
+}
+
+
+@pytest.mark.parametrize("other_dir", [False, True], ids=["", "other-dir"])
+@pytest.mark.parametrize("case", sorted(RELINK_CASES))
+def test_a_file_links_again_right_after_one_of_its_names_is_removed(
+        mnt, host, case, other_dir):
+    """touch a && ln a b && rm a && ln b a works, as on ext4, with no stat
+    between; and the view still shows one link."""
+    keep, removed = RELINK_CASES[case]
+    (mnt.root / "d").mkdir()
+    second = "d/b" if other_dir else "b"
+    names = {"a": mnt.root / "a", "b": mnt.root / second}
+    for i in range(20):
+        write(names["a"], b"round %d" % i)
+        os.link(names["a"], names["b"])
+        os.unlink(names[removed])
+        new = mnt.root / ("c%d" % i)
+        os.link(names[keep], new)
+        assert read(new) == b"round %d" % i
+        assert os.stat(host / ("c%d" % i)).st_nlink == 2
+        assert os.stat(new).st_nlink == 1, "the view shows one link"
+        os.unlink(new)
+        os.unlink(names[keep])
+
+
+@pytest.mark.parametrize("single_thread", [False, True], ids=["", "-s"])
+def test_a_file_links_again_right_after_one_of_its_names_is_renamed_over(
+        canonfs, host, single_thread):
+    """mv over one name of a linked file, then link through another."""
+    mnt = canonfs(host, extra_args=["-s"] if single_thread else [])
+    for i in range(20):
+        write(mnt.root / "f", b"linked %d" % i)
+        os.link(mnt.root / "f", mnt.root / "g")
+        write(mnt.root / "h", b"other")
+        os.rename(mnt.root / "h", mnt.root / ("f", "g")[i % 2])
+        kept = mnt.root / ("g", "f")[i % 2]
+        os.link(kept, mnt.root / "i")
+        assert read(host / "i") == b"linked %d" % i
+        assert os.stat(host / "i").st_nlink == 2
+        for name in ("f", "g", "i"):
+            os.unlink(mnt.root / name)
+
+
+def test_link_then_unlink_of_the_temporary_name_expires_no_names(canonfs,
+                                                                  host):
+    """git stores every object so: write tmp_obj, link it to its name,
+    unlink tmp_obj. That must not make the kernel look every name up again
+    (a third more lookups for a `git add`); and the object can still be
+    linked again at once (`git clone --local` links objects)."""
+    m = canonfs(host)
+    (m.root / "objects").mkdir()
+    for i in range(50):
+        tmp = m.root / "objects" / ("tmp_obj_%d" % i)
+        write(tmp, b"object %d" % i)
+        os.link(tmp, m.root / "objects" / ("o%d" % i))
+        os.unlink(tmp)
+        os.link(m.root / "objects" / ("o%d" % i), m.root / ("copy%d" % i))
+    assert m.counters()["expire_names"] == 0
+    assert read(m.root / "copy49") == b"object 49"
+
+
+AT_EMPTY_PATH = 0x1000
+
+
+def relink_open_file(fd, new):
+    """Give the open file fd the name new: linkat(fd, "", AT_EMPTY_PATH) as
+    root, else through /proc/self/fd. Returns 0 or the errno value."""
+    if os.geteuid() == 0:
+        ret = _libc.linkat(fd, b"", AT_FDCWD, os.fsencode(str(new)),
+                           AT_EMPTY_PATH)
+        return ctypes.get_errno() if ret != 0 else 0
+    try:
+        os.link("/proc/self/fd/%d" % fd, new, follow_symlinks=True)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def test_linking_an_open_unlinked_file_fails_as_on_the_host(mnt, host):
+    """A file whose last name went cannot be named again (ENOENT on ext4:
+    only O_TMPFILE files are linkable with no name)."""
+    outcomes = {}
+    for where, root in (("host", host / "h"), ("mount", mnt.root / "m")):
+        root.mkdir()
+        write(root / "f", b"unlinked")
+        fd = os.open(root / "f", os.O_RDONLY)
+        try:
+            os.unlink(root / "f")
+            outcomes[where] = relink_open_file(fd, root / "again")
+        finally:
+            os.close(fd)
+    assert outcomes["mount"] == outcomes["host"], (
+        "linking an open unlinked file: %s through the mount, %s on the host"
+        % tuple(errno.errorcode.get(outcomes[k], "success")
+                for k in ("mount", "host")))
+    assert (host / "m" / "again").exists() == (outcomes["mount"] == 0)
+
+
+def test_o_tmpfile_is_refused_cleanly(mnt, host):
+    """libfuse 3.14 has no TMPFILE: the kernel answers EOPNOTSUPP (what
+    tools check for before falling back to a named temporary file), and
+    nothing is left on the host."""
+    expect_errno(errno.EOPNOTSUPP, os.open, mnt.root,
+                 os.O_TMPFILE | os.O_WRONLY, 0o600)
+    assert os.listdir(host) == []
+
+
 # --- metadata ----------------------------------------------------------------
 
 def test_host_exec_bit_shows_as_0755(mnt, host):
@@ -548,6 +665,43 @@ def test_utime_of_a_symlink_itself_touches_the_link(mnt, host):
     os.utime(mnt.root / "link", (5000, 6000))
     assert os.stat(host / "target").st_mtime == 6000
     assert os.lstat(host / "link").st_mtime == 4000
+
+
+needs_clone = pytest.mark.skipif(
+    os.geteuid() != 0, reason="reading a link with its atime left alone "
+    "takes CAP_SYS_ADMIN (a read-only clone of its mount)")
+
+
+@needs_clone
+def test_reading_a_symlink_through_the_mount_leaves_its_host_atime(mnt, host):
+    """lstat shows the length of the target, which the daemon reads: that
+    read must not be an access of the host link (relatime updates an atime
+    older than the ctime on every readlink)."""
+    os.symlink("target", host / "link")
+    os.utime(host / "link", ns=(1_000_000_000_000, 2_000_000_000_000),
+             follow_symlinks=False)
+    assert os.lstat(mnt.root / "link").st_size == len("target")
+    assert os.readlink(mnt.root / "link") == "target"
+    assert sorted(os.listdir(mnt.root)) == ["link"]
+    assert os.lstat(host / "link").st_atime_ns == 1_000_000_000_000, \
+        "reading the link through the mount changed its atime on the host"
+
+
+@needs_clone
+def test_touch_h_sets_both_times_of_a_symlink_under_passthrough(canonfs,
+                                                                 host):
+    """pjdfstest utimensat/05: the times `touch -h` gives a link are what
+    lstat then shows, its atime included (the attribute reply after the
+    change read the link, and that read set the atime to now)."""
+    os.symlink("target", host / "link")
+    m = canonfs(host, "mtime=passthrough")
+    os.lstat(m.root / "link")
+    subprocess.run(["touch", "-h", "-d", "@1000000000", str(m.root / "link")],
+                   check=True)
+    st = os.lstat(m.root / "link")
+    assert (st.st_atime, st.st_mtime) == (1_000_000_000, 1_000_000_000), \
+        (st.st_atime, st.st_mtime)
+    assert os.lstat(host / "link").st_atime == 1_000_000_000
 
 
 def test_fsync_succeeds(mnt, host):

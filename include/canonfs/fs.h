@@ -19,6 +19,7 @@
 #include "canonfs/layout.h"
 #include "canonfs/options.h"
 #include "canonfs/own.h"
+#include "canonfs/passthrough.h"
 #include "canonfs/stats.h"
 #include "canonfs/times.h"
 #include "canonfs/sysinc.h"
@@ -45,6 +46,12 @@ struct canonfs_fs {
 	 * their RELEASEs, and keeps pages and listings until invalidated.
 	 * Const after INIT. */
 	bool handleless;
+	/* Set at INIT: OPEN is answered ENOSYS (handleless, unless -o
+	 * passthrough answers it), so the kernel sends no RELEASE, not even
+	 * for files it got from CREATE. Const after INIT. */
+	bool no_open;
+	/* Passthrough's state (passthrough.h). */
+	struct passthrough passthrough;
 	/* Set at INIT: the kernel keeps a file's pages when its size changes
 	 * and drops them only when told to. Const after INIT. */
 	bool explicit_inval;

@@ -1,7 +1,8 @@
 /*
  * hostpath: host paths the daemon makes for itself: directories the mount
  * is set up from, before they may exist, and the files it writes (digest
- * cache, trace). Unlike path.h these touch the filesystem.
+ * cache, trace), and host links read without touching them. Unlike
+ * path.h these touch the filesystem.
  */
 #ifndef CANONFS_HOSTPATH_H
 #define CANONFS_HOSTPATH_H
@@ -31,6 +32,15 @@ bool hostpath_find_command(const char *command, const char *skip_under,
 /* The host path of the object behind fd, as /proc/self/fd/N names it
  * (" (deleted)" after it for an unlinked one). 0, or an errno value. */
 int hostpath_of_fd(int fd, char *out, size_t out_size);
+
+/*
+ * readlinkat(2) of the symlink `name` in dir_fd ("" for dir_fd itself, an
+ * O_PATH descriptor of the link) that leaves its atime alone, so that
+ * reading the mount changes nothing on the host: the kernel updates the
+ * atime of every link read (touch_atime, under relatime too once the atime
+ * is older than the mtime or ctime). Returns the length or -1 with errno.
+ */
+ssize_t hostpath_readlink(int dir_fd, const char *name, char *buf, size_t size);
 
 /* What hostpath_make_dirs made, so that a setup that fails afterwards
  * can take it back. */

@@ -117,6 +117,14 @@ struct inode {
 	/* Its last known modification, to tell our writes' IN_MODIFY from
 	 * the host's (own.h). */
 	struct own_write_state own_write;
+	/* Passthrough (passthrough.h), decided once for the inode's life: 0
+	 * not yet, -1 its I/O goes through the daemon, else the kernel's
+	 * backing id for it, given back when the inode is freed. Atomic. */
+	int32_t backing;
+	/* A passthrough open that may write was handed out, and no writer's
+	 * close seen since: the host's content events for the file are the
+	 * kernel's writes (passthrough_own_event). Atomic. */
+	bool passthrough_writing;
 	/* The listings served to handle-less READDIR (no OPENDIR): a pass
 	 * starts a new one at offset 0, kept while it is under way, so that
 	 * it goes on in its own snapshot (offsets carry its gen) however
@@ -151,6 +159,18 @@ struct inode {
 	 * records it under each. Protected by lock. */
 	char **link_names;
 	uint32_t n_link_names;
+
+	/* The name of this regular file that the kernel may keep with a
+	 * timeout (canon_child_ino of its place, LINK_NAME_*): the kernel
+	 * counts the links we show, 1, down when a name goes, and refuses
+	 * link(2) on the inode while it holds the 0 (see ops_entry.c). A
+	 * name it caches with no timeout gives the count back when used.
+	 * Atomic. */
+	uint64_t timed_name;
+
+	/* A symlink's host target, once read (owned; set once, by
+	 * compare-and-swap). */
+	char *link_target;
 
 	char *control_data; /* const; contents of a control file (owned) */
 	size_t control_len;
@@ -216,6 +236,10 @@ struct inode_table {
 	 * const after start, -1 without a watcher). */
 	uint64_t watch_failures;
 	int sweep_wake_fd;
+	/* The session's /dev/fuse, on which backing ids are given back when
+	 * inodes are freed (passthrough.h); -1 without passthrough hooks or
+	 * once the session is gone. Const while the session serves. */
+	int backing_dev_fd;
 };
 
 /* The events that change what the kernel may have cached. */
@@ -368,6 +392,23 @@ bool inode_pass_drop(struct inode_table *table, struct inode *inode,
 void inode_zero_fill_dropped(struct inode_table *table,
 			     const struct inode_key *key, uint64_t nodeid,
 			     uint64_t was);
+
+/* inode.timed_name: no name is timed, or several (or unknown) are. */
+#define LINK_NAME_NONE 0
+#define LINK_NAME_SEVERAL UINT64_MAX
+
+/* The kernel got `name_id` (canon_child_ino of the place) as a name of
+ * inode, a regular file, with an entry timeout. */
+void inode_note_timed_name(struct inode *inode, uint64_t name_id);
+
+/* The name `name_id` of the host object `key` is gone: whether the kernel
+ * may keep another name of it with a timeout. */
+bool inode_timed_name_gone(struct inode_table *table,
+			   const struct inode_key *key, uint64_t name_id);
+
+/* Whether the host object `key` is in the table with a watch of its own
+ * (a file with several links), which reports its link count changes. */
+bool inode_file_watched(struct inode_table *table, const struct inode_key *key);
 
 /* The inode with this key, or NULL; only with the table lock held. */
 struct inode *inode_find_locked(struct inode_table *table,

@@ -99,6 +99,12 @@ void invalidator_forget_links(struct invalidator *inv, bool wait);
  * The watcher thread sends the notifications: a request handler must not. */
 void invalidator_forget_all(struct invalidator *inv);
 
+/* Have the kernel look every name it holds up again before it next uses
+ * it (FUSE_NOTIFY_INC_EPOCH, Linux 6.16): the notification takes no lock
+ * in the kernel, so a request handler may send it. Returns 0, or an errno
+ * value (EINVAL from an older kernel). */
+int invalidator_expire_names(struct invalidator *inv);
+
 /* Stop the thread (before the inode table goes away). */
 void invalidator_stop(struct invalidator *inv);
 

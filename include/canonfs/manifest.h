@@ -47,8 +47,9 @@ struct manifest {
 
 /*
  * Describe the tree at `dir`: walk it, hash its files on `threads`
- * threads, sort, and compute the root digest. progress, when not NULL,
- * gets a line redrawn as files are hashed. Each entry is one state its
+ * threads, sort, and compute the root digest. progress, when not NULL
+ * (a terminal), gets a status line while it works, wiped at the end
+ * (progress.h). Each entry is one state its
  * file had (a file is read again when it changes while it is hashed); an
  * entry removed while the tree is described is left out. Returns 0 with
  * err empty, or with one warning line in err naming what was left out;

@@ -59,11 +59,20 @@ int ops_virt_path_of(struct canonfs_fs *fs, const struct inode *inode,
 /* Where `name` in directory dir is in the mount. */
 int ops_child_virt_path(struct canonfs_fs *fs, const struct inode *dir,
 			const char *name, char *out, size_t out_size);
-/* Look `name` up in `parent` and take one lookup on the result; out of
- * descriptors, wait for the pruner if may_wait (listings do not). */
+/* How ops_lookup_entry hands a name out. */
+enum ops_lookup_flags {
+	/* Out of descriptors, wait for the pruner (listings do not). */
+	OPS_LOOKUP_WAIT = 1,
+	/* With no entry timeout: the kernel asks again at its next use
+	 * (the name link(2) made, see ops_entry.c). */
+	OPS_LOOKUP_UNTIMED = 2,
+};
+
+/* Look `name` up in `parent` and take one lookup on the result; flags:
+ * enum ops_lookup_flags. */
 int ops_lookup_entry(struct canonfs_fs *fs, struct inode *parent,
 		     const char *name, struct fuse_entry_param *e,
-		     bool may_wait);
+		     unsigned flags);
 /* ops_lookup_entry for a request, which may wait. */
 int ops_do_lookup(struct canonfs_fs *fs, struct inode *parent, const char *name,
 		  struct fuse_entry_param *e);

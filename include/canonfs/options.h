@@ -41,6 +41,11 @@ struct canonfs_options {
 	int nonempty; /* allow a MOUNTPOINT that has entries */
 	int xattr;    /* pass extended attributes through */
 	int nowatch;  /* no inotify: short cache timeouts instead */
+	/* -o passthrough: the kernel reads and writes every regular host
+	 * file itself, OPEN answered; -o passthrough=create: only files it
+	 * creates (passthrough.h). */
+	int passthrough_reads;
+	int passthrough_create;
 	/* allow_other or allow_root: other users reach the mount, so the
 	 * kernel must check their permissions (default_permissions). */
 	bool shared;

@@ -114,6 +114,10 @@ bool own_write_before(struct own_changes *own, struct own_write_state *w,
 		      const struct stat *before, bool last_try);
 void own_write_after(struct own_changes *own, struct own_write_state *w,
 		     const struct stat *after);
+/* A change of ours that did not go through own_write_before/after (the
+ * kernel's own passthrough writes) left the file at `now`. */
+void own_write_known(struct own_changes *own, struct own_write_state *w,
+		     const struct stat *now);
 /* The kernel's view of the file is wrong after a write of ours (an append
  * that landed past a host append the kernel has not seen): the next
  * IN_MODIFY counts as foreign, so that the view is dropped. Call before

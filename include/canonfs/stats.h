@@ -46,6 +46,8 @@ enum stats_counter {
 	STAT_HOST_EVENTS,   /* inotify events read */
 	STAT_INVAL_ENTRY,   /* names the kernel was told to forget */
 	STAT_INVAL_INODE,   /* inodes whose attributes and pages were dropped */
+	STAT_EXPIRE_NAMES,  /* times every name was to be looked up again: a
+			       name of a file with others went */
 	STAT_PRUNE_RUNS,    /* times the table was full and names were pruned */
 	STAT_PRUNE_ENTRY,   /* names the kernel was asked to forget to prune */
 	STAT_READ_OUTRAN,   /* reads failed: the host file shrank under them */
@@ -53,6 +55,8 @@ enum stats_counter {
 	STAT_ZERO_FILL_DROPPED, /* pages dropped: the host file grew past a
 				   short read's zeros */
 	STAT_OVERFLOWS, /* inotify queue overflows: everything forgotten */
+	STAT_PASSTHROUGH_OPEN, /* opens and creates the kernel serves itself */
+	STAT_PASSTHROUGH_OWN,  /* host events that were passthrough writes */
 	STAT_COUNT
 };
 
