@@ -650,6 +650,16 @@ bool inode_timed_name_gone(struct inode_table *table,
 	return others;
 }
 
+struct inode *inode_find(struct inode_table *table, const struct inode_key *key)
+{
+	struct inode *inode;
+
+	pthread_mutex_lock(&table->lock);
+	inode = inode_find_locked(table, key);
+	pthread_mutex_unlock(&table->lock);
+	return inode;
+}
+
 bool inode_file_watched(struct inode_table *table, const struct inode_key *key)
 {
 	struct inode *inode;

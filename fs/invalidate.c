@@ -251,6 +251,13 @@ static void collect(struct inode *dir, void *arg)
 		if (stated && note_access_change(batch, dir, &st) &&
 		    !S_ISDIR(st.st_mode))
 			changed = INVAL_INODE;
+		/* Its last name is gone: nothing shown of it changes now,
+		 * and an invalidation sent late could reach the next file
+		 * given its node id (the freed inode's address), and drop
+		 * the attributes of a lookup of it under way. */
+		else if (stated && changed == INVAL_ATTR &&
+			 S_ISREG(st.st_mode) && st.st_nlink == 0)
+			return;
 		/* Its link count, changed through the mount (ops_entry.c):
 		 * the kernel knows. */
 		else if (stated && changed == INVAL_ATTR &&

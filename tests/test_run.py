@@ -86,6 +86,17 @@ def wait_for(predicate, timeout=15):
     return False
 
 
+def sleeping(pidfile):
+    """Whether the command that wrote its pid to pidfile and then exec'd
+    sleep is sleeping: the file exists before the pid is in it, and a
+    signal sent before the exec reaches the shell instead."""
+    try:
+        with open("/proc/%d/comm" % int(pidfile.read_text())) as f:
+            return f.read().strip() == "sleep"
+    except (OSError, ValueError):
+        return False
+
+
 def test_runs_inside_the_mount_and_returns_the_status(tree, mnt, where):
     script = "pwd; stat -c '%Y %a' f.txt; cat f.txt; exit 7"
     status, out, err = finish(start_run(mnt, tree, "sh", "-c", script,
@@ -330,7 +341,8 @@ def test_terminal_signals_to_the_group_leave_the_mount_to_run(tree, mnt,
                             stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        assert wait_for(pidfile.exists), "the command never started"
+        assert wait_for(lambda: sleeping(pidfile)), \
+            "the command never started"
         os.killpg(proc.pid, signal.SIGQUIT)
         status, _, err = finish(proc)
         assert status == 128 + signal.SIGQUIT, err

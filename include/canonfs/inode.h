@@ -406,6 +406,12 @@ void inode_note_timed_name(struct inode *inode, uint64_t name_id);
 bool inode_timed_name_gone(struct inode_table *table,
 			   const struct inode_key *key, uint64_t name_id);
 
+/* The inode of host object `key`, or NULL. Only where the kernel holds it
+ * for the request under way (the object of a name it has looked up), so
+ * that no FORGET frees it meanwhile. */
+struct inode *inode_find(struct inode_table *table,
+			 const struct inode_key *key);
+
 /* Whether the host object `key` is in the table with a watch of its own
  * (a file with several links), which reports its link count changes. */
 bool inode_file_watched(struct inode_table *table, const struct inode_key *key);
