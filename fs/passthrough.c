@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef OVERLAYFS_SUPER_MAGIC
@@ -225,6 +226,7 @@ void passthrough_init(struct canonfs_fs *fs, struct fuse_conn_info *conn)
 	 * canonfs never asks for that (op_init). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	armed.kind = ARMED_INIT;
+	__atomic_store_n(&pt->init_asked, true, __ATOMIC_RELEASE);
 }
 
 bool passthrough_wants_open(const struct canonfs_fs *fs)
@@ -301,8 +303,22 @@ void passthrough_forget(int dev_fd, struct inode *inode)
 	inode->backing = 0;
 }
 
+/* How long the stats wait for the INIT reply's outcome. */
+#define DECIDE_WAIT_MS 2000
+
 const char *passthrough_describe(const struct canonfs_fs *fs)
 {
+	const struct timespec ms = {0, 1000000};
+
+	/* Asked for and not yet decided: the hook is between the INIT
+	 * reply and its check (a request may come first, on a loaded
+	 * machine): the answer is due in a moment. */
+	for (int i = 0;
+	     i < DECIDE_WAIT_MS &&
+	     __atomic_load_n(&fs->passthrough.init_asked, __ATOMIC_ACQUIRE) &&
+	     load_state(&fs->passthrough) == PASSTHROUGH_BEFORE_INIT;
+	     i++)
+		nanosleep(&ms, NULL);
 	switch ((enum passthrough_state)load_state(&fs->passthrough)) {
 	case PASSTHROUGH_ON:
 		return fs->passthrough.reads ? "create+read" : "create";

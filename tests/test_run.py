@@ -86,6 +86,14 @@ def wait_for(predicate, timeout=15):
     return False
 
 
+def terminal_signal_defaults():
+    """preexec_fn: SIGINT and SIGQUIT as a terminal's job has them. A suite
+    started in the background by a shell without job control inherits them
+    ignored, and so would the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def sleeping(pidfile):
     """Whether the command that wrote its pid to pidfile and then exec'd
     sleep is sleeping: the file exists before the pid is in it, and a
@@ -339,7 +347,8 @@ def test_terminal_signals_to_the_group_leave_the_mount_to_run(tree, mnt,
             "-c", "echo $$ > %s; exec sleep 30" % pidfile]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=terminal_signal_defaults)
     try:
         assert wait_for(lambda: sleeping(pidfile)), \
             "the command never started"

@@ -56,6 +56,10 @@ struct passthrough {
 	bool kernel_offers;
 	uint32_t stack_depth; /* max_stack_depth asked for; const */
 	int state;	      /* enum passthrough_state; atomic */
+	/* The INIT reply asks for it: the state is decided right after the
+	 * kernel has taken that reply, which other requests may follow
+	 * first. Atomic. */
+	bool init_asked;
 };
 
 /* Set up from the options, before the session exists. */
