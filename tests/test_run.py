@@ -38,6 +38,14 @@ def where(request):
     return request.param
 
 
+def terminal_signal_defaults():
+    """preexec_fn: SIGINT and SIGQUIT as a terminal's job has them. A suite
+    started in the background by a shell without job control inherits them
+    ignored, and so would the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def start_run(mnt, src, *command, cwd=None, options=(), where="host"):
     args = [str(CANONFS), "run", "-m", str(mnt)]
     if where == "container":  # unshare execs: signals reach canonfs run
@@ -47,7 +55,8 @@ def start_run(mnt, src, *command, cwd=None, options=(), where="host"):
     args += [str(src), "--"] + list(command)
     return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL,
+                            preexec_fn=terminal_signal_defaults)
 
 
 finish = finish_run
@@ -84,14 +93,6 @@ def wait_for(predicate, timeout=15):
             return True
         time.sleep(0.05)
     return False
-
-
-def terminal_signal_defaults():
-    """preexec_fn: SIGINT and SIGQUIT as a terminal's job has them. A suite
-    started in the background by a shell without job control inherits them
-    ignored, and so would the command."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def sleeping(pidfile):
