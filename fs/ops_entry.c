@@ -185,8 +185,8 @@ static void expect_link_count_change(struct canonfs_fs *fs,
 				     const struct stat *st)
 {
 	if (inode_file_watched(&fs->inodes, key))
-		own_record_attr(&fs->own, key->dev, key->ino,
-				canon_mode(st->st_mode), st->st_size, NULL);
+		own_record_link_count(&fs->own, key->dev, key->ino,
+				      canon_mode(st->st_mode), st);
 }
 
 /*

@@ -25,7 +25,7 @@ void own_destroy(struct own_changes *own)
 
 static void record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		   const char *name, uint32_t kind, uint32_t mode, int64_t size,
-		   const struct stat *times)
+		   const struct stat *times, bool any_ctime)
 {
 	struct own_change *slot;
 	char *copy = strdup(name);
@@ -42,6 +42,7 @@ static void record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 	slot->mode = mode;
 	slot->size = size;
 	slot->with_times = times != NULL;
+	slot->any_ctime = any_ctime;
 	if (times) {
 		slot->atime = times->st_atim;
 		slot->mtime = times->st_mtim;
@@ -61,13 +62,20 @@ static int64_t age_ns(const struct timespec *then, const struct timespec *now)
 void own_record(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
 		const char *name, uint32_t kind)
 {
-	record(own, dir_dev, dir_ino, name, kind, 0, 0, NULL);
+	record(own, dir_dev, dir_ino, name, kind, 0, 0, NULL, false);
 }
 
 void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
 		     uint32_t mode, int64_t size, const struct stat *times)
 {
-	record(own, dev, ino, "", IN_ATTRIB, mode, size, times);
+	record(own, dev, ino, "", IN_ATTRIB, mode, size, times, false);
+}
+
+void own_record_link_count(struct own_changes *own, uint64_t dev, uint64_t ino,
+			   uint32_t mode, const struct stat *before)
+{
+	record(own, dev, ino, "", IN_ATTRIB, mode, before->st_size, before,
+	       true);
 }
 
 static bool same_time(const struct timespec *a, const struct timespec *b)
@@ -78,9 +86,10 @@ static bool same_time(const struct timespec *a, const struct timespec *b)
 /* Whether record c's times, if it has any, are still st's. */
 static bool times_hold(const struct own_change *c, const struct stat *st)
 {
-	return !c->with_times || (st && same_time(&c->atime, &st->st_atim) &&
-				  same_time(&c->mtime, &st->st_mtim) &&
-				  same_time(&c->ctime, &st->st_ctim));
+	return !c->with_times ||
+	       (st && same_time(&c->atime, &st->st_atim) &&
+		same_time(&c->mtime, &st->st_mtim) &&
+		(c->any_ctime || same_time(&c->ctime, &st->st_ctim)));
 }
 
 /* Find, free and report the first matching record; with check_age, an

@@ -31,6 +31,7 @@ struct own_change {
 	uint32_t mode;	 /* IN_ATTRIB: the canonical mode and size the kernel */
 	int64_t size;	 /* was given after the change */
 	bool with_times; /* IN_ATTRIB: the host times below count too */
+	bool any_ctime;	 /* with_times: but not the ctime */
 	struct timespec atime, mtime, ctime;
 	struct timespec when;
 	char *name; /* owned ("" for IN_ATTRIB); NULL for a free slot */
@@ -73,6 +74,13 @@ bool own_consume(struct own_changes *own, uint64_t dir_dev, uint64_t dir_ino,
  */
 void own_record_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
 		     uint32_t mode, int64_t size, const struct stat *times);
+/* A link count change of ours (link, unlink, rename over a name): before
+ * is the file's stat before it. The event is skipped only while the
+ * file's mode, size, atime and mtime are still those: the change moves
+ * the ctime alone, and a host chmod, touch or write that inotify merged
+ * into the same event changes one of them. */
+void own_record_link_count(struct own_changes *own, uint64_t dev, uint64_t ino,
+			   uint32_t mode, const struct stat *before);
 bool own_consume_attr(struct own_changes *own, uint64_t dev, uint64_t ino,
 		      uint32_t mode, int64_t size, const struct stat *st);
 

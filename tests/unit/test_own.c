@@ -158,6 +158,31 @@ int main(void)
 		CHECK(own_consume_attr(&own, 1, 8, 0100644, 5, &later));
 	}
 
+	/* A link or unlink of ours moves only the ctime: its event is ours.
+	 * A host touch or write merged into the same IN_ATTRIB (inotify
+	 * merges identical events not yet read) moves the mtime or atime:
+	 * not ours, or make would miss the edit. */
+	{
+		struct stat before = {0}, linked, touched;
+
+		before.st_size = 5;
+		before.st_atim.tv_sec = 1000;
+		before.st_mtim.tv_sec = 2000;
+		before.st_ctim.tv_sec = 3000;
+		linked = before;
+		linked.st_ctim.tv_sec = 3001;
+		own_record_link_count(&own, 1, 9, 0100644, &before);
+		CHECK(own_consume_attr(&own, 1, 9, 0100644, 5, &linked));
+		touched = linked;
+		touched.st_mtim.tv_sec = 2001;
+		own_record_link_count(&own, 1, 9, 0100644, &before);
+		CHECK(!own_consume_attr(&own, 1, 9, 0100644, 5, &touched));
+		touched = linked;
+		touched.st_atim.tv_sec = 1001;
+		own_record_link_count(&own, 1, 9, 0100644, &before);
+		CHECK(!own_consume_attr(&own, 1, 9, 0100644, 5, &touched));
+	}
+
 	own_destroy(&own);
 	return check_summary("own");
 }
