@@ -151,8 +151,12 @@ bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
 	freed = table->n_freed;
 	runs = table->prune_runs_done;
 	/* Two runs that ended without freeing anything cannot help: what
-	 * is cached is in directories busy like this one. */
-	while (table->n_freed == freed && table->prune_runs_done < runs + 2) {
+	 * is cached is in directories busy like this one. Unless past the
+	 * hard mark: there every file name went out with an entry timeout
+	 * of 0, and its FORGET comes, with no run, once its user lets go
+	 * (late on a loaded machine, and it is all there is to wait for). */
+	while (table->n_freed == freed && (table->n_host >= table->prune_hard ||
+					   table->prune_runs_done < runs + 2)) {
 		struct timespec now, slice;
 
 		prune_request_locked(table);
@@ -169,12 +173,21 @@ bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
 	return room;
 }
 
-bool prune_release_spare(struct inode_table *table)
+/* Spares only a request in the directory being pruned may take: it holds
+ * the directory's lock the pruner is waiting for, and nothing frees room
+ * until it finishes. Requests elsewhere wait instead. */
+#define SPARES_FOR_THE_PRUNED_DIR (INODE_SPARE_FDS / 2)
+
+bool prune_release_spare(struct inode_table *table, struct inode *dir)
 {
-	int fd = -1;
+	int fd = -1, left = 0;
 
 	pthread_mutex_lock(&table->lock);
-	for (int i = 0; i < INODE_SPARE_FDS && fd < 0; i++) {
+	for (int i = 0; i < INODE_SPARE_FDS; i++)
+		left += table->spare_fds[i] >= 0;
+	for (int i = 0; i < INODE_SPARE_FDS && fd < 0 &&
+			(dir->pruning || left > SPARES_FOR_THE_PRUNED_DIR);
+	     i++) {
 		fd = table->spare_fds[i];
 		table->spare_fds[i] = -1;
 	}
@@ -462,22 +475,56 @@ void prune_run(struct inode_table *table, struct stats *stats,
 }
 
 /* How long a request out of descriptors waits for the pruner to make room
- * before it takes a spare one, and how often it tries again (others may
+ * before it takes a spare one, how long it waits for any inode to be freed
+ * once the spares are gone too, and how often it tries again (others may
  * take what was freed first). */
 #define ROOM_WAIT_MS 2000
+#define LAST_WAIT_MS 5000
 #define ROOM_ROUNDS 64
+
+/* Wait up to timeout_ms for an inode to be freed, however: true if one
+ * was. The last resort before EMFILE, when waiting for the pruner did not
+ * help and no spare is left to this request: the pruner goes on elsewhere
+ * (it passes over dir meanwhile), and FORGETs come as the kernel lets go
+ * of names. Not in a directory being pruned: the pruner may be waiting
+ * for the lock this request holds. */
+static bool wait_for_any_forget(struct inode_table *table, struct inode *dir,
+				int timeout_ms)
+{
+	struct timespec deadline;
+	uint64_t freed;
+	bool room;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	add_ms(&deadline, timeout_ms);
+	pthread_mutex_lock(&table->lock);
+	dir->waiting++;
+	freed = table->n_freed;
+	while (table->n_freed == freed && !dir->pruning) {
+		prune_request_locked(table);
+		if (pthread_cond_timedwait(&table->room, &table->lock,
+					   &deadline) == ETIMEDOUT)
+			break;
+	}
+	room = table->n_freed != freed;
+	dir->waiting--;
+	pthread_mutex_unlock(&table->lock);
+	return room;
+}
 
 /*
  * After an open in dir failed with err, in retry `round`: whether to try
  * again, once the kernel has forgotten old names (the pruner asks it to)
- * or, when waiting cannot help, a spare descriptor was released.
+ * or, when waiting cannot help, a spare descriptor was released, or, with
+ * none left to this request, once anything was freed after all.
  */
 bool prune_room_made(struct inode_table *table, struct inode *dir, int err,
 		     int round)
 {
 	return (err == EMFILE || err == ENFILE) && round < ROOM_ROUNDS &&
 	       (prune_wait_for_room(table, dir, ROOM_WAIT_MS) ||
-		prune_release_spare(table));
+		prune_release_spare(table, dir) ||
+		wait_for_any_forget(table, dir, LAST_WAIT_MS));
 }
 
 /* openat() in dir, making room when out of descriptors. Returns the

@@ -100,7 +100,9 @@ void prune_end(struct inode_table *table, struct inode *dir);
  * Out of descriptors while working in directory dir: ask for pruning and
  * wait until an inode is freed (true), or until waiting cannot help
  * (false): timeout_ms passed, or two pruner runs ended without freeing
- * anything. The caller may then take a spare descriptor.
+ * anything while the table is below prune_hard (past it, names go out
+ * with no entry timeout, and their FORGETs are due with no run). The
+ * caller may then take a spare descriptor.
  *
  * Telling the kernel to forget a name takes its directory's lock, which
  * the kernel holds while this request is at work: so the pruner passes
@@ -112,8 +114,10 @@ bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
 			 int timeout_ms);
 
 /* Close one of the table's spare descriptors, so that the caller's next
- * open finds room; false when none is left. The pruner refills them. */
-bool prune_release_spare(struct inode_table *table);
+ * open (in directory dir) finds room; false when none is left to it. The
+ * last few are kept for requests in the directory being pruned, which
+ * hold the lock the pruner waits for. The pruner refills them. */
+bool prune_release_spare(struct inode_table *table, struct inode *dir);
 
 /* Close the descriptor kept for the pruner's own listing of a directory
  * (its only need), when it finds none free; false when none is left. */
