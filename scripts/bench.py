@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -237,6 +238,25 @@ class Variant:
             self.holder.kill()
             self.holder.wait()
             raise BenchError("unshare did not create a mount namespace")
+        self.drop_copied_fuse_mounts()
+
+    def drop_copied_fuse_mounts(self):
+        """Lazily unmount, in here only, the FUSE mounts the namespace
+        copied from the host's: a copy keeps its file system alive, so the
+        daemon of a mount its user unmounts meanwhile would not exit until
+        the bench ends."""
+        with open(f"/proc/{self.holder.pid}/mounts") as f:
+            points = [line.split()[1] for line in f
+                      if line.split()[2] in ("fuse", "fuseblk") or
+                      line.split()[2].startswith("fuse.")]
+        for point in reversed(points):  # the innermost first
+            # The kernel writes a blank in a mount point as \040.
+            path = re.sub(r"\\([0-7]{3})",
+                          lambda m: chr(int(m.group(1), 8)), point)
+            try:
+                self.run(["umount", "-l", path])
+            except BenchError as e:  # only a daemon's exit waits
+                log(f"{self.name}: left a copied mount: {e}")
 
     def setup(self):
         if self.name != "canonfs":
