@@ -8,12 +8,15 @@
  * The cache is kept across mounts in a file of this machine (default
  * $XDG_CACHE_HOME/canonfs/digests, else ~/.cache/canonfs/digests):
  *
- *   "canonfs-digests 2\n", then fixed 112-byte records in host byte order:
+ *   "canonfs-digests 3\n", then fixed 112-byte records in host byte order:
  *   dev, ino, size, mtime s, mtime ns, ctime s, ctime ns (7 x 64 bits),
- *   the SHA-256, the blob id (20 bytes), and a 32-bit FNV-1a check of the
- *   preceding 108 bytes.
+ *   the SHA-256, the blob id (20 bytes), and a 32-bit check of the
+ *   preceding 108 bytes (a multiply-rotate hash of 13 64-bit words and
+ *   one 32-bit one, folded: see record_check in fs/digests.c).
  *
- * A file of version 1 (SHA-256 only) is started anew.
+ * Format 2 had the same records with a byte-wise FNV-1a check, eight
+ * times slower to verify: such a file is read and rewritten in format 3
+ * at its first load. A file of format 1 (SHA-256 only) is started anew.
  *
  * Records are appended (the last one of a file wins) and the file is
  * rewritten without duplicates when they outnumber the live entries.
@@ -30,7 +33,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#define DIGESTS_MAGIC "canonfs-digests 2\n"
+#define DIGESTS_MAGIC "canonfs-digests 3\n"
+#define DIGESTS_MAGIC_V2 "canonfs-digests 2\n"
 #define DIGESTS_MAGIC_V1 "canonfs-digests 1\n"
 #define DIGESTS_RACY_SECONDS 2
 

@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -25,9 +26,26 @@ static off_t file_size(const char *path)
 	return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
-/* A record as the file format says (digests.h), for a forged entry. */
-static void forge_record(const struct stat *st, unsigned char sha_byte,
-			 unsigned char rec[112])
+/* The check of a record of format 3, as digests.h says. */
+static uint32_t check_v3(const unsigned char *rec)
+{
+	uint64_t h = 0xcbf29ce484222325ull, w;
+	uint32_t tail;
+
+	for (int i = 0; i < 104; i += 8) {
+		memcpy(&w, rec + i, 8);
+		w ^= h;
+		h = (w << 29 | w >> 35) * 0x9e3779b97f4a7c15ull;
+	}
+	memcpy(&tail, rec + 104, 4);
+	h = (h ^ tail) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h ^ h >> 32);
+}
+
+/* A record as the file format says (digests.h), for a forged entry; of
+ * format 2 (FNV-1a check) when old. */
+static void forge_record_of(const struct stat *st, unsigned char sha_byte,
+			    bool old, unsigned char rec[112])
 {
 	int64_t fields[7] = {(int64_t)st->st_dev, (int64_t)st->st_ino,
 			     st->st_size,	  st->st_mtim.tv_sec,
@@ -38,9 +56,160 @@ static void forge_record(const struct stat *st, unsigned char sha_byte,
 	memcpy(rec, fields, 56);
 	memset(rec + 56, sha_byte, 32);
 	memset(rec + 88, sha_byte, 20); /* the blob id */
-	for (int i = 0; i < 108; i++)
-		h = (h ^ rec[i]) * 16777619u;
+	if (old)
+		for (int i = 0; i < 108; i++)
+			h = (h ^ rec[i]) * 16777619u;
+	else
+		h = check_v3(rec);
 	memcpy(rec + 108, &h, 4);
+}
+
+static void forge_record(const struct stat *st, unsigned char sha_byte,
+			 unsigned char rec[112])
+{
+	forge_record_of(st, sha_byte, false, rec);
+}
+
+/* A version of a file that does not exist: only the cache can answer
+ * for it (a miss would hash whatever fd is). */
+static struct stat fake_version(uint64_t ino, off_t size)
+{
+	struct stat st = {.st_dev = 7, .st_ino = ino, .st_size = size};
+
+	st.st_mtim.tv_sec = st.st_ctim.tv_sec = 1000000000;
+	return st;
+}
+
+/* count records of fake versions: inodes from first_ino, the given size,
+ * the sums' bytes from byte0 up; of format 2 when old. */
+static void write_fakes(FILE *f, uint64_t first_ino, int count, off_t size,
+			int byte0, bool old)
+{
+	unsigned char rec[112];
+
+	for (int i = 0; i < count; i++) {
+		struct stat st = fake_version(first_ino + (uint64_t)i, size);
+
+		forge_record_of(&st, (unsigned char)(byte0 + i), old, rec);
+		fwrite(rec, 1, sizeof(rec), f);
+	}
+}
+
+/* Tens of thousands of entries, across the loader's chunks, with a torn
+ * append in the middle and later records replacing earlier ones: each
+ * version is found, and only the last record of a file counts. */
+static void many_entries(int fd)
+{
+	enum { N = 30000, TORN_AT = 9361 };
+	char path[256], err[512];
+	unsigned char got[32];
+	unsigned long hashed, cached;
+	struct digest_cache *cache;
+	struct stat st;
+	bool all_found = true;
+	FILE *f;
+
+	path_in(path, "many");
+	f = fopen(path, "w");
+	fputs(DIGESTS_MAGIC, f);
+	write_fakes(f, 1000, TORN_AT, 1, 0, false);
+	fwrite("torn", 1, 4, f); /* about the end of the loader's first MiB */
+	write_fakes(f, 1000 + TORN_AT, N - TORN_AT, 1, TORN_AT, false);
+	/* A new version of the first 100 (size 2), with new sums. */
+	write_fakes(f, 1000, 100, 2, 1, false);
+	fclose(f);
+
+	cache = digests_open(path, err, sizeof(err));
+	CHECK(cache != NULL);
+	if (!cache)
+		return;
+	for (int i = 0; i < N; i++) {
+		off_t size = i < 100 ? 2 : 1;
+		unsigned char byte = (unsigned char)(i < 100 ? i + 1 : i);
+
+		st = fake_version(1000 + (uint64_t)i, size);
+		if (digests_get(cache, fd, &st, got) != 0 || got[0] != byte ||
+		    got[31] != byte)
+			all_found = false;
+	}
+	CHECK(all_found);
+	digests_counts(cache, &hashed, &cached);
+	CHECK(hashed == 0 && cached == N);
+	/* The replaced version is gone: asking for it reads the file. */
+	st = fake_version(1000, 1);
+	CHECK(digests_get(cache, fd, &st, got) == 0);
+	digests_counts(cache, &hashed, &cached);
+	CHECK(hashed == 1);
+	digests_close(cache);
+	unlink(path);
+}
+
+/* A file of mostly superseded records is rewritten with one per entry
+ * at its next load, and still answers. */
+static void compaction(int fd)
+{
+	enum { FILES = 100, ROUNDS = 60, LAST = ROUNDS - 1 + FILES - 1 };
+	struct stat st = fake_version(50 + FILES - 1, ROUNDS);
+	char path[256], err[512];
+	unsigned char got[32];
+	struct digest_cache *cache;
+	FILE *f;
+
+	path_in(path, "superseded");
+	f = fopen(path, "w");
+	fputs(DIGESTS_MAGIC, f);
+	for (int r = 0; r < ROUNDS; r++)
+		write_fakes(f, 50, FILES, r + 1, r, false);
+	fclose(f);
+	for (int round = 0; round < 2; round++) {
+		cache = digests_open(path, err, sizeof(err));
+		CHECK(cache && digests_get(cache, fd, &st, got) == 0 &&
+		      got[0] == (unsigned char)LAST);
+		digests_close(cache);
+		CHECK(file_size(path) ==
+		      (off_t)strlen(DIGESTS_MAGIC) + FILES * 112);
+	}
+	unlink(path);
+}
+
+/* A file of format 2 answers at its first load, and is then rewritten
+ * in format 3, with the same entries. */
+static void format_2_is_carried_over(int fd)
+{
+	char path[256], err[512], head[32] = "";
+	unsigned char got[32];
+	unsigned long hashed, cached;
+	struct digest_cache *cache;
+	struct stat st;
+	FILE *f;
+
+	path_in(path, "format-2");
+	f = fopen(path, "w");
+	fputs(DIGESTS_MAGIC_V2, f);
+	write_fakes(f, 500, 10, 1, 0x40, true);
+	fclose(f);
+	for (int round = 0; round < 2; round++) {
+		cache = digests_open(path, err, sizeof(err));
+		CHECK(cache != NULL);
+		if (!cache)
+			return;
+		for (int i = 0; i < 10; i++) {
+			st = fake_version(500 + (uint64_t)i, 1);
+			CHECK(digests_get(cache, fd, &st, got) == 0 &&
+			      got[0] == 0x40 + i);
+		}
+		digests_counts(cache, &hashed, &cached);
+		CHECK(hashed == 0 && cached == 10);
+		digests_close(cache);
+		f = fopen(path, "r");
+		CHECK(fread(head, 1, strlen(DIGESTS_MAGIC), f) ==
+		      strlen(DIGESTS_MAGIC));
+		fclose(f);
+		CHECK(memcmp(head, DIGESTS_MAGIC, strlen(DIGESTS_MAGIC)) == 0);
+		CHECK(file_size(path) ==
+		      (off_t)strlen(DIGESTS_MAGIC) + 10 * 112);
+	}
+	unlink(path);
 }
 
 int main(void)
@@ -158,6 +327,10 @@ int main(void)
 	CHECK(digests_open(other, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "not a canonfs digest cache") != NULL);
 	CHECK(file_size(other) == 9);
+
+	many_entries(fd);
+	compaction(fd);
+	format_2_is_carried_over(fd);
 
 	close(fd);
 	unlink(file);
