@@ -1087,6 +1087,41 @@ class Bench:
         log(f"[bigread] cat of a {size} file, cold then cached")
         self.measure([("big-cold", f"cat {size} file, cold (drop_caches)"),
                       ("big-cached", f"cat {size} file, cached (2nd read)")], step)
+        self.w_bigread_passthrough(path, size)
+
+    def w_bigread_passthrough(self, path, size):
+        """The same reads with canonfs -o passthrough (the kernel reads the
+        host file itself), alternating with native in each round."""
+        native, canonfs = self.variant("native"), self.variant("canonfs")
+        keys = {"cold": "big-pt-cold", "cached": "big-pt-cached"}
+        self.row(keys["cold"], f"cat {size} file, cold, canonfs -o passthrough")
+        self.row(keys["cached"], f"cat {size} file, cached, canonfs -o passthrough")
+        log(f"[bigread] the same with canonfs -o passthrough")
+        paths = set()
+        try:
+            canonfs.extra_opts = ["passthrough"]
+            canonfs.remount()
+            for r in range(RUNS):
+                order = (native, canonfs) if r % 2 == 0 else (canonfs, native)
+                for v in order:
+                    drop_caches()
+                    cold = v.timed(["cat", path])
+                    cached = v.timed(["cat", path])
+                    self.results[keys["cold"]][v.name].append(cold)
+                    self.results[keys["cached"]][v.name].append(cached)
+                    log(f"  run {r + 1}/{RUNS} {v.name:8s} cold {cold:.3f} s  "
+                        f"cached {cached:.3f} s")
+                paths.add(self.canonfs_stats(canonfs).get("passthrough", "?"))
+        except BenchError as e:
+            for k in keys.values():
+                self.failed[k]["canonfs"] = str(e).splitlines()[0]
+            self.problem(f"[bigread passthrough] {e}")
+        finally:
+            canonfs.extra_opts = []
+            canonfs.remount()
+        self.notes.append(f"cat {size} file with canonfs -o passthrough: "
+                          f"the path in use (MNT/.canonfs/stats): "
+                          f"{', '.join(sorted(paths))}")
 
     def w_memory(self):
         """Daemon memory on a tree far larger than a build's: one walk of
@@ -1132,11 +1167,16 @@ class Bench:
             self.notes.append(note)
 
     def w_writes(self):
+        requests = []  # canonfs: {opcode: requests} of each create run
+
         def step(v, r):
             name = f"writes-{v.name}-{r}"
             subprocess.run(["sync"], check=True)
+            before = self.canonfs_stats(v) if v.name == "canonfs" else None
             t_write = v.timed(["/usr/bin/python3", "-S", "-c", WRITER,
                                f"{P}/{name}", str(NSMALL), "4096"], P)
+            if before is not None:
+                requests.append(self.requests_since(v, before))
             host = f"{self.tree}/{name}"
             got = [e for e in os.scandir(host) if e.stat().st_size == 4096]
             if len(got) != NSMALL:
@@ -1150,6 +1190,13 @@ class Bench:
         log(f"[writes] create+write+close {NSMALL} × 4 KiB files, then rm -rf")
         self.measure([("writes", f"create {NSMALL} × 4 KiB files"),
                       ("rm", f"rm -rf those {NSMALL} files")], step)
+        if requests:
+            per_file = {op: statistics.median(r[op] for r in requests) / NSMALL
+                        for op in requests[0]}
+            self.notes.append(
+                f"create {NSMALL} × 4 KiB files: canonfs round trips per file "
+                "(medians): " + ", ".join(f"{op} {n:.2f}" for op, n in
+                                          per_file.items() if n >= 0.005))
 
     # -- report -------------------------------------------------------------
     def w_trace(self, pkgs):
