@@ -212,6 +212,40 @@ static void format_2_is_carried_over(int fd)
 	unlink(path);
 }
 
+/* An empty file's sums are those of no bytes, given without reading it
+ * or keeping an entry. */
+static void empty_file(const char *cache_path)
+{
+	char path[256], err[512];
+	unsigned char want[32];
+	unsigned char blob[20];
+	unsigned long hashed, cached;
+	struct digests_pair sums;
+	struct digest_cache *cache;
+	off_t size_before = file_size(cache_path);
+	struct stat st;
+	int fd;
+
+	path_in(path, "empty");
+	close(open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && manifest_hash_fd(fd, want) == 0);
+	close(fd);
+	gitindex_blob_id("", 0, blob);
+	fd = open(path, O_PATH);
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+	cache = digests_open(cache_path, err, sizeof(err));
+	CHECK(cache && digests_get_pair(cache, fd, &st, &sums) == 0);
+	CHECK(memcmp(sums.sha256, want, 32) == 0);
+	CHECK(memcmp(sums.blob_id, blob, 20) == 0);
+	digests_counts(cache, &hashed, &cached);
+	CHECK(hashed == 0);
+	digests_close(cache);
+	CHECK(file_size(cache_path) == size_before);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	char file[256], cache_path[256], other[256], err[512];
@@ -328,6 +362,7 @@ int main(void)
 	CHECK(strstr(err, "not a canonfs digest cache") != NULL);
 	CHECK(file_size(other) == 9);
 
+	empty_file(cache_path);
 	many_entries(fd);
 	compaction(fd);
 	format_2_is_carried_over(fd);
