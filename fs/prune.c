@@ -133,9 +133,35 @@ static bool reached(const struct timespec *now, const struct timespec *when)
 	       (now->tv_sec == when->tv_sec && now->tv_nsec >= when->tv_nsec);
 }
 
-bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
-			 int timeout_ms)
+/* What ends a wait for room early, besides an inode freed or the time. */
+enum room_wait {
+	/* Two pruner runs that freed nothing, below the hard mark. */
+	FOR_THE_PRUNER,
+	/* The pruner starting on the waiter's directory. */
+	FOR_ANY_FORGET,
+};
+
+static bool waiting_is_vain(const struct inode_table *table,
+			    const struct inode *dir, enum room_wait how,
+			    uint64_t runs)
 {
+	if (how == FOR_ANY_FORGET)
+		return dir->pruning;
+	/* Two runs that ended without freeing anything cannot help: what
+	 * is cached is in directories busy like this one. Unless past the
+	 * hard mark: there every file name went out with an entry timeout
+	 * of 0, and its FORGET comes, with no run, once its user lets go
+	 * (late on a loaded machine, and it is all there is to wait for). */
+	return table->n_host < table->prune_hard &&
+	       table->prune_runs_done >= runs + 2;
+}
+
+/* Wait up to timeout_ms for an inode to be freed: true if one was. */
+static bool wait_until_freed(struct inode_table *table, struct inode *dir,
+			     int timeout_ms, enum room_wait how)
+{
+	/* The pruner is asked again every slice while it can help. */
+	int slice_ms = how == FOR_THE_PRUNER ? 20 : timeout_ms;
 	struct timespec deadline;
 	uint64_t freed, runs;
 	bool room;
@@ -143,20 +169,20 @@ bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
 	/* The room condition uses the monotonic clock (inode_table_init). */
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	pthread_mutex_lock(&table->lock);
-	/* The pruner may be blocked on this directory's lock, which our
-	 * request holds: only what it already did can free anything. */
-	add_ms(&deadline, dir->pruning ? PRUNING_WAIT_MS : timeout_ms);
-	dir->last_used = ++table->clock;
+	if (how == FOR_THE_PRUNER) {
+		/* The pruner may be blocked on this directory's lock, which
+		 * our request holds: only what it already did can free
+		 * anything. */
+		if (dir->pruning)
+			timeout_ms = PRUNING_WAIT_MS;
+		dir->last_used = ++table->clock;
+	}
+	add_ms(&deadline, timeout_ms);
 	dir->waiting++;
 	freed = table->n_freed;
 	runs = table->prune_runs_done;
-	/* Two runs that ended without freeing anything cannot help: what
-	 * is cached is in directories busy like this one. Unless past the
-	 * hard mark: there every file name went out with an entry timeout
-	 * of 0, and its FORGET comes, with no run, once its user lets go
-	 * (late on a loaded machine, and it is all there is to wait for). */
-	while (table->n_freed == freed && (table->n_host >= table->prune_hard ||
-					   table->prune_runs_done < runs + 2)) {
+	while (table->n_freed == freed &&
+	       !waiting_is_vain(table, dir, how, runs)) {
 		struct timespec now, slice;
 
 		prune_request_locked(table);
@@ -164,13 +190,21 @@ bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
 		if (reached(&now, &deadline))
 			break;
 		slice = now;
-		add_ms(&slice, 20);
-		pthread_cond_timedwait(&table->room, &table->lock, &slice);
+		add_ms(&slice, slice_ms);
+		pthread_cond_timedwait(&table->room, &table->lock,
+				       reached(&slice, &deadline) ? &deadline
+								  : &slice);
 	}
 	room = table->n_freed != freed;
 	dir->waiting--;
 	pthread_mutex_unlock(&table->lock);
 	return room;
+}
+
+bool prune_wait_for_room(struct inode_table *table, struct inode *dir,
+			 int timeout_ms)
+{
+	return wait_until_freed(table, dir, timeout_ms, FOR_THE_PRUNER);
 }
 
 /* Spares only a request in the directory being pruned may take: it holds
@@ -482,36 +516,6 @@ void prune_run(struct inode_table *table, struct stats *stats,
 #define LAST_WAIT_MS 5000
 #define ROOM_ROUNDS 64
 
-/* Wait up to timeout_ms for an inode to be freed, however: true if one
- * was. The last resort before EMFILE, when waiting for the pruner did not
- * help and no spare is left to this request: the pruner goes on elsewhere
- * (it passes over dir meanwhile), and FORGETs come as the kernel lets go
- * of names. Not in a directory being pruned: the pruner may be waiting
- * for the lock this request holds. */
-static bool wait_for_any_forget(struct inode_table *table, struct inode *dir,
-				int timeout_ms)
-{
-	struct timespec deadline;
-	uint64_t freed;
-	bool room;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	add_ms(&deadline, timeout_ms);
-	pthread_mutex_lock(&table->lock);
-	dir->waiting++;
-	freed = table->n_freed;
-	while (table->n_freed == freed && !dir->pruning) {
-		prune_request_locked(table);
-		if (pthread_cond_timedwait(&table->room, &table->lock,
-					   &deadline) == ETIMEDOUT)
-			break;
-	}
-	room = table->n_freed != freed;
-	dir->waiting--;
-	pthread_mutex_unlock(&table->lock);
-	return room;
-}
-
 /*
  * After an open in dir failed with err, in retry `round`: whether to try
  * again, once the kernel has forgotten old names (the pruner asks it to)
@@ -524,7 +528,12 @@ bool prune_room_made(struct inode_table *table, struct inode *dir, int err,
 	return (err == EMFILE || err == ENFILE) && round < ROOM_ROUNDS &&
 	       (prune_wait_for_room(table, dir, ROOM_WAIT_MS) ||
 		prune_release_spare(table, dir) ||
-		wait_for_any_forget(table, dir, LAST_WAIT_MS));
+		/* The last resort before EMFILE, no spare being left to
+		 * this request: the pruner goes on elsewhere (it passes
+		 * over dir meanwhile), and FORGETs come as the kernel lets
+		 * go of names. Not in a directory being pruned: the pruner
+		 * may be waiting for the lock this request holds. */
+		wait_until_freed(table, dir, LAST_WAIT_MS, FOR_ANY_FORGET));
 }
 
 /* openat() in dir, making room when out of descriptors. Returns the
