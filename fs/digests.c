@@ -162,7 +162,9 @@ static void fill_slot(uint64_t *slot, const struct file_version *v, size_t i)
  * The entries and the slots take tens of MB for a machine's cache, and
  * taking the faults of fresh memory 4 KiB at a time cost more than the
  * load itself (150 ms for 36 MB on a 2-core VM): they are mapped, in huge
- * pages where the kernel allows, and populated in one call.
+ * pages where the kernel allows, and a new mapping (the load's, sized to
+ * the file, or new slots, all written at once) populated in one call. A
+ * grown one is not: only its first half is in use.
  */
 static void *map_memory(void *old, size_t old_bytes, size_t bytes)
 {
@@ -174,7 +176,8 @@ static void *map_memory(void *old, size_t old_bytes, size_t bytes)
 		return NULL;
 	/* Advice only: without either, the pages come at first touch. */
 	madvise(p, bytes, MADV_HUGEPAGE);
-	madvise(p, bytes, MADV_POPULATE_WRITE);
+	if (!old)
+		madvise(p, bytes, MADV_POPULATE_WRITE);
 	return p;
 }
 
