@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -278,6 +279,23 @@ def run_canonfs():
                               **kwargs)
 
     return run
+
+
+@pytest.fixture
+def nobody_dirs():
+    """(base, src, mnt) for a test run as the user nobody (65534): base is
+    open to everyone, as pytest's tmp_path, root's alone, is not; src and
+    mnt are empty directories in it, each test setting their modes and
+    owners. Removed afterwards."""
+    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    try:
+        os.chmod(base, 0o777)
+        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
+        os.mkdir(src)
+        os.mkdir(mnt)
+        yield base, src, mnt
+    finally:
+        subprocess.run(["rm", "-rf", base])
 
 
 @pytest.fixture

@@ -343,74 +343,59 @@ def test_no_dev_fuse(src, mnt):
     check_error(result, "/dev/fuse", mnt=mnt)
 
 
-def test_dev_fuse_not_open_to_this_user_says_so(tmp_path):
+def test_dev_fuse_not_open_to_this_user_says_so(nobody_dirs):
     """A /dev/fuse the user may not open (mode 0600, as on this project's
     machines): the line says so, not "load the fuse module"."""
-    import tempfile
-    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
-    try:
-        os.chmod(base, 0o777)
-        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
-        os.mkdir(src, 0o777)
-        os.mkdir(mnt, 0o777)
-        script = ('mount -t tmpfs none /dev && mknod -m 0600 /dev/fuse c 10 229'
-                  ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
-                  ' "$@"')
-        result = subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-             "sh", str(CANONFS), src, mnt],
-            capture_output=True, text=True, timeout=30)
-        check_error(result, "/dev/fuse")
-        assert "Permission denied" in result.stderr
-        assert "modprobe" not in result.stderr, result.stderr
-    finally:
-        subprocess.run(["rm", "-rf", base])
+    _, src, mnt = nobody_dirs
+    script = ('mount -t tmpfs none /dev && mknod -m 0600 /dev/fuse c 10 229'
+              ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
+              ' "$@"')
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+         "sh", str(CANONFS), src, mnt],
+        capture_output=True, text=True, timeout=30)
+    check_error(result, "/dev/fuse")
+    assert "Permission denied" in result.stderr
+    assert "modprobe" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("case", ["allow_other", "mountpoint", "mirror"])
-def test_a_user_refused_is_told_what_to_do(case):
+def test_a_user_refused_is_told_what_to_do(case, nobody_dirs):
     """As an ordinary user, fusermount3 mounts; its refusals get their own
     remedy, not the container hint meant for a missing privilege. A mirror
     the user may not read is refused before (it used to mount, and fail at
     every look inside)."""
-    import tempfile
-    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
-    try:
-        os.chmod(base, 0o777)
-        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
-        for path in (src, mnt):
-            os.mkdir(path)
-            # The mountpoint of the second case is root's: not the user's.
-            os.chmod(path, 0o555 if path == mnt and case == "mountpoint"
-                     else 0o777)
-        os.chown(mnt, 0 if case == "mountpoint" else 65534, -1)
-        private = os.path.join(base, "private")
-        os.mkdir(private, 0o700)
-        conf = os.path.join(base, "fuse.conf")
-        with open(conf, "w") as f:
-            f.write("# no user_allow_other\n")
-        script = ('mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
-                  ' && mknod -m 0666 /dev/null c 1 3'
-                  ' && mount --bind "$0" /etc/fuse.conf'
-                  ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
-                  ' "$@"')
-        options = ["-o", "digests=none,gomodcache=none"]
-        if case == "allow_other":
-            options += ["-o", "allow_other"]
-        if case == "mirror":
-            options += ["-o", "mirror=x:%s" % private]
-        result = subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-             conf, str(CANONFS)] + options + [src, mnt],
-            capture_output=True, text=True, timeout=30)
-        check_error(result, {
-            "allow_other": "add user_allow_other to /etc/fuse.conf",
-            "mountpoint": "mount on a directory you own",
-            "mirror": "Permission denied (give a directory you may read)",
-        }[case], mnt=mnt)
-        assert "container" not in result.stderr, result.stderr
-    finally:
-        subprocess.run(["rm", "-rf", base])
+    base, src, mnt = nobody_dirs
+    for path in (src, mnt):
+        # The mountpoint of the second case is root's: not the user's.
+        os.chmod(path, 0o555 if path == mnt and case == "mountpoint"
+                 else 0o777)
+    os.chown(mnt, 0 if case == "mountpoint" else 65534, -1)
+    private = os.path.join(base, "private")
+    os.mkdir(private, 0o700)
+    conf = os.path.join(base, "fuse.conf")
+    with open(conf, "w") as f:
+        f.write("# no user_allow_other\n")
+    script = ('mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
+              ' && mknod -m 0666 /dev/null c 1 3'
+              ' && mount --bind "$0" /etc/fuse.conf'
+              ' && exec setpriv --reuid=65534 --regid=65534 --clear-groups'
+              ' "$@"')
+    options = ["-o", "digests=none,gomodcache=none"]
+    if case == "allow_other":
+        options += ["-o", "allow_other"]
+    if case == "mirror":
+        options += ["-o", "mirror=x:%s" % private]
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+         conf, str(CANONFS)] + options + [src, mnt],
+        capture_output=True, text=True, timeout=30)
+    check_error(result, {
+        "allow_other": "add user_allow_other to /etc/fuse.conf",
+        "mountpoint": "mount on a directory you own",
+        "mirror": "Permission denied (give a directory you may read)",
+    }[case], mnt=mnt)
+    assert "container" not in result.stderr, result.stderr
 
 
 # In a private mount namespace: /etc/mtab hidden (a tmpfs over /etc holding
@@ -426,33 +411,28 @@ HIDE_MTAB_AS_NOBODY = (
 
 
 @pytest.mark.parametrize("case", ["refused", "mounted"])
-def test_a_missing_etc_mtab_is_named_with_its_remedy(case):
+def test_a_missing_etc_mtab_is_named_with_its_remedy(case, nobody_dirs):
     """fusermount3 cannot unmount a user's mount without /etc/mtab, and
     complains about it before any other refusal: the remedy is the link,
     not the container hint. A mount that works is warned about, since
     fusermount3 -u will fail on it."""
-    import tempfile
-    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
+    base, src, mnt = nobody_dirs
+    for path in (src, mnt):
+        os.chown(path, 65534, 65534)
+    args = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            HIDE_MTAB_AS_NOBODY, base, str(CANONFS),
+            "-o", "digests=none,gomodcache=none"]
+    remedy = "as root, ln -s /proc/self/mounts /etc/mtab"
+    if case == "refused":
+        # No user_allow_other in this machine's /etc/fuse.conf.
+        result = subprocess.run(args + ["-o", "allow_other", src, mnt],
+                                capture_output=True, text=True, timeout=30)
+        check_error(result, "user_allow_other")
+        assert remedy in result.stderr, result.stderr
+        assert "container" not in result.stderr, result.stderr
+        return
     proc = None
     try:
-        os.chmod(base, 0o777)
-        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
-        for path in (src, mnt):
-            os.mkdir(path, 0o777)
-            os.chown(path, 65534, 65534)
-        args = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                HIDE_MTAB_AS_NOBODY, base, str(CANONFS),
-                "-o", "digests=none,gomodcache=none"]
-        remedy = "as root, ln -s /proc/self/mounts /etc/mtab"
-        if case == "refused":
-            # No user_allow_other in this machine's /etc/fuse.conf.
-            result = subprocess.run(args + ["-o", "allow_other", src, mnt],
-                                    capture_output=True, text=True,
-                                    timeout=30)
-            check_error(result, "user_allow_other")
-            assert remedy in result.stderr, result.stderr
-            assert "container" not in result.stderr, result.stderr
-            return
         err_path = os.path.join(base, "stderr")
         with open(err_path, "w") as err:
             proc = subprocess.Popen(args + ["-f", src, mnt], stderr=err,
@@ -478,7 +458,6 @@ def test_a_missing_etc_mtab_is_named_with_its_remedy(case):
             # The mount lives in the namespace, which goes with the daemon.
             proc.terminate()
             proc.wait(timeout=20)
-        subprocess.run(["rm", "-rf", base])
 
 
 def test_mount_not_permitted_says_what_a_container_needs(tmp_path, run_canonfs):
@@ -531,22 +510,14 @@ def test_env_of_a_plain_directory(run_canonfs, tmp_path):
     check_error(run_canonfs("env", tmp_path), names(tmp_path))
 
 
-def test_a_mountpoint_the_user_may_not_read_says_what_to_do():
-    import tempfile
-    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
-    try:
-        os.chmod(base, 0o755)
-        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
-        os.mkdir(src)
-        os.mkdir(mnt)
-        os.chmod(mnt, 0)
-        result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             str(CANONFS), "-o", "digests=none,gomodcache=none", src, mnt],
-            capture_output=True, text=True, timeout=30)
-        check_error(result, "Permission denied (mount on a directory you own")
-    finally:
-        subprocess.run(["rm", "-rf", base])
+def test_a_mountpoint_the_user_may_not_read_says_what_to_do(nobody_dirs):
+    _, src, mnt = nobody_dirs
+    os.chmod(mnt, 0)
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         str(CANONFS), "-o", "digests=none,gomodcache=none", src, mnt],
+        capture_output=True, text=True, timeout=30)
+    check_error(result, "Permission denied (mount on a directory you own")
 
 
 def test_env_of_a_stale_mount_says_how_to_clear_it(run_canonfs, src,

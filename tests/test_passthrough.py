@@ -10,7 +10,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 
 import pytest
 
@@ -239,40 +238,34 @@ def test_reads_opt_in(tmp_path, canonfs):
     assert (m.mnt / ".canonfs" / "stats").read_text().startswith("lookup ")
 
 
-def test_without_cap_sys_admin_it_falls_back(tmp_path):
+def test_without_cap_sys_admin_it_falls_back(nobody_dirs):
     """A daemon without CAP_SYS_ADMIN (an ordinary user, mounting through
     fusermount3) cannot register backing files: everything goes through
     it, and the stats say why."""
-    base = tempfile.mkdtemp(prefix="canonfs-nobody-")
-    try:
-        os.chmod(base, 0o777)
-        src, mnt = os.path.join(base, "src"), os.path.join(base, "mnt")
-        for path in (src, mnt):
-            os.mkdir(path)
-            os.chmod(path, 0o777)
-            os.chown(path, 65534, 65534)
-        as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups"
-        # In a mount namespace of its own, with a /dev/fuse the user may
-        # open (this machine's is root's only); unmounted before it ends.
-        script = (
-            'mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
-            ' && mknod -m 0666 /dev/null c 1 3'
-            ' && {u} "$0" -o digests=none,gomodcache=none,passthrough=create'
-            ' "$1" "$2"'
-            ' && trap "{u} fusermount3 -u $2" EXIT'
-            ' && {u} sh -c "echo made > $2/src/new && cat $2/.canonfs/stats"'
-        ).format(u=as_user)
-        result = subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-             str(CANONFS), src, mnt],
-            capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        said = dict(l.split(" ", 1) for l in result.stdout.splitlines())
-        assert said["passthrough"] in ("off-no-cap-sys-admin",
-                                       "off-kernel-lacks-it")
-        assert int(said["write"]) >= 1, "the write went through the daemon"
-        assert int(said["passthrough_opens"]) == 0
-        with open(os.path.join(src, "new")) as f:
-            assert f.read() == "made\n"
-    finally:
-        subprocess.run(["rm", "-rf", base])
+    _, src, mnt = nobody_dirs
+    for path in (src, mnt):
+        os.chmod(path, 0o777)
+        os.chown(path, 65534, 65534)
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups"
+    # In a mount namespace of its own, with a /dev/fuse the user may
+    # open (this machine's is root's only); unmounted before it ends.
+    script = (
+        'mount -t tmpfs none /dev && mknod -m 0666 /dev/fuse c 10 229'
+        ' && mknod -m 0666 /dev/null c 1 3'
+        ' && {u} "$0" -o digests=none,gomodcache=none,passthrough=create'
+        ' "$1" "$2"'
+        ' && trap "{u} fusermount3 -u $2" EXIT'
+        ' && {u} sh -c "echo made > $2/src/new && cat $2/.canonfs/stats"'
+    ).format(u=as_user)
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+         str(CANONFS), src, mnt],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = dict(l.split(" ", 1) for l in result.stdout.splitlines())
+    assert said["passthrough"] in ("off-no-cap-sys-admin",
+                                   "off-kernel-lacks-it")
+    assert int(said["write"]) >= 1, "the write went through the daemon"
+    assert int(said["passthrough_opens"]) == 0
+    with open(os.path.join(src, "new")) as f:
+        assert f.read() == "made\n"
