@@ -894,9 +894,13 @@ class Bench:
         return counts
 
     @staticmethod
-    def requests_note(runs):
-        med = {op: statistics.median(r[op] for r in runs) for op in runs[0]}
-        return ", ".join(f"{op} {n:.0f}" for op, n in med.items()
+    def requests_note(runs, per=1):
+        """Medians per opcode of RUNS ({opcode: requests} each), divided
+        by PER (the files of a run, for requests per file)."""
+        digits = 0 if per == 1 else 2
+        med = {op: round(statistics.median(r[op] for r in runs) / per, digits)
+               for op in runs[0]}
+        return ", ".join(f"{op} {n:.{digits}f}" for op, n in med.items()
                          if n or op == "total")
 
     def canonfs_stats(self, v):
@@ -1191,12 +1195,9 @@ class Bench:
         self.measure([("writes", f"create {NSMALL} × 4 KiB files"),
                       ("rm", f"rm -rf those {NSMALL} files")], step)
         if requests:
-            per_file = {op: statistics.median(r[op] for r in requests) / NSMALL
-                        for op in requests[0]}
             self.notes.append(
                 f"create {NSMALL} × 4 KiB files: canonfs round trips per file "
-                "(medians): " + ", ".join(f"{op} {n:.2f}" for op, n in
-                                          per_file.items() if n >= 0.005))
+                "(medians): " + self.requests_note(requests, per=NSMALL))
 
     # -- report -------------------------------------------------------------
     def w_trace(self, pkgs):
