@@ -24,6 +24,11 @@
 #define RECORD_SIZE 112
 #define CHECKED_SIZE (RECORD_SIZE - 4)
 #define FLUSH_BYTES (64 * 1024)
+#define PENDING_MAX (FLUSH_BYTES / RECORD_SIZE)
+/* Entries made room for before a load, at most: a file that is mostly
+ * garbage (a broken disk, someone else's data) must not cost memory by
+ * its size; the valid records beyond this grow the arrays as usual. */
+#define LOAD_RESERVE_MAX ((size_t)1 << 20)
 
 /* What identifies one version of a host file. */
 struct file_version {
@@ -48,11 +53,13 @@ struct digest_cache {
 	size_t n_entries, entries_cap;
 	uint64_t *slots;   /* hash << 32 | entry index + 1; 0: free */
 	size_t slots_mask; /* slot count - 1, a power of two */
-	char *path;	   /* NULL: memory only */
+	char *path;	   /* NULL: memory only; symlinks resolved */
 	int fd;		   /* the file, O_APPEND; -1 when none */
+	int format;	   /* of the records appended: 3, or 2 for a
+			      format 2 file this daemon may not rewrite */
 	bool loaded;	   /* records read (lazily, at first use) */
-	char *pending;	   /* records not yet written */
-	size_t pending_len;
+	struct digest_entry *pending; /* not yet written */
+	size_t n_pending;
 	unsigned long hashed, cached; /* counters, under the lock */
 };
 
@@ -96,14 +103,15 @@ static void version_of(const struct stat *st, struct file_version *v)
 	};
 }
 
-static void encode(const struct digest_entry *e, unsigned char *rec)
+/* A record of the given format (2 or 3). */
+static void encode(const struct digest_entry *e, int format, unsigned char *rec)
 {
 	uint32_t check;
 
 	memcpy(rec, &e->version, sizeof(e->version));
 	memcpy(rec + 56, e->sums.sha256, 32);
 	memcpy(rec + 88, e->sums.blob_id, 20);
-	check = record_check(rec);
+	check = format == 2 ? fnv1a(rec, CHECKED_SIZE) : record_check(rec);
 	memcpy(rec + CHECKED_SIZE, &check, 4);
 }
 
@@ -249,36 +257,101 @@ static void remember(struct digest_cache *c, const struct file_version *v,
 	c->entries[(uint32_t)*slot - 1] = (struct digest_entry){*v, *sums};
 }
 
-/* Rewrite the file with one record per live entry (temporary + rename,
- * so a crash leaves the old file or the new one): false if it could not
- * be. Holds the lock. */
-static bool compact(struct digest_cache *c)
+/* The file's format from its first bytes: 3, 2, or 0 (not ours). */
+static int format_of(const char *head, size_t len)
+{
+	size_t magic_len = strlen(DIGESTS_MAGIC);
+
+	if (len < magic_len)
+		return 0;
+	if (memcmp(head, DIGESTS_MAGIC, magic_len) == 0)
+		return 3;
+	return memcmp(head, DIGESTS_MAGIC_V2, magic_len) == 0 ? 2 : 0;
+}
+
+/* The cache file at path, opened to append (not created): the descriptor
+ * and its format, or -1 when it is not there or not a cache of ours. */
+static int open_appender(const char *path, int *format)
+{
+	char head[32];
+	ssize_t got;
+	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	got = pread(fd, head, strlen(DIGESTS_MAGIC), 0);
+	if ((*format = format_of(head, got > 0 ? (size_t)got : 0)))
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/*
+ * Another daemon sharing the file may have rewritten it (compaction, a
+ * format 2 carry-over): the path then names a new file, and appends to
+ * the old descriptor would go to an unlinked one, lost for the rest of
+ * this daemon's life. So the descriptor follows the path. Holds the lock.
+ */
+static void follow_rewrite(struct digest_cache *c)
+{
+	struct stat named, held;
+
+	if (c->fd < 0 || stat(c->path, &named) != 0 ||
+	    fstat(c->fd, &held) != 0 ||
+	    (named.st_dev == held.st_dev && named.st_ino == held.st_ino))
+		return;
+	close(c->fd);
+	c->fd = open_appender(c->path, &c->format);
+}
+
+/* Whether this daemon may rewrite the file (whose stat is file) in its
+ * place: its owner may, and root, who keeps the owner. Another user's
+ * file, in a shared directory, would otherwise become this user's, which
+ * its owner's daemons could no longer append to. */
+static bool may_rewrite(const struct stat *file)
+{
+	return file->st_uid == geteuid() || geteuid() == 0;
+}
+
+/* Rewrite the file (whose stat is was) with one record per live entry:
+ * temporary + rename, so a crash leaves the old file or the new one; the
+ * new one with the old one's mode and owner. False if it could not be.
+ * Records another daemon appends to the old file meanwhile are lost (they
+ * are hashed again when next needed). Holds the lock. */
+static bool compact(struct digest_cache *c, const struct stat *was)
 {
 	char tmp[PATH_MAX];
 	unsigned char rec[RECORD_SIZE];
 	FILE *out;
-	int fd;
+	int fd, format;
 
 	if (!(out = hostpath_create_temp(c->path, tmp, sizeof(tmp))))
 		return false;
+	if (fchmod(fileno(out), was->st_mode & 07777) != 0 ||
+	    (was->st_uid != geteuid() &&
+	     fchown(fileno(out), was->st_uid, was->st_gid) != 0)) {
+		fclose(out);
+		unlink(tmp);
+		return false;
+	}
 	fputs(DIGESTS_MAGIC, out);
 	for (size_t i = 0; i < c->n_entries; i++) {
-		encode(&c->entries[i], rec);
+		encode(&c->entries[i], 3, rec);
 		fwrite(rec, 1, sizeof(rec), out);
 	}
 	if (hostpath_commit(out, tmp, c->path))
 		return false;
-	fd = open(c->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd >= 0) {
+	fd = open_appender(c->path, &format);
+	if (c->fd >= 0)
 		close(c->fd);
-		c->fd = fd;
-	}
+	c->fd = fd;
+	c->format = format;
 	return true;
 }
 
 /* Read every record of the file, a chunk at a time. A file of format 2
- * is rewritten in the current one; if that fails, nothing more is
- * written to it. Holds the lock. */
+ * is rewritten in the current one, or else appended to in its own. Holds
+ * the lock. */
 static void load(struct digest_cache *c)
 {
 	size_t magic_len = strlen(DIGESTS_MAGIC), len = 0, pos = magic_len;
@@ -287,24 +360,27 @@ static void load(struct digest_cache *c)
 	struct digest_entry e;
 	struct stat st;
 	int rfd, format = 0;
-	ssize_t got;
+	ssize_t got = 0;
 
 	c->loaded = true;
 	if (c->fd < 0 || (rfd = open(c->path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
-	/* One allocation for all the entries the file can hold. */
-	if (fstat(rfd, &st) == 0 && st.st_size > 0)
-		reserve(c, (size_t)st.st_size / RECORD_SIZE);
-	if (!(data = malloc(chunk))) {
+	if (fstat(rfd, &st) != 0 || !(data = malloc(chunk))) {
 		close(rfd);
 		return;
 	}
+	/* Rewritten since this daemon opened it: read and append the same. */
+	follow_rewrite(c);
+	/* One allocation for all the entries the file can hold. */
+	if (st.st_size > 0)
+		reserve(c, (size_t)st.st_size / RECORD_SIZE < LOAD_RESERVE_MAX
+				   ? (size_t)st.st_size / RECORD_SIZE
+				   : LOAD_RESERVE_MAX);
 	while ((got = read(rfd, data + len, chunk - len)) > 0) {
 		len += (size_t)got;
 		if (!format && len >= magic_len)
-			format = memcmp(data, DIGESTS_MAGIC_V2, magic_len) == 0
-					 ? 2
-					 : 3;
+			format =
+				format_of((const char *)data, len) == 2 ? 2 : 3;
 		/* A bad record (a torn append) is skipped byte by byte until
 		 * the records line up again. */
 		while (pos + RECORD_SIZE <= len) {
@@ -324,12 +400,13 @@ static void load(struct digest_cache *c)
 	}
 	close(rfd);
 	free(data);
-	if (format == 2 && !compact(c)) {
-		close(c->fd);
-		c->fd = -1;
-	} else if (records > 4096 && records > 2 * c->n_entries) {
-		compact(c);
-	}
+	/* A rewrite from a partial read would drop the rest. */
+	if (got < 0 || !may_rewrite(&st))
+		return;
+	if (c->format == 2)
+		compact(c, &st);
+	else if (records > 4096 && records > 2 * c->n_entries)
+		compact(c, &st);
 }
 
 int digests_default_path(char *out, size_t out_size)
@@ -346,9 +423,24 @@ int digests_default_path(char *out, size_t out_size)
 	return n < 0 || (size_t)n >= out_size ? -1 : 0;
 }
 
-/* Open (or create) the file and check it is ours. Returns the descriptor,
- * or -1 with one line in err. */
-static int open_file(const char *path, char *err, size_t err_size)
+/* Write the magic of a new (or restarted) file at its start. Two
+ * daemons may race here: both write the same bytes at offset 0, which an
+ * O_APPEND descriptor would instead add at the end. */
+static bool write_magic(int fd)
+{
+	size_t magic_len = strlen(DIGESTS_MAGIC);
+	int flags = fcntl(fd, F_GETFL);
+	bool done;
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_APPEND) != 0)
+		return false;
+	done = pwrite(fd, DIGESTS_MAGIC, magic_len, 0) == (ssize_t)magic_len;
+	return fcntl(fd, F_SETFL, flags) == 0 && done;
+}
+
+/* Open (or create) the file and check it is ours. Returns the descriptor
+ * and the file's format, or -1 with one line in err. */
+static int open_file(const char *path, int *format, char *err, size_t err_size)
 {
 	size_t magic_len = strlen(DIGESTS_MAGIC);
 	char head[32];
@@ -364,22 +456,17 @@ static int open_file(const char *path, char *err, size_t err_size)
 		return -1;
 	}
 	got = pread(fd, head, magic_len, 0);
+	*format = 3;
 	if (got == 0) {
-		/* New: two daemons may race here; both write the same. */
-		if (pwrite(fd, DIGESTS_MAGIC, magic_len, 0) ==
-		    (ssize_t)magic_len)
+		if (write_magic(fd))
 			return fd;
-	} else if (got == (ssize_t)magic_len &&
-		   (memcmp(head, DIGESTS_MAGIC, magic_len) == 0 ||
-		    memcmp(head, DIGESTS_MAGIC_V2, magic_len) == 0)) {
+	} else if (got > 0 && (*format = format_of(head, (size_t)got))) {
 		return fd; /* format 2 is carried over at the load */
 	} else if (got == (ssize_t)magic_len &&
 		   memcmp(head, DIGESTS_MAGIC_V1, magic_len) == 0) {
-		/* Ours, from before blob ids: started anew (O_APPEND
-		 * writes go to the new end). */
-		if (ftruncate(fd, 0) == 0 &&
-		    pwrite(fd, DIGESTS_MAGIC, magic_len, 0) ==
-			    (ssize_t)magic_len)
+		/* Ours, from before blob ids: started anew. */
+		*format = 3;
+		if (ftruncate(fd, 0) == 0 && write_magic(fd))
 			return fd;
 	}
 	close(fd);
@@ -393,6 +480,7 @@ static int open_file(const char *path, char *err, size_t err_size)
 struct digest_cache *digests_open(const char *path, char *err, size_t err_size)
 {
 	struct digest_cache *c = calloc(1, sizeof(*c));
+	char *real;
 
 	if (!c) {
 		snprintf(err, err_size, "out of memory");
@@ -400,13 +488,20 @@ struct digest_cache *digests_open(const char *path, char *err, size_t err_size)
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->fd = -1;
+	c->format = 3;
 	if (path) {
 		if (!(c->path = strdup(path)) ||
-		    (c->fd = open_file(path, err, err_size)) < 0) {
+		    (c->fd = open_file(path, &c->format, err, err_size)) < 0) {
 			if (!c->path)
 				snprintf(err, err_size, "out of memory");
 			digests_close(c);
 			return NULL;
+		}
+		/* Rewrites replace the file a symlink points to, not the
+		 * link (a cache kept on a shared volume stays there). */
+		if ((real = realpath(path, NULL))) {
+			free(c->path);
+			c->path = real;
 		}
 	}
 	return c;
@@ -417,27 +512,35 @@ struct digest_cache *digests_open(const char *path, char *err, size_t err_size)
  * else. Holds the lock. */
 static void write_pending(struct digest_cache *c)
 {
-	if (c->fd >= 0 && c->pending_len > 0 &&
-	    write(c->fd, c->pending, c->pending_len) < 0) {
-		/* entries lost, no harm */
+	unsigned char *buf;
+
+	if (c->n_pending == 0)
+		return;
+	follow_rewrite(c);
+	if (c->fd >= 0 && (buf = malloc(c->n_pending * RECORD_SIZE))) {
+		for (size_t i = 0; i < c->n_pending; i++)
+			encode(&c->pending[i], c->format,
+			       buf + i * RECORD_SIZE);
+		if (write(c->fd, buf, c->n_pending * RECORD_SIZE) < 0) {
+			/* entries lost, no harm */
+		}
+		free(buf);
 	}
-	c->pending_len = 0;
+	c->n_pending = 0;
 }
 
-/* Append one record to the pending buffer, written in FLUSH_BYTES
- * batches. Holds the lock. */
+/* Queue one record, written in FLUSH_BYTES batches. Holds the lock. */
 static void queue_record(struct digest_cache *c, const struct file_version *v,
 			 const struct digests_pair *sums)
 {
-	struct digest_entry e = {.version = *v, .sums = *sums};
-
 	if (c->fd < 0)
 		return;
-	if (!c->pending && !(c->pending = malloc(FLUSH_BYTES)))
+	if (!c->pending &&
+	    !(c->pending = malloc(PENDING_MAX * sizeof(*c->pending))))
 		return;
-	encode(&e, (unsigned char *)c->pending + c->pending_len);
-	c->pending_len += RECORD_SIZE;
-	if (c->pending_len + RECORD_SIZE > FLUSH_BYTES)
+	c->pending[c->n_pending++] =
+		(struct digest_entry){.version = *v, .sums = *sums};
+	if (c->n_pending == PENDING_MAX)
 		write_pending(c);
 }
 

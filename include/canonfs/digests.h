@@ -21,7 +21,10 @@
  * Records are appended (the last one of a file wins) and the file is
  * rewritten without duplicates when they outnumber the live entries.
  * Records with a bad check are skipped, so a torn append costs entries,
- * never a wrong digest.
+ * never a wrong digest. Daemons share the file: each appends to whatever
+ * file the path names (another may have rewritten it). A rewrite goes
+ * where a symlink points and keeps the file's mode and owner; another
+ * user's file is never rewritten (a format 2 one keeps format 2 records).
  *
  * A file changed less than DIGESTS_RACY_SECONDS ago is hashed every time
  * and never remembered: an edit in the same timestamp tick with the same

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/canonfs-digests-XXXXXX";
@@ -246,9 +248,158 @@ static void empty_file(const char *cache_path)
 	unlink(path);
 }
 
+/* A new file holding text: an O_PATH descriptor, and its stat in st. */
+static int new_file(const char *path, const char *text, struct stat *st)
+{
+	FILE *f = fopen(path, "w");
+	int fd;
+
+	fputs(text, f);
+	fclose(f);
+	fd = open(path, O_PATH);
+	CHECK(fd >= 0 && fstat(fd, st) == 0);
+	return fd;
+}
+
+/* Whether a new cache over path answers for (fd, st) without hashing. */
+static bool kept_in(const char *path, int fd, const struct stat *st)
+{
+	char err[512];
+	unsigned char got[32];
+	unsigned long hashed = 1, cached = 0;
+	struct digest_cache *cache = digests_open(path, err, sizeof(err));
+
+	if (!cache)
+		return false;
+	digests_get(cache, fd, st, got);
+	digests_counts(cache, &hashed, &cached);
+	digests_close(cache);
+	return hashed == 0 && cached == 1;
+}
+
+/* The first bytes of path are magic. */
+static bool starts_with(const char *path, const char *magic)
+{
+	char head[32] = "";
+	FILE *f = fopen(path, "r");
+	bool same;
+
+	if (!f)
+		return false;
+	same = fread(head, 1, strlen(magic), f) == strlen(magic) &&
+	       memcmp(head, magic, strlen(magic)) == 0;
+	fclose(f);
+	return same;
+}
+
+/* Another daemon rewrote the file (a compaction) while this one had it
+ * open: what this one learns afterwards lands in the new file, not in
+ * the unlinked old one. fd, st: a file old enough to be remembered. */
+static void rewritten_underneath(int fd, const struct stat *st)
+{
+	struct stat other = fake_version(900, 1);
+	char path[256], fresh[256], err[512];
+	unsigned char got[32];
+	struct digest_cache *cache;
+	FILE *f;
+
+	path_in(path, "shared");
+	path_in(fresh, "shared.rewritten");
+	cache = digests_open(path, err, sizeof(err));
+	CHECK(cache != NULL);
+	if (!cache)
+		return;
+	CHECK(digests_get(cache, fd, &other, got) == 0); /* loads */
+	f = fopen(fresh, "w");
+	fputs(DIGESTS_MAGIC, f);
+	write_fakes(f, 900, 1, 1, 0x21, false);
+	fclose(f);
+	CHECK(rename(fresh, path) == 0);
+	CHECK(digests_get(cache, fd, st, got) == 0); /* hashed, queued */
+	digests_close(cache);
+	CHECK(kept_in(path, fd, st));
+	CHECK(kept_in(path, fd, &other));
+	unlink(path);
+}
+
+/* A format 2 cache reached through a symlink is rewritten where the link
+ * points, keeping the link, the file's mode and (by root) its owner. */
+static void rewrite_keeps_link_mode_owner(int fd)
+{
+	struct stat st = fake_version(700, 1), after;
+	char real[256], link[256], err[512];
+	unsigned char got[32];
+	struct digest_cache *cache;
+	FILE *f;
+
+	path_in(real, "volume-digests");
+	path_in(link, "linked-digests");
+	f = fopen(real, "w");
+	fputs(DIGESTS_MAGIC_V2, f);
+	write_fakes(f, 700, 3, 1, 0x30, true);
+	fclose(f);
+	CHECK(chmod(real, 0640) == 0);
+	if (geteuid() == 0)
+		CHECK(chown(real, 65534, 65534) == 0);
+	CHECK(symlink("volume-digests", link) == 0);
+	cache = digests_open(link, err, sizeof(err));
+	CHECK(cache && digests_get(cache, fd, &st, got) == 0 && got[0] == 0x30);
+	digests_close(cache);
+	CHECK(lstat(link, &after) == 0 && S_ISLNK(after.st_mode));
+	CHECK(starts_with(real, DIGESTS_MAGIC));
+	CHECK(stat(real, &after) == 0 && (after.st_mode & 07777) == 0640);
+	if (geteuid() == 0)
+		CHECK(after.st_uid == 65534 && after.st_gid == 65534);
+	CHECK(kept_in(link, fd, &st));
+	unlink(link);
+	unlink(real);
+}
+
+/* A format 2 file of another user (root's, shared with everyone) is not
+ * rewritten by a daemon of this user, who keeps appending to it in its
+ * format: nothing learnt is lost. Needs root, to be another user. */
+static void format_2_of_another_user(int fd, const struct stat *st)
+{
+	char path[256], err[512];
+	unsigned char got[32];
+	pid_t child;
+	int status = -1;
+	FILE *f;
+
+	if (geteuid() != 0)
+		return;
+	path_in(path, "root-format-2");
+	f = fopen(path, "w");
+	fputs(DIGESTS_MAGIC_V2, f);
+	fclose(f);
+	CHECK(chmod(path, 0666) == 0 && chmod(dir, 0755) == 0);
+	child = fork();
+	if (child == 0) {
+		struct digest_cache *cache;
+
+		/* Non-dumpable after setuid, /proc/self/fd would be
+		 * root's: the hash reopens the file through it. */
+		if (setgid(65534) || setuid(65534) ||
+		    prctl(PR_SET_DUMPABLE, 1) ||
+		    !(cache = digests_open(path, err, sizeof(err))) ||
+		    digests_get(cache, fd, st, got))
+			_exit(1);
+		digests_close(cache);
+		_exit(0);
+	}
+	CHECK(child > 0 && waitpid(child, &status, 0) == child && status == 0);
+	CHECK(chmod(dir, 0700) == 0);
+	CHECK(starts_with(path, DIGESTS_MAGIC_V2));
+	CHECK(file_size(path) == (off_t)strlen(DIGESTS_MAGIC) + 112);
+	CHECK(kept_in(path, fd, st));
+	unlink(path);
+}
+
 int main(void)
 {
-	char file[256], cache_path[256], other[256], err[512];
+	char file[256], steady[256], cache_path[256], other[256], err[512];
+	struct stat steady_st;
+	int steady_fd;
 	unsigned char got[32], want[32], rec[112];
 	struct digest_cache *cache;
 	struct stat st;
@@ -258,11 +409,10 @@ int main(void)
 	CHECK(mkdtemp(dir) != NULL);
 	path_in(file, "data.txt");
 	path_in(cache_path, "cache/sub/digests");
-	f = fopen(file, "w");
-	fputs("some bytes\n", f);
-	fclose(f);
-	fd = open(file, O_PATH);
-	CHECK(fd >= 0 && fstat(fd, &st) == 0);
+	fd = new_file(file, "some bytes\n", &st);
+	/* Never changed: old enough to be remembered after the sleep. */
+	path_in(steady, "steady.txt");
+	steady_fd = new_file(steady, "steady bytes\n", &steady_st);
 	{
 		int rfd = open(file, O_RDONLY);
 
@@ -366,6 +516,11 @@ int main(void)
 	many_entries(fd);
 	compaction(fd);
 	format_2_is_carried_over(fd);
+	rewritten_underneath(steady_fd, &steady_st);
+	rewrite_keeps_link_mode_owner(fd);
+	format_2_of_another_user(steady_fd, &steady_st);
+	close(steady_fd);
+	unlink(steady);
 
 	close(fd);
 	unlink(file);
