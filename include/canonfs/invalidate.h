@@ -67,6 +67,10 @@ struct invalidator {
 	/* When what no watch covers is next compared with the host
 	 * (CLOCK_MONOTONIC ns; inode_unwatched_changes). The thread's own. */
 	uint64_t next_sweep_ns;
+	/* When the last batch of events was read (CLOCK_MONOTONIC ns): events
+	 * coming back sooner are a storm, taken in batches. The thread's own.
+	 */
+	uint64_t last_read_ns;
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
