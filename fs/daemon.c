@@ -698,6 +698,7 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 	if (check_mountpoint_exists(opts->mountpoint, opts->src_dir,
 				    mountpoint))
 		goto out_trace;
+	fs.mountpoint = mountpoint;
 	if (fs.trace.base && inside_mountpoint("trace", fs.trace.base,
 					       opts->mountpoint, mountpoint))
 		goto out_trace;
