@@ -159,11 +159,13 @@ static int recheck_io_fd(struct canonfs_fs *fs, struct inode *inode, int slot,
 void iofd_keep_as_write_fd(struct canonfs_fs *fs, struct inode *inode, int fd,
 			   int flags)
 {
-	int fl = fcntl(fd, F_GETFL);
+	const int per_open = O_APPEND | O_DIRECT | O_NONBLOCK;
+	/* Opened with flags: none of the per-open ones, nothing to clear
+	 * (two system calls a created file). */
+	int fl = (flags & per_open) ? fcntl(fd, F_GETFL) : 0;
 
 	if ((flags & O_ACCMODE) == O_RDONLY || fl == -1 ||
-	    fcntl(fd, F_SETFL, fl & ~(O_APPEND | O_DIRECT | O_NONBLOCK)) ==
-		    -1 ||
+	    ((fl & per_open) && fcntl(fd, F_SETFL, fl & ~per_open) == -1) ||
 	    install_io_fd(fs, &inode->write_fd, fd) != fd)
 		close(fd);
 	/* Checked as of now (the creation was): an earlier change of a

@@ -232,12 +232,14 @@ static bool read_outran_host(struct inode *inode, pid_t reader,
 }
 
 /* Up to size bytes at off, short only at the end of the file: the count,
- * or -errno. */
-static ssize_t pread_full(int fd, char *buf, size_t size, off_t off)
+ * or -errno. end: where the file ended when stat'ed just before; reaching
+ * it ends the read without one more pread to find nothing (the caller's
+ * stat after the read catches a file that grew). */
+static ssize_t pread_full(int fd, char *buf, size_t size, off_t off, off_t end)
 {
 	size_t done = 0;
 
-	while (done < size) {
+	while (done < size && off + (off_t)done < end) {
 		ssize_t n =
 			pread(fd, buf + done, size - done, off + (off_t)done);
 
@@ -283,7 +285,7 @@ static ssize_t pread_settled(int fd, char *buf, size_t size, off_t off,
 	if (fstat(fd, &before) < 0)
 		return -errno;
 	for (int try = 0; try < READ_TRIES; try++) {
-		got = pread_full(fd, buf, size, off);
+		got = pread_full(fd, buf, size, off, before.st_size);
 		if (got < 0)
 			return got;
 		if (fstat(fd, after) < 0)
