@@ -51,6 +51,19 @@ bool baseline_ctime_is_change(int64_t since_ns, const struct timespec *ctime)
 	return c >= since_ns;
 }
 
+void baseline_move_back(struct baseline *b, int64_t ns)
+{
+	/* 1, not 0: 0 is read back as a clock that went back. */
+	if (ns < b->since_ns)
+		b->since_ns = ns > 0 ? ns : 1;
+}
+
+void baseline_distrust(struct baseline *b)
+{
+	b->since_ns = 0;
+	b->to_keep = false;
+}
+
 bool baseline_changed(struct baseline *b, const struct stat *st)
 {
 	int64_t since = __atomic_load_n(&b->since_ns, __ATOMIC_RELAXED);

@@ -368,7 +368,7 @@ static bool find_repository(const char *dir, char *work_tree, char *git_dir,
 /* Large enough for the index of a tree of millions of files. */
 #define INDEX_MAX_BYTES (1ull << 30)
 
-struct gitindex *gitindex_load(const char *host_dir)
+struct gitindex *gitindex_load(const char *host_dir, bool *unreadable)
 {
 	char work_tree[PATH_MAX], git_dir[PATH_MAX], path[PATH_MAX + 8];
 	struct gitindex *index = NULL;
@@ -380,10 +380,14 @@ struct gitindex *gitindex_load(const char *host_dir)
 	char dir[PATH_MAX];
 	const char *prefix;
 
+	*unreadable = false;
 	if (!realpath(host_dir, dir) ||
-	    !find_repository(dir, work_tree, git_dir, sizeof(git_dir)) ||
-	    uses_sha256(git_dir))
+	    !find_repository(dir, work_tree, git_dir, sizeof(git_dir)))
 		return NULL;
+	if (uses_sha256(git_dir)) {
+		*unreadable = true;
+		return NULL;
+	}
 	/* The mirror's path inside the work tree: "" at its top. */
 	prefix = dir + strlen(work_tree);
 	if (strcmp(work_tree, "/") && *prefix == '/')
@@ -391,8 +395,11 @@ struct gitindex *gitindex_load(const char *host_dir)
 	else if (!strcmp(work_tree, "/"))
 		prefix = dir + 1;
 	snprintf(path, sizeof(path), "%s/index", git_dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	/* No index yet (git init, nothing added): it tracks nothing. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		*unreadable = errno != ENOENT;
 		return NULL;
+	}
 	if (fstat(fd, &st) == 0 &&
 	    (data = read_all(fd, INDEX_MAX_BYTES, &len))) {
 		index = gitindex_parse(data, len, work_tree, prefix,
@@ -400,6 +407,8 @@ struct gitindex *gitindex_load(const char *host_dir)
 		free(data);
 	}
 	close(fd);
+	if (!index)
+		*unreadable = true;
 	/* A repository that tracks nothing here (a home directory kept in
 	 * git, around a module cache or an unpacked tarball) says nothing
 	 * about this tree. */

@@ -6,10 +6,14 @@
 #include "canonfs/hostpath.h"
 #include "canonfs/report.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *times_mode_name(enum canon_time_mode mode)
 {
@@ -26,6 +30,136 @@ const char *times_mode_name(enum canon_time_mode mode)
 		return "baseline";
 	}
 	return "?";
+}
+
+/*
+ * A new baseline takes everything in the tree for what the checkout
+ * brought. In a worktree that already holds a build's outputs (a CI
+ * workspace kept between jobs in fresh containers, a renamed checkout, a
+ * first mount), a source the checkout changed after that build would then
+ * show its content time, older than the outputs, and make would skip the
+ * rebuild. So a new baseline moves back to the oldest time of what the
+ * checkout did not bring: an untracked file's mtime (an output must stay
+ * newer than any source changed after it), and the ctime of a tracked file
+ * whose content is not the index's, or that is unmerged (edited before the
+ * mount: still a change after a later `git add`). Files of nested
+ * repositories (submodules) are not this index's and are left out.
+ */
+struct scan {
+	struct times *t;
+	const struct gitindex *git;
+	int64_t oldest;
+	char path[PATH_MAX]; /* the entry's resolved host path */
+};
+
+static int64_t ns_of(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Whether the tracked entry's bytes are the blob its index entry names. */
+static bool is_index_blob(struct scan *s, int dir_fd, const char *name,
+			  const struct stat *st,
+			  const unsigned char oid[GITINDEX_OID_SIZE])
+{
+	unsigned char blob_id[GITINDEX_OID_SIZE];
+	struct digests_pair sums;
+	char target[PATH_MAX];
+	ssize_t len;
+	int fd, err;
+
+	if (S_ISLNK(st->st_mode)) {
+		len = readlinkat(dir_fd, name, target, sizeof(target));
+		if (len < 0)
+			return false;
+		gitindex_blob_id(target, (size_t)len, blob_id);
+		return memcmp(blob_id, oid, GITINDEX_OID_SIZE) == 0;
+	}
+	fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	err = digests_get_pair(s->t->digests, fd, st, &sums);
+	close(fd);
+	return !err && memcmp(sums.blob_id, oid, GITINDEX_OID_SIZE) == 0;
+}
+
+static void scan_entry(struct scan *s, int dir_fd, const char *name,
+		       const struct stat *st)
+{
+	unsigned char oid[GITINDEX_OID_SIZE];
+	int64_t when = INT64_MAX;
+
+	switch (gitindex_find(s->git, s->path, st, oid)) {
+	case GITINDEX_UNTRACKED:
+		when = ns_of(&st->st_mtim);
+		break;
+	case GITINDEX_UNKNOWN:
+		if (!is_index_blob(s, dir_fd, name, st, oid))
+			when = ns_of(&st->st_ctim);
+		break;
+	case GITINDEX_CONFLICT:
+		when = ns_of(&st->st_ctim);
+		break;
+	case GITINDEX_NONE:
+	case GITINDEX_CLEAN:
+		break;
+	}
+	if (when < s->oldest)
+		s->oldest = when;
+}
+
+/* Scan the directory dir_fd (taken: closed here), whose path is s->path. */
+static void scan_dir(struct scan *s, int dir_fd)
+{
+	size_t len = strlen(s->path);
+	DIR *dir = fdopendir(dir_fd);
+	struct dirent *entry;
+	struct stat st;
+	int sub;
+
+	if (!dir) {
+		close(dir_fd);
+		return;
+	}
+	while ((entry = readdir(dir))) {
+		const char *name = entry->d_name;
+
+		if (!strcmp(name, ".") || !strcmp(name, "..") ||
+		    !strcmp(name, ".git") ||
+		    fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    (size_t)snprintf(s->path + len, sizeof(s->path) - len,
+				     "%s%s", len > 1 ? "/" : "",
+				     name) >= sizeof(s->path) - len)
+			continue;
+		if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+			scan_entry(s, dirfd(dir), name, &st);
+		} else if (S_ISDIR(st.st_mode) &&
+			   (sub = openat(dirfd(dir), name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC)) >= 0) {
+			if (faccessat(sub, ".git", F_OK, AT_SYMLINK_NOFOLLOW))
+				scan_dir(s, sub);
+			else
+				close(sub); /* a nested repository */
+		}
+		s->path[len] = '\0';
+	}
+	closedir(dir);
+}
+
+/* The oldest time of what the checkout did not bring under root, or
+ * INT64_MAX when it brought everything there is. */
+static int64_t oldest_not_brought(struct times *t, const char *root,
+				  const struct gitindex *git)
+{
+	struct scan s = {.t = t, .git = git, .oldest = INT64_MAX};
+	int fd;
+
+	if (!realpath(root, s.path) ||
+	    (fd = open(s.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return INT64_MAX;
+	scan_dir(&s, fd);
+	return s.oldest;
 }
 
 int times_open(struct times *t, const struct layout *layout,
@@ -50,14 +184,30 @@ int times_open(struct times *t, const struct layout *layout,
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		struct times_mirror *m = &t->mirrors[i];
 
-		m->git = gitindex_load(layout->mirrors[i].host_root);
+		const char *root = layout->mirrors[i].host_root;
+		bool unreadable;
+
+		m->git = gitindex_load(root, &unreadable);
 		if (t->mode != CANON_TIME_BASELINE)
 			continue;
-		rc = baseline_open(&m->baseline, layout->mirrors[i].host_root,
-				   NULL, opts->baseline_arg, err, err_size,
-				   warn, sizeof(warn));
+		rc = baseline_open(&m->baseline, root, NULL, opts->baseline_arg,
+				   err, err_size, warn, sizeof(warn));
 		if (rc)
 			return rc;
+		if (unreadable) {
+			/* Outputs cannot be told from sources: only host
+			 * times are never wrong for a tool. */
+			baseline_distrust(&m->baseline);
+			snprintf(warn, sizeof(warn),
+				 "the git index of %s cannot be read (a split "
+				 "index or a SHA-256 repository): its files "
+				 "show their host times",
+				 root);
+		} else if (m->git && m->baseline.created &&
+			   !opts->baseline_arg) {
+			baseline_move_back(&m->baseline,
+					   oldest_not_brought(t, root, m->git));
+		}
 		/* The source tree's is said first; one line for all. */
 		if (warn[0] && !t->warning[0])
 			memcpy(t->warning, warn, sizeof(t->warning));

@@ -339,6 +339,88 @@ def test_outputs_of_a_build_from_before_a_new_baseline_stay_newer(canonfs,
     assert not made
 
 
+def fresh_container(tmp_path, name):
+    """The daemon's environment in a new container: a cache directory of
+    its own, so every tree's baseline is new."""
+    return dict(daemon_env(tmp_path),
+                XDG_CACHE_HOME=str(tmp_path / ("%s-cache" % name)))
+
+
+def make_and_ninja(root):
+    """(make rebuilt?, ninja rebuilt?, what each program prints)"""
+    made = "cc -o hello" in run(["make"], root).stdout
+    ninja = "no work to do" not in run(["ninja"], root).stdout
+    return made, ninja, run(["./hello"], root).stdout.strip(), \
+        run(["./hello-ninja"], root).stdout.strip()
+
+
+def test_a_kept_workspace_checked_out_between_jobs_in_fresh_containers(
+        canonfs, tmp_path):
+    """A CI workspace kept between jobs, each job in a fresh container (a
+    new $HOME, so a new baseline every time). The second job's checkout
+    changed a header after the first job's outputs were made: make and
+    ninja rebuild, as outside the mount. What the checkout did not change
+    still shows its content time."""
+    repo = make_project(tmp_path / "repo")
+    edit_in_place(repo / "msg.h", OLD, NEW)
+    git(repo, "commit", "-qam", "omega")
+    git(repo, "checkout", "-q", "HEAD~1")
+    m = canonfs(repo, env=fresh_container(tmp_path, "job1"))
+    assert make_and_ninja(m.root) == (True, True, "alpha", "alpha")
+    assert m.stop() == 0
+    git(repo, "checkout", "-q", "main")  # the next job's commit
+    m = canonfs(repo, mnt=m.mnt, env=fresh_container(tmp_path, "job2"))
+    assert make_and_ninja(m.root) == (True, True, "omega", "omega"), \
+        "the second job must build the header its checkout brought"
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        content_time_ns(PROJECT["hello.c"]), \
+        "a source unchanged since the outputs keeps its content time"
+    assert make_and_ninja(m.root)[:2] == (False, False)
+
+
+def test_an_edit_from_before_the_first_mount_stays_a_change_after_git_add(
+        canonfs, tmp_path):
+    """A header edited after the last build and before the first mount
+    (shown with its true time then), then staged with `git add`, which
+    makes the index match it without touching it: at the next mount it is
+    still a change, and make rebuilds."""
+    repo = make_project(tmp_path / "repo")
+    run(["make"], repo)
+    edit_in_place(repo / "msg.h", OLD, NEW)
+    env = fresh_container(tmp_path, "machine")
+    m = canonfs(repo, env=env)
+    assert os.stat(m.root / "msg.h").st_mtime_ns == \
+        os.stat(repo / "msg.h").st_mtime_ns
+    assert m.stop() == 0
+    git(repo, "add", "msg.h")
+    m = canonfs(repo, mnt=m.mnt, env=env)
+    assert os.stat(m.root / "msg.h").st_mtime_ns == \
+        os.stat(repo / "msg.h").st_mtime_ns, \
+        "staged since, it is still newer than the build's outputs"
+    made, out = "cc -o hello" in run(["make"], m.root).stdout, \
+        run(["./hello"], m.root).stdout.strip()
+    assert (made, out) == (True, "omega")
+
+
+def test_a_checkout_whose_index_cannot_be_read_shows_host_times(canonfs,
+                                                                tmp_path):
+    """A split index (core.splitIndex) is not read: the tree cannot tell
+    its outputs from its sources, so it shows host times, says so in one
+    line, and make rebuilds after an edit made before the mount."""
+    repo = make_project(tmp_path / "repo")
+    git(repo, "update-index", "--split-index")
+    run(["make"], repo)
+    edit_in_place(repo / "msg.h", OLD, NEW)
+    m = canonfs(repo, env=fresh_container(tmp_path, "split"))
+    for name in ("hello.c", "msg.h", "hello"):
+        assert os.stat(m.root / name).st_mtime_ns == \
+            os.stat(repo / name).st_mtime_ns, name
+    assert "git index of %s cannot be read" % repo in m.stderr()
+    made, out = "cc -o hello" in run(["make"], m.root).stdout, \
+        run(["./hello"], m.root).stdout.strip()
+    assert (made, out) == (True, "omega")
+
+
 # --------------------------------------------------------------------------
 # Two machines: the same checkout gives the same view; another commit's
 # same-size file gives another time, so a shared cache never serves it.

@@ -9,6 +9,11 @@
  * (`touch -d`, `cp -p`, `rsync -a`, `tar x` set the mtime only), and is
  * shown with its true host times.
  *
+ * A new baseline of a git checkout is moved back to the oldest time of
+ * what the checkout did not bring (times.c, baseline_move_back): an
+ * earlier build's outputs then stay older than any source changed after
+ * them, in a worktree mounted for the first time.
+ *
  * The baseline of a tree belongs to this machine and survives remounts,
  * so an edit made while unmounted still counts: it is kept in a file of
  * the user's cache directory (BASELINE_DIR under $XDG_CACHE_HOME/canonfs,
@@ -72,6 +77,14 @@ int baseline_open(struct baseline *b, const char *host_root,
  * errno value: edits made while unmounted then cannot be told at the next
  * mount. */
 int baseline_keep(struct baseline *b);
+
+/* A new baseline (created, not given) moved back to ns: everything whose
+ * ctime is at or after it counts as changed (a ns of 0 or less: all). */
+void baseline_move_back(struct baseline *b, int64_t ns);
+
+/* Every entry counts as changed, and nothing is kept: the next mount
+ * decides again. */
+void baseline_distrust(struct baseline *b);
 
 /* Whether the entry whose host stat is st changed since the baseline. */
 bool baseline_changed(struct baseline *b, const struct stat *st);

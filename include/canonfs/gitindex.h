@@ -12,8 +12,9 @@
  * file edited before the baseline from one that is clean.
  *
  * Only SHA-1 repositories with versions 2 to 4 of the index are read; a
- * split index, a SHA-256 repository or a malformed file gives no index
- * (the caller then hashes, as for a tree without git).
+ * split index, a SHA-256 repository or a malformed file gives no index,
+ * and says it could not be read (the caller then shows host times: it
+ * cannot tell the checkout's files from outputs).
  *
  * Ownership: gitindex_load allocates; gitindex_free frees all of it. A
  * loaded index is immutable, so readers need no lock.
@@ -45,9 +46,11 @@ struct gitindex;
  * it cannot be read, it is in a form not read (see above), or it tracks
  * nothing under host_dir. A .git not
  * owned by root, the daemon's user or host_dir's owner is ignored, as git
- * ignores a repository of another user.
+ * ignores a repository of another user. *unreadable: host_dir is in a
+ * work tree, but its index could not be read (a form not read, a
+ * malformed or unreadable file): its files cannot be told from outputs.
  */
-struct gitindex *gitindex_load(const char *host_dir);
+struct gitindex *gitindex_load(const char *host_dir, bool *unreadable);
 
 /* Parse an index file's bytes (pure; for the unit tests and the loader).
  * work_tree is the resolved root the paths are relative to; only paths
