@@ -8,6 +8,7 @@
  */
 #include "canonfs/daemon.h"
 
+#include "canonfs/control.h"
 #include "canonfs/digests.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/inode.h"
@@ -397,11 +398,35 @@ static void unmount_session(struct fuse_session *se, const char *mountpoint)
 
 /*
  * Detach as fuse_daemonize does, but the parent returns only once the mount
- * answers a statfs: libfuse reports a failed INIT handshake (an option the
- * kernel refuses) only when the loop runs, which left a parent that said
- * 0 over a mount that was gone. Returns 0 in the child, with the pipe it
- * writes libfuse's reason into should serving fail; the parent exits.
+ * answers: libfuse reports a failed INIT handshake (an option the kernel
+ * refuses) only when the loop runs, which left a parent that said 0 over a
+ * mount that was gone. The parent opens the stats file, not just a statfs:
+ * the kernel stops sending OPEN, and the RELEASE of each file it got from
+ * CREATE, only once an OPEN was answered ENOSYS, so a fresh mount only
+ * written to (tar x, cp -r into it) paid a RELEASE a file until something
+ * opened a file that exists. Opened here, before the caller goes on, it
+ * holds nothing an unmount right after would trip over. Returns 0 in the
+ * child, with the pipe it writes libfuse's reason into should serving
+ * fail; the parent exits.
  */
+/* Whether the mount answers: an open of its stats file (see
+ * go_to_background), else a statfs. */
+static bool answers(const char *mountpoint, struct statfs *st)
+{
+	char stats[PATH_MAX];
+	int fd = -1;
+
+	if (snprintf(stats, sizeof(stats), "%s/%s/%s", mountpoint,
+		     CONTROL_DIR_NAME,
+		     control_name(CONTROL_STATS)) < (int)sizeof(stats))
+		fd = open(stats, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	return statfs(mountpoint, st) == 0;
+}
+
 static int go_to_background(struct fuse_session *se, const char *mountpoint,
 			    int *report_fd)
 {
@@ -426,7 +451,7 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 		/* Only the child may hold the connection: if it dies, the
 		 * statfs below must fail rather than wait forever. */
 		close(fuse_session_fd(se));
-		if (statfs(mountpoint, &st) == 0)
+		if (answers(mountpoint, &st))
 			_exit(0);
 		err = errno;
 		while ((size_t)got < sizeof(reason) - 1 &&
@@ -698,7 +723,6 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 	if (check_mountpoint_exists(opts->mountpoint, opts->src_dir,
 				    mountpoint))
 		goto out_trace;
-	fs.mountpoint = mountpoint;
 	if (fs.trace.base && inside_mountpoint("trace", fs.trace.base,
 					       opts->mountpoint, mountpoint))
 		goto out_trace;

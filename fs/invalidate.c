@@ -588,24 +588,38 @@ static void *prune_loop(void *arg)
 	return NULL;
 }
 
+/* Bytes of events waiting in the inotify queue. */
+static int queued_bytes(const struct invalidator *inv)
+{
+	int bytes = 0;
+
+	if (ioctl(inv->inotify_fd, FIONREAD, &bytes) == -1)
+		return 0;
+	return bytes;
+}
+
 /*
  * A build writing many files (a create storm, ccache filling objects)
  * sends events every few hundred microseconds, most of them the daemon's
  * own writes; a wake-up of the thread for each one cost more than the
  * events (a process switch is tens of microseconds on a VM). So events
  * that come within STORM_GAP_NS of the last read wait STORM_WAIT_NS and
- * are read together: a host edit alone is applied at once, one in a storm
- * at most a millisecond later.
+ * are read together: the first event of a host edit is applied at once,
+ * the later ones of a storm at most a millisecond later. Not while a
+ * barrier waits (it would wait for every wait), nor for a backlog, which
+ * is read as one batch anyway.
  */
 #define STORM_GAP_NS (5u * 1000u * 1000u)
 #define STORM_WAIT_NS (1000u * 1000u)
+#define STORM_BACKLOG_BYTES 4096
 
 static void gather_storm(struct invalidator *inv)
 {
 	const struct timespec wait = {.tv_nsec = STORM_WAIT_NS};
-	uint64_t now = inode_clock_ns();
 
-	if (now - inv->last_read_ns < STORM_GAP_NS)
+	if (inode_clock_ns() - inv->last_read_ns < STORM_GAP_NS &&
+	    !__atomic_load_n(&inv->barrier_waiters, __ATOMIC_ACQUIRE) &&
+	    queued_bytes(inv) < STORM_BACKLOG_BYTES)
 		nanosleep(&wait, NULL);
 }
 
@@ -699,16 +713,6 @@ static void *event_loop(void *arg)
 	return NULL;
 }
 
-/* Bytes of events waiting in the inotify queue. */
-static int queued_bytes(const struct invalidator *inv)
-{
-	int bytes = 0;
-
-	if (ioctl(inv->inotify_fd, FIONREAD, &bytes) == -1)
-		return 0;
-	return bytes;
-}
-
 /* Wait for the thread's next "idle" signal, at most 10 ms; with inv->lock
  * held. */
 static void wait_for_idle(struct invalidator *inv)
@@ -728,6 +732,7 @@ void invalidator_barrier(struct invalidator *inv)
 {
 	if (!inv->running)
 		return;
+	__atomic_add_fetch(&inv->barrier_waiters, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&inv->lock);
 	while (inv->busy || inv->retrying || inv->links_pending ||
 	       queued_bytes(inv) > 0) {
@@ -735,6 +740,7 @@ void invalidator_barrier(struct invalidator *inv)
 		wait_for_idle(inv);
 	}
 	pthread_mutex_unlock(&inv->lock);
+	__atomic_sub_fetch(&inv->barrier_waiters, 1, __ATOMIC_RELEASE);
 }
 
 int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)

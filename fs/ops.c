@@ -13,43 +13,6 @@
 #include "canonfs/ops_internal.h"
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-static void *open_and_close(void *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return NULL;
-}
-
-/*
- * The kernel stops sending OPEN, and the RELEASE of files it got from
- * CREATE, only once an OPEN was answered ENOSYS. Until some process opened
- * a file that exists, each file created cost a RELEASE: a fresh mount that
- * is only written to (tar x, cp -r into it) paid one round trip in four for
- * nothing. So a thread opens the stats file as soon as INIT is answered
- * (its requests wait for that).
- */
-static void learn_no_open_now(const struct canonfs_fs *fs)
-{
-	pthread_t thread;
-	char *path;
-
-	if (!fs->mountpoint ||
-	    asprintf(&path, "%s/" CONTROL_DIR_NAME "/%s", fs->mountpoint,
-		     control_name(CONTROL_STATS)) < 0)
-		return;
-	if (pthread_create(&thread, NULL, open_and_close, path) == 0)
-		pthread_detach(thread);
-	else
-		free(path);
-}
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -86,8 +49,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* -o passthrough needs OPEN requests: only their replies can make a
 	 * file passthrough (listings stay handle-less). */
 	fs->no_open = fs->handleless && !passthrough_wants_open(fs);
-	if (fs->no_open)
-		learn_no_open_now(fs);
 	if (fs->opts->max_read)
 		conn->max_read = fs->opts->max_read;
 	/* Here, not before: /proc/self is the process that serves. */

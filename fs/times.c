@@ -43,7 +43,10 @@ const char *times_mode_name(enum canon_time_mode mode)
  * newer than any source changed after it), and the ctime of a tracked file
  * whose content is not the index's, or that is unmerged (edited before the
  * mount: still a change after a later `git add`). Files of nested
- * repositories (submodules) are not this index's and are left out.
+ * repositories (submodules) are not this index's and are left out. The
+ * scan hashes the tracked files whose stat no longer matches the index
+ * (all of them in a copied tree): work the first walk would do anyway,
+ * kept in the digest cache.
  */
 struct scan {
 	struct times *t;
@@ -91,7 +94,10 @@ static void scan_entry(struct scan *s, int dir_fd, const char *name,
 
 	switch (gitindex_find(s->git, s->path, st, oid)) {
 	case GITINDEX_UNTRACKED:
-		when = ns_of(&st->st_mtim);
+		/* Older than every content time (an npm package's 1985, an
+		 * archive's 0): every source looks newer to make anyway. */
+		if (st->st_mtim.tv_sec >= CANON_CONTENT_EPOCH)
+			when = ns_of(&st->st_mtim);
 		break;
 	case GITINDEX_UNKNOWN:
 		if (!is_index_blob(s, dir_fd, name, st, oid))
@@ -183,7 +189,6 @@ int times_open(struct times *t, const struct layout *layout,
 	t->n_mirrors = layout->n_mirrors;
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		struct times_mirror *m = &t->mirrors[i];
-
 		const char *root = layout->mirrors[i].host_root;
 		bool unreadable;
 

@@ -186,6 +186,50 @@ def test_relative_digests_file_is_read_back_in_the_background(src, mnt,
     assert int(counts[1]["digests-cached"]) >= 10, counts
 
 
+def test_files_created_in_a_fresh_mount_cost_no_release(src, mnt):
+    """A mount that is only written to (tar x, cp -r into it) costs three
+    requests a new file: LOOKUP, CREATE, WRITE. The kernel sends no
+    RELEASE at close once it was answered ENOSYS to an OPEN, which the
+    mount command makes happen before it returns, instead of waiting for
+    some process to open a file that exists."""
+    pids = []
+    try:
+        proc = subprocess.run([str(CANONFS), str(src), str(mnt)],
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        pids = pids_mentioning(mnt)
+        for i in range(20):
+            (mnt / "src" / ("out%02d" % i)).write_bytes(b"x" * 100)
+        text = (mnt / ".canonfs" / "stats").read_text()
+        counts = dict(line.split(" ", 1) for line in text.splitlines())
+        assert counts["create"] == "20"
+        assert counts["release"] == "0", \
+            "files created after the mount must not cost a RELEASE each"
+        assert all((src / ("out%02d" % i)).read_bytes() == b"x" * 100
+                   for i in range(20))
+    finally:
+        cleanup(mnt, pids)
+
+
+def test_unmount_right_after_the_mount_command_returns(src, mnt):
+    """`canonfs SRC MNT && fusermount3 -u MNT` (a script, a test fixture)
+    unmounts: nothing the mount started is still using it then."""
+    for _ in range(10):
+        pids = []
+        try:
+            proc = subprocess.run([str(CANONFS), str(src), str(mnt)],
+                                  stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=30)
+            assert proc.returncode == 0, proc.stderr
+            pids = pids_mentioning(mnt)
+            done = subprocess.run(["fusermount3", "-u", str(mnt)],
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        finally:
+            cleanup(mnt, pids)
+
+
 def test_background_auto_unmount_returns_the_callers_stderr(src, mnt):
     """`out=$(canonfs -o auto_unmount SRC MNT 2>&1)` must return when the
     mount is up: libfuse's auto-unmount helper held a copy of the

@@ -402,6 +402,23 @@ def test_an_edit_from_before_the_first_mount_stays_a_change_after_git_add(
     assert (made, out) == (True, "omega")
 
 
+def test_an_untracked_file_older_than_content_times_keeps_them(canonfs,
+                                                                tmp_path):
+    """npm writes its packages' files with a 1985 mtime: one in an ignored
+    directory of a fresh clone leaves every tracked file its content time
+    (any source is newer than it for make anyway)."""
+    repo = make_project(tmp_path / "repo")
+    old = repo / "node_modules" / "x" / "index.js"
+    old.parent.mkdir(parents=True)
+    old.write_text("module.exports = 1;\n")
+    os.utime(old, (499162500, 499162500))  # 1985-10-26, as npm sets
+    m = canonfs(repo, env=fresh_container(tmp_path, "npm"))
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        content_time_ns(PROJECT["hello.c"])
+    assert os.stat(m.root / "node_modules" / "x" / "index.js").st_mtime \
+        == 499162500
+
+
 def test_a_checkout_whose_index_cannot_be_read_shows_host_times(canonfs,
                                                                 tmp_path):
     """A split index (core.splitIndex) is not read: the tree cannot tell

@@ -50,9 +50,6 @@ struct canonfs_fs {
 	 * passthrough answers it), so the kernel sends no RELEASE, not even
 	 * for files it got from CREATE. Const after INIT. */
 	bool no_open;
-	/* Where the mount is, resolved (daemon.c's): INIT opens a file of
-	 * it once. Not owned. */
-	const char *mountpoint;
 	/* Passthrough's state (passthrough.h). */
 	struct passthrough passthrough;
 	/* Set at INIT: the kernel keeps a file's pages when its size changes

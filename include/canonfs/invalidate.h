@@ -71,6 +71,8 @@ struct invalidator {
 	 * coming back sooner are a storm, taken in batches. The thread's own.
 	 */
 	uint64_t last_read_ns;
+	/* Barriers waiting (atomic): a storm's events are then read at once. */
+	unsigned barrier_waiters;
 };
 
 /* Create the inotify descriptor (before the inode table, which adds the
