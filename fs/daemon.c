@@ -8,7 +8,6 @@
  */
 #include "canonfs/daemon.h"
 
-#include "canonfs/control.h"
 #include "canonfs/digests.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/inode.h"
@@ -400,33 +399,11 @@ static void unmount_session(struct fuse_session *se, const char *mountpoint)
  * Detach as fuse_daemonize does, but the parent returns only once the mount
  * answers: libfuse reports a failed INIT handshake (an option the kernel
  * refuses) only when the loop runs, which left a parent that said 0 over a
- * mount that was gone. The parent opens the stats file, not just a statfs:
- * the kernel stops sending OPEN, and the RELEASE of each file it got from
- * CREATE, only once an OPEN was answered ENOSYS, so a fresh mount only
- * written to (tar x, cp -r into it) paid a RELEASE a file until something
- * opened a file that exists. Opened here, before the caller goes on, it
- * holds nothing an unmount right after would trip over. Returns 0 in the
- * child, with the pipe it writes libfuse's reason into should serving
- * fail; the parent exits.
+ * mount that was gone. It asks by opening the stats file
+ * (mounts_open_stats), else by a statfs. Returns 0 in the child, with the
+ * pipe it writes libfuse's reason into should serving fail; the parent
+ * exits.
  */
-/* Whether the mount answers: an open of its stats file (see
- * go_to_background), else a statfs. */
-static bool answers(const char *mountpoint, struct statfs *st)
-{
-	char stats[PATH_MAX];
-	int fd = -1;
-
-	if (snprintf(stats, sizeof(stats), "%s/%s/%s", mountpoint,
-		     CONTROL_DIR_NAME,
-		     control_name(CONTROL_STATS)) < (int)sizeof(stats))
-		fd = open(stats, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		close(fd);
-		return true;
-	}
-	return statfs(mountpoint, st) == 0;
-}
-
 static int go_to_background(struct fuse_session *se, const char *mountpoint,
 			    int *report_fd)
 {
@@ -451,7 +428,8 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 		/* Only the child may hold the connection: if it dies, the
 		 * statfs below must fail rather than wait forever. */
 		close(fuse_session_fd(se));
-		if (answers(mountpoint, &st))
+		if (mounts_open_stats(mountpoint) ||
+		    statfs(mountpoint, &st) == 0)
 			_exit(0);
 		err = errno;
 		while ((size_t)got < sizeof(reason) - 1 &&

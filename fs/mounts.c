@@ -3,6 +3,8 @@
  */
 #include "canonfs/mounts.h"
 
+#include "canonfs/control.h"
+
 #include "canonfs/path.h"
 #include "canonfs/text.h"
 
@@ -279,4 +281,19 @@ char *mounts_unmount_advice(const char *mountpoint)
 			 holders, mountpoint);
 	free(holders);
 	return text_take(&t);
+}
+
+bool mounts_open_stats(const char *mountpoint)
+{
+	char stats[PATH_MAX];
+	int n = snprintf(stats, sizeof(stats), "%s/%s/%s", mountpoint,
+			 CONTROL_DIR_NAME, control_name(CONTROL_STATS));
+	int fd = n > 0 && n < (int)sizeof(stats)
+			 ? open(stats, O_RDONLY | O_CLOEXEC)
+			 : -1;
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }

@@ -133,6 +133,18 @@ def test_writes_land_on_the_host(tree, mnt):
     assert (tree / "out.bin").read_text() == "built\n"
 
 
+def test_files_the_command_creates_cost_no_release(tree, mnt):
+    """The kernel sends no RELEASE for the files the command creates: run
+    has the stats file opened before the command starts, which teaches the
+    kernel that OPEN needs no answer."""
+    script = ("for i in 1 2 3 4 5 6 7 8 9 10; do echo x > out$i; done; "
+              "grep -E '^(create|release) ' %s/.canonfs/stats" % mnt)
+    status, out, err = finish(start_run(mnt, tree, "sh", "-c", script))
+    assert status == 0, err
+    counts = dict(line.split() for line in out.splitlines())
+    assert counts == {"create": "10", "release": "0"}, out
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signals_are_forwarded_to_the_command(tree, mnt, tmp_path, sig, where):
     ready = tmp_path / "ready"

@@ -17,6 +17,18 @@ bool mounts_is_mount_point(const char *resolved);
 bool mounts_find_source(const char *fstype, const char *source,
 			const char *except, char *found, size_t found_size);
 
+/*
+ * Open and close the stats file of the canonfs mount at mountpoint: true
+ * when it answered. The mount command does it before it returns: the
+ * kernel stops sending OPEN, and the RELEASE of each file it got from
+ * CREATE, only once an OPEN was answered ENOSYS, so a fresh mount only
+ * written to (tar x, cp -r into it) paid a RELEASE a file until something
+ * opened a file that exists. (From a thread of the daemon, it could still
+ * be under way when the caller unmounts: EBUSY. `canonfs run` opens the
+ * control files for the command's environment anyway.)
+ */
+bool mounts_open_stats(const char *mountpoint);
+
 /* A FUSE mount whose daemon is gone (statfs asks the daemon; stat of the
  * root may be answered from the kernel's cache). */
 bool mounts_is_stale(const char *mountpoint);
