@@ -426,7 +426,7 @@ static int go_to_background(struct fuse_session *se, const char *mountpoint,
 
 		close(pipe_fds[1]);
 		/* Only the child may hold the connection: if it dies, the
-		 * statfs below must fail rather than wait forever. */
+		 * open and statfs below must fail rather than wait forever. */
 		close(fuse_session_fd(se));
 		if (mounts_open_stats(mountpoint) ||
 		    statfs(mountpoint, &st) == 0)

@@ -4,7 +4,6 @@
 #include "canonfs/mounts.h"
 
 #include "canonfs/control.h"
-
 #include "canonfs/path.h"
 #include "canonfs/text.h"
 
