@@ -4,6 +4,7 @@
  */
 #include "canonfs/baseline.h"
 
+#include "canonfs/canon.h"
 #include "canonfs/digests.h"
 #include "canonfs/hostpath.h"
 #include "canonfs/path.h"
@@ -24,11 +25,6 @@
 
 #define NS ((int64_t)1000000000)
 
-static int64_t ns_of(const struct timespec *t)
-{
-	return (int64_t)t->tv_sec * NS + t->tv_nsec;
-}
-
 static int write_state(const char *path, int64_t since_ns,
 		       const char *host_root);
 
@@ -37,12 +33,12 @@ static int64_t coarse_now_ns(void)
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
-	return ns_of(&now);
+	return canon_ns_of(&now);
 }
 
 bool baseline_ctime_is_change(int64_t since_ns, const struct timespec *ctime)
 {
-	int64_t c = ns_of(ctime);
+	int64_t c = canon_ns_of(ctime);
 
 	/* A whole-second stamp stands for any moment of the (up to two)
 	 * seconds after it, the baseline's among them. */

@@ -4,6 +4,7 @@
  */
 #include "canonfs/digests.h"
 
+#include "canonfs/canon.h"
 #include "canonfs/hostpath.h"
 
 #include <openssl/evp.h>
@@ -403,9 +404,8 @@ static void load(struct digest_cache *c)
 	/* A rewrite from a partial read would drop the rest. */
 	if (got < 0 || !may_rewrite(&st))
 		return;
-	if (c->format == 2)
-		compact(c, &st);
-	else if (records > 4096 && records > 2 * c->n_entries)
+	/* Carried over from format 2, or rid of superseded records. */
+	if (c->format == 2 || (records > 4096 && records > 2 * c->n_entries))
 		compact(c, &st);
 }
 
@@ -546,19 +546,16 @@ static void queue_record(struct digest_cache *c, const struct file_version *v,
 
 #define NS 1000000000LL
 
-static long long ns_of(const struct timespec *t)
-{
-	return (long long)t->tv_sec * NS + t->tv_nsec;
-}
-
 static bool is_racy(const struct stat *st)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* Nanoseconds: whole seconds would stretch the window to 3 s. */
-	return ns_of(&st->st_ctim) > ns_of(&now) - DIGESTS_RACY_SECONDS * NS ||
-	       ns_of(&st->st_mtim) > ns_of(&now) - DIGESTS_RACY_SECONDS * NS;
+	return canon_ns_of(&st->st_ctim) >
+		       canon_ns_of(&now) - DIGESTS_RACY_SECONDS * NS ||
+	       canon_ns_of(&st->st_mtim) >
+		       canon_ns_of(&now) - DIGESTS_RACY_SECONDS * NS;
 }
 
 /* One pass over the bytes behind fd (from offset 0) for both sums. The

@@ -33,6 +33,35 @@ const char *times_mode_name(enum canon_time_mode mode)
 }
 
 /*
+ * The blob id of a regular file, from the index where valid, else from
+ * its bytes. Returns 0, or an errno value (unreadable), or EEXIST when
+ * it is not what the checkout brought: a tracked file whose content is
+ * not its index entry's, or an unmerged one (blob_id is still the
+ * content's).
+ */
+static int file_blob_id(struct times *t, enum gitindex_answer answer,
+			const unsigned char index_oid[GITINDEX_OID_SIZE],
+			int host_fd, const struct stat *host,
+			unsigned char blob_id[GITINDEX_OID_SIZE])
+{
+	struct digests_pair sums;
+	int err;
+
+	if (answer == GITINDEX_CLEAN) {
+		memcpy(blob_id, index_oid, GITINDEX_OID_SIZE);
+		return 0;
+	}
+	if ((err = digests_get_pair(t->digests, host_fd, host, &sums)))
+		return err;
+	memcpy(blob_id, sums.blob_id, GITINDEX_OID_SIZE);
+	if (answer == GITINDEX_CONFLICT ||
+	    (answer == GITINDEX_UNKNOWN &&
+	     memcmp(index_oid, blob_id, GITINDEX_OID_SIZE) != 0))
+		return EEXIST;
+	return 0;
+}
+
+/*
  * A new baseline takes everything in the tree for what the checkout
  * brought. In a worktree that already holds a build's outputs (a CI
  * workspace kept between jobs in fresh containers, a renamed checkout, a
@@ -55,18 +84,12 @@ struct scan {
 	char path[PATH_MAX]; /* the entry's resolved host path */
 };
 
-static int64_t ns_of(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
 /* Whether the tracked entry's bytes are the blob its index entry names. */
 static bool is_index_blob(struct scan *s, int dir_fd, const char *name,
 			  const struct stat *st,
 			  const unsigned char oid[GITINDEX_OID_SIZE])
 {
 	unsigned char blob_id[GITINDEX_OID_SIZE];
-	struct digests_pair sums;
 	char target[PATH_MAX];
 	ssize_t len;
 	int fd, err;
@@ -81,9 +104,9 @@ static bool is_index_blob(struct scan *s, int dir_fd, const char *name,
 	fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	err = digests_get_pair(s->t->digests, fd, st, &sums);
+	err = file_blob_id(s->t, GITINDEX_UNKNOWN, oid, fd, st, blob_id);
 	close(fd);
-	return !err && memcmp(sums.blob_id, oid, GITINDEX_OID_SIZE) == 0;
+	return !err;
 }
 
 static void scan_entry(struct scan *s, int dir_fd, const char *name,
@@ -97,14 +120,14 @@ static void scan_entry(struct scan *s, int dir_fd, const char *name,
 		/* Older than every content time (an npm package's 1985, an
 		 * archive's 0): every source looks newer to make anyway. */
 		if (st->st_mtim.tv_sec >= CANON_CONTENT_EPOCH)
-			when = ns_of(&st->st_mtim);
+			when = canon_ns_of(&st->st_mtim);
 		break;
 	case GITINDEX_UNKNOWN:
 		if (!is_index_blob(s, dir_fd, name, st, oid))
-			when = ns_of(&st->st_ctim);
+			when = canon_ns_of(&st->st_ctim);
 		break;
 	case GITINDEX_CONFLICT:
-		when = ns_of(&st->st_ctim);
+		when = canon_ns_of(&st->st_ctim);
 		break;
 	case GITINDEX_NONE:
 	case GITINDEX_CLEAN:
@@ -270,35 +293,6 @@ static enum gitindex_answer index_answer(const struct times_mirror *m,
 	if (!m || !m->git || hostpath_of_fd(host_fd, path, sizeof(path)))
 		return GITINDEX_NONE;
 	return gitindex_find(m->git, path, host, oid);
-}
-
-/*
- * The blob id of a regular file, from the index where valid, else from
- * its bytes. Returns 0, or an errno value (unreadable), or EEXIST when
- * it is not what the checkout brought: a tracked file whose content is
- * not its index entry's, or an unmerged one (blob_id is still the
- * content's).
- */
-static int file_blob_id(struct times *t, enum gitindex_answer answer,
-			const unsigned char index_oid[GITINDEX_OID_SIZE],
-			int host_fd, const struct stat *host,
-			unsigned char blob_id[GITINDEX_OID_SIZE])
-{
-	struct digests_pair sums;
-	int err;
-
-	if (answer == GITINDEX_CLEAN) {
-		memcpy(blob_id, index_oid, GITINDEX_OID_SIZE);
-		return 0;
-	}
-	if ((err = digests_get_pair(t->digests, host_fd, host, &sums)))
-		return err;
-	memcpy(blob_id, sums.blob_id, GITINDEX_OID_SIZE);
-	if (answer == GITINDEX_CONFLICT ||
-	    (answer == GITINDEX_UNKNOWN &&
-	     memcmp(index_oid, blob_id, GITINDEX_OID_SIZE) != 0))
-		return EEXIST;
-	return 0;
 }
 
 void times_apply(struct times *t, unsigned mirror, int host_fd,

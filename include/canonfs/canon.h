@@ -75,6 +75,12 @@ void canon_attr(const struct canon_rules *rules, const struct stat *host,
  */
 void canon_content_time(const unsigned char *digest, struct timespec *out);
 
+/* A timestamp in nanoseconds since 1970 (host file times, the clock). */
+static inline int64_t canon_ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
 /* The attributes of an object with no host twin (the root, intermediate
  * directories, control files): mode is the full st_mode to show. */
 void canon_synthetic_attr(const struct canon_rules *rules, uint64_t ino,
