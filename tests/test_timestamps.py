@@ -105,6 +105,18 @@ def edit_in_place(path, old, new):
         f.write(data.replace(old, new))
 
 
+def run_make(root):
+    """(rebuilt?, what the program prints)"""
+    out = run(["make"], root).stdout
+    return "cc -o hello" in out, run(["./hello"], root).stdout
+
+
+def run_ninja(root):
+    """(rebuilt?, what the program prints)"""
+    out = run(["ninja"], root).stdout
+    return "no work to do" not in out, run(["./hello-ninja"], root).stdout
+
+
 class Tools:
     """Every tool under test, run inside one mount."""
 
@@ -116,14 +128,10 @@ class Tools:
         self.bin.mkdir(exist_ok=True)
 
     def make(self):
-        """(rebuilt?, what the program prints)"""
-        out = run(["make"], self.m.root).stdout
-        return "cc -o hello" in out, run(["./hello"], self.m.root).stdout
+        return run_make(self.m.root)
 
     def ninja(self):
-        out = run(["ninja"], self.m.root).stdout
-        return "no work to do" not in out, \
-            run(["./hello-ninja"], self.m.root).stdout
+        return run_ninja(self.m.root)
 
     def go_build(self):
         """What the freshly built program prints: Go's module index and its
@@ -348,10 +356,9 @@ def fresh_container(tmp_path, name):
 
 def make_and_ninja(root):
     """(make rebuilt?, ninja rebuilt?, what each program prints)"""
-    made = "cc -o hello" in run(["make"], root).stdout
-    ninja = "no work to do" not in run(["ninja"], root).stdout
-    return made, ninja, run(["./hello"], root).stdout.strip(), \
-        run(["./hello-ninja"], root).stdout.strip()
+    made, made_out = run_make(root)
+    ninja, ninja_out = run_ninja(root)
+    return made, ninja, made_out.strip(), ninja_out.strip()
 
 
 def test_a_kept_workspace_checked_out_between_jobs_in_fresh_containers(
@@ -397,9 +404,8 @@ def test_an_edit_from_before_the_first_mount_stays_a_change_after_git_add(
     assert os.stat(m.root / "msg.h").st_mtime_ns == \
         os.stat(repo / "msg.h").st_mtime_ns, \
         "staged since, it is still newer than the build's outputs"
-    made, out = "cc -o hello" in run(["make"], m.root).stdout, \
-        run(["./hello"], m.root).stdout.strip()
-    assert (made, out) == (True, "omega")
+    made, out = run_make(m.root)
+    assert (made, out.strip()) == (True, "omega")
 
 
 def test_an_untracked_file_older_than_content_times_keeps_them(canonfs,
@@ -433,9 +439,8 @@ def test_a_checkout_whose_index_cannot_be_read_shows_host_times(canonfs,
         assert os.stat(m.root / name).st_mtime_ns == \
             os.stat(repo / name).st_mtime_ns, name
     assert "git index of %s cannot be read" % repo in m.stderr()
-    made, out = "cc -o hello" in run(["make"], m.root).stdout, \
-        run(["./hello"], m.root).stdout.strip()
-    assert (made, out) == (True, "omega")
+    made, out = run_make(m.root)
+    assert (made, out.strip()) == (True, "omega")
 
 
 # --------------------------------------------------------------------------
