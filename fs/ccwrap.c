@@ -5,13 +5,16 @@
 #include "canonfs/ccwrap.h"
 
 #include "canonfs/hostpath.h"
+#include "canonfs/path.h"
 #include "canonfs/text.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const tool_names[CCWRAP_COUNT] = {
 	[CCWRAP_CC] = "cc",
@@ -53,6 +56,72 @@ static int host_compiler(const struct layout *layout,
 		       : ENOENT;
 }
 
+/* Tell watch the directories of the daemon's PATH that a search for
+ * command goes through before it stops at found (all of them when not
+ * found): a compiler installed earlier in PATH would be found instead. */
+static int watch_search(const char *command, const char *found,
+			const char *skip_under, ccwrap_watch_fn watch,
+			void *arg)
+{
+	const char *path = getenv("PATH");
+	char dir[PATH_MAX];
+	int err;
+
+	if (strchr(command, '/'))
+		return 0;
+	for (const char *p = path ? path : ""; *p;) {
+		size_t len = strcspn(p, ":");
+
+		if (len > 0 && len < sizeof(dir)) {
+			memcpy(dir, p, len);
+			dir[len] = '\0';
+			if (!(skip_under && path_under(dir, skip_under))) {
+				if ((err = watch(dir, arg)))
+					return err;
+				if (found && strncmp(found, dir, len) == 0 &&
+				    found[len] == '/' &&
+				    strcmp(found + len + 1, command) == 0)
+					return 0;
+			}
+		}
+		p += len + (p[len] == ':');
+	}
+	return 0;
+}
+
+/* Tell watch the directory of path and of each symlink on the way to
+ * the file it names (/usr/bin/cc -> /etc/alternatives/cc -> gcc). */
+static int watch_links(const char *path, ccwrap_watch_fn watch, void *arg)
+{
+	char at[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
+	int err;
+
+	if (snprintf(at, sizeof(at), "%s", path) >= (int)sizeof(at))
+		return ENAMETOOLONG;
+	for (int hops = 0; hops < 40; hops++) {
+		const char *slash = strrchr(at, '/');
+		ssize_t n;
+
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - at) : 1, slash ? at : ".");
+		if (!dir[0])
+			strcpy(dir, "/");
+		if ((err = watch(dir, arg)))
+			return err;
+		n = readlink(at, target, sizeof(target) - 1);
+		if (n < 0)
+			return 0; /* the file itself */
+		target[n] = '\0';
+		if (target[0] == '/')
+			snprintf(at, sizeof(at), "%s", target);
+		else if (snprintf(at, sizeof(at), "%s/%s",
+				  strcmp(dir, "/") ? dir : "",
+				  target) >= (int)sizeof(at))
+			return ENAMETOOLONG;
+	}
+	return 0;
+}
+
 /* s as one shell word: in single quotes, each ' written as '\''. */
 static void add_quoted(struct text *t, const char *s)
 {
@@ -62,16 +131,49 @@ static void add_quoted(struct text *t, const char *s)
 	text_add(t, "'");
 }
 
+/* watch_search and watch_links for tool, found at compiler (NULL: not
+ * found), before its script is made: what a change may change. */
+static int watch_inputs(const struct layout *layout,
+			const struct sysinc_list *sys, enum ccwrap_tool tool,
+			const char *compiler, ccwrap_watch_fn watch, void *arg)
+{
+	char cxx[PATH_MAX];
+	const char *name = sys->compiler;
+	int err;
+
+	if (!name)
+		return 0;
+	if (is_cxx(tool)) {
+		if (sysinc_cxx_of(name, cxx, sizeof(cxx)))
+			return 0;
+		name = cxx;
+	}
+	if ((err = watch_search(name, compiler, layout->mountpoint, watch,
+				arg)))
+		return err;
+	if (compiler)
+		return watch_links(compiler, watch, arg);
+	return strchr(name, '/') ? watch_links(name, watch, arg) : 0;
+}
+
 int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
-		  enum ccwrap_tool tool, char **data, size_t *len)
+		  enum ccwrap_tool tool, ccwrap_watch_fn watch, void *arg,
+		  char **data, size_t *len)
 {
 	unsigned lang = is_cxx(tool) ? SYSINC_CXX : SYSINC_C;
 	char compiler[PATH_MAX], dir[PATH_MAX];
 	struct text t = {0};
 	struct stat st;
+	bool found = host_compiler(layout, sys, tool, compiler,
+				   sizeof(compiler)) == 0;
+	int err;
 
-	if (host_compiler(layout, sys, tool, compiler, sizeof(compiler)) ||
-	    stat(compiler, &st) == -1)
+	/* Watched first: a change after the watch is seen, and one before
+	 * it is in what is read below. */
+	if (watch && (err = watch_inputs(layout, sys, tool,
+					 found ? compiler : NULL, watch, arg)))
+		return err;
+	if (!found || stat(compiler, &st) == -1)
 		return ENOENT;
 	text_add(&t, "#!/bin/sh\n");
 	text_add(&t,

@@ -75,13 +75,87 @@ uint64_t control_canon_ino(int node)
 			       names[node]);
 }
 
+/*
+ * The compilers' scripts are made once and kept, so that the kernel may
+ * cache their names, attributes and pages: a build looks a compiler up
+ * several times per compile (ccache's PATH search, realpath and stat), and
+ * each lookup of an uncached name is a round trip. What a script depends
+ * on (the PATH directories searched, those of the compiler and its
+ * symlinks) is watched (invalidator_watch_compiler_dir); a change there
+ * bumps fs->compiler_gen and has the kernel forget what it holds
+ * (invalidate.c), and the next use makes the script again. Without a
+ * watch (-o nowatch, no inotify, the watch limit reached) the kernel
+ * caches nothing of it, and every use makes it again.
+ */
+static pthread_mutex_t compiler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int watch_dir(const char *dir, void *arg)
+{
+	struct canonfs_fs *fs = arg;
+
+	return invalidator_watch_compiler_dir(fs->inv, dir);
+}
+
+/* Make inode's script again if the host may have changed it since; with
+ * compiler_lock held. Its control_err: 0, or ENOENT when not served. */
+static void refresh_locked(struct canonfs_fs *fs, struct inode *inode)
+{
+	uint64_t gen = __atomic_load_n(&fs->compiler_gen, __ATOMIC_ACQUIRE);
+	enum ccwrap_tool tool =
+		(enum ccwrap_tool)(inode->control - CONTROL_BIN_CC);
+	char *data;
+	size_t len;
+	int err;
+
+	if (inode->control_gen == gen)
+		return;
+	err = ccwrap_script(&fs->layout, &fs->sys, tool, watch_dir, fs, &data,
+			    &len);
+	if (err == 0 || err == ENOENT) {
+		inode->control_timed = true;
+	} else { /* a watch failed: made at each use, as when unwatched */
+		inode->control_timed = false;
+		err = ccwrap_script(&fs->layout, &fs->sys, tool, NULL, NULL,
+				    &data, &len);
+	}
+	/* The generation read before the making: a change meanwhile makes it
+	 * again at the next use. Untimed: at every use. */
+	inode->control_gen = inode->control_timed ? gen : 0;
+	inode->control_err = err == ENOENT ? ENOENT : 0;
+	if (err)
+		return; /* not served; or out of memory: the old script */
+	if (inode->control_data && inode->control_len == len &&
+	    memcmp(inode->control_data, data, len) == 0) {
+		free(data);
+		return;
+	}
+	free(inode->control_data);
+	inode->control_data = data;
+	inode->control_len = len;
+}
+
+/* Whether the compiler `node` is served now (its script made fresh). */
+static bool compiler_served(struct canonfs_fs *fs, int node)
+{
+	struct inode *inode = fs->inodes.compilers[node - CONTROL_BIN_CC];
+	bool served;
+
+	pthread_mutex_lock(&compiler_lock);
+	refresh_locked(fs, inode);
+	served = inode->control_err == 0 && inode->control_data;
+	pthread_mutex_unlock(&compiler_lock);
+	return served;
+}
+
 /* Whether node is there to be listed or looked up on this mount. */
 static bool present(struct canonfs_fs *fs, int node)
 {
 	if (is_trace(node))
 		return fs->trace.base != NULL;
 	if (node == CONTROL_TOOLCHAIN || node == CONTROL_BIN)
-		return ccwrap_served(&fs->layout, &fs->sys);
+		return compiler_served(fs, CONTROL_BIN_CC);
+	if (is_compiler(node)) /* no C++ partner, say */
+		return compiler_served(fs, node);
 	return true;
 }
 
@@ -118,17 +192,6 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 				    fs->digests, data, len);
 	case CONTROL_TOOLCHAIN:
 		return ccwrap_cmake(&fs->layout, &fs->sys, data, len);
-	case CONTROL_BIN:
-		text[0] = '\0'; /* a directory */
-		break;
-	case CONTROL_BIN_CC:
-	case CONTROL_BIN_GCC:
-	case CONTROL_BIN_CXX:
-	case CONTROL_BIN_GXX:
-		/* Made at each lookup: a compiler upgraded meanwhile shows. */
-		return ccwrap_script(&fs->layout, &fs->sys,
-				     (enum ccwrap_tool)(node - CONTROL_BIN_CC),
-				     data, len);
 	/* The trace files act when read (control_act), not here: a stat,
 	 * or `ls -l` of the directory, must not start or stop anything. */
 	case CONTROL_TRACE_START:
@@ -157,8 +220,9 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 static pthread_mutex_t control_act_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* What reading a trace file does, at the first read of the inode a lookup
- * made (each `cat` looks the file up again). Returns 0 or an errno value. */
-int control_act(struct canonfs_fs *fs, struct inode *inode)
+ * made (each `cat` looks the file up again); every read gets the outcome.
+ * Returns 0 or an errno value. */
+static int control_act(struct canonfs_fs *fs, struct inode *inode)
 {
 	int err = 0;
 
@@ -197,7 +261,9 @@ int control_act(struct canonfs_fs *fs, struct inode *inode)
  * A control file is a new inode at every lookup, with its contents made
  * then and a zero timeout: the kernel can cache nothing stale, with or
  * without OPEN requests, and a lookup of "barrier" is the barrier. The
- * trace files act at their first read instead (control_act).
+ * trace files act at their first read instead (control_act). The bin
+ * directory and its compilers are the table's own, kept (see
+ * compiler_lock).
  */
 int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 			struct fuse_entry_param *e)
@@ -210,6 +276,16 @@ int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 
 	if (node == CONTROL_NONE || !present(fs, node))
 		return ENOENT;
+	if (node == CONTROL_BIN || is_compiler(node)) {
+		inode = node == CONTROL_BIN
+				? fs->inodes.control_bin
+				: fs->inodes.compilers[node - CONTROL_BIN_CC];
+		ops_inode_attr(fs, inode, &e->attr);
+		e->ino = inode_nodeid(&fs->inodes, inode);
+		e->attr_timeout = control_timeout(fs, inode);
+		e->entry_timeout = e->attr_timeout;
+		return 0;
+	}
 	if ((err = control_contents(fs, node, &data, &len)))
 		return err;
 	inode = inode_new_control_file(&fs->inodes, node, data, len);
@@ -222,19 +298,80 @@ int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 	return 0;
 }
 
-void control_fix_attr(const struct inode *inode, struct stat *out)
+double control_timeout(const struct canonfs_fs *fs, const struct inode *inode)
+{
+	bool timed;
+
+	if (inode->control == CONTROL_DIR || inode->control == CONTROL_BIN)
+		return fs->watched_timeout; /* what they list is invalidated */
+	if (!is_compiler(inode->control))
+		return 0;
+	pthread_mutex_lock(&compiler_lock);
+	timed = inode->control_timed;
+	pthread_mutex_unlock(&compiler_lock);
+	return timed ? fs->watched_timeout : 0;
+}
+
+/* Size and times of contents data, len. */
+static void content_attr(const char *data, size_t len, struct stat *out)
 {
 	unsigned char sha[SHA256_DIGEST_LENGTH];
 
-	if (is_compiler(inode->control))
-		out->st_mode = S_IFREG | 0555;
-	if (is_compiler(inode->control) ||
-	    inode->control == CONTROL_TOOLCHAIN) {
-		SHA256((const unsigned char *)inode->control_data,
-		       inode->control_len, sha);
-		canon_content_time(sha, &out->st_mtim);
-		out->st_ctim = out->st_mtim;
+	out->st_size = (off_t)len;
+	SHA256((const unsigned char *)data, len, sha);
+	canon_content_time(sha, &out->st_mtim);
+	out->st_ctim = out->st_mtim;
+}
+
+void control_fix_attr(struct canonfs_fs *fs, struct inode *inode,
+		      struct stat *out)
+{
+	out->st_size = (off_t)inode->control_len;
+	if (inode->control == CONTROL_TOOLCHAIN)
+		content_attr(inode->control_data, inode->control_len, out);
+	if (!is_compiler(inode->control))
+		return;
+	out->st_mode = S_IFREG | 0555;
+	pthread_mutex_lock(&compiler_lock);
+	refresh_locked(fs, inode);
+	content_attr(inode->control_data, inode->control_len, out);
+	pthread_mutex_unlock(&compiler_lock);
+}
+
+int control_read(struct canonfs_fs *fs, struct inode *inode, off_t off,
+		 size_t size, char **data, size_t *len)
+{
+	bool compiler = is_compiler(inode->control);
+	int err = 0;
+
+	*data = NULL;
+	*len = 0;
+	if (is_trace(inode->control) && (err = control_act(fs, inode)))
+		return err;
+	if (compiler) {
+		pthread_mutex_lock(&compiler_lock);
+		refresh_locked(fs, inode);
 	}
+	if (off >= 0 && (size_t)off < inode->control_len) {
+		*len = inode->control_len - (size_t)off < size
+			       ? inode->control_len - (size_t)off
+			       : size;
+		if ((*data = malloc(*len)))
+			memcpy(*data, inode->control_data + off, *len);
+		else
+			err = ENOMEM;
+	}
+	if (compiler)
+		pthread_mutex_unlock(&compiler_lock);
+	return err;
+}
+
+off_t control_size(struct canonfs_fs *fs, struct inode *inode)
+{
+	struct stat st = {0};
+
+	control_fix_attr(fs, inode, &st);
+	return st.st_size;
 }
 
 /* The files of a control directory; the trace ones only on a tracing
@@ -249,11 +386,6 @@ int control_listing(struct canonfs_fs *fs, int dir, struct dir_listing *listing)
 		struct dir_entry *entry = &listing->entries[listing->n_entries];
 
 		if (control_parent(i) != dir || !present(fs, i))
-			continue;
-		/* No C++ partner, say. */
-		if (is_compiler(i) &&
-		    !ccwrap_serves(&fs->layout, &fs->sys,
-				   (enum ccwrap_tool)(i - CONTROL_BIN_CC)))
 			continue;
 		entry->name = strdup(control_name(i));
 		if (!entry->name) {

@@ -683,8 +683,10 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 				.watched_timeout = WATCHED_TIMEOUT,
 				.unwatched_timeout = UNWATCHED_TIMEOUT,
 				.proc_fd_dir = -1,
-				.host_checks = permission_checks_apply()};
+				.host_checks = permission_checks_apply(),
+				.compiler_gen = 1};
 	struct invalidator inv = {.inotify_fd = -1,
+				  .compiler_fd = -1,
 				  .stop_pipe = {-1, -1},
 				  .prune_fd = -1,
 				  .request_fd = -1};

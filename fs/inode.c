@@ -119,6 +119,29 @@ void inode_mark_handed(struct inode *inode)
 	__atomic_store_n(&inode->handed_ns, inode_clock_ns(), __ATOMIC_RELAXED);
 }
 
+/* A control node that lives as long as the mount: the control directory,
+ * its bin directory and the compilers in it (control.c). */
+static struct inode *new_control_node(int control)
+{
+	struct inode *inode = new_inode();
+
+	if (!inode)
+		return NULL;
+	inode->synthetic = true;
+	inode->pinned = true;
+	inode->control = (unsigned char)control;
+	inode->host_type = control == CONTROL_DIR || control == CONTROL_BIN
+				   ? S_IFDIR
+				   : S_IFREG;
+	inode->canon_ino = control_canon_ino(control);
+	inode->parent_canon_ino =
+		control == CONTROL_DIR
+			? CANON_ROOT_INO
+			: control_canon_ino(control_parent(control));
+	inode->parent_watched = true;
+	return inode;
+}
+
 int inode_table_init(struct inode_table *table, const struct layout *layout,
 		     int inotify_fd)
 {
@@ -156,16 +179,13 @@ int inode_table_init(struct inode_table *table, const struct layout *layout,
 		table->synthetic[table->n_synthetic++] = inode;
 	}
 
-	table->control_dir = new_inode();
-	if (!table->control_dir)
+	if (!(table->control_dir = new_control_node(CONTROL_DIR)) ||
+	    !(table->control_bin = new_control_node(CONTROL_BIN)))
 		return ENOMEM;
-	table->control_dir->synthetic = true;
-	table->control_dir->pinned = true;
-	table->control_dir->control = CONTROL_DIR;
-	table->control_dir->host_type = S_IFDIR;
-	table->control_dir->canon_ino = control_canon_ino(CONTROL_DIR);
-	table->control_dir->parent_canon_ino = CANON_ROOT_INO;
-	table->control_dir->parent_watched = true;
+	for (int i = 0; i < CONTROL_N_COMPILERS; i++)
+		if (!(table->compilers[i] =
+			      new_control_node(CONTROL_BIN_CC + i)))
+			return ENOMEM;
 
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		const struct layout_mirror *m = &layout->mirrors[i];
@@ -249,6 +269,11 @@ void inode_table_destroy(struct inode_table *table)
 		free_inode(table, table->synthetic[i]);
 	if (table->control_dir)
 		free_inode(table, table->control_dir);
+	if (table->control_bin)
+		free_inode(table, table->control_bin);
+	for (int i = 0; i < CONTROL_N_COMPILERS; i++)
+		if (table->compilers[i])
+			free_inode(table, table->compilers[i]);
 	free(table->synthetic);
 	free(table->mirror_roots);
 	prune_budget_destroy(table);
@@ -436,7 +461,7 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	}
 	inode->synthetic = true;
 	inode->control = (unsigned char)control;
-	inode->host_type = control == CONTROL_BIN ? S_IFDIR : S_IFREG;
+	inode->host_type = S_IFREG;
 	inode->canon_ino = control_canon_ino(control);
 	inode->parent_canon_ino = control_canon_ino(control_parent(control));
 	inode->control_data = data;

@@ -588,14 +588,106 @@ static void *prune_loop(void *arg)
 	return NULL;
 }
 
-/* Bytes of events waiting in the inotify queue. */
-static int queued_bytes(const struct invalidator *inv)
+/* Bytes of events waiting in inotify queue fd. */
+static int fd_queued_bytes(int fd)
 {
 	int bytes = 0;
 
-	if (ioctl(inv->inotify_fd, FIONREAD, &bytes) == -1)
+	if (fd < 0 || ioctl(fd, FIONREAD, &bytes) == -1)
 		return 0;
 	return bytes;
+}
+
+/* Bytes of events waiting in the inotify queues. */
+static int queued_bytes(const struct invalidator *inv)
+{
+	return fd_queued_bytes(inv->inotify_fd) +
+	       fd_queued_bytes(inv->compiler_fd);
+}
+
+/* What a compiler's script depends on changes in a watched directory:
+ * a compiler installed, replaced, removed, or a symlink switched. */
+#define COMPILER_EVENTS                                                        \
+	(IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE |      \
+	 IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+
+int invalidator_watch_compiler_dir(struct invalidator *inv, const char *dir)
+{
+	char at[PATH_MAX];
+
+	if (inv->compiler_fd < 0)
+		return ENOSYS;
+	if (snprintf(at, sizeof(at), "%s", dir) >= (int)sizeof(at))
+		return ENAMETOOLONG;
+	for (;;) {
+		char *slash;
+
+		if (inotify_add_watch(inv->compiler_fd, at, COMPILER_EVENTS) >=
+		    0)
+			return 0;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return errno;
+		/* Gone: its parent reports it coming back. (A relative PATH
+		 * entry that is gone has none: it is relative to the daemon's
+		 * directory, which stays.) */
+		if (!(slash = strrchr(at, '/')) || strcmp(at, "/") == 0)
+			return 0;
+		slash[slash == at] = '\0';
+	}
+}
+
+/* The host changed what a compiler's script depends on: make them again
+ * at their next use, and have the kernel forget their names, attributes
+ * and pages, and the bin directory's listing. */
+static void compilers_changed(struct invalidator *inv)
+{
+	struct canonfs_fs *fs = inv->fs;
+	struct inode_table *table = &fs->inodes;
+	uint64_t bin = inode_nodeid(table, table->control_bin);
+
+	/* Made again from here on; what the kernel got before is dropped
+	 * below (a reply racing this keeps the attributes it carries from
+	 * being trusted: the kernel's attribute version moves on). */
+	__atomic_add_fetch(&fs->compiler_gen, 1, __ATOMIC_ACQ_REL);
+	for (int i = 0; i < CONTROL_N_COMPILERS; i++) {
+		uint64_t nodeid = inode_nodeid(table, table->compilers[i]);
+
+		stats_add(&fs->stats, STAT_INVAL_INODE);
+		if (fuse_lowlevel_notify_inval_inode(inv->se, nodeid, 0, 0) ==
+		    -ENOENT)
+			retry_add(inv, nodeid, 0);
+		stats_add(&fs->stats, STAT_INVAL_ENTRY);
+		fuse_lowlevel_notify_inval_entry(
+			inv->se, bin, control_name(CONTROL_BIN_CC + i),
+			strlen(control_name(CONTROL_BIN_CC + i)));
+	}
+	stats_add(&fs->stats, STAT_INVAL_INODE);
+	fuse_lowlevel_notify_inval_inode(inv->se, bin, 0, 0);
+	/* Never a name in the control directory itself: the kernel would
+	 * wait for the directory's lock, which a barrier's lookup holds while
+	 * it waits for this thread. Its negative names are not kept. */
+}
+
+/* Read every event queued for the compilers' directories; any is a
+ * change. */
+static void read_compiler_events(struct invalidator *inv)
+{
+	char buf[4096]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	bool any = false;
+	ssize_t len;
+
+	while ((len = read(inv->compiler_fd, buf, sizeof(buf))) > 0) {
+		any = true;
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *event = (const void *)p;
+
+			stats_add(&inv->fs->stats, STAT_HOST_EVENTS);
+			p += sizeof(*event) + event->len;
+		}
+	}
+	if (any)
+		compilers_changed(inv);
 }
 
 /*
@@ -631,10 +723,11 @@ static void *event_loop(void *arg)
 		__attribute__((aligned(__alignof__(struct inotify_event))));
 
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{.fd = inv->inotify_fd, .events = POLLIN},
 			{.fd = inv->stop_pipe[0], .events = POLLIN},
 			{.fd = inv->request_fd, .events = POLLIN},
+			{.fd = inv->compiler_fd, .events = POLLIN},
 		};
 		int timeout = run_retries(inv), sweep = sweep_unwatched(inv);
 		uint64_t requests;
@@ -648,7 +741,7 @@ static void *event_loop(void *arg)
 		if (!inv->retrying)
 			pthread_cond_broadcast(&inv->idle);
 		pthread_mutex_unlock(&inv->lock);
-		if (poll(fds, 3, timeout) == -1) {
+		if (poll(fds, 4, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -671,7 +764,7 @@ static void *event_loop(void *arg)
 				pthread_mutex_unlock(&inv->lock);
 			}
 		}
-		if (!fds[0].revents)
+		if (!fds[0].revents && !fds[3].revents)
 			continue;
 		/* Busy before the read empties the queue: a barrier then
 		 * always sees either queued events or a busy thread. */
@@ -679,6 +772,10 @@ static void *event_loop(void *arg)
 		inv->busy = true;
 		pthread_mutex_unlock(&inv->lock);
 
+		if (fds[3].revents)
+			read_compiler_events(inv);
+		if (!fds[0].revents)
+			goto applied;
 		gather_storm(inv);
 		len = read(inv->inotify_fd, buf, sizeof(buf));
 		inv->last_read_ns = inode_clock_ns();
@@ -703,7 +800,7 @@ static void *event_loop(void *arg)
 					   __ATOMIC_RELEASE);
 			forget_everything(inv);
 		}
-
+	applied:
 		pthread_mutex_lock(&inv->lock);
 		inv->busy = false;
 		inv->retrying = inv->n_retries > 0;
@@ -749,7 +846,7 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 	pthread_mutex_init(&inv->lock, NULL);
 	pthread_cond_init(&inv->idle, NULL);
 	inv->fs = fs;
-	inv->inotify_fd = -1;
+	inv->inotify_fd = inv->compiler_fd = -1;
 	inv->stop_pipe[0] = inv->stop_pipe[1] = -1;
 	inv->prune_fd = inv->request_fd = -1;
 	if (pipe2(inv->stop_pipe, O_CLOEXEC) == -1)
@@ -762,6 +859,8 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 		return 0;
 	/* Without inotify: short timeouts instead (-1 is ignored by poll). */
 	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (inv->inotify_fd >= 0)
+		inv->compiler_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	return 0;
 }
 
@@ -873,11 +972,13 @@ void invalidator_destroy(struct invalidator *inv)
 			close(inv->stop_pipe[i]);
 	if (inv->inotify_fd >= 0)
 		close(inv->inotify_fd);
+	if (inv->compiler_fd >= 0)
+		close(inv->compiler_fd);
 	if (inv->prune_fd >= 0)
 		close(inv->prune_fd);
 	if (inv->request_fd >= 0)
 		close(inv->request_fd);
-	inv->inotify_fd = -1;
+	inv->inotify_fd = inv->compiler_fd = -1;
 	inv->prune_fd = inv->request_fd = -1;
 	pthread_cond_destroy(&inv->idle);
 	pthread_mutex_destroy(&inv->lock);

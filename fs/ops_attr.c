@@ -115,9 +115,8 @@ int ops_inode_attr_from(struct canonfs_fs *fs, struct inode *inode,
 				     S_ISDIR(inode->host_type) ? S_IFDIR | 0755
 							       : S_IFREG | 0444,
 				     out);
-		out->st_size = (off_t)inode->control_len;
 		if (inode->control)
-			control_fix_attr(inode, out);
+			control_fix_attr(fs, inode, out);
 		return 0;
 	}
 	if (fresh)
@@ -146,6 +145,8 @@ int ops_inode_attr(struct canonfs_fs *fs, struct inode *inode, struct stat *out)
 /* How long the kernel may cache what it knows of inode. */
 double ops_cache_timeout(const struct canonfs_fs *fs, const struct inode *inode)
 {
+	if (inode->control)
+		return control_timeout(fs, inode);
 	return inode->parent_watched ? fs->watched_timeout
 				     : fs->unwatched_timeout;
 }

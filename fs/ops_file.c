@@ -415,26 +415,16 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int fd, temp_fd, err;
 
 	if (inode->synthetic) {
-		size_t len = inode->control_len;
-
-		if (inode->control && (err = control_act(fs_of(req), inode))) {
-			fuse_reply_err(req, err);
-			return;
-		}
-		if (off < 0 || (size_t)off >= len) {
-			fuse_reply_buf(req, NULL, 0);
-			return;
-		}
-		/* From a copy: once the reply is written, the reader may close
-		 * and the kernel forget the inode (its FORGET freeing the data)
+		/* A copy: once the reply is written, the reader may close and
+		 * the kernel forget the inode (its FORGET freeing the data)
 		 * while this thread is still in the write. */
-		len = len - (size_t)off < size ? len - (size_t)off : size;
-		if (!(data = malloc(len))) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		memcpy(data, inode->control_data + off, len);
-		fuse_reply_buf(req, data, len);
+		size_t len;
+
+		err = control_read(fs_of(req), inode, off, size, &data, &len);
+		if (err)
+			fuse_reply_err(req, err);
+		else
+			fuse_reply_buf(req, data, len);
 		free(data);
 		return;
 	}
@@ -598,7 +588,7 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t found = -1;
 
 	if (inode->synthetic) { /* a control file: all data */
-		off_t size = (off_t)inode->control_len;
+		off_t size = control_size(fs, inode);
 
 		if (off >= size)
 			fuse_reply_err(req, ENXIO);

@@ -209,6 +209,170 @@ def test_one_changed_byte_in_a_system_header_is_never_a_stale_hit(
     assert printed_b == "jello, canonfs: 7 letters\n" != printed_a
 
 
+def fake_compiler(path, flag):
+    """A host compiler of the test's own at path: gcc with -DVARIANT=flag,
+    so that two of them make different objects. Put in place by rename, as
+    dpkg installs a new one."""
+    text = '#!/bin/sh\nexec /usr/bin/gcc -DVARIANT=%d "$@"\n' % flag
+    tmp = path.parent / (".new-" + path.name)
+    write(tmp, text.encode())
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, path)
+
+
+def compiler_mount(canonfs, tmp_path, path_dirs, *options):
+    """A mount whose daemon finds gcc on PATH in path_dirs first."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src / "variant.c", b"#include <stdio.h>\n#ifndef VARIANT\n"
+          b"#define VARIANT 0\n#endif\n"
+          b"int main(void)\n{\n\tprintf(\"%d\\n\", VARIANT);\n"
+          b"\treturn 0;\n}\n")
+    env = daemon_env(tmp_path)
+    env["PATH"] = ":".join([str(d) for d in path_dirs] + [env["PATH"]])
+    return canonfs(src, *options, mnt=tmp_path / "mnt", env=env)
+
+
+def uses_of(gcc, times):
+    """What ccache does with a compiler, `times` times: its PATH search's
+    access, a realpath, a stat and a read."""
+    for _ in range(times):
+        assert os.access(gcc, os.X_OK)
+        os.path.realpath(gcc)
+        os.stat(gcc)
+        read(gcc)
+
+
+def test_the_compilers_are_cached_until_the_host_compiler_changes(
+        canonfs, tmp_path):
+    """Each compile looks the served compiler up several times; the kernel
+    keeps it, so that costs no request, until the host compiler is
+    replaced: then the script names the new one at once (its size and
+    time, which ccache's compiler check compares, change)."""
+    host_bin = tmp_path / "hostbin"
+    host_bin.mkdir()
+    fake_compiler(host_bin / "gcc", 1)
+    m = compiler_mount(canonfs, tmp_path, [host_bin])
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    first = read(gcc).decode()
+    assert "'%s'" % (host_bin / "gcc") in first
+    shown = os.stat(gcc)
+
+    def requests():
+        counts = m.counters()
+        return sum(counts.get(k, 0) for k in ("lookup", "getattr", "read"))
+
+    start = requests()
+    own = requests() - start  # what reading the counters costs
+    before = requests()
+    uses_of(gcc, 20)
+    asked = requests() - before - own
+    assert asked <= 1, "20 uses of the compiler cost %d requests" % asked
+
+    fake_compiler(host_bin / "gcc", 22)  # a longer script: another size
+    m.barrier()
+    second = read(gcc).decode()
+    assert second != first
+    assert "%s: %d bytes" % (host_bin / "gcc",
+                             os.stat(host_bin / "gcc").st_size) in second
+    assert os.stat(gcc).st_size == len(second.encode())
+    assert os.stat(gcc).st_mtime != shown.st_mtime
+    assert m.stop() == 0, m.stderr()
+
+
+@needs_ccache
+def test_a_compiler_replaced_on_the_host_is_never_a_stale_ccache_hit(
+        canonfs, tmp_path):
+    """ccache keys a compile on the served compiler's size and time: after
+    the host's compiler is replaced, the next compile misses and runs the
+    new one, and the program says so."""
+    host_bin = tmp_path / "hostbin"
+    host_bin.mkdir()
+    fake_compiler(host_bin / "gcc", 1)
+    m = compiler_mount(canonfs, tmp_path, [host_bin])
+    helper, env = build_env(tmp_path, m.mnt, tmp_path / "ccache")
+    compile_ = ["gcc", "-c", "-o", "variant.o", "variant.c"]
+    link = ["gcc", "-o", "variant", "variant.o"]
+    for expect_miss in (True, False):
+        subprocess.run(["ccache", "-z"], env=env, check=True,
+                       capture_output=True)
+        run(compile_, m.root, env, "the compile")
+        assert ccache_stats(env)["cache_miss"] == int(expect_miss)
+    run(link, m.root, env, "the link")
+    assert run([str(m.root / "variant")], m.root, env,
+               "variant").stdout == "1\n"
+
+    fake_compiler(host_bin / "gcc", 22)
+    m.barrier()
+    subprocess.run(["ccache", "-z"], env=env, check=True, capture_output=True)
+    run(compile_, m.root, env, "the compile after the upgrade")
+    assert ccache_stats(env)["cache_miss"] == 1
+    run(link, m.root, env, "the link")
+    assert run([str(m.root / "variant")], m.root, env,
+               "variant").stdout == "22\n"
+    assert m.stop() == 0, m.stderr()
+
+
+def test_a_switched_alternative_or_a_compiler_earlier_on_path_shows(
+        canonfs, tmp_path):
+    """update-alternatives switches a symlink outside the PATH directory
+    (gcc -> alternatives/gcc -> a compiler), and a compiler can appear in
+    a PATH directory that did not exist at mount: both change the script
+    as soon as the host's changes are applied."""
+    host_bin, alternatives = tmp_path / "hostbin", tmp_path / "alternatives"
+    early = tmp_path / "early" / "bin"  # first on PATH, not there yet
+    for d in (host_bin, alternatives):
+        d.mkdir()
+    fake_compiler(tmp_path / "gcc-a", 1)
+    fake_compiler(tmp_path / "gcc-b", 333)
+    os.symlink(tmp_path / "gcc-a", alternatives / "gcc")
+    os.symlink(alternatives / "gcc", host_bin / "gcc")
+    m = compiler_mount(canonfs, tmp_path, [early, host_bin])
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+
+    def size_line():
+        line = [ln for ln in read(gcc).decode().splitlines()
+                if " bytes, modified " in ln]
+        assert len(line) == 1, read(gcc).decode()
+        return line[0]
+
+    uses_of(gcc, 2)
+    assert size_line().startswith("# %s: %d bytes" % (
+        host_bin / "gcc", os.stat(tmp_path / "gcc-a").st_size))
+    os.symlink(tmp_path / "gcc-b", alternatives / ".gcc.new")
+    os.rename(alternatives / ".gcc.new", alternatives / "gcc")
+    m.barrier()
+    assert size_line().startswith("# %s: %d bytes" % (
+        host_bin / "gcc", os.stat(tmp_path / "gcc-b").st_size))
+
+    uses_of(gcc, 2)
+    early.mkdir(parents=True)
+    fake_compiler(early / "gcc", 4444)
+    m.barrier()
+    assert size_line().startswith("# %s: %d bytes" % (
+        early / "gcc", os.stat(early / "gcc").st_size))
+    assert m.stop() == 0, m.stderr()
+
+
+def test_without_watching_the_compilers_are_made_at_each_use(
+        canonfs, tmp_path):
+    """-o nowatch: nothing reports a host change, so the kernel keeps no
+    compiler, and a replaced one shows with no barrier at all."""
+    host_bin = tmp_path / "hostbin"
+    host_bin.mkdir()
+    fake_compiler(host_bin / "gcc", 1)
+    m = compiler_mount(canonfs, tmp_path, [host_bin], "nowatch")
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    first = read(gcc)
+    fake_compiler(host_bin / "gcc", 55)
+    assert read(gcc) != first
+    before = m.counters()
+    uses_of(gcc, 5)
+    after = m.counters()
+    assert after["lookup"] - before["lookup"] >= 5
+    assert m.stop() == 0, m.stderr()
+
+
 @needs_ccache
 @pytest.mark.skipif(not have("cmake"), reason="cmake is not installed")
 def test_cmake_through_the_toolchain_file_builds_alike_on_two_hosts(

@@ -36,11 +36,21 @@ enum ccwrap_tool {
 /* The name of a tool under MNT/.canonfs/bin. */
 const char *ccwrap_name(enum ccwrap_tool tool);
 
-/* The script for tool, in *data (malloc'd). Returns 0, ENOENT when the
- * mount mirrors no headers for its language or its compiler cannot be
- * found, or ENOMEM. */
+/* Told each host directory a script depends on before it is made: the
+ * directories of the daemon's PATH searched for the compiler, and those of
+ * the compiler and of each symlink leading to it. A change in any of them
+ * may change the script (a compiler installed, upgraded or switched by
+ * update-alternatives). Returns 0, or an errno value that fails the
+ * making. */
+typedef int (*ccwrap_watch_fn)(const char *dir, void *arg);
+
+/* The script for tool, in *data (malloc'd); watch (or NULL) is told what
+ * it depends on. Returns 0, ENOENT when the mount mirrors no headers for
+ * its language or its compiler cannot be found, ENOMEM, or watch's
+ * error. */
 int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
-		  enum ccwrap_tool tool, char **data, size_t *len);
+		  enum ccwrap_tool tool, ccwrap_watch_fn watch, void *arg,
+		  char **data, size_t *len);
 
 /* The CMake toolchain file naming the served compilers, in *data
  * (malloc'd). Returns 0, ENOENT when none is served, or ENOMEM. */

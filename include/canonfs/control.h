@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct canonfs_fs;
 struct dir_listing;
@@ -47,6 +48,8 @@ enum control_node {
 	CONTROL_COUNT
 };
 
+#define CONTROL_N_COMPILERS (CONTROL_BIN_GXX - CONTROL_BIN_CC + 1)
+
 /* The file `name` in control directory dir (CONTROL_DIR or CONTROL_BIN),
  * or CONTROL_NONE. */
 enum control_node control_file_by_name(int dir, const char *name);
@@ -66,14 +69,26 @@ uint64_t control_canon_ino(int node);
 int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 			struct fuse_entry_param *e);
 
-/* The mode and times a control node shows, over canonical attributes:
- * the compilers are executable, and their time follows their contents
- * (as ccache's compiler check needs). */
-void control_fix_attr(const struct inode *inode, struct stat *out);
+/* The mode, size and times a control node shows, over canonical
+ * attributes: the compilers are executable (their scripts made again
+ * first if the host may have changed them), and their time follows their
+ * contents (as ccache's compiler check needs). */
+void control_fix_attr(struct canonfs_fs *fs, struct inode *inode,
+		      struct stat *out);
 
-/* What reading a trace file does, once per inode a lookup made; every
- * read gets the outcome. Returns 0 or an errno value. */
-int control_act(struct canonfs_fs *fs, struct inode *inode);
+/* How long the kernel may cache a control node's name and attributes:
+ * long for the directories and the watched compilers, 0 for the rest. */
+double control_timeout(const struct canonfs_fs *fs, const struct inode *inode);
+
+/* Bytes [off, off + size) of a control file, copied to *data (malloc'd,
+ * *len bytes; NULL past the end). Reading a trace file acts, once per
+ * inode a lookup made; every read gets the outcome. Returns 0 or an errno
+ * value. */
+int control_read(struct canonfs_fs *fs, struct inode *inode, off_t off,
+		 size_t size, char **data, size_t *len);
+
+/* A control file's size now. */
+off_t control_size(struct canonfs_fs *fs, struct inode *inode);
 
 /* The listing of control directory dir: its files, the trace ones only
  * when tracing, the compilers only where served. Returns 0 or ENOMEM. */

@@ -72,6 +72,10 @@ struct canonfs_fs {
 	/* Bumped when a host directory's mode or owner changes (atomic):
 	 * every kept descriptor is then checked again (inode.h). */
 	uint32_t dir_access_epoch;
+	/* Bumped when a host directory the compilers' scripts depend on
+	 * changes (atomic): they are made again at their next use (control.c).
+	 * Starts at 1: 0 is "never made". */
+	uint64_t compiler_gen;
 };
 
 #endif

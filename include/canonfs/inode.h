@@ -172,8 +172,13 @@ struct inode {
 	 * compare-and-swap). */
 	char *link_target;
 
-	char *control_data; /* const; contents of a control file (owned) */
+	/* Contents of a control file (owned): const, but for a compiler's,
+	 * which control.c replaces under its lock when the host compiler
+	 * changes (control_gen: the generation they were made for). */
+	char *control_data;
 	size_t control_len;
+	uint64_t control_gen;
+	bool control_timed; /* a compiler's: watched, the kernel may cache it */
 	bool control_acted; /* a trace file acted (control_act_lock) */
 	int control_err;    /* with this outcome: an errno value or 0 */
 };
@@ -187,10 +192,13 @@ struct inode_watch {
 
 struct inode_table {
 	pthread_mutex_t lock;
-	struct inode *by_key;	     /* host inodes; protected by lock */
-	struct inode *by_canon;	     /* host inodes by canon_ino; lock */
-	struct inode **synthetic;    /* one per layout dir; const */
-	struct inode *control_dir;   /* MNT/.canonfs, pinned; const */
+	struct inode *by_key;	   /* host inodes; protected by lock */
+	struct inode *by_canon;	   /* host inodes by canon_ino; lock */
+	struct inode **synthetic;  /* one per layout dir; const */
+	struct inode *control_dir; /* MNT/.canonfs, pinned; const */
+	struct inode *control_bin; /* MNT/.canonfs/bin, pinned; const */
+	/* Its compilers (CONTROL_BIN_CC on), pinned; const. */
+	struct inode *compilers[CONTROL_N_COMPILERS];
 	struct inode **mirror_roots; /* one per mirror; const */
 	size_t n_synthetic;
 	size_t n_mirrors;

@@ -35,8 +35,13 @@ struct invalidator {
 	struct canonfs_fs *fs;	 /* not owned */
 	struct fuse_session *se; /* not owned; set by invalidator_start */
 	int inotify_fd;		 /* owned; -1 when inotify is unavailable */
-	int stop_pipe[2];	 /* owned; written to stop the thread */
-	int request_fd;		 /* owned eventfd: forget_all, links_pending */
+	/* Owned inotify descriptor of the host directories the compilers'
+	 * scripts depend on (control.c), or -1. Apart from inotify_fd: the
+	 * table removes its watches as the kernel forgets inodes, and one
+	 * directory would share one watch. */
+	int compiler_fd;
+	int stop_pipe[2];      /* owned; written to stop the thread */
+	int request_fd;	       /* owned eventfd: forget_all, links_pending */
 	bool forget_all;       /* atomic; with a request_fd wake: forget all */
 	uint64_t forgets_done; /* protected by lock; forget-alls completed */
 	pthread_t thread;
@@ -110,6 +115,12 @@ void invalidator_forget_all(struct invalidator *inv);
  * in the kernel, so a request handler may send it. Returns 0, or an errno
  * value (EINVAL from an older kernel). */
 int invalidator_expire_names(struct invalidator *inv);
+
+/* Watch host directory dir, or its nearest existing parent (whose change
+ * would bring it), for the compilers' scripts: any change there has them
+ * made again (control.c). Returns 0, or an errno value (ENOSYS without
+ * inotify). */
+int invalidator_watch_compiler_dir(struct invalidator *inv, const char *dir);
 
 /* Stop the thread (before the inode table goes away). */
 void invalidator_stop(struct invalidator *inv);
