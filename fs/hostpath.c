@@ -182,7 +182,13 @@ int hostpath_commit(FILE *f, const char *temp, const char *path)
 {
 	int err = 0;
 
-	if (fclose(f) != 0 || rename(temp, path) != 0)
+	/* On disk before the rename: a crash then leaves the old file or the
+	 * new one, never a new name for data not yet written. */
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		err = errno ? errno : EIO;
+	if (fclose(f) != 0 && !err)
+		err = errno ? errno : EIO;
+	if (!err && rename(temp, path) != 0)
 		err = errno ? errno : EIO;
 	if (err)
 		unlink(temp);

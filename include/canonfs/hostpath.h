@@ -69,8 +69,8 @@ void hostpath_set_umask(mode_t mask);
  */
 FILE *hostpath_create_temp(const char *path, char *temp, size_t temp_size);
 
-/* Close f (from hostpath_create_temp) and rename temp over path: 0, or an
- * errno value, temp then removed. */
+/* Flush f (from hostpath_create_temp) to disk, close it and rename temp
+ * over path: 0, or an errno value, temp then removed. */
 int hostpath_commit(FILE *f, const char *temp, const char *path);
 
 #endif
