@@ -56,68 +56,83 @@ static int host_compiler(const struct layout *layout,
 		       : ENOENT;
 }
 
-/* Tell watch the directories of the daemon's PATH that a search for
- * command goes through before it stops at found (all of them when not
- * found): a compiler installed earlier in PATH would be found instead. */
-static int watch_search(const char *command, const char *found,
-			const char *skip_under, ccwrap_watch_fn watch,
-			void *arg)
+/* Tell watch each entry a resolution of absolute path goes through,
+ * following symlinks, up to the file it names or its first missing part. */
+static int watch_path(const char *path, ccwrap_watch_fn watch, void *arg)
+{
+	char dir[PATH_MAX] = "", rest[PATH_MAX], next[PATH_MAX],
+	     target[PATH_MAX];
+	int err, hops = 0;
+
+	if (path[0] != '/' ||
+	    snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
+		return ENOTSUP; /* relative to the daemon's directory */
+	/* dir: the real directory reached ("" for the root); rest: what is
+	 * left to resolve. */
+	for (;;) {
+		char *name = rest + strspn(rest, "/"), *after;
+		ssize_t n;
+
+		after = name + strcspn(name, "/");
+		if (after == name)
+			return 0; /* resolved */
+		if (*after)
+			*after++ = '\0';
+		if (strcmp(name, "..") == 0) {
+			char *slash = strrchr(dir, '/');
+
+			if (slash)
+				*slash = '\0';
+		} else if (strcmp(name, ".") != 0) {
+			if ((err = watch(dir[0] ? dir : "/", name, arg)))
+				return err;
+			if (snprintf(next, sizeof(next), "%s/%s", dir, name) >=
+			    (int)sizeof(next))
+				return ENAMETOOLONG;
+			n = readlink(next, target, sizeof(target) - 1);
+			if (n >= 0) {
+				if (++hops > 40)
+					return 0; /* a loop: ELOOP for all */
+				target[n] = '\0';
+				if (target[0] == '/')
+					dir[0] = '\0';
+				if (snprintf(next, sizeof(next), "%s/%s",
+					     target,
+					     after) >= (int)sizeof(next))
+					return ENAMETOOLONG;
+				memcpy(rest, next, sizeof(rest));
+				continue;
+			}
+			if (errno != EINVAL)
+				return 0; /* missing: watched in dir */
+			memcpy(dir, next, sizeof(dir));
+		}
+		memmove(rest, after, strlen(after) + 1);
+	}
+}
+
+/* watch_path of each place a PATH search for command looks (a compiler
+ * installed earlier in PATH would be found instead), or of command
+ * itself when it names a path. */
+static int watch_search(const char *command, const char *skip_under,
+			ccwrap_watch_fn watch, void *arg)
 {
 	const char *path = getenv("PATH");
-	char dir[PATH_MAX];
+	char place[PATH_MAX];
 	int err;
 
 	if (strchr(command, '/'))
-		return 0;
+		return watch_path(command, watch, arg);
 	for (const char *p = path ? path : ""; *p;) {
 		size_t len = strcspn(p, ":");
 
-		if (len > 0 && len < sizeof(dir)) {
-			memcpy(dir, p, len);
-			dir[len] = '\0';
-			if (!(skip_under && path_under(dir, skip_under))) {
-				if ((err = watch(dir, arg)))
-					return err;
-				if (found && strncmp(found, dir, len) == 0 &&
-				    found[len] == '/' &&
-				    strcmp(found + len + 1, command) == 0)
-					return 0;
-			}
-		}
-		p += len + (p[len] == ':');
-	}
-	return 0;
-}
-
-/* Tell watch the directory of path and of each symlink on the way to
- * the file it names (/usr/bin/cc -> /etc/alternatives/cc -> gcc). */
-static int watch_links(const char *path, ccwrap_watch_fn watch, void *arg)
-{
-	char at[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
-	int err;
-
-	if (snprintf(at, sizeof(at), "%s", path) >= (int)sizeof(at))
-		return ENAMETOOLONG;
-	for (int hops = 0; hops < 40; hops++) {
-		const char *slash = strrchr(at, '/');
-		ssize_t n;
-
-		snprintf(dir, sizeof(dir), "%.*s",
-			 slash ? (int)(slash - at) : 1, slash ? at : ".");
-		if (!dir[0])
-			strcpy(dir, "/");
-		if ((err = watch(dir, arg)))
+		if (len > 0 &&
+		    snprintf(place, sizeof(place), "%.*s/%s", (int)len, p,
+			     command) < (int)sizeof(place) &&
+		    !(skip_under && path_under(place, skip_under)) &&
+		    (err = watch_path(place, watch, arg)))
 			return err;
-		n = readlink(at, target, sizeof(target) - 1);
-		if (n < 0)
-			return 0; /* the file itself */
-		target[n] = '\0';
-		if (target[0] == '/')
-			snprintf(at, sizeof(at), "%s", target);
-		else if (snprintf(at, sizeof(at), "%s/%s",
-				  strcmp(dir, "/") ? dir : "",
-				  target) >= (int)sizeof(at))
-			return ENAMETOOLONG;
+		p += len + (p[len] == ':');
 	}
 	return 0;
 }
@@ -131,29 +146,23 @@ static void add_quoted(struct text *t, const char *s)
 	text_add(t, "'");
 }
 
-/* watch_search and watch_links for tool, found at compiler (NULL: not
- * found), before its script is made: what a change may change. */
+/* watch_search for the compiler tool runs, found or not. */
 static int watch_inputs(const struct layout *layout,
 			const struct sysinc_list *sys, enum ccwrap_tool tool,
-			const char *compiler, ccwrap_watch_fn watch, void *arg)
+			ccwrap_watch_fn watch, void *arg)
 {
 	char cxx[PATH_MAX];
 	const char *name = sys->compiler;
-	int err;
 
-	if (!name)
+	if (!name ||
+	    !sysinc_has_lang(sys, is_cxx(tool) ? SYSINC_CXX : SYSINC_C))
 		return 0;
 	if (is_cxx(tool)) {
-		if (sysinc_cxx_of(name, cxx, sizeof(cxx)))
+		if (sysinc_cxx_name(name, cxx, sizeof(cxx)))
 			return 0;
 		name = cxx;
 	}
-	if ((err = watch_search(name, compiler, layout->mountpoint, watch,
-				arg)))
-		return err;
-	if (compiler)
-		return watch_links(compiler, watch, arg);
-	return strchr(name, '/') ? watch_links(name, watch, arg) : 0;
+	return watch_search(name, layout->mountpoint, watch, arg);
 }
 
 int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
@@ -164,16 +173,14 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 	char compiler[PATH_MAX], dir[PATH_MAX];
 	struct text t = {0};
 	struct stat st;
-	bool found = host_compiler(layout, sys, tool, compiler,
-				   sizeof(compiler)) == 0;
 	int err;
 
 	/* Watched first: a change after the watch is seen, and one before
 	 * it is in what is read below. */
-	if (watch && (err = watch_inputs(layout, sys, tool,
-					 found ? compiler : NULL, watch, arg)))
+	if (watch && (err = watch_inputs(layout, sys, tool, watch, arg)))
 		return err;
-	if (!found || stat(compiler, &st) == -1)
+	if (host_compiler(layout, sys, tool, compiler, sizeof(compiler)) ||
+	    stat(compiler, &st) == -1)
 		return ENOENT;
 	text_add(&t, "#!/bin/sh\n");
 	text_add(&t,

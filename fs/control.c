@@ -81,19 +81,28 @@ uint64_t control_canon_ino(int node)
  * several times per compile (ccache's PATH search, realpath and stat), and
  * each lookup of an uncached name is a round trip. What a script depends
  * on (the PATH directories searched, those of the compiler and its
- * symlinks) is watched (invalidator_watch_compiler_dir); a change there
- * bumps fs->compiler_gen and has the kernel forget what it holds
- * (invalidate.c), and the next use makes the script again. Without a
- * watch (-o nowatch, no inotify, the watch limit reached) the kernel
- * caches nothing of it, and every use makes it again.
+ * symlinks: ccwrap_watch_fn) is watched; a change there bumps
+ * fs->compiler_gen and has the kernel forget what it holds
+ * (invalidate.c), and the next use makes the script again. Without
+ * watches (-o nowatch, no inotify, a watch that failed) they are what
+ * they were before: a new inode at every lookup, with a zero timeout, as
+ * for the other control files (the kernel would keep a kept inode's pages
+ * with no OPEN to tell it otherwise).
  */
 static pthread_mutex_t compiler_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int watch_dir(const char *dir, void *arg)
+static int watch_entry(const char *dir, const char *name, void *arg)
 {
 	struct canonfs_fs *fs = arg;
 
-	return invalidator_watch_compiler_dir(fs->inv, dir);
+	return invalidator_watch_compiler_entry(fs->inv, dir, name);
+}
+
+/* Whether the compilers are watched, and so kept. */
+static bool compilers_kept(const struct canonfs_fs *fs)
+{
+	return fs->inv && fs->inv->compiler_fd >= 0 &&
+	       !__atomic_load_n(&fs->compiler_watch_failed, __ATOMIC_ACQUIRE);
 }
 
 /* Make inode's script again if the host may have changed it since; with
@@ -109,11 +118,14 @@ static void refresh_locked(struct canonfs_fs *fs, struct inode *inode)
 
 	if (inode->control_gen == gen)
 		return;
-	err = ccwrap_script(&fs->layout, &fs->sys, tool, watch_dir, fs, &data,
-			    &len);
-	if (err == 0 || err == ENOENT) {
-		inode->control_timed = true;
-	} else { /* a watch failed: made at each use, as when unwatched */
+	inode->control_timed = compilers_kept(fs);
+	err = ccwrap_script(&fs->layout, &fs->sys, tool,
+			    inode->control_timed ? watch_entry : NULL, fs,
+			    &data, &len);
+	if (err != 0 && err != ENOENT && inode->control_timed) {
+		/* A watch failed: no compiler is kept from now on. */
+		__atomic_store_n(&fs->compiler_watch_failed, true,
+				 __ATOMIC_RELEASE);
 		inode->control_timed = false;
 		err = ccwrap_script(&fs->layout, &fs->sys, tool, NULL, NULL,
 				    &data, &len);
@@ -192,6 +204,16 @@ static int control_contents(struct canonfs_fs *fs, enum control_node node,
 				    fs->digests, data, len);
 	case CONTROL_TOOLCHAIN:
 		return ccwrap_cmake(&fs->layout, &fs->sys, data, len);
+	case CONTROL_BIN: /* a directory, when the compilers are not kept */
+		text[0] = '\0';
+		break;
+	case CONTROL_BIN_CC:
+	case CONTROL_BIN_GCC:
+	case CONTROL_BIN_CXX:
+	case CONTROL_BIN_GXX:
+		return ccwrap_script(&fs->layout, &fs->sys,
+				     (enum ccwrap_tool)(node - CONTROL_BIN_CC),
+				     NULL, NULL, data, len);
 	/* The trace files act when read (control_act), not here: a stat,
 	 * or `ls -l` of the directory, must not start or stop anything. */
 	case CONTROL_TRACE_START:
@@ -276,7 +298,7 @@ int control_lookup_file(struct canonfs_fs *fs, int dir, const char *name,
 
 	if (node == CONTROL_NONE || !present(fs, node))
 		return ENOENT;
-	if (node == CONTROL_BIN || is_compiler(node)) {
+	if ((node == CONTROL_BIN || is_compiler(node)) && compilers_kept(fs)) {
 		inode = node == CONTROL_BIN
 				? fs->inodes.control_bin
 				: fs->inodes.compilers[node - CONTROL_BIN_CC];
@@ -302,12 +324,14 @@ double control_timeout(const struct canonfs_fs *fs, const struct inode *inode)
 {
 	bool timed;
 
-	if (inode->control == CONTROL_DIR || inode->control == CONTROL_BIN)
-		return fs->watched_timeout; /* what they list is invalidated */
-	if (!is_compiler(inode->control))
+	if (!inode->pinned) /* made at a lookup */
 		return 0;
+	if (inode->control == CONTROL_DIR)
+		return fs->watched_timeout;
+	if (inode->control == CONTROL_BIN) /* its listing is invalidated */
+		return compilers_kept(fs) ? fs->watched_timeout : 0;
 	pthread_mutex_lock(&compiler_lock);
-	timed = inode->control_timed;
+	timed = inode->control_timed && compilers_kept(fs);
 	pthread_mutex_unlock(&compiler_lock);
 	return timed ? fs->watched_timeout : 0;
 }
@@ -332,6 +356,10 @@ void control_fix_attr(struct canonfs_fs *fs, struct inode *inode,
 	if (!is_compiler(inode->control))
 		return;
 	out->st_mode = S_IFREG | 0555;
+	if (!inode->pinned) { /* made at its lookup */
+		content_attr(inode->control_data, inode->control_len, out);
+		return;
+	}
 	pthread_mutex_lock(&compiler_lock);
 	refresh_locked(fs, inode);
 	content_attr(inode->control_data, inode->control_len, out);
@@ -341,7 +369,7 @@ void control_fix_attr(struct canonfs_fs *fs, struct inode *inode,
 int control_read(struct canonfs_fs *fs, struct inode *inode, off_t off,
 		 size_t size, char **data, size_t *len)
 {
-	bool compiler = is_compiler(inode->control);
+	bool compiler = is_compiler(inode->control) && inode->pinned;
 	int err = 0;
 
 	*data = NULL;

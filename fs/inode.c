@@ -461,7 +461,7 @@ struct inode *inode_new_control_file(struct inode_table *table, int control,
 	}
 	inode->synthetic = true;
 	inode->control = (unsigned char)control;
-	inode->host_type = S_IFREG;
+	inode->host_type = control == CONTROL_BIN ? S_IFDIR : S_IFREG;
 	inode->canon_ino = control_canon_ino(control);
 	inode->parent_canon_ino = control_canon_ino(control_parent(control));
 	inode->control_data = data;

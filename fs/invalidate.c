@@ -611,29 +611,79 @@ static int queued_bytes(const struct invalidator *inv)
 	(IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE |      \
 	 IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
-int invalidator_watch_compiler_dir(struct invalidator *inv, const char *dir)
+/* An entry a compiler's script depends on: a name in a watched directory. */
+struct compiler_watch {
+	int wd;
+	char *name;
+};
+
+int invalidator_watch_compiler_entry(struct invalidator *inv, const char *dir,
+				     const char *name)
 {
-	char at[PATH_MAX];
+	struct compiler_watch *w;
+	int wd, err = 0;
 
 	if (inv->compiler_fd < 0)
 		return ENOSYS;
-	if (snprintf(at, sizeof(at), "%s", dir) >= (int)sizeof(at))
-		return ENAMETOOLONG;
-	for (;;) {
-		char *slash;
+	if ((wd = inotify_add_watch(inv->compiler_fd, dir, COMPILER_EVENTS)) <
+	    0)
+		return errno;
+	pthread_mutex_lock(&inv->watches_lock);
+	for (size_t i = 0; i < inv->n_compiler_watches; i++)
+		if (inv->compiler_watches[i].wd == wd &&
+		    strcmp(inv->compiler_watches[i].name, name) == 0)
+			goto out;
+	if (inv->n_compiler_watches == inv->compiler_watches_cap) {
+		size_t cap = inv->compiler_watches_cap
+				     ? 2 * inv->compiler_watches_cap
+				     : 16;
 
-		if (inotify_add_watch(inv->compiler_fd, at, COMPILER_EVENTS) >=
-		    0)
-			return 0;
-		if (errno != ENOENT && errno != ENOTDIR)
-			return errno;
-		/* Gone: its parent reports it coming back. (A relative PATH
-		 * entry that is gone has none: it is relative to the daemon's
-		 * directory, which stays.) */
-		if (!(slash = strrchr(at, '/')) || strcmp(at, "/") == 0)
-			return 0;
-		slash[slash == at] = '\0';
+		if (!(w = realloc(inv->compiler_watches, cap * sizeof(*w)))) {
+			err = ENOMEM;
+			goto out;
+		}
+		inv->compiler_watches = w;
+		inv->compiler_watches_cap = cap;
 	}
+	w = &inv->compiler_watches[inv->n_compiler_watches];
+	if (!(w->name = strdup(name))) {
+		err = ENOMEM;
+		goto out;
+	}
+	w->wd = wd;
+	inv->n_compiler_watches++;
+out:
+	pthread_mutex_unlock(&inv->watches_lock);
+	return err;
+}
+
+/* Whether event, read from compiler_fd, may change a compiler's script:
+ * an event of a watched directory itself, or of an entry watched in it.
+ * A watch gone (its directory removed) takes its entries with it. */
+static bool compiler_event_matters(struct invalidator *inv,
+				   const struct inotify_event *event)
+{
+	bool matters = !event->len || (event->mask & IN_Q_OVERFLOW);
+
+	pthread_mutex_lock(&inv->watches_lock);
+	for (size_t i = 0; i < inv->n_compiler_watches;) {
+		struct compiler_watch *w = &inv->compiler_watches[i];
+
+		if (w->wd != event->wd) {
+			i++;
+			continue;
+		}
+		if (event->len && strcmp(w->name, event->name) == 0)
+			matters = true;
+		if (event->mask & IN_IGNORED) {
+			free(w->name);
+			*w = inv->compiler_watches[--inv->n_compiler_watches];
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&inv->watches_lock);
+	return matters;
 }
 
 /* The host changed what a compiler's script depends on: make them again
@@ -652,10 +702,11 @@ static void compilers_changed(struct invalidator *inv)
 	for (int i = 0; i < CONTROL_N_COMPILERS; i++) {
 		uint64_t nodeid = inode_nodeid(table, table->compilers[i]);
 
+		/* No retry when the kernel has no such inode: a lookup reply
+		 * making it now is dropped by the name's invalidation below,
+		 * which waits for the lookup. */
 		stats_add(&fs->stats, STAT_INVAL_INODE);
-		if (fuse_lowlevel_notify_inval_inode(inv->se, nodeid, 0, 0) ==
-		    -ENOENT)
-			retry_add(inv, nodeid, 0);
+		fuse_lowlevel_notify_inval_inode(inv->se, nodeid, 0, 0);
 		stats_add(&fs->stats, STAT_INVAL_ENTRY);
 		fuse_lowlevel_notify_inval_entry(
 			inv->se, bin, control_name(CONTROL_BIN_CC + i),
@@ -668,25 +719,24 @@ static void compilers_changed(struct invalidator *inv)
 	 * it waits for this thread. Its negative names are not kept. */
 }
 
-/* Read every event queued for the compilers' directories; any is a
- * change. */
+/* Read every event queued for the compilers' directories. */
 static void read_compiler_events(struct invalidator *inv)
 {
 	char buf[4096]
 		__attribute__((aligned(__alignof__(struct inotify_event))));
-	bool any = false;
+	bool changed = false;
 	ssize_t len;
 
 	while ((len = read(inv->compiler_fd, buf, sizeof(buf))) > 0) {
-		any = true;
 		for (char *p = buf; p < buf + len;) {
 			const struct inotify_event *event = (const void *)p;
 
 			stats_add(&inv->fs->stats, STAT_HOST_EVENTS);
+			changed |= compiler_event_matters(inv, event);
 			p += sizeof(*event) + event->len;
 		}
 	}
-	if (any)
+	if (changed)
 		compilers_changed(inv);
 }
 
@@ -844,6 +894,7 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 {
 	memset(inv, 0, sizeof(*inv));
 	pthread_mutex_init(&inv->lock, NULL);
+	pthread_mutex_init(&inv->watches_lock, NULL);
 	pthread_cond_init(&inv->idle, NULL);
 	inv->fs = fs;
 	inv->inotify_fd = inv->compiler_fd = -1;
@@ -980,6 +1031,12 @@ void invalidator_destroy(struct invalidator *inv)
 		close(inv->request_fd);
 	inv->inotify_fd = inv->compiler_fd = -1;
 	inv->prune_fd = inv->request_fd = -1;
+	for (size_t i = 0; i < inv->n_compiler_watches; i++)
+		free(inv->compiler_watches[i].name);
+	free(inv->compiler_watches);
+	inv->compiler_watches = NULL;
+	inv->n_compiler_watches = inv->compiler_watches_cap = 0;
 	pthread_cond_destroy(&inv->idle);
+	pthread_mutex_destroy(&inv->watches_lock);
 	pthread_mutex_destroy(&inv->lock);
 }

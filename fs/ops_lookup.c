@@ -218,12 +218,12 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			trace_probe(&fs->trace, path);
 	}
 	if (err == ENOENT && (dir->synthetic || dir->watched) &&
-	    dir->control != CONTROL_DIR) {
+	    !dir->control) {
 		/* A negative entry the kernel may keep: a creation in a
 		 * watched directory invalidates it. Compilers probe many
-		 * absent headers. Not in the control directory, whose bin
-		 * appears with a compiler, and whose names the watcher never
-		 * invalidates (the barrier's lookup holds it). */
+		 * absent headers. Not in the control directories: bin comes
+		 * with a compiler, and the watcher never invalidates names
+		 * in .canonfs (a barrier's lookup holds it). */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs->watched_timeout;
 		err = 0;

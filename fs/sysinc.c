@@ -409,12 +409,11 @@ void sysinc_free(struct sysinc_list *list)
  * its default g++ compiled a cgo package's C++ against clang's headers,
  * and failed.
  */
-int sysinc_cxx_of(const char *cc, char *out, size_t out_size)
+int sysinc_cxx_name(const char *cc, char *out, size_t out_size)
 {
 	const char *base = strrchr(cc, '/') ? strrchr(cc, '/') + 1 : cc;
 	size_t dir_len = (size_t)(base - cc), at, len;
 	const char *hit;
-	char full[PATH_MAX];
 
 	if (strcmp(base, "cc") == 0) {
 		at = 0;
@@ -432,7 +431,16 @@ int sysinc_cxx_of(const char *cc, char *out, size_t out_size)
 		return ENOENT;
 	}
 	if ((size_t)snprintf(out, out_size, "%.*s%.*s%s%s", (int)dir_len, cc,
-			     (int)at, base, hit, base + at + len) >= out_size ||
+			     (int)at, base, hit, base + at + len) >= out_size)
+		return ENOENT;
+	return 0;
+}
+
+int sysinc_cxx_of(const char *cc, char *out, size_t out_size)
+{
+	char full[PATH_MAX];
+
+	if (sysinc_cxx_name(cc, out, out_size) ||
 	    !hostpath_find_command(out, NULL, full, sizeof(full)))
 		return ENOENT;
 	return 0;

@@ -220,6 +220,13 @@ def fake_compiler(path, flag):
     os.rename(tmp, path)
 
 
+def fake_cxx(path, flag):
+    """fake_compiler's C++ partner: g++ with -DVARIANT=flag."""
+    text = '#!/bin/sh\nexec /usr/bin/g++ -DVARIANT=%d "$@"\n' % flag
+    write(path, text.encode())
+    os.chmod(path, 0o755)
+
+
 def compiler_mount(canonfs, tmp_path, path_dirs, *options):
     """A mount whose daemon finds gcc on PATH in path_dirs first."""
     src = tmp_path / "src"
@@ -354,22 +361,125 @@ def test_a_switched_alternative_or_a_compiler_earlier_on_path_shows(
     assert m.stop() == 0, m.stderr()
 
 
-def test_without_watching_the_compilers_are_made_at_each_use(
+def script_names(gcc, compiler):
+    """Whether the served script gcc runs host compiler `compiler`, as it
+    is now (path and size)."""
+    text = read(gcc).decode()
+    return "# %s: %d bytes" % (compiler, os.stat(compiler).st_size) in text
+
+
+def test_a_swapped_toolchain_directory_shows(canonfs, tmp_path):
+    """The compiler's own directory is not all that can change: a toolchain
+    directory swapped by two renames, or a symlink to it switched (PATH
+    naming tc/bin, tc -> tc-1 made tc -> tc-2), changes which compiler
+    runs under the same path."""
+    for name, flag in (("tc-1", 1), ("tc-2", 22), ("tc-3", 333)):
+        (tmp_path / name / "bin").mkdir(parents=True)
+        fake_compiler(tmp_path / name / "bin" / "gcc", flag)
+    os.symlink("tc-1", tmp_path / "tc")
+    swapped = tmp_path / "swapped"
+    os.rename(tmp_path / "tc-3", swapped)
+    m = compiler_mount(canonfs, tmp_path, [tmp_path / "tc" / "bin"])
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    compiler = tmp_path / "tc" / "bin" / "gcc"
+    uses_of(gcc, 2)
+    assert script_names(gcc, compiler)
+
+    os.symlink("tc-2", tmp_path / ".tc.new")
+    os.rename(tmp_path / ".tc.new", tmp_path / "tc")
+    m.barrier()
+    assert script_names(gcc, compiler), "a switched directory symlink"
+
+    uses_of(gcc, 2)
+    os.rename(tmp_path / "tc-2", tmp_path / "tc-2.old")
+    os.rename(swapped, tmp_path / "tc-2")
+    m.barrier()
+    assert script_names(gcc, compiler), "a directory swapped by renames"
+    assert m.stop() == 0, m.stderr()
+
+
+def test_the_cxx_partner_is_watched_while_it_is_missing(canonfs, tmp_path):
+    """g++ removed from the first PATH directory and installed in a later
+    one: c++ goes, then comes back running the new one."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    for d in (first, later):
+        d.mkdir()
+    # Names of their own: the host's g++ must not stand in.
+    fake_compiler(first / "tgcc", 1)
+    fake_cxx(first / "tg++", 1)
+    m = compiler_mount(canonfs, tmp_path, [first, later], "cc=tgcc")
+    cxx = m.mnt / ".canonfs" / "bin" / "c++"
+    assert script_names(cxx, first / "tg++")
+    os.unlink(first / "tg++")
+    m.barrier()
+    assert not cxx.exists()
+    assert "c++" not in os.listdir(cxx.parent)
+    fake_cxx(later / "tg++", 22)
+    m.barrier()
+    assert script_names(cxx, later / "tg++")
+    assert "c++" in os.listdir(cxx.parent)
+    assert m.stop() == 0, m.stderr()
+
+
+def test_the_barrier_returns_while_a_watched_directory_is_busy(
         canonfs, tmp_path):
-    """-o nowatch: nothing reports a host change, so the kernel keeps no
-    compiler, and a replaced one shows with no barrier at all."""
+    """A PATH directory that does not exist has its parent watched (for its
+    coming); a log appended to there all the time is nothing to the
+    compilers, and a barrier returns."""
+    home = tmp_path / "home"
+    home.mkdir()
     host_bin = tmp_path / "hostbin"
     host_bin.mkdir()
     fake_compiler(host_bin / "gcc", 1)
-    m = compiler_mount(canonfs, tmp_path, [host_bin], "nowatch")
+    m = compiler_mount(canonfs, tmp_path,
+                       [home / ".local" / "bin", host_bin])
     gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    uses_of(gcc, 1)
+    # Bounded: a barrier stuck behind it (as it once was) ends with it,
+    # and the test fails instead of hanging.
+    writer = subprocess.Popen(
+        ["sh", "-c", "for i in $(seq 1500); do echo x >> %s; sleep 0.02; "
+         "done" % (home / "log")])
+    try:
+        before = m.counters()
+        for _ in range(5):
+            done = subprocess.run(["cat", str(m.mnt / ".canonfs" / "barrier")],
+                                  capture_output=True, timeout=20)
+            assert done.returncode == 0
+            uses_of(gcc, 1)
+        after = m.counters()
+    finally:
+        writer.kill()
+        writer.wait()
+    # The compilers were not made again: the log's events did not count.
+    assert after["lookup"] - before["lookup"] <= 12
+    assert m.stop() == 0, m.stderr()
+
+
+def test_without_watching_the_compilers_are_made_at_each_use(
+        canonfs, tmp_path):
+    """-o nowatch: nothing reports a host change, so the kernel keeps no
+    compiler, no name and no listing of bin, and a change shows with no
+    barrier at all."""
+    host_bin = tmp_path / "hostbin"
+    host_bin.mkdir()
+    fake_compiler(host_bin / "tgcc", 1)
+    fake_cxx(host_bin / "tg++", 1)
+    m = compiler_mount(canonfs, tmp_path, [host_bin], "nowatch", "cc=tgcc")
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    cxx = m.mnt / ".canonfs" / "bin" / "c++"
     first = read(gcc)
-    fake_compiler(host_bin / "gcc", 55)
+    fake_compiler(host_bin / "tgcc", 55)
     assert read(gcc) != first
     before = m.counters()
     uses_of(gcc, 5)
     after = m.counters()
     assert after["lookup"] - before["lookup"] >= 5
+    assert "c++" in os.listdir(cxx.parent) and cxx.exists()
+    os.rename(host_bin / "tg++", tmp_path / "tg++")
+    assert "c++" not in os.listdir(cxx.parent) and not cxx.exists()
+    os.rename(tmp_path / "tg++", host_bin / "tg++")
+    assert "c++" in os.listdir(cxx.parent) and cxx.exists()
     assert m.stop() == 0, m.stderr()
 
 

@@ -36,13 +36,15 @@ enum ccwrap_tool {
 /* The name of a tool under MNT/.canonfs/bin. */
 const char *ccwrap_name(enum ccwrap_tool tool);
 
-/* Told each host directory a script depends on before it is made: the
- * directories of the daemon's PATH searched for the compiler, and those of
- * the compiler and of each symlink leading to it. A change in any of them
- * may change the script (a compiler installed, upgraded or switched by
- * update-alternatives). Returns 0, or an errno value that fails the
+/* Told, before a script is made, each host directory entry it depends
+ * on: for every directory of the daemon's PATH, each entry a resolution
+ * of DIR/COMPILER goes through (every directory from the root, every
+ * symlink followed, the compiler itself, or the first part that is
+ * missing). A change to any of them may change the script: a compiler
+ * installed, upgraded, switched by update-alternatives, or a toolchain
+ * directory swapped. Returns 0, or an errno value that fails the
  * making. */
-typedef int (*ccwrap_watch_fn)(const char *dir, void *arg);
+typedef int (*ccwrap_watch_fn)(const char *dir, const char *name, void *arg);
 
 /* The script for tool, in *data (malloc'd); watch (or NULL) is told what
  * it depends on. Returns 0, ENOENT when the mount mirrors no headers for

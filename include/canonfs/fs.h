@@ -76,6 +76,9 @@ struct canonfs_fs {
 	 * changes (atomic): they are made again at their next use (control.c).
 	 * Starts at 1: 0 is "never made". */
 	uint64_t compiler_gen;
+	/* A watch for the compilers failed (atomic, never reset): they are
+	 * made at each lookup from then on (control.c). */
+	bool compiler_watch_failed;
 };
 
 #endif

@@ -40,6 +40,12 @@ struct invalidator {
 	 * table removes its watches as the kernel forgets inodes, and one
 	 * directory would share one watch. */
 	int compiler_fd;
+	/* What it watches: (watch descriptor, entry name) pairs, the events
+	 * that matter (an event of the directory itself always does).
+	 * Protected by watches_lock. */
+	struct compiler_watch *compiler_watches;
+	size_t n_compiler_watches, compiler_watches_cap;
+	pthread_mutex_t watches_lock;
 	int stop_pipe[2];      /* owned; written to stop the thread */
 	int request_fd;	       /* owned eventfd: forget_all, links_pending */
 	bool forget_all;       /* atomic; with a request_fd wake: forget all */
@@ -116,11 +122,12 @@ void invalidator_forget_all(struct invalidator *inv);
  * value (EINVAL from an older kernel). */
 int invalidator_expire_names(struct invalidator *inv);
 
-/* Watch host directory dir, or its nearest existing parent (whose change
- * would bring it), for the compilers' scripts: any change there has them
- * made again (control.c). Returns 0, or an errno value (ENOSYS without
- * inotify). */
-int invalidator_watch_compiler_dir(struct invalidator *inv, const char *dir);
+/* Watch entry name of host directory dir (created, removed, renamed,
+ * written, its mode changed), and dir itself, for the compilers' scripts:
+ * such a change has them made again (control.c). Returns 0, or an errno
+ * value (ENOSYS without inotify). */
+int invalidator_watch_compiler_entry(struct invalidator *inv, const char *dir,
+				     const char *name);
 
 /* Stop the thread (before the inode table goes away). */
 void invalidator_stop(struct invalidator *inv);

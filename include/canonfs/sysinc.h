@@ -94,8 +94,11 @@ void sysinc_free(struct sysinc_list *list);
 int sysinc_reroot(struct sysinc_list *list, const char *root, char *err,
 		  size_t err_size);
 
-/* The C++ partner of C compiler cc (gcc -> g++, clang -> clang++, cc ->
- * c++) into out: 0, or ENOENT when it has none that runs. */
+/* The name of the C++ partner of C compiler cc (gcc -> g++, clang ->
+ * clang++, cc -> c++) into out: 0, or ENOENT when it has none. */
+int sysinc_cxx_name(const char *cc, char *out, size_t out_size);
+
+/* sysinc_cxx_name, and ENOENT too when that partner cannot be run. */
 int sysinc_cxx_of(const char *cc, char *out, size_t out_size);
 
 /* The directory after prev (NULL: the first) in lang's search order, or
