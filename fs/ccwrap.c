@@ -57,8 +57,11 @@ static int host_compiler(const struct layout *layout,
 }
 
 /* Tell watch each entry a resolution of absolute path goes through,
- * following symlinks, up to the file it names or its first missing part. */
-static int watch_path(const char *path, ccwrap_watch_fn watch, void *arg)
+ * following symlinks, up to the file it names or its first missing part.
+ * A path that leads into the mount (skip_under) cannot be watched: a
+ * request handler must not wait for the mount itself. */
+static int watch_path(const char *path, const char *skip_under,
+		      ccwrap_watch_fn watch, void *arg)
 {
 	char dir[PATH_MAX] = "", rest[PATH_MAX], next[PATH_MAX],
 	     target[PATH_MAX];
@@ -89,6 +92,8 @@ static int watch_path(const char *path, ccwrap_watch_fn watch, void *arg)
 			if (snprintf(next, sizeof(next), "%s/%s", dir, name) >=
 			    (int)sizeof(next))
 				return ENAMETOOLONG;
+			if (path_under(next, skip_under))
+				return ENOTSUP;
 			n = readlink(next, target, sizeof(target) - 1);
 			if (n >= 0) {
 				if (++hops > 40)
@@ -122,15 +127,15 @@ static int watch_search(const char *command, const char *skip_under,
 	int err;
 
 	if (strchr(command, '/'))
-		return watch_path(command, watch, arg);
+		return watch_path(command, skip_under, watch, arg);
 	for (const char *p = path ? path : ""; *p;) {
 		size_t len = strcspn(p, ":");
 
 		if (len > 0 &&
 		    snprintf(place, sizeof(place), "%.*s/%s", (int)len, p,
 			     command) < (int)sizeof(place) &&
-		    !(skip_under && path_under(place, skip_under)) &&
-		    (err = watch_path(place, watch, arg)))
+		    !path_under(place, skip_under) &&
+		    (err = watch_path(place, skip_under, watch, arg)))
 			return err;
 		p += len + (p[len] == ':');
 	}
