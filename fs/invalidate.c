@@ -625,10 +625,14 @@ int invalidator_watch_compiler_entry(struct invalidator *inv, const char *dir,
 
 	if (inv->compiler_fd < 0)
 		return ENOSYS;
-	if ((wd = inotify_add_watch(inv->compiler_fd, dir, COMPILER_EVENTS)) <
-	    0)
-		return errno;
+	/* Locked first: an event coming before the entry is listed would
+	 * not count. */
 	pthread_mutex_lock(&inv->watches_lock);
+	if ((wd = inotify_add_watch(inv->compiler_fd, dir, COMPILER_EVENTS)) <
+	    0) {
+		err = errno;
+		goto out;
+	}
 	for (size_t i = 0; i < inv->n_compiler_watches; i++)
 		if (inv->compiler_watches[i].wd == wd &&
 		    strcmp(inv->compiler_watches[i].name, name) == 0)
