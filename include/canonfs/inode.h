@@ -180,7 +180,9 @@ struct inode {
 	uint64_t control_gen;
 	bool control_timed; /* a compiler's: watched, the kernel may cache it */
 	bool control_acted; /* a trace file acted (control_act_lock) */
-	int control_err;    /* with this outcome: an errno value or 0 */
+	/* Its outcome; or ENOENT for a kept compiler not served now. An
+	 * errno value or 0. */
+	int control_err;
 };
 
 /* The inodes that share one inotify watch descriptor. */
