@@ -116,30 +116,29 @@ static int watch_path(const char *path, const char *skip_under,
 	}
 }
 
+struct watch_place {
+	const char *skip_under;
+	ccwrap_watch_fn watch;
+	void *arg;
+};
+
+/* hostpath_each_place visitor: watch_path of one place. */
+static int watch_place(const char *place, void *arg)
+{
+	struct watch_place *w = arg;
+
+	return watch_path(place, w->skip_under, w->watch, w->arg);
+}
+
 /* watch_path of each place a PATH search for command looks (a compiler
  * installed earlier in PATH would be found instead), or of command
  * itself when it names a path. */
 static int watch_search(const char *command, const char *skip_under,
 			ccwrap_watch_fn watch, void *arg)
 {
-	const char *path = getenv("PATH");
-	char place[PATH_MAX];
-	int err;
+	struct watch_place w = {skip_under, watch, arg};
 
-	if (strchr(command, '/'))
-		return watch_path(command, skip_under, watch, arg);
-	for (const char *p = path ? path : ""; *p;) {
-		size_t len = strcspn(p, ":");
-
-		if (len > 0 &&
-		    snprintf(place, sizeof(place), "%.*s/%s", (int)len, p,
-			     command) < (int)sizeof(place) &&
-		    !path_under(place, skip_under) &&
-		    (err = watch_path(place, skip_under, watch, arg)))
-			return err;
-		p += len + (p[len] == ':');
-	}
-	return 0;
+	return hostpath_each_place(command, skip_under, watch_place, &w);
 }
 
 /* s as one shell word: in single quotes, each ' written as '\''. */

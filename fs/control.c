@@ -146,16 +146,32 @@ static void refresh_locked(struct canonfs_fs *fs, struct inode *inode)
 	inode->control_len = len;
 }
 
+/* For a kept compiler: take compiler_lock and make its script current;
+ * true when taken (control_release gives it back). The contents of any
+ * other control file are fixed at its lookup. */
+static bool control_hold(struct canonfs_fs *fs, struct inode *inode)
+{
+	if (!is_compiler(inode->control) || !inode->pinned)
+		return false;
+	pthread_mutex_lock(&compiler_lock);
+	refresh_locked(fs, inode);
+	return true;
+}
+
+static void control_release(bool held)
+{
+	if (held)
+		pthread_mutex_unlock(&compiler_lock);
+}
+
 /* Whether the compiler `node` is served now (its script made fresh). */
 static bool compiler_served(struct canonfs_fs *fs, int node)
 {
 	struct inode *inode = fs->inodes.compilers[node - CONTROL_BIN_CC];
-	bool served;
+	bool held = control_hold(fs, inode);
+	bool served = inode->control_err == 0 && inode->control_data;
 
-	pthread_mutex_lock(&compiler_lock);
-	refresh_locked(fs, inode);
-	served = inode->control_err == 0 && inode->control_data;
-	pthread_mutex_unlock(&compiler_lock);
+	control_release(held);
 	return served;
 }
 
@@ -350,36 +366,30 @@ static void content_attr(const char *data, size_t len, struct stat *out)
 void control_fix_attr(struct canonfs_fs *fs, struct inode *inode,
 		      struct stat *out)
 {
-	out->st_size = (off_t)inode->control_len;
-	if (inode->control == CONTROL_TOOLCHAIN)
+	bool held = control_hold(fs, inode);
+
+	if (is_compiler(inode->control)) {
+		out->st_mode = S_IFREG | 0555;
 		content_attr(inode->control_data, inode->control_len, out);
-	if (!is_compiler(inode->control))
-		return;
-	out->st_mode = S_IFREG | 0555;
-	if (!inode->pinned) { /* made at its lookup */
+	} else if (inode->control == CONTROL_TOOLCHAIN) {
 		content_attr(inode->control_data, inode->control_len, out);
-		return;
+	} else {
+		out->st_size = (off_t)inode->control_len;
 	}
-	pthread_mutex_lock(&compiler_lock);
-	refresh_locked(fs, inode);
-	content_attr(inode->control_data, inode->control_len, out);
-	pthread_mutex_unlock(&compiler_lock);
+	control_release(held);
 }
 
 int control_read(struct canonfs_fs *fs, struct inode *inode, off_t off,
 		 size_t size, char **data, size_t *len)
 {
-	bool compiler = is_compiler(inode->control) && inode->pinned;
+	bool held;
 	int err = 0;
 
 	*data = NULL;
 	*len = 0;
 	if (is_trace(inode->control) && (err = control_act(fs, inode)))
 		return err;
-	if (compiler) {
-		pthread_mutex_lock(&compiler_lock);
-		refresh_locked(fs, inode);
-	}
+	held = control_hold(fs, inode);
 	if (off >= 0 && (size_t)off < inode->control_len) {
 		*len = inode->control_len - (size_t)off < size
 			       ? inode->control_len - (size_t)off
@@ -389,17 +399,17 @@ int control_read(struct canonfs_fs *fs, struct inode *inode, off_t off,
 		else
 			err = ENOMEM;
 	}
-	if (compiler)
-		pthread_mutex_unlock(&compiler_lock);
+	control_release(held);
 	return err;
 }
 
 off_t control_size(struct canonfs_fs *fs, struct inode *inode)
 {
-	struct stat st = {0};
+	bool held = control_hold(fs, inode);
+	off_t size = (off_t)inode->control_len;
 
-	control_fix_attr(fs, inode, &st);
-	return st.st_size;
+	control_release(held);
+	return size;
 }
 
 /* The files of a control directory; the trace ones only on a tracing

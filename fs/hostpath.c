@@ -201,26 +201,50 @@ static bool fits_in(int n, size_t size)
 	return n >= 0 && (size_t)n < size;
 }
 
-bool hostpath_find_command(const char *command, const char *skip_under,
-			   char *full, size_t full_size)
+int hostpath_each_place(const char *command, const char *skip_under,
+			int (*visit)(const char *place, void *arg), void *arg)
 {
 	const char *path = getenv("PATH");
+	char place[PATH_MAX];
+	int ret;
 
 	if (strchr(command, '/'))
-		return fits_in(snprintf(full, full_size, "%s", command),
-			       full_size) &&
-		       access(command, X_OK) == 0;
+		return visit(command, arg);
 	for (const char *p = path ? path : ""; *p;) {
 		size_t len = strcspn(p, ":");
 
 		if (len > 0 &&
-		    fits_in(snprintf(full, full_size, "%.*s/%s", (int)len, p,
-				     command),
-			    full_size) &&
-		    !(skip_under && path_under(full, skip_under)) &&
-		    access(full, X_OK) == 0)
-			return true;
+		    fits_in(snprintf(place, sizeof(place), "%.*s/%s", (int)len,
+				     p, command),
+			    sizeof(place)) &&
+		    !(skip_under && path_under(place, skip_under)) &&
+		    (ret = visit(place, arg)))
+			return ret;
 		p += len + (p[len] == ':');
 	}
-	return false;
+	return 0;
+}
+
+struct found_command {
+	char *full;
+	size_t full_size;
+};
+
+/* hostpath_each_place visitor: 1 at the first place that can be run. */
+static int runnable_place(const char *place, void *arg)
+{
+	struct found_command *found = arg;
+
+	return access(place, X_OK) == 0 &&
+	       fits_in(snprintf(found->full, found->full_size, "%s", place),
+		       found->full_size);
+}
+
+bool hostpath_find_command(const char *command, const char *skip_under,
+			   char *full, size_t full_size)
+{
+	struct found_command found = {full, full_size};
+
+	return hostpath_each_place(command, skip_under, runnable_place,
+				   &found) == 1;
 }

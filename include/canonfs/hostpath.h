@@ -22,6 +22,14 @@
  */
 int hostpath_resolve(const char *path, char *out, size_t out_size);
 
+/* Calls visit with each place a PATH search for command looks, in order:
+ * DIR/command for each non-empty DIR of $PATH that fits in PATH_MAX and
+ * is not under skip_under (a mountpoint, or NULL), or command alone when
+ * it holds a slash. Stops at the first non-zero return of visit and
+ * returns it; 0 when every place was visited. */
+int hostpath_each_place(const char *command, const char *skip_under,
+			int (*visit)(const char *place, void *arg), void *arg);
+
 /* Where command (a path, or a name looked up in $PATH) can be run from:
  * true with its path in full. PATH entries under skip_under (a
  * mountpoint, or NULL) are passed over: the mount's own wrappers must not
