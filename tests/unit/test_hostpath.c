@@ -101,6 +101,72 @@ static void test_make_dirs(void)
 	CHECK(made.first == 0);
 }
 
+/* hostpath_each_place visitor: the places, joined by '|', into arg; stops
+ * (returns 7) at a place ending in "/stop". */
+static int collect_place(const char *place, void *arg)
+{
+	char *seen = arg;
+	size_t n = strlen(seen);
+
+	snprintf(seen + n, PATH_MAX - n, "%s%s", n ? "|" : "", place);
+	n = strlen(place);
+	return n >= 5 && strcmp(place + n - 5, "/stop") == 0 ? 7 : 0;
+}
+
+static void test_each_place(void)
+{
+	char seen[PATH_MAX], path[PATH_MAX], run[PATH_MAX],
+		search[3 * PATH_MAX + 8];
+	const char *saved = getenv("PATH");
+	char *old = saved ? strdup(saved) : NULL;
+
+	/* In PATH's order; empty entries and those under the skipped
+	 * directory passed over (its own prefix elsewhere is not under it). */
+	setenv("PATH", "/a::/mnt/x/bin:/mnt/xy:/b/", 1);
+	seen[0] = '\0';
+	CHECK(hostpath_each_place("cc", "/mnt/x", collect_place, seen) == 0);
+	CHECK_STR(seen, "/a/cc|/mnt/xy/cc|/b//cc");
+	seen[0] = '\0';
+	CHECK(hostpath_each_place("cc", NULL, collect_place, seen) == 0);
+	CHECK_STR(seen, "/a/cc|/mnt/x/bin/cc|/mnt/xy/cc|/b//cc");
+
+	/* A name with a slash is the one place, whatever PATH says. */
+	seen[0] = '\0';
+	CHECK(hostpath_each_place("./tool", "/mnt/x", collect_place, seen) ==
+	      0);
+	CHECK_STR(seen, "./tool");
+
+	/* The visitor's first non-zero return ends the walk. */
+	setenv("PATH", "/a:/stop:/b", 1);
+	seen[0] = '\0';
+	CHECK(hostpath_each_place("x", NULL, collect_place, seen) == 0);
+	CHECK_STR(seen, "/a/x|/stop/x|/b/x");
+	setenv("PATH", "/a:/b", 1);
+	seen[0] = '\0';
+	CHECK(hostpath_each_place("stop", NULL, collect_place, seen) == 7);
+	CHECK_STR(seen, "/a/stop");
+
+	/* Finding a command: the first place that can be run. */
+	CHECK(close(creat(at(path, "tool"), 0644)) == 0);
+	CHECK(mkdir(at(path, "bin"), 0755) == 0);
+	CHECK(close(creat(at(path, "bin/tool"), 0755)) == 0);
+	snprintf(search, sizeof(search), "%s:%s:%s/bin", at(run, "none"), root,
+		 root);
+	setenv("PATH", search, 1);
+	CHECK(hostpath_find_command("tool", NULL, run, sizeof(run)));
+	CHECK_STR(run, at(path, "bin/tool"));
+	CHECK(!hostpath_find_command("tool", at(path, "bin"), run,
+				     sizeof(run)));
+	CHECK(!hostpath_find_command("missing", NULL, run, sizeof(run)));
+
+	if (old) {
+		setenv("PATH", old, 1);
+		free(old);
+	} else {
+		unsetenv("PATH");
+	}
+}
+
 int main(void)
 {
 	char cmd[PATH_MAX + 16];
@@ -112,6 +178,7 @@ int main(void)
 	}
 	test_resolve();
 	test_make_dirs();
+	test_each_place();
 	rc = check_summary("hostpath");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
