@@ -94,7 +94,11 @@ FUZZ_SECONDS ?= 20
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" scripts/fuzz.sh
 
-bench: $(BUILD)/canonfs
+# The bench's floor: a FUSE server that does no work (scripts/floorfs.c).
+$(BUILD)/floorfs: scripts/floorfs.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+bench: $(BUILD)/canonfs $(BUILD)/floorfs
 	scripts/bench.sh $(CURDIR)/$(BUILD)/canonfs
 
 install: $(BUILD)/canonfs
@@ -106,7 +110,7 @@ uninstall:
 
 format:
 	clang-format -i fs/*.c include/canonfs/*.h tests/unit/*.c tests/unit/*.h \
-		tests/fuzz/*.c tests/fuzz/*.h
+		tests/fuzz/*.c tests/fuzz/*.h scripts/*.c
 
 clean:
 	rm -rf build

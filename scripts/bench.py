@@ -10,6 +10,10 @@ P = /tmp/canonfs-bench/view/src, so Go sees identical package directories:
   native   a bind mount of WORK/tree at P
   canonfs  `canonfs -f WORK/tree /tmp/canonfs-bench/view`   (tree at P)
   bindfs   `bindfs -f WORK/tree P`
+  floor    `floorfs WORK/tree /tmp/canonfs-bench/view` (scripts/floorfs.c,
+           built next to canonfs): a FUSE server that does no work, for the
+           first-after-mount rows only: what the kernel and the round trips
+           cost without anything of canonfs's own
 
 Each variant lives in its own private mount namespace, held open by a
 `sleep` we start (`unshare -m --propagation private`), so the three are
@@ -52,6 +56,9 @@ BASE = "/tmp/canonfs-bench"
 VIEW = BASE + "/view"          # canonfs mountpoint; tmpfs for the others
 P = VIEW + "/src"              # where every variant shows the tree
 VARIANTS = ("native", "canonfs", "bindfs")
+FLOOR = "floor"
+# Variants that mount a FUSE daemon at VIEW and show the tree at P.
+AT_VIEW = ("canonfs", FLOOR)
 GOCODE = "/usr/share/gocode/src"
 QUICK_SUBSET = ("golang.org/x/mod", "golang.org/x/sys", "golang.org/x/tools")
 COLD_TARGET = "golang.org/x/tools/cmd/stringer"
@@ -259,7 +266,7 @@ class Variant:
                 log(f"{self.name}: left a copied mount: {e}")
 
     def setup(self):
-        if self.name != "canonfs":
+        if self.name not in AT_VIEW:
             # A small tmpfs at VIEW holds the mountpoint P, only in here.
             self.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
                       "canonfs-bench-view", VIEW])
@@ -324,7 +331,7 @@ class Variant:
     # -- mounting -------------------------------------------------------
     @property
     def mountpoint(self):
-        return VIEW if self.name == "canonfs" else P
+        return VIEW if self.name in AT_VIEW else P
 
     def is_mounted(self):
         try:
@@ -346,6 +353,8 @@ class Variant:
             for opt in self.extra_opts:
                 args += ["-o", opt]
             args += [tree, VIEW]
+        elif self.name == FLOOR:
+            args = [self.bench.floorfs, tree, VIEW]
         else:
             args = ["bindfs", "-f", tree, P]
         logf = open(self.logpath, "ab")
@@ -460,6 +469,9 @@ class Bench:
         self.out = os.environ.get("BENCH_OUT") or os.path.join(build, "bench.md")
         self.tree = self.work + "/tree"
         self.variants = []
+        floorfs = os.path.join(build, "floorfs")
+        self.floorfs = floorfs if os.access(floorfs, os.X_OK) else None
+        self.floor = None         # the floor's Variant, kept out of variants
         self.rows = []            # (key, label)
         self.results = {}         # key -> variant -> [seconds]
         self.failed = {}          # key -> variant -> message
@@ -493,6 +505,9 @@ class Bench:
         # Run a copy, so that a rebuild during the bench cannot mix versions.
         shutil.copy2(self.canonfs, self.work + "/canonfs")
         self.canonfs = self.work + "/canonfs"
+        if self.floorfs:
+            shutil.copy2(self.floorfs, self.work + "/floorfs")
+            self.floorfs = self.work + "/floorfs"
         os.makedirs(VIEW, exist_ok=True)
         if os.listdir(VIEW):
             sys.exit(f"bench: {VIEW} is not empty")
@@ -590,6 +605,11 @@ class Bench:
             v.mount()
             log(f"{name}: tree mounted at {P}"
                 + (f" (daemon pid {v.daemon.pid})" if v.daemon else ""))
+        if self.floorfs and self.want("remount"):
+            self.floor = Variant(FLOOR, self)
+            self.floor.setup()
+            log(f"{FLOOR}: made at {self.floorfs}; mounted by the remount "
+                "workload only")
 
     def variant(self, name):
         return next(v for v in self.variants if v.name == name)
@@ -615,13 +635,14 @@ class Bench:
     def row(self, key, label):
         if key not in self.results:
             self.rows.append((key, label))
-            self.results[key] = {n: [] for n in VARIANTS}
+            self.results[key] = {n: [] for n in VARIANTS + (FLOOR,)}
             self.failed[key] = {}
 
-    def measure(self, rows, step, warm=None):
+    def measure(self, rows, step, warm=None, with_floor=False):
         """ROWS: [(key, label)]. STEP(v, r) -> {key: seconds} for one run.
         WARM(v) runs once per variant first, untimed. Rounds alternate the
-        order of the variants (native/canonfs/bindfs, then rotated)."""
+        order of the variants (native/canonfs/bindfs, then rotated);
+        WITH_FLOOR adds the floor, when there is one."""
         for key, label in rows:
             self.row(key, label)
         keys = [k for k, _ in rows]
@@ -642,12 +663,15 @@ class Bench:
                         self.problem(f"{v.name}: could not remount: {e2}")
                 return None
 
+        variants = self.variants + (
+            [self.floor] if with_floor and self.floor else [])
         if warm is not None:
-            for v in self.variants:
+            for v in variants:
                 log(f"  warm-up: {v.name}")
                 attempt(v, lambda: warm(v))
         for r in range(RUNS):
-            order = self.variants[r % 3:] + self.variants[:r % 3]
+            turn = r % len(variants)
+            order = variants[turn:] + variants[:turn]
             for v in order:
                 if v.name in broken:
                     continue
@@ -701,7 +725,7 @@ class Bench:
         """Copy the native GOPATH GOCACHE to the other variants (the cache
         keys depend on the path, which is the same)."""
         seeded = self.cache("native", "gopath")
-        for name in VARIANTS[1:]:
+        for name in VARIANTS[1:] + ((FLOOR,) if self.floor else ()):
             dst = f"{self.work}/caches/{name}/gopath"
             shutil.rmtree(dst, ignore_errors=True)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -743,8 +767,11 @@ class Bench:
                 if before is not None:
                     requests.append(self.requests_since(v, before))
                 return {"gopath-mount": t}
+            if self.floor:
+                self.floor_warm_up(args, cwd)
             log("[remount] go build no-op, first run after mounting")
-            self.measure([("gopath-mount", "go build no-op, first after mount")], step)
+            self.measure([("gopath-mount", "go build no-op, first after mount")],
+                         step, with_floor=True)
             if requests:
                 self.notes.append("go build no-op, first after mount: canonfs "
                                   "requests per run (medians): "
@@ -754,7 +781,23 @@ class Bench:
             v.remount()
             return {"stat-mount": v.timed(self.find_args(), cwd)}
         log("[remount] stat storm, first pass after mounting")
-        self.measure([("stat-mount", "find -printf, first after mount")], step2)
+        self.measure([("stat-mount", "find -printf, first after mount")], step2,
+                     with_floor=True)
+        if self.floor:
+            self.floor.unmount()  # its copy of the tree held in memory
+
+    def floor_warm_up(self, args, cwd):
+        """One untimed build through the floor, into its copy of the
+        native GOCACHE: the timed ones must be no-ops as the others are."""
+        errs = []
+        self.floor.remount()
+        self.floor.timed(args[:2] + ["-x"] + args[2:], cwd,
+                         self.go_env(self.cache(FLOOR, "gopath")),
+                         stderr_file=errs)
+        compiles = sum(1 for line in errs[0].decode(errors="replace").splitlines()
+                       if "/compile " in line)
+        self.notes.append(f"warm-up `go build` through the floor (GOCACHE seeded "
+                          f"by the native build) compiled {compiles} packages")
 
     def w_clone(self, pkgs):
         """The first walk and the first no-op build after mounting a fresh
@@ -1253,13 +1296,21 @@ class Bench:
         def fmt(x):
             return "—" if x is None else (f"{x:.3f}" if x < 100 else f"{x:.1f}")
 
-        lines = ["| workload | native s | canonfs s | bindfs s | canonfs/native | bindfs/native |",
-                 "|---|---:|---:|---:|---:|---:|"]
+        # The floor's columns only when it ran (BENCH_ONLY without remount,
+        # or no floorfs built: none).
+        floor = any(self.results[k][FLOOR] or FLOOR in self.failed[k]
+                    for k, _ in self.rows)
+        names = VARIANTS + ((FLOOR,) if floor else ())
+        lines = ["| workload | native s | canonfs s | bindfs s |"
+                 + (" floor s |" if floor else "")
+                 + " canonfs/native | bindfs/native |"
+                 + (" floor/native |" if floor else ""),
+                 "|---|" + "---:|" * (2 * len(names) - 1)]
         raw = []
         for key, label in self.rows:
             med = {}
             cells = []
-            for n in VARIANTS:
+            for n in names:
                 ts = self.results[key][n]
                 if n in self.failed[key] and not ts:
                     med[n] = None
@@ -1268,7 +1319,7 @@ class Bench:
                     med[n] = statistics.median(ts) if ts else None
                     cells.append(fmt(med[n]) + ("*" if n in self.failed[key] else ""))
             ratios = []
-            for n in ("canonfs", "bindfs"):
+            for n in names[1:]:
                 if med[n] is not None and med["native"]:
                     ratios.append(f"{med[n] / med['native']:.2f}")
                 else:
@@ -1277,7 +1328,7 @@ class Bench:
             raw.append(f"- {label}: " + "; ".join(
                 f"{n} " + (" ".join(f"{t:.3f}" for t in self.results[key][n])
                            or ("FAIL" if n in self.failed[key] else "—"))
-                for n in VARIANTS))
+                for n in names))
         table = "\n".join(lines)
         head = [
             "# canonfs benchmark",
@@ -1291,7 +1342,10 @@ class Bench:
             + (" (BENCH_QUICK: subset tree, no GOROOT workload)" if QUICK else "")
             + f"; whole bench {elapsed / 60:.1f} min. Every variant shows the tree "
             f"at {P}: native = bind mount, canonfs, bindfs (default options), "
-            "each in a private mount namespace. Tree: "
+            "each in a private mount namespace"
+            + ("; floor (first-after-mount rows) = a FUSE server that does no "
+               "work per request (scripts/floorfs.c), the kernel's and the "
+               "round trips' cost alone" if self.floor else "") + ". Tree: "
             f"{self.info.get('gopath_entries', 0)} entries, "
             f"{self.info.get('gopath_mb', 0):.0f} MB of /usr/share/gocode/src"
             + (f", {self.info['gopath_packages']} of {self.info['gopath_listed']} "
@@ -1381,9 +1435,10 @@ class Bench:
         return 1 if any(self.failed[k] for k, _ in self.rows) else 0
 
     def cleanup(self):
-        for v in self.variants:
+        for v in self.variants + ([self.floor] if self.floor else []):
             v.close()
         self.variants = []
+        self.floor = None
         for d in (VIEW, BASE):
             try:
                 os.rmdir(d)

@@ -7,6 +7,8 @@
 # Usage: scripts/bench.sh [PATH/TO/canonfs]     (default: build/canonfs)
 #   BENCH_QUICK=1   a few minutes: subset tree, fewer runs, no GOROOT workload
 #   BENCH_RUNS=N    runs per figure and variant (default 5; quick 3)
+#   The first-after-mount rows add a floor column when floorfs (scripts/floorfs.c;
+#   make bench builds it) is next to the canonfs binary.
 #   more knobs (BENCH_ONLY, BENCH_WORKDIR, BENCH_CANONFS_OPTS, ...): scripts/bench.py
 #
 # Needs root (mount namespaces, bind mounts, drop_caches). Installs, only
