@@ -51,7 +51,7 @@ static int host_compiler(const struct layout *layout,
 			return ENOENT;
 		name = cxx;
 	}
-	return hostpath_find_command(name, layout->mountpoint, out, out_size)
+	return hostpath_find_compiler(name, layout->mountpoint, out, out_size)
 		       ? 0
 		       : ENOENT;
 }

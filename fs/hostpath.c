@@ -248,3 +248,36 @@ bool hostpath_find_command(const char *command, const char *skip_under,
 	return hostpath_each_place(command, skip_under, runnable_place,
 				   &found) == 1;
 }
+
+/* Whether place resolves to a compiler launcher (hostpath_find_compiler). */
+static bool is_launcher(const char *place)
+{
+	static const char *const launchers[] = {"ccache", "distcc", "icecc",
+						"sccache"};
+	char real[PATH_MAX];
+	const char *base;
+
+	if (!realpath(place, real))
+		return false;
+	base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	for (size_t i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++)
+		if (strcmp(base, launchers[i]) == 0)
+			return true;
+	return false;
+}
+
+/* hostpath_each_place visitor: 1 at the first compiler that can be run
+ * and is not a launcher. */
+static int compiler_place(const char *place, void *arg)
+{
+	return !is_launcher(place) && runnable_place(place, arg);
+}
+
+bool hostpath_find_compiler(const char *command, const char *skip_under,
+			    char *full, size_t full_size)
+{
+	struct found_command found = {full, full_size};
+
+	return hostpath_each_place(command, skip_under, compiler_place,
+				   &found) == 1;
+}

@@ -441,7 +441,7 @@ int sysinc_cxx_of(const char *cc, char *out, size_t out_size)
 	char full[PATH_MAX];
 
 	if (sysinc_cxx_name(cc, out, out_size) ||
-	    !hostpath_find_command(out, NULL, full, sizeof(full)))
+	    !hostpath_find_compiler(out, NULL, full, sizeof(full)))
 		return ENOENT;
 	return 0;
 }

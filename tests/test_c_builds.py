@@ -361,6 +361,32 @@ def test_a_switched_alternative_or_a_compiler_earlier_on_path_shows(
     assert m.stop() == 0, m.stderr()
 
 
+@needs_ccache
+def test_ccache_first_on_the_daemons_path_is_not_the_served_compiler(
+        canonfs, tmp_path):
+    """Debian's README for ccache puts /usr/lib/ccache first on PATH in
+    the shell, so the daemon finds its gcc first: a link to ccache, which
+    runs the next gcc on PATH. From inside the mount that is the mount's
+    own, which must then not be ccache again (an endless loop): the
+    served compiler is the real one behind it, and a compile through
+    ccache in front of the mount's gcc works."""
+    masquerade, host_bin = tmp_path / "masquerade", tmp_path / "hostbin"
+    for d in (masquerade, host_bin):
+        d.mkdir()
+    os.symlink(os.path.realpath("/usr/lib/ccache/gcc"), masquerade / "gcc")
+    fake_compiler(host_bin / "gcc", 7)
+    m = compiler_mount(canonfs, tmp_path, [masquerade, host_bin])
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    assert script_names(gcc, host_bin / "gcc"), read(gcc).decode()
+    helper, env = build_env(tmp_path, m.mnt, tmp_path / "ccache")
+    env["PATH"] = "%s:%s:%s" % (masquerade, m.mnt / ".canonfs" / "bin",
+                                env["PATH"])
+    run(["gcc", "-o", "variant", "variant.c"], m.root, env, "the compile")
+    assert run([str(m.root / "variant")], m.root, env,
+               "variant").stdout == "7\n"
+    assert m.stop() == 0, m.stderr()
+
+
 def script_names(gcc, compiler):
     """Whether the served script gcc runs host compiler `compiler`, as it
     is now (path and size)."""

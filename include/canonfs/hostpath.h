@@ -37,6 +37,14 @@ int hostpath_each_place(const char *command, const char *skip_under,
 bool hostpath_find_command(const char *command, const char *skip_under,
 			   char *full, size_t full_size);
 
+/* hostpath_find_command for a compiler the mount serves. It passes over
+ * a compiler launcher's masquerade link (a gcc that is ccache, distcc,
+ * icecc or sccache, as /usr/lib/ccache/gcc is): a launcher runs the next
+ * compiler of its name on PATH, and from inside the mount that is the
+ * mount's own, which would run the launcher again, forever. */
+bool hostpath_find_compiler(const char *command, const char *skip_under,
+			    char *full, size_t full_size);
+
 /* The host path of the object behind fd, as /proc/self/fd/N names it
  * (" (deleted)" after it for an unlinked one). 0, or an errno value. */
 int hostpath_of_fd(int fd, char *out, size_t out_size);
