@@ -49,9 +49,12 @@ bool baseline_ctime_is_change(int64_t since_ns, const struct timespec *ctime)
 
 void baseline_move_back(struct baseline *b, int64_t ns)
 {
-	/* 1, not 0: 0 is read back as a clock that went back. */
-	if (ns < b->since_ns)
+	/* 1, not 0: 0 is read back as a clock that went back. Kept: the
+	 * next mount must not move forward again. */
+	if (ns < b->since_ns) {
 		b->since_ns = ns > 0 ? ns : 1;
+		b->to_keep = true;
+	}
 }
 
 void baseline_distrust(struct baseline *b)

@@ -28,6 +28,7 @@ enum {
 	KEY_RO,
 	KEY_RW,
 	KEY_MIRROR,
+	KEY_OUTPUTS,
 	KEY_SYS,
 };
 
@@ -55,6 +56,7 @@ static const struct fuse_opt option_table[] = {
 	CANONFS_OPT("goroot=%s", goroot_arg, 0),
 	CANONFS_OPT("digests=%s", digests_arg, 0),
 	FUSE_OPT_KEY("mirror=", KEY_MIRROR),
+	FUSE_OPT_KEY("outputs=", KEY_OUTPUTS),
 	FUSE_OPT_KEY("sys=", KEY_SYS),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -169,6 +171,30 @@ static const struct {
 	{"/gopath", "GOPATH (-o gopath=DIR)"},
 	{"/.canonfs", "the control directory"},
 };
+
+/* -o outputs=DIR: one more build directory outside the mount. */
+static int add_outputs(struct canonfs_options *opts, const char *dir)
+{
+	char **grown, cwd[PATH_MAX], resolved[PATH_MAX];
+
+	if (!dir[0])
+		return fail(opts, "-o outputs=: expected a directory (e.g. -o "
+				  "outputs=$HOME/build/myapp)");
+	grown = realloc(opts->outputs, (opts->n_outputs + 1) * sizeof(*grown));
+	if (!grown)
+		return fail(opts, "out of memory");
+	opts->outputs = grown;
+	/* Absolute now: the daemon leaves this working directory. */
+	if (dir[0] == '/' ? path_clean(dir, resolved, sizeof(resolved))
+			  : !getcwd(cwd, sizeof(cwd)) ||
+				    path_join_clean(cwd, dir, resolved,
+						    sizeof(resolved)))
+		return fail(opts, "-o outputs=%s: not a usable path", dir);
+	if (!(grown[opts->n_outputs] = strdup(resolved)))
+		return fail(opts, "out of memory");
+	opts->n_outputs++;
+	return 0;
+}
 
 /* "VIRT:HOSTDIR" -> a mirror_spec with a clean absolute virtual path. */
 static int add_mirror(struct canonfs_options *opts, const char *value)
@@ -312,6 +338,10 @@ static int process_arg(void *data, const char *arg, int key,
 		return 1;
 	case KEY_MIRROR:
 		if (add_mirror(opts, arg + strlen("mirror=")))
+			return -1;
+		return 0;
+	case KEY_OUTPUTS:
+		if (add_outputs(opts, arg + strlen("outputs=")))
 			return -1;
 		return 0;
 	case KEY_SYS:
@@ -524,6 +554,9 @@ int options_parse(int argc, char **argv, struct canonfs_options *opts,
 		return -1;
 	if (opts->baseline_arg && check_baseline(opts))
 		return -1;
+	if (opts->n_outputs && opts->rules.time_mode != CANON_TIME_BASELINE)
+		return fail(opts, "conflicting options: -o outputs= applies to "
+				  "-o mtime=baseline only (drop one of them)");
 	if (opts->order_arg && parse_order(opts, opts->order_arg))
 		return -1;
 	if (check_not_empty(opts, "cc", opts->cc_arg, "gcc") ||
@@ -556,6 +589,9 @@ void options_free(struct canonfs_options *opts)
 		free(opts->mirrors[i].host_dir);
 	}
 	free(opts->mirrors);
+	for (size_t i = 0; i < opts->n_outputs; i++)
+		free(opts->outputs[i]);
+	free(opts->outputs);
 	for (size_t i = 0; i < opts->n_sys_specs; i++) {
 		free(opts->sys_specs[i].name);
 		free(opts->sys_specs[i].host_dir);
@@ -616,6 +652,10 @@ void options_print_help(const char *program)
 		"                           clean checkout) or at that time; baselines are",
 		"                           kept in $XDG_CACHE_HOME/canonfs/baselines",
 		"                           (else ~/.cache/canonfs/baselines)",
+		"    -o outputs=DIR         a build directory outside the mount",
+		"                           (repeatable): each baseline moves back to its",
+		"                           oldest file, so that make and ninja there see",
+		"                           every source changed after that build",
 		"    -o uid=N, -o gid=N     owner shown for everything, a number or a",
 		"                           name (default: the user who mounts)",
 		"    -o mirror=VIRT:DIR     also mirror host directory DIR at",

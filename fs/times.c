@@ -80,6 +80,7 @@ static int file_blob_id(struct times *t, enum gitindex_answer answer,
 struct scan {
 	struct times *t;
 	const struct gitindex *git;
+	bool outputs; /* a build directory: every file an output */
 	int64_t oldest;
 	char path[PATH_MAX]; /* the entry's resolved host path */
 };
@@ -115,7 +116,8 @@ static void scan_entry(struct scan *s, int dir_fd, const char *name,
 	unsigned char oid[GITINDEX_OID_SIZE];
 	int64_t when = INT64_MAX;
 
-	switch (gitindex_find(s->git, s->path, st, oid)) {
+	switch (s->outputs ? GITINDEX_UNTRACKED
+			   : gitindex_find(s->git, s->path, st, oid)) {
 	case GITINDEX_UNTRACKED:
 		/* Older than every content time (an npm package's 1985, an
 		 * archive's 0): every source looks newer to make anyway. */
@@ -191,6 +193,29 @@ static int64_t oldest_not_brought(struct times *t, const char *root,
 	return s.oldest;
 }
 
+/*
+ * A build directory outside the mount (-o outputs=) is in no tree the
+ * daemon sees: a source a fresh checkout (or an edit made while
+ * unmounted, under a new baseline) changed after its build would show its
+ * content time, older than the objects there, and make would skip the
+ * rebuild. So every baseline moves back to the oldest mtime there, each
+ * file counted as an untracked one in the tree is. INT64_MAX: none (a
+ * directory not made yet has none).
+ */
+static int64_t oldest_output(struct times *t,
+			     const struct canonfs_options *opts)
+{
+	struct scan s = {.t = t, .outputs = true, .oldest = INT64_MAX};
+	int fd;
+
+	for (size_t i = 0; i < opts->n_outputs; i++)
+		if (realpath(opts->outputs[i], s.path) &&
+		    (fd = open(s.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >=
+			    0)
+			scan_dir(&s, fd);
+	return s.oldest;
+}
+
 int times_open(struct times *t, const struct layout *layout,
 	       const struct canonfs_options *opts, struct digest_cache *digests,
 	       char *err, size_t err_size)
@@ -198,6 +223,7 @@ int times_open(struct times *t, const struct layout *layout,
 	bool by_content = opts->rules.time_mode == CANON_TIME_CONTENT ||
 			  opts->rules.time_mode == CANON_TIME_BASELINE;
 	char warn[2 * PATH_MAX];
+	int64_t outputs = INT64_MAX;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -210,6 +236,10 @@ int times_open(struct times *t, const struct layout *layout,
 		return ENOMEM;
 	}
 	t->n_mirrors = layout->n_mirrors;
+	/* Given a baseline (-o baseline=), the user vouches for the
+	 * outputs: a clean build. */
+	if (t->mode == CANON_TIME_BASELINE && !opts->baseline_arg)
+		outputs = oldest_output(t, opts);
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		struct times_mirror *m = &t->mirrors[i];
 		const char *root = layout->mirrors[i].host_root;
@@ -236,6 +266,7 @@ int times_open(struct times *t, const struct layout *layout,
 			baseline_move_back(&m->baseline,
 					   oldest_not_brought(t, root, m->git));
 		}
+		baseline_move_back(&m->baseline, outputs);
 		/* The source tree's is said first; one line for all. */
 		if (warn[0] && !t->warning[0])
 			memcpy(t->warning, warn, sizeof(t->warning));

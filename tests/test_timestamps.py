@@ -385,6 +385,63 @@ def test_a_kept_workspace_checked_out_between_jobs_in_fresh_containers(
     assert make_and_ninja(m.root)[:2] == (False, False)
 
 
+OUT_OF_TREE_MAKEFILE = b"""\
+hello: $(SRC)/hello.c $(SRC)/msg.h
+\tcc -o hello $(SRC)/hello.c
+"""
+
+
+def make_out_of_tree(out, src):
+    """(make rebuilt?, what the program prints) for a build directory out
+    of the tree, at one fixed path, that reads its sources from src."""
+    out.mkdir(exist_ok=True)
+    (out / "Makefile").write_bytes(OUT_OF_TREE_MAKEFILE)
+    made = "cc -o hello" in run(["make", "SRC=%s" % src], out).stdout
+    return made, run(["./hello"], out).stdout.strip()
+
+
+def test_a_build_directory_outside_the_mount_sees_a_fresh_checkouts_changes(
+        canonfs, tmp_path):
+    """A build directory kept outside the mount at one fixed path (as
+    canonfs(1) allows for CMake), named with -o outputs=. A fresh clone of
+    the next commit, mounted in a fresh container, brings a changed
+    header: make there rebuilds, as it does outside canonfs. The same
+    checkout edited while unmounted, under a new baseline: make rebuilds
+    from the edit, and what did not change keeps its content time."""
+    origin = make_project(tmp_path / "origin")
+    edit_in_place(origin / "msg.h", OLD, NEW)
+    git(origin, "commit", "-qam", "omega")
+    out = tmp_path / "build"
+    first = tmp_path / "first"
+    git(tmp_path, "clone", "-q", str(origin), str(first))
+    git(first, "checkout", "-q", "HEAD~1")
+    m = canonfs(first, "outputs=%s" % out,
+                env=fresh_container(tmp_path, "job1"))
+    assert make_out_of_tree(out, m.root) == (True, "alpha")
+    assert make_out_of_tree(out, m.root) == (False, "alpha")
+    assert m.stop() == 0
+
+    second = tmp_path / "second"  # a fresh clone of the next commit
+    git(tmp_path, "clone", "-q", str(origin), str(second))
+    m = canonfs(second, "outputs=%s" % out, mnt=m.mnt,
+                env=fresh_container(tmp_path, "job2"))
+    assert make_out_of_tree(out, m.root) == (True, "omega"), \
+        "the fresh checkout's header must be rebuilt from"
+    assert make_out_of_tree(out, m.root) == (False, "omega")
+    assert m.stop() == 0
+
+    edit_in_place(second / "msg.h", NEW, OLD)  # while unmounted
+    git(second, "commit", "-qam", "alpha again")
+    m = canonfs(second, "outputs=%s" % out, mnt=m.mnt,
+                env=fresh_container(tmp_path, "job3"))
+    assert make_out_of_tree(out, m.root) == (True, "alpha"), \
+        "an edit made while unmounted must be rebuilt from"
+    assert os.stat(m.root / "hello.c").st_mtime_ns == \
+        content_time_ns(PROJECT["hello.c"]), \
+        "a source older than the outputs keeps its content time"
+    assert m.stop() == 0
+
+
 def test_an_edit_from_before_the_first_mount_stays_a_change_after_git_add(
         canonfs, tmp_path):
     """A header edited after the last build and before the first mount

@@ -12,7 +12,9 @@
  * A new baseline of a git checkout is moved back to the oldest time of
  * what the checkout did not bring (times.c, baseline_move_back): an
  * earlier build's outputs then stay older than any source changed after
- * them, in a worktree mounted for the first time.
+ * them, in a worktree mounted for the first time. Every baseline, new or
+ * stored, is also moved back to the oldest file of the build directories
+ * outside the mount that -o outputs= names: no tree can tell those.
  *
  * The baseline of a tree belongs to this machine and survives remounts,
  * so an edit made while unmounted still counts: it is kept in a file of
@@ -78,8 +80,9 @@ int baseline_open(struct baseline *b, const char *host_root,
  * mount. */
 int baseline_keep(struct baseline *b);
 
-/* A new baseline (created, not given) moved back to ns: everything whose
- * ctime is at or after it counts as changed (a ns of 0 or less: all). */
+/* The baseline moved back to ns (never forward): everything whose ctime
+ * is at or after it counts as changed (a ns of 0 or less: all). A moved
+ * baseline is kept so by baseline_keep. */
 void baseline_move_back(struct baseline *b, int64_t ns);
 
 /* Every entry counts as changed, and nothing is kept: the next mount

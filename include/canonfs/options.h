@@ -61,6 +61,12 @@ struct canonfs_options {
 	struct mirror_spec *mirrors; /* owned array */
 	size_t n_mirrors;
 
+	/* -o outputs=DIR (repeatable): build directories outside the mount,
+	 * as the user wrote them (owned); their oldest file moves each
+	 * baseline back (times.c). */
+	char **outputs;
+	size_t n_outputs;
+
 	/* System include directories (sysinc.h): -o cc=, -o sys=. */
 	char *cc_arg;
 	char *sysroot_arg; /* -o sysroot=: the discovered headers' new root */

@@ -2,6 +2,9 @@
 #include "canonfs/options.h"
 #include "check.h"
 
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static struct canonfs_options opts;
@@ -83,6 +86,27 @@ int main(void)
 	CHECK_STR(opts.mirrors[0].virt_path, "/extra/tools");
 	CHECK_STR(opts.mirrors[0].host_dir, "/opt/t");
 	CHECK_STR(opts.mirrors[1].virt_path, "/gomod");
+
+	/* Build directories outside the mount: absolute, in order. */
+	CHECK(parse((const char *[]){"canonfs", "-o",
+				     "outputs=/b/one/,outputs=two/../three",
+				     "s", "m", NULL}) == 0);
+	CHECK(opts.n_outputs == 2);
+	CHECK_STR(opts.outputs[0], "/b/one");
+	{
+		char cwd[PATH_MAX], want[PATH_MAX + 8];
+
+		CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+		snprintf(want, sizeof(want), "%s/three",
+			 strcmp(cwd, "/") ? cwd : "");
+		CHECK_STR(opts.outputs[1], want);
+	}
+	CHECK(parse((const char *[]){"canonfs", "-o", "outputs=", "s", "m",
+				     NULL}) == -1);
+	CHECK(strstr(opts.error, "-o outputs=: expected a directory") != NULL);
+	CHECK(parse((const char *[]){"canonfs", "-o", "outputs=/b,mtime=zero",
+				     "s", "m", NULL}) == -1);
+	CHECK(strstr(opts.error, "conflicting options: -o outputs=") != NULL);
 
 	CHECK(parse((const char *[]){"canonfs", "-o", "order=shuffle:42", "s",
 				     "m", NULL}) == 0);
