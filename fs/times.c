@@ -236,20 +236,36 @@ int times_open(struct times *t, const struct layout *layout,
 		return ENOMEM;
 	}
 	t->n_mirrors = layout->n_mirrors;
-	/* Given a baseline (-o baseline=), the user vouches for the
-	 * outputs: a clean build. */
-	if (t->mode == CANON_TIME_BASELINE && !opts->baseline_arg)
+	if (t->mode == CANON_TIME_BASELINE)
 		outputs = oldest_output(t, opts);
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		struct times_mirror *m = &t->mirrors[i];
 		const char *root = layout->mirrors[i].host_root;
+		/* -o baseline= vouches for the project's trees only: the
+		 * system headers' and Go's directories are every project's,
+		 * and a new baseline there would hide their changes from the
+		 * others' outputs. */
+		enum layout_kind kind = layout->mirrors[i].kind;
+		const char *given = kind == LAYOUT_SRC || kind == LAYOUT_EXTRA
+					    ? opts->baseline_arg
+					    : NULL;
 		bool unreadable;
 
 		m->git = gitindex_load(root, &unreadable);
 		if (t->mode != CANON_TIME_BASELINE)
 			continue;
-		rc = baseline_open(&m->baseline, root, NULL, opts->baseline_arg,
-				   err, err_size, warn, sizeof(warn));
+		rc = baseline_open(&m->baseline, root, NULL, given, err,
+				   err_size, warn, sizeof(warn));
+		if (!rc && !given && opts->baseline_arg &&
+		    !m->baseline.since_ns) {
+			/* A shared tree's stored baseline in the future (the
+			 * clock went back): nothing there can be trusted, and
+			 * the warning says -o baseline= starts a new one. */
+			baseline_close(&m->baseline);
+			rc = baseline_open(&m->baseline, root, NULL,
+					   opts->baseline_arg, err, err_size,
+					   warn, sizeof(warn));
+		}
 		if (rc)
 			return rc;
 		if (unreadable) {
@@ -261,12 +277,14 @@ int times_open(struct times *t, const struct layout *layout,
 				 "index or a SHA-256 repository): its files "
 				 "show their host times",
 				 root);
-		} else if (m->git && m->baseline.created &&
-			   !opts->baseline_arg) {
+		} else if (m->git && m->baseline.created && !given) {
 			baseline_move_back(&m->baseline,
 					   oldest_not_brought(t, root, m->git));
 		}
-		baseline_move_back(&m->baseline, outputs);
+		/* Given a baseline, the user vouches for the outputs too: a
+		 * clean build's. */
+		if (!given)
+			baseline_move_back(&m->baseline, outputs);
 		/* The source tree's is said first; one line for all. */
 		if (warn[0] && !t->warning[0])
 			memcpy(t->warning, warn, sizeof(t->warning));

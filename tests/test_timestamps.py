@@ -442,6 +442,46 @@ def test_a_build_directory_outside_the_mount_sees_a_fresh_checkouts_changes(
     assert m.stop() == 0
 
 
+SYS_MAKEFILE = b"""\
+hello: hello.c $(SYS)/demo.h
+\tcc -o hello hello.c
+"""
+
+
+def test_a_new_baseline_elsewhere_never_hides_a_system_header_change(
+        canonfs, tmp_path):
+    """The system include directories are every project's. A header there
+    reinstalled after project one was built, then project two mounted with
+    -o baseline=now (as after its clean build): project one must still see
+    the new header as newer than its outputs."""
+    machine = fresh_container(tmp_path, "machine")  # one cache for all
+    sys_dir = tmp_path / "sysinc"
+    sys_dir.mkdir()
+    (sys_dir / "demo.h").write_bytes(b"#define DEMO 1\n")
+    one, two = tmp_path / "one", tmp_path / "two"
+    for repo in (one, two):
+        make_project(repo)
+        (repo / "Makefile").write_bytes(SYS_MAKEFILE)
+        git(repo, "commit", "-qam", "a system header")
+    sys_opt = "sys=demo:%s" % sys_dir
+    m = canonfs(one, sys_opt, env=machine)
+    demo = "SYS=%s" % (m.mnt / "sys" / "demo")
+    assert "cc -o hello" in run(["make", demo], m.root).stdout
+    assert "cc -o hello" not in run(["make", demo], m.root).stdout
+    assert m.stop() == 0
+
+    new = sys_dir / ".demo.h.new"  # reinstalled, as dpkg or make install
+    new.write_bytes(b"#define DEMO 2\n")
+    os.rename(new, sys_dir / "demo.h")
+    m = canonfs(two, sys_opt, "baseline=now", mnt=m.mnt, env=machine)
+    assert m.stop() == 0
+
+    m = canonfs(one, sys_opt, mnt=m.mnt, env=machine)
+    assert "cc -o hello" in run(["make", demo], m.root).stdout, \
+        "project one must rebuild against the reinstalled header"
+    assert m.stop() == 0
+
+
 def test_an_edit_from_before_the_first_mount_stays_a_change_after_git_add(
         canonfs, tmp_path):
     """A header edited after the last build and before the first mount
