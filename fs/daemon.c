@@ -661,6 +661,27 @@ static bool inside_mountpoint(const char *option, const char *path,
 	return true;
 }
 
+/* The compiler whose headers MOUNTPOINT/sys mirrors: -o cc=, else $CC,
+ * else NULL (sysinc's default). A $CC inside MOUNTPOINT is the mount's
+ * own served compiler, exported by `canonfs env` into the shell that
+ * mounts again: it cannot run before the mount is up, so it is passed
+ * over, as the Go directories inside MOUNTPOINT are. */
+static const char *compiler_asked(const struct canonfs_options *opts,
+				  const char *mountpoint)
+{
+	const char *cc = getenv("CC");
+	char first[PATH_MAX], resolved[PATH_MAX];
+
+	if (opts->cc_arg || !cc || !cc[0])
+		return opts->cc_arg;
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(cc, " \t"), cc);
+	if (strchr(first, '/') &&
+	    hostpath_resolve(first, resolved, sizeof(resolved)) == 0 &&
+	    path_under(resolved, mountpoint))
+		return "gcc";
+	return NULL;
+}
+
 /* Whether the host's file permission checks apply to this process: not
  * when it may override them (root, as a rule). */
 static bool permission_checks_apply(void)
@@ -718,9 +739,9 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		goto out_trace;
 	/* A failed build may have kept part of what it made: freed below
 	 * as a whole (both free what is zero). */
-	if (sysinc_build(&fs.sys, opts->cc_arg, opts->cc_arg != NULL,
-			 opts->sys_specs, opts->n_sys_specs, err,
-			 sizeof(err)) ||
+	if (sysinc_build(&fs.sys, compiler_asked(opts, mountpoint),
+			 opts->cc_arg != NULL, opts->sys_specs,
+			 opts->n_sys_specs, err, sizeof(err)) ||
 	    (opts->sysroot_arg &&
 	     sysinc_reroot(&fs.sys, opts->sysroot_arg, err, sizeof(err))) ||
 	    layout_build(&fs.layout, opts, &fs.sys, mountpoint, err,

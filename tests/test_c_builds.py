@@ -387,6 +387,28 @@ def test_ccache_first_on_the_daemons_path_is_not_the_served_compiler(
     assert m.stop() == 0, m.stderr()
 
 
+def test_a_cc_exported_by_canonfs_env_does_not_leave_the_next_mount_bare(
+        canonfs, tmp_path):
+    """`eval "$(canonfs env MNT)"` sets CC to the mount's own compiler;
+    mounting again from that shell must still discover the host
+    compiler's headers and serve its compilers, not take a CC that
+    cannot run before the mount is up."""
+    mnt = tmp_path / "mnt"
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src / "hello.c", b"#include <stdio.h>\nint main(void)\n"
+          b"{\n\tputs(\"hi\");\n\treturn 0;\n}\n")
+    env = daemon_env(tmp_path)
+    env["CC"] = str(mnt / ".canonfs" / "bin" / "cc")
+    m = canonfs(src, mnt=mnt, env=env)
+    assert os.listdir(mnt / "sys"), "no system headers were discovered"
+    gcc = mnt / ".canonfs" / "bin" / "gcc"
+    assert os.access(gcc, os.X_OK), "no compiler is served"
+    run([str(gcc), "-o", "hello", "hello.c"], m.root, daemon_env(tmp_path),
+        "a compile with the served gcc")
+    assert m.stop() == 0, m.stderr()
+
+
 def script_names(gcc, compiler):
     """Whether the served script gcc runs host compiler `compiler`, as it
     is now (path and size)."""
