@@ -169,12 +169,39 @@ static int watch_inputs(const struct layout *layout,
 	return watch_search(name, layout->mountpoint, watch, arg);
 }
 
+/* The suffixes gcc compiles as C++ (a case pattern), and C++ headers. */
+#define CXX_SOURCES                                                            \
+	"*.cc|*.cp|*.cxx|*.cpp|*.CPP|*.c++|*.C|*.ii|*.hh|*.H|*.hp|*.hxx|"      \
+	"*.hpp|*.HPP|*.h++|*.tcc|-xc++*"
+
+/* The line that runs compiler with lang's search list from the mount
+ * only, and the arguments. */
+static void add_exec(struct text *t, const struct layout *layout,
+		     const struct sysinc_list *sys, const char *compiler,
+		     unsigned lang)
+{
+	char dir[PATH_MAX];
+
+	text_add(t, "exec ");
+	add_quoted(t, compiler);
+	text_add(t,
+		 lang == SYSINC_CXX ? " -nostdinc -nostdinc++" : " -nostdinc");
+	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
+	     d = sysinc_next(sys, lang, d)) {
+		snprintf(dir, sizeof(dir), "%s/sys/%s", layout->mountpoint,
+			 d->name);
+		text_add(t, " -isystem ");
+		add_quoted(t, dir);
+	}
+	text_add(t, " \"$@\"\n");
+}
+
 int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 		  enum ccwrap_tool tool, ccwrap_watch_fn watch, void *arg,
 		  char **data, size_t *len)
 {
 	unsigned lang = is_cxx(tool) ? SYSINC_CXX : SYSINC_C;
-	char compiler[PATH_MAX], dir[PATH_MAX];
+	char compiler[PATH_MAX];
 	struct text t = {0};
 	struct stat st;
 	int err;
@@ -198,18 +225,17 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 	/* Passed through: cgo adds the same flags itself. */
 	text_add(&t, "case \" $* \" in *\" -nostdinc \"*) exec ");
 	add_quoted(&t, compiler);
-	text_add(&t, " \"$@\" ;; esac\nexec ");
-	add_quoted(&t, compiler);
-	text_add(&t,
-		 lang == SYSINC_CXX ? " -nostdinc -nostdinc++" : " -nostdinc");
-	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
-	     d = sysinc_next(sys, lang, d)) {
-		snprintf(dir, sizeof(dir), "%s/sys/%s", layout->mountpoint,
-			 d->name);
-		text_add(&t, " -isystem ");
-		add_quoted(&t, dir);
+	text_add(&t, " \"$@\" ;; esac\n");
+	/* gcc and cc compile C++ too, by suffix or -x c++ ("$(CC) -c
+	 * x.cpp"): with the C++ search list then. */
+	if (lang == SYSINC_C && sysinc_has_lang(sys, SYSINC_CXX)) {
+		text_add(&t, "p= cxx=\nfor a; do case $a in " CXX_SOURCES
+			     ") cxx=1 ;; esac; case $p$a in -xc++*) cxx=1 ;; "
+			     "esac; p=$a; done\n"
+			     "[ -z \"$cxx\" ] || ");
+		add_exec(&t, layout, sys, compiler, SYSINC_CXX);
 	}
-	text_add(&t, " \"$@\"\n");
+	add_exec(&t, layout, sys, compiler, lang);
 	if (!(*data = text_take(&t)))
 		return ENOMEM;
 	*len = t.len;

@@ -409,6 +409,36 @@ def test_a_cc_exported_by_canonfs_env_does_not_leave_the_next_mount_bare(
     assert m.stop() == 0, m.stderr()
 
 
+def test_cc_compiles_cxx_sources_with_the_mounts_cxx_headers(canonfs,
+                                                               tmp_path):
+    """gcc and cc compile C++ by suffix or -x c++, as makefiles that say
+    "$(CC) -c x.cpp" use them: the served cc then searches the C++
+    headers, from the mount only. A C compile keeps the C list, whatever
+    the caller's environment holds."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src / "hi.cpp", b"#include <iostream>\n#include <cstdlib>\n"
+          b"int main()\n{\n\tstd::cout << \"hi\" << std::endl;\n"
+          b"\treturn EXIT_SUCCESS;\n}\n")
+    write(src / "c.c", b"#include <stdlib.h>\nint main(void)\n"
+          b"{\n\treturn EXIT_SUCCESS;\n}\n")
+    m = canonfs(src, env=daemon_env(tmp_path))
+    cc = str(m.mnt / ".canonfs" / "bin" / "cc")
+    env = dict(daemon_env(tmp_path), cxx="1")  # must not pick C++ for C
+    run([cc, "-c", "-o", "hi.o", "hi.cpp"], m.root, env, "cc -c hi.cpp")
+    run([cc, "-o", "hi", "hi.o", "-lstdc++"], m.root, env, "the link")
+    assert run([str(m.root / "hi")], m.root, env, "hi").stdout == "hi\n"
+    for args in (["hi.cpp"], ["-x", "c++", "hi.cpp"], ["c.c"]):
+        deps = run([cc, "-M"] + args, m.root, env, "cc -M").stdout
+        headers = [w for w in deps.replace("\\\n", " ").split()
+                   if w.startswith("/")]
+        assert headers and all(h.startswith(str(m.mnt)) for h in headers), \
+            (args, [h for h in headers if not h.startswith(str(m.mnt))])
+        cxx_dirs = [h for h in headers if "/sys/c++" in h]
+        assert bool(cxx_dirs) == (args != ["c.c"]), (args, cxx_dirs)
+    assert m.stop() == 0, m.stderr()
+
+
 def script_names(gcc, compiler):
     """Whether the served script gcc runs host compiler `compiler`, as it
     is now (path and size)."""
