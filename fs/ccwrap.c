@@ -33,6 +33,39 @@ static bool is_cxx(enum ccwrap_tool tool)
 	return tool == CCWRAP_CXX || tool == CCWRAP_GXX;
 }
 
+/* The compiler the headers were discovered from, split at blanks as the
+ * discovery (and Go) split $CC: its name, after any launcher in front of
+ * it ("ccache gcc": the mount's compilers go behind the launcher, never
+ * in front), and the flags after it ("gcc -m32": the headers are those
+ * of that target, so the compiler runs with them). */
+#define COMPILER_MAX_FLAGS 32
+struct compiler_words {
+	char words[PATH_MAX];
+	const char *name; /* NULL: none */
+	const char *flags[COMPILER_MAX_FLAGS];
+	size_t n_flags;
+};
+
+static void split_compiler(const char *cc, struct compiler_words *w)
+{
+	char *save = NULL;
+
+	w->name = NULL;
+	w->n_flags = 0;
+	if (!cc || snprintf(w->words, sizeof(w->words), "%s", cc) >=
+			   (int)sizeof(w->words))
+		return;
+	for (char *word = strtok_r(w->words, " \t", &save); word;
+	     word = strtok_r(NULL, " \t", &save)) {
+		if (!w->name && hostpath_names_launcher(word))
+			continue;
+		if (!w->name)
+			w->name = word;
+		else if (w->n_flags < COMPILER_MAX_FLAGS)
+			w->flags[w->n_flags++] = word;
+	}
+}
+
 /* The host compiler a tool runs, found on the daemon's PATH (never the
  * mount's own wrappers): the compiler the headers were discovered from,
  * or for C++ its partner. 0 or ENOENT. */
@@ -40,10 +73,12 @@ static int host_compiler(const struct layout *layout,
 			 const struct sysinc_list *sys, enum ccwrap_tool tool,
 			 char *out, size_t out_size)
 {
+	struct compiler_words w;
 	char cxx[PATH_MAX];
-	const char *name = sys->compiler;
+	const char *name;
 
-	if (!name ||
+	split_compiler(sys->compiler, &w);
+	if (!(name = w.name) ||
 	    !sysinc_has_lang(sys, is_cxx(tool) ? SYSINC_CXX : SYSINC_C))
 		return ENOENT;
 	if (is_cxx(tool)) {
@@ -155,10 +190,12 @@ static int watch_inputs(const struct layout *layout,
 			const struct sysinc_list *sys, enum ccwrap_tool tool,
 			ccwrap_watch_fn watch, void *arg)
 {
+	struct compiler_words w;
 	char cxx[PATH_MAX];
-	const char *name = sys->compiler;
+	const char *name;
 
-	if (!name ||
+	split_compiler(sys->compiler, &w);
+	if (!(name = w.name) ||
 	    !sysinc_has_lang(sys, is_cxx(tool) ? SYSINC_CXX : SYSINC_C))
 		return 0;
 	if (is_cxx(tool)) {
@@ -174,6 +211,21 @@ static int watch_inputs(const struct layout *layout,
 	"*.cc|*.cp|*.cxx|*.cpp|*.CPP|*.c++|*.C|*.ii|*.hh|*.H|*.hp|*.hxx|"      \
 	"*.hpp|*.HPP|*.h++|*.tcc|-xc++*"
 
+/* "exec COMPILER FLAGS", FLAGS those $CC gave the compiler. */
+static void add_run(struct text *t, const struct sysinc_list *sys,
+		    const char *compiler)
+{
+	struct compiler_words w;
+
+	split_compiler(sys->compiler, &w);
+	text_add(t, "exec ");
+	add_quoted(t, compiler);
+	for (size_t i = 0; i < w.n_flags; i++) {
+		text_add(t, " ");
+		add_quoted(t, w.flags[i]);
+	}
+}
+
 /* The line that runs compiler with lang's search list from the mount
  * only, and the arguments. */
 static void add_exec(struct text *t, const struct layout *layout,
@@ -182,8 +234,7 @@ static void add_exec(struct text *t, const struct layout *layout,
 {
 	char dir[PATH_MAX];
 
-	text_add(t, "exec ");
-	add_quoted(t, compiler);
+	add_run(t, sys, compiler);
 	text_add(t,
 		 lang == SYSINC_CXX ? " -nostdinc -nostdinc++" : " -nostdinc");
 	for (const struct sysinc_dir *d = sysinc_next(sys, lang, NULL); d;
@@ -223,8 +274,8 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 		 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
 		 st.st_mtim.tv_nsec);
 	/* Passed through: cgo adds the same flags itself. */
-	text_add(&t, "case \" $* \" in *\" -nostdinc \"*) exec ");
-	add_quoted(&t, compiler);
+	text_add(&t, "case \" $* \" in *\" -nostdinc \"*) ");
+	add_run(&t, sys, compiler);
 	text_add(&t, " \"$@\" ;; esac\n");
 	/* gcc and cc compile C++ too, by suffix or -x c++ ("$(CC) -c
 	 * x.cpp"): with the C++ search list then. */

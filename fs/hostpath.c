@@ -249,21 +249,24 @@ bool hostpath_find_command(const char *command, const char *skip_under,
 				   &found) == 1;
 }
 
-/* Whether place resolves to a compiler launcher (hostpath_find_compiler). */
-static bool is_launcher(const char *place)
+bool hostpath_names_launcher(const char *path)
 {
 	static const char *const launchers[] = {"ccache", "distcc", "icecc",
 						"sccache"};
-	char real[PATH_MAX];
-	const char *base;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 
-	if (!realpath(place, real))
-		return false;
-	base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
 	for (size_t i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++)
 		if (strcmp(base, launchers[i]) == 0)
 			return true;
 	return false;
+}
+
+/* Whether place resolves to a compiler launcher (hostpath_find_compiler). */
+static bool is_launcher(const char *place)
+{
+	char real[PATH_MAX];
+
+	return realpath(place, real) && hostpath_names_launcher(real);
 }
 
 /* hostpath_each_place visitor: 1 at the first compiler that can be run

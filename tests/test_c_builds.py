@@ -439,6 +439,28 @@ def test_cc_compiles_cxx_sources_with_the_mounts_cxx_headers(canonfs,
     assert m.stop() == 0, m.stderr()
 
 
+@needs_ccache
+def test_a_cc_with_a_launcher_and_flags_is_served_with_its_flags(canonfs,
+                                                                 tmp_path):
+    """CC="ccache gcc -DVARIANT=5": the headers are discovered with the
+    flags, so the served compilers run gcc itself (the launcher goes in
+    front of them, never behind) with those flags."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src / "variant.c", b"#include <stdio.h>\nint main(void)\n"
+          b"{\n\tprintf(\"%d\\n\", VARIANT);\n\treturn 0;\n}\n")
+    env = dict(daemon_env(tmp_path), CC="ccache gcc -DVARIANT=5")
+    m = canonfs(src, env=env)
+    gcc = m.mnt / ".canonfs" / "bin" / "gcc"
+    assert os.access(gcc, os.X_OK), "no compiler is served"
+    assert "'-DVARIANT=5'" in read(gcc).decode()
+    run([str(gcc), "-o", "variant", "variant.c"], m.root,
+        daemon_env(tmp_path), "a compile with the served gcc")
+    assert run([str(m.root / "variant")], m.root, env,
+               "variant").stdout == "5\n"
+    assert m.stop() == 0, m.stderr()
+
+
 def script_names(gcc, compiler):
     """Whether the served script gcc runs host compiler `compiler`, as it
     is now (path and size)."""

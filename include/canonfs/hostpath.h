@@ -45,6 +45,10 @@ bool hostpath_find_command(const char *command, const char *skip_under,
 bool hostpath_find_compiler(const char *command, const char *skip_under,
 			    char *full, size_t full_size);
 
+/* Whether the file name at the end of path is a compiler launcher's
+ * (ccache, distcc, icecc, sccache). */
+bool hostpath_names_launcher(const char *path);
+
 /* The host path of the object behind fd, as /proc/self/fd/N names it
  * (" (deleted)" after it for an unlinked one). 0, or an errno value. */
 int hostpath_of_fd(int fd, char *out, size_t out_size);
