@@ -509,7 +509,9 @@ def test_an_untracked_file_older_than_content_times_keeps_them(canonfs,
                                                                 tmp_path):
     """npm writes its packages' files with a 1985 mtime: one in an ignored
     directory of a fresh clone leaves every tracked file its content time
-    (any source is newer than it for make anyway)."""
+    (any source is newer than it for make anyway), and shows its own
+    content time (1985 is every such file's: go test could not tell two
+    installs apart)."""
     repo = make_project(tmp_path / "repo")
     old = repo / "node_modules" / "x" / "index.js"
     old.parent.mkdir(parents=True)
@@ -518,8 +520,8 @@ def test_an_untracked_file_older_than_content_times_keeps_them(canonfs,
     m = canonfs(repo, env=fresh_container(tmp_path, "npm"))
     assert os.stat(m.root / "hello.c").st_mtime_ns == \
         content_time_ns(PROJECT["hello.c"])
-    assert os.stat(m.root / "node_modules" / "x" / "index.js").st_mtime \
-        == 499162500
+    assert os.stat(m.root / "node_modules" / "x" / "index.js").st_mtime_ns \
+        == content_time_ns(b"module.exports = 1;\n")
 
 
 def test_a_checkout_whose_index_cannot_be_read_shows_host_times(canonfs,
@@ -619,6 +621,18 @@ def test_two_commits_differ_in_a_same_size_files_times_only(canonfs, tmp_path):
 
 
 @pytest.mark.gobuild
+def go_test_on_a_new_machine(canonfs, host, src, gocache, mnt, *options):
+    """`go test -v ./reader` in src mounted at mnt, as on a new machine
+    (its own digest cache and baselines) with the shared gocache:
+    (served from the cache?, the word the test read)."""
+    m = go_mount(canonfs, host, src, "digests=%s" % (host / "digests"),
+                 *options, mnt=mnt)
+    env = go_env(host, gocache, canonfs_env(m.mnt, host))
+    out = go(["test", "-v", "./reader"], m.root, env, "go test").stdout
+    assert m.stop() == 0
+    return "(cached)" in out, out.split("input word: ", 1)[1].split()[0]
+
+
 def test_a_shared_gocache_serves_a_clean_checkout_and_never_another_commit(
         canonfs, tmp_path):
     """The CI case: host A passes commit X and saves GOCACHE; host B
@@ -636,18 +650,46 @@ def test_a_shared_gocache_serves_a_clean_checkout_and_never_another_commit(
         if word == NEW:
             edit_in_place(src / "reader" / "testdata" / "input.txt", OLD, NEW)
             git(src, "commit", "-qam", "y")
-        # A new machine: its own digest cache and baselines.
-        m = go_mount(canonfs, host, src, "digests=%s" % (host / "digests"),
-                     mnt=mnt)
-        env = go_env(host, gocache, canonfs_env(m.mnt, host))
-        out = go(["test", "-v", "./reader"], m.root, env, "go test").stdout
-        results[name] = ("(cached)" in out,
-                         out.split("input word: ", 1)[1].split()[0])
-        assert m.stop() == 0
+        results[name] = go_test_on_a_new_machine(canonfs, host, src,
+                                                 gocache, mnt)
     assert results == {"A:x": (False, "alpha"), "B:x": (True, "alpha"),
                        "B:y": (False, "omega")}, (
         "B must reuse A's result for the same commit and re-run another "
         "commit's changed test input: %r" % results)
+
+
+@pytest.mark.gobuild
+@pytest.mark.parametrize("tracked", [False, True])
+def test_a_tool_set_mtime_never_serves_another_checkouts_cached_pass(
+        canonfs, tmp_path, tracked):
+    """npm sets every file it installs to 1985-10-26 08:15:00; archives
+    often to 0. Two checkouts whose test input has such a time and the
+    same size but other bytes, there at the baseline (untracked; or
+    tracked and edited, taken in by -o baseline=now), mounted in turn with
+    one GOCACHE: go test keys on size and mtime, so the second must not be
+    served the first's result."""
+    x = make_project(tmp_path / "x")
+    gocache = tmp_path / "shared-gocache"
+    mnt = tmp_path / "mnt"
+    npm_time = 499162500  # 1985-10-26 08:15:00 UTC
+    first = b"gamma" if tracked else OLD  # edited, when tracked
+    results = {}
+    for name, word in (("A", first), ("B", NEW)):
+        host = tmp_path / name
+        src = host / "checkout"
+        run(["git", "clone", "-q", x, src], tmp_path)
+        if not tracked:
+            git(src, "rm", "-q", "--cached", "reader/testdata/input.txt")
+        data = src / "reader" / "testdata" / "input.txt"
+        data.write_bytes(word + b"\n")
+        os.utime(data, (npm_time, npm_time))
+        results[name] = go_test_on_a_new_machine(
+            canonfs, host, src, gocache, mnt,
+            *(["baseline=now"] if tracked else []))
+    assert results == {"A": (False, first.decode()),
+                       "B": (False, "omega")}, (
+        "B's test input differs from A's: it must run again, not be "
+        "served A's result: %r" % results)
 
 
 # --------------------------------------------------------------------------
