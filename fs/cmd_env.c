@@ -137,6 +137,7 @@ int cmd_env_main(int argc, char **argv)
 {
 	const char *mountpoint = NULL;
 	char err[PATH_MAX + 256], *data, *line, *save = NULL;
+	char replaced[512] = "", file_value[8192];
 	bool json = false, first = true, unset = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -185,20 +186,28 @@ int cmd_env_main(int argc, char **argv)
 	for (line = strtok_r(data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '='), *merged = NULL;
-		const char *value;
+		const char *value, *callers;
+		bool kept;
 
 		if (!eq)
 			continue;
 		*eq = '\0';
 		/* GODEBUG and GOFLAGS get one setting each from the mount,
-		 * PATH its toolchain first: what the shell had is kept
-		 * beside it. The flags variables are the mount's as they are
-		 * (canonfs(1): add yours after). */
-		if ((strcmp(line, "GODEBUG") == 0 ||
-		     strcmp(line, "GOFLAGS") == 0 ||
-		     strcmp(line, "PATH") == 0) &&
-		    envmerge_value(line, eq + 1, getenv(line), mountpoint,
-				   &merged)) {
+		 * PATH its toolchain first: what the shell (or Go's env
+		 * file) had is kept beside it. The flags variables are the
+		 * mount's as they are (canonfs(1): add yours after). */
+		kept = strcmp(line, "GODEBUG") == 0 ||
+		       strcmp(line, "GOFLAGS") == 0 ||
+		       strcmp(line, "PATH") == 0;
+		callers = goenv_callers_value(line, file_value,
+					      sizeof(file_value));
+		if (!kept && callers && !getenv(line) &&
+		    strcmp(callers, eq + 1) != 0)
+			snprintf(replaced + strlen(replaced),
+				 sizeof(replaced) - strlen(replaced), "%s%s",
+				 replaced[0] ? ", " : "", line);
+		if (kept && envmerge_value(line, eq + 1, callers, mountpoint,
+					   &merged)) {
 			report_error("env: out of memory");
 			free(data);
 			return 1;
@@ -220,5 +229,6 @@ int cmd_env_main(int argc, char **argv)
 	if (json)
 		puts("\n}");
 	free(data);
+	goenv_warn_file_replaced(replaced);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -280,7 +280,8 @@ static void command_dir(const char *src_dir, const char *mountpoint, char *out,
 static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
 {
 	char *data = goenv_read_env(mountpoint, err, err_size), *line;
-	char resolved[PATH_MAX], *save = NULL;
+	char resolved[PATH_MAX], *save = NULL, replaced[512] = "";
+	char file_value[8192];
 	int rc = 0;
 
 	if (!data)
@@ -292,13 +293,20 @@ static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
 	for (line = strtok_r(data, "\n", &save); line && !rc;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '='), *merged;
+		const char *callers;
 		int e;
 
 		if (!eq)
 			continue;
 		*eq = '\0';
-		e = envmerge_value(line, eq + 1, getenv(line), resolved,
-				   &merged);
+		callers = goenv_callers_value(line, file_value,
+					      sizeof(file_value));
+		e = envmerge_value(line, eq + 1, callers, resolved, &merged);
+		if (!e && !merged && callers && !getenv(line) &&
+		    strcmp(callers, eq + 1) != 0)
+			snprintf(replaced + strlen(replaced),
+				 sizeof(replaced) - strlen(replaced), "%s%s",
+				 replaced[0] ? ", " : "", line);
 		if (!e && setenv(line, merged ? merged : eq + 1, 1))
 			e = errno;
 		if (e) {
@@ -309,6 +317,7 @@ static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
 		free(merged);
 	}
 	free(data);
+	goenv_warn_file_replaced(replaced);
 	return rc;
 }
 

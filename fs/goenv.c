@@ -356,6 +356,54 @@ char *goenv_read_env(const char *mountpoint, char *err, size_t err_size)
 /* A GOCACHE reached through the mount is emptied by Go itself: its trim
  * deletes entries unused for five days by their mtime, which the
  * canonical view shows as 0 (or a 1990s date). Said on stderr, once. */
+const char *goenv_file_value(const char *name, char *buf, size_t size)
+{
+	const char *goenv = getenv("GOENV"),
+		   *config = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char path[PATH_MAX], line[8192];
+	size_t len = strlen(name);
+	const char *found = NULL;
+	FILE *f;
+
+	if (goenv && goenv[0])
+		snprintf(path, sizeof(path), "%s", goenv);
+	else if (config && config[0] == '/')
+		snprintf(path, sizeof(path), "%s/go/env", config);
+	else if (home && home[0])
+		snprintf(path, sizeof(path), "%s/.config/go/env", home);
+	else
+		return NULL;
+	if (strcmp(path, "off") == 0 || !(f = fopen(path, "re")))
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, name, len) == 0 && line[len] == '=') {
+			snprintf(buf, size, "%s", line + len + 1);
+			found = buf; /* the last one counts, as for Go */
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+const char *goenv_callers_value(const char *name, char *buf, size_t size)
+{
+	const char *env = getenv(name);
+
+	return env ? env : goenv_file_value(name, buf, size);
+}
+
+void goenv_warn_file_replaced(const char *names)
+{
+	if (names[0])
+		report_error("warning: the mount's %s replace%s what `go env "
+			     "-w` set (Go's env file); set %s in the "
+			     "environment instead, after the mount's",
+			     names, strchr(names, ',') ? "" : "s",
+			     strchr(names, ',') ? "them" : "it");
+}
+
 void goenv_warn_gocache_inside(const char *mountpoint)
 {
 	const char *gocache = getenv("GOCACHE");

@@ -166,6 +166,37 @@ def test_the_callers_cgo_flags_come_after_the_mounts(tree, mnt, tmp_path):
             "caller's %r; it was %r" % (name, user[name], seen[name]))
 
 
+def test_go_env_w_settings_are_the_callers_too(tree, mnt, tmp_path):
+    """`go env -w` keeps settings in Go's env file, which Go reads under
+    the environment: the mount's exports would hide them. canonfs run
+    merges the file's cgo flags as the caller's, and says which of its
+    settings the mount's values replace (CC); so does canonfs env."""
+    home = tmp_path / "home"
+    (home / ".config" / "go").mkdir(parents=True)
+    (home / ".config" / "go" / "env").write_text(
+        "CC=clang\nCGO_CFLAGS=-O0 -DMODE=2\n")
+    env = clean_env(HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    seen, canonical, err = seen_inside(mnt, tree, tmp_path, env)
+    assert seen["CGO_CFLAGS"] == canonical["CGO_CFLAGS"] + " -O0 -DMODE=2", \
+        "go env -w's CGO_CFLAGS should follow the mount's: %r" % seen
+    assert "CC replaces what `go env -w` set" in err, err
+    assert "CGO_CFLAGS" not in err, "a merged value is not replaced: " + err
+
+    mnt.mkdir(exist_ok=True)
+    start = subprocess.run([str(CANONFS), str(tree), str(mnt)], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert start.returncode == 0, start.stderr
+    try:
+        out = subprocess.run([str(CANONFS), "env", str(mnt)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "the mount's CC, CGO_CFLAGS replace what `go env -w` set" in \
+            out.stderr, out.stderr
+    finally:
+        unmount(mnt)
+
+
 def test_without_user_values_the_mounts_values_are_used(tree, mnt, tmp_path):
     seen, canonical, _ = seen_inside(mnt, tree, tmp_path, clean_env(),
                                      "mtime=zero")

@@ -99,4 +99,19 @@ char *goenv_read_env(const char *mountpoint, char *err, size_t err_size);
  * where Go's own cache trim would empty it. */
 void goenv_warn_gocache_inside(const char *mountpoint);
 
+/* A setting of Go's own environment file (`go env -w`: $GOENV, else
+ * $XDG_CONFIG_HOME/go/env, else ~/.config/go/env), copied to buf; NULL
+ * when it has none. Go reads the file under the environment, so a
+ * variable the mount exports hides it: the caller's value is the
+ * environment's, else the file's. */
+const char *goenv_file_value(const char *name, char *buf, size_t size);
+
+/* The caller's value of name: the environment's, else Go's file's. */
+const char *goenv_callers_value(const char *name, char *buf, size_t size);
+
+/* Say once, on stderr, which of Go's file's settings the mount's exports
+ * replace (names: a comma-separated list built by the caller, "" for
+ * none). */
+void goenv_warn_file_replaced(const char *names);
+
 #endif
