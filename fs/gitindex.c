@@ -40,6 +40,11 @@ struct index_entry {
 struct gitindex {
 	char *work_tree; /* resolved; owned */
 	size_t work_tree_len;
+	/* A filter other than Git LFS's is set for some path: what its
+	 * smudge wrote may differ from the blob (per machine, at the same
+	 * size), so no stat match vouches for the bytes. LFS's is kept: its
+	 * pointer blob names the content's SHA-256. */
+	bool filtered;
 	struct timespec index_mtime;
 	struct index_entry *entries; /* uthash by path */
 	size_t count;
@@ -368,6 +373,55 @@ static bool find_repository(const char *dir, char *work_tree, char *git_dir,
 /* Large enough for the index of a tree of millions of files. */
 #define INDEX_MAX_BYTES (1ull << 30)
 
+/* Whether the attributes file at path sets a filter other than lfs. */
+static bool file_sets_filter(const char *path)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		for (char *p = line; !found && (p = strstr(p, "filter="));
+		     p += strlen("filter=")) {
+			const char *value = p + strlen("filter=");
+			size_t len = strcspn(value, " \t\r\n");
+
+			found = (p == line || strchr(" \t", p[-1])) &&
+				line[0] != '#' &&
+				!(len == 3 && strncmp(value, "lfs", 3) == 0);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether a filter other than lfs is set: in the repository's own
+ * attributes, the work tree's top .gitattributes, or any tracked one. */
+static bool sets_filter(const struct gitindex *index, const char *git_dir)
+{
+	char path[2 * PATH_MAX];
+	struct index_entry *e, *tmp;
+
+	snprintf(path, sizeof(path), "%s/info/attributes", git_dir);
+	if (file_sets_filter(path))
+		return true;
+	snprintf(path, sizeof(path), "%s/.gitattributes", index->work_tree);
+	if (file_sets_filter(path))
+		return true;
+	HASH_ITER (hh, index->entries, e, tmp) {
+		const char *base = strrchr(e->path, '/');
+
+		if (strcmp(base ? base + 1 : e->path, ".gitattributes") == 0 &&
+		    snprintf(path, sizeof(path), "%s/%s", index->work_tree,
+			     e->path) < (int)sizeof(path) &&
+		    file_sets_filter(path))
+			return true;
+	}
+	return false;
+}
+
 struct gitindex *gitindex_load(const char *host_dir, bool *unreadable)
 {
 	char work_tree[PATH_MAX], git_dir[PATH_MAX], path[PATH_MAX + 8];
@@ -409,6 +463,8 @@ struct gitindex *gitindex_load(const char *host_dir, bool *unreadable)
 	close(fd);
 	if (!index)
 		*unreadable = true;
+	if (index)
+		index->filtered = sets_filter(index, git_dir);
 	/* A repository that tracks nothing here (a home directory kept in
 	 * git, around a module cache or an unpacked tarball) says nothing
 	 * about this tree. */
@@ -468,7 +524,8 @@ enum gitindex_answer gitindex_find(const struct gitindex *index,
 	if (e->conflict)
 		return GITINDEX_CONFLICT;
 	memcpy(oid, e->oid, GITINDEX_OID_SIZE);
-	if (e->stat_trusted && stat_matches(e, st) && !is_racy(index, e))
+	if (!index->filtered && e->stat_trusted && stat_matches(e, st) &&
+	    !is_racy(index, e))
 		return GITINDEX_CLEAN;
 	return GITINDEX_UNKNOWN;
 }

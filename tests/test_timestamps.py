@@ -692,6 +692,59 @@ def test_a_tool_set_mtime_never_serves_another_checkouts_cached_pass(
         "served A's result: %r" % results)
 
 
+@pytest.mark.gobuild
+def test_a_smudge_filter_never_serves_another_checkouts_cached_pass(
+        canonfs, tmp_path):
+    """A git filter whose smudge writes a file differently on each
+    machine, at the same size (per-region templating): git status is
+    clean on both, but the bytes differ, so the index's blob id cannot
+    stand for them. Two such checkouts mounted in turn with one GOCACHE:
+    the second runs its test again."""
+    x = make_project(tmp_path / "x")
+    (x / ".gitattributes").write_text("reader/testdata/input.txt filter=word\n")
+    git(x, "add", ".gitattributes")
+    git(x, "commit", "-qm", "a filter")
+    gocache = tmp_path / "shared-gocache"
+    mnt = tmp_path / "mnt"
+    results = {}
+    for name, word in (("A", "alpha"), ("B", "omega")):
+        host = tmp_path / name
+        src = host / "checkout"
+        smudge = "filter.word.smudge=sed s/alpha/%s/" % word
+        clean = "filter.word.clean=sed s/%s/alpha/" % word
+        run(["git", "-c", smudge, "-c", clean, "clone", "-q", x, src],
+            tmp_path)
+        git(src, "config", "filter.word.smudge", "sed s/alpha/%s/" % word)
+        git(src, "config", "filter.word.clean", "sed s/%s/alpha/" % word)
+        assert run(["git", "status", "--porcelain"], src).stdout == ""
+        results[name] = go_test_on_a_new_machine(canonfs, host, src,
+                                                 gocache, mnt)
+    assert results == {"A": (False, "alpha"), "B": (False, "omega")}, (
+        "B's smudged test input differs from A's: it must run again, not "
+        "be served A's result: %r" % results)
+
+
+@pytest.mark.parametrize("attribute,hashed", [("filter=lfs", False),
+                                               ("filter=word", True),
+                                               ("-filter", False)])
+def test_only_a_filter_other_than_lfs_makes_files_read(canonfs, tmp_path,
+                                                       attribute, hashed):
+    """A clean checkout's content times come from its index, without
+    reading a file, also under Git LFS (its pointer blob names the
+    content). Any other filter may have written other bytes than the
+    blob's: then each file is read, and still shows its content time."""
+    repo = make_project(tmp_path / "repo")
+    (repo / ".gitattributes").write_text("*.txt %s\n" % attribute)
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-qm", "attributes")
+    m = canonfs(repo, env=fresh_container(tmp_path, "filters"))
+    for rel in PROJECT:
+        assert os.stat(m.root / rel).st_mtime_ns == \
+            content_time_ns(PROJECT[rel]), rel
+    assert (m.counters()["digests-hashed"] > 0) == hashed, m.counters()
+    assert m.stop() == 0
+
+
 # --------------------------------------------------------------------------
 # The baseline itself: kept, reset, and safe when the clock lies.
 
