@@ -682,6 +682,32 @@ static const char *compiler_asked(const struct canonfs_options *opts,
 	return NULL;
 }
 
+/* The kind of file system path lies on when inotify cannot see the
+ * changes made to it elsewhere (on the server, on the other side of a VM
+ * share, under another FUSE daemon), else NULL. */
+static const char *unwatchable_fs(const char *path)
+{
+	static const struct {
+		long magic;
+		const char *name;
+	} kinds[] = {
+		{0x65735546, "FUSE (sshfs, virtiofs, another canonfs...)"},
+		{0x6969, "NFS"},
+		{(long)0xFF534D42, "SMB"},
+		{(long)0xFE534D42, "SMB"},
+		{0x01021997, "9P"},
+		{0x00c36400, "Ceph"},
+	};
+	struct statfs sfs;
+
+	if (statfs(path, &sfs) == -1)
+		return NULL;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((long)sfs.f_type == kinds[i].magic)
+			return kinds[i].name;
+	return NULL;
+}
+
 /* Whether the host's file permission checks apply to this process: not
  * when it may override them (root, as a rule). */
 static bool permission_checks_apply(void)
@@ -713,6 +739,7 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 				  .request_fd = -1};
 	struct fuse_session *se = NULL;
 	char mountpoint[PATH_MAX], err[2 * PATH_MAX + 256];
+	const char *remote;
 	bool mounted = false;
 	int status = 1, rc, trace_err, report_fd = -1;
 
@@ -751,6 +778,15 @@ int daemon_mount_and_serve(const struct canonfs_options *opts,
 		       sizeof(err))) {
 		report_error("%s", err);
 		goto out_layout;
+	}
+	if (!opts->nowatch &&
+	    (remote = unwatchable_fs(fs.layout.mirrors[0].host_root))) {
+		fs.unwatchable = true;
+		report_error("warning: SRCDIR '%s' is on %s, where inotify "
+			     "does not see changes made elsewhere: nothing is "
+			     "watched, as with -o nowatch (names and "
+			     "attributes cached for %g s)",
+			     opts->src_dir, remote, fs.unwatched_timeout);
 	}
 	if ((rc = invalidator_init(&inv, &fs))) {
 		report_error("cannot set up the host watcher: %s",

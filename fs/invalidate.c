@@ -910,7 +910,7 @@ int invalidator_init(struct invalidator *inv, struct canonfs_fs *fs)
 	inv->request_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (inv->prune_fd < 0 || inv->request_fd < 0)
 		return errno;
-	if (fs->opts->nowatch)
+	if (fs->opts->nowatch || fs->unwatchable)
 		return 0;
 	/* Without inotify: short timeouts instead (-1 is ignored by poll). */
 	inv->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

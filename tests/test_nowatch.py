@@ -102,3 +102,27 @@ def test_directories_whose_watch_failed_fall_back_to_half_a_second(
         "still stale: %r" % [((m.root / ("d%d" % d) / "grows").read_bytes(),
                               sorted(os.listdir(m.root / ("d%d" % d))))
                              for d in range(5)])
+
+
+def test_a_tree_on_fuse_is_not_watched_and_says_so(tmp_path, canonfs):
+    """inotify never sees what changes under another FUSE daemon (sshfs,
+    virtiofs, here another canonfs) or on a network file system: a tree
+    there is served as under -o nowatch, with one warning, and a host
+    edit behind the inner mount shows within a second."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("one")
+    inner = canonfs(src, mnt=tmp_path / "inner")
+    outer = canonfs(inner.root, mnt=tmp_path / "outer")
+    try:  # the outer mount first, whatever happens: it holds the inner
+        assert "is on FUSE" in outer.stderr(), outer.stderr()
+        assert "nowatch" in outer.stderr(), outer.stderr()
+        assert "is on FUSE" not in inner.stderr(), inner.stderr()
+        assert (outer.root / "f").read_text() == "one"
+
+        (src / "f").write_text("two")  # same size, on the host
+        seen = wait_for(lambda: (outer.root / "f").read_text() == "two")
+        assert seen is not None and seen < 1.2, \
+            "a host edit under the inner mount was not seen in time"
+    finally:
+        assert outer.stop() == 0, outer.stderr()

@@ -60,6 +60,10 @@ struct canonfs_fs {
 	 * Const after start. */
 	double watched_timeout;
 	double unwatched_timeout;
+	/* SRCDIR lies on a file system whose changes made elsewhere inotify
+	 * never reports (FUSE, NFS, SMB, 9P, Ceph): nothing is watched, as
+	 * under -o nowatch. Const after start. */
+	bool unwatchable;
 	/* O_PATH of the serving process's /proc/self/fd, opened at INIT
 	 * (after the daemon detached), or -1: reopens go through it. Owned;
 	 * const after INIT. */
