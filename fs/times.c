@@ -353,13 +353,14 @@ void times_apply(struct times *t, unsigned mirror, int host_fd,
 	unsigned char blob_id[GITINDEX_OID_SIZE], index_oid[GITINDEX_OID_SIZE];
 	enum gitindex_answer answer;
 	bool baseline = t->mode == CANON_TIME_BASELINE;
-	/* A file's mtime before the content times (npm's 1985, an archive's
-	 * 0) was set by a tool, the same whatever the bytes: it cannot tell
-	 * two contents apart (go test's result cache keys on size and
-	 * mtime, and two checkouts share one path here). Such a file, if
-	 * there at the baseline, shows its content time, tracked or not; to
-	 * make both are older than any output. (Set since, through the
-	 * mount or on the host, it reads back as set.) */
+	/* A tracked file edited before the baseline whose mtime is before
+	 * the content times (a tool set it: an archive's 0) shows its
+	 * content time, not that time, which is the same whatever the bytes
+	 * (go test's result cache keys on size and mtime, and two checkouts
+	 * share one path here); to make both are older than any output.
+	 * Untracked files keep theirs, even so: an output a build dated 0
+	 * must stay older than its sources. (Set since the baseline, a time
+	 * reads back as set.) */
 	bool tool_set = !S_ISDIR(host->st_mode) &&
 			host->st_mtim.tv_sec < CANON_CONTENT_EPOCH;
 	int err = 0;
@@ -378,7 +379,7 @@ void times_apply(struct times *t, unsigned mirror, int host_fd,
 	 * the checkout: a build's output from before the baseline (a first
 	 * mount of a worktree, a new container) keeps its true time, so it
 	 * stays newer than the sources it was made of. */
-	if (baseline && answer == GITINDEX_UNTRACKED && !tool_set) {
+	if (baseline && answer == GITINDEX_UNTRACKED) {
 		host_times(host, out);
 		return;
 	}
