@@ -209,7 +209,7 @@ static int watch_inputs(const struct layout *layout,
 /* The suffixes gcc compiles as C++ (a case pattern), and C++ headers. */
 #define CXX_SOURCES                                                            \
 	"*.cc|*.cp|*.cxx|*.cpp|*.CPP|*.c++|*.C|*.ii|*.hh|*.H|*.hp|*.hxx|"      \
-	"*.hpp|*.HPP|*.h++|*.tcc|-xc++*"
+	"*.hpp|*.HPP|*.h++|*.tcc"
 
 /* "exec COMPILER FLAGS", FLAGS those $CC gave the compiler. */
 static void add_run(struct text *t, const struct sysinc_list *sys,
@@ -280,10 +280,16 @@ int ccwrap_script(const struct layout *layout, const struct sysinc_list *sys,
 	/* gcc and cc compile C++ too, by suffix or -x c++ ("$(CC) -c
 	 * x.cpp"): with the C++ search list then. */
 	if (lang == SYSINC_C && sysinc_has_lang(sys, SYSINC_CXX)) {
-		text_add(&t, "p= cxx=\nfor a; do case $a in " CXX_SOURCES
-			     ") cxx=1 ;; esac; case $p$a in -xc++*) cxx=1 ;; "
-			     "esac; p=$a; done\n"
-			     "[ -z \"$cxx\" ] || ");
+		/* The language in force for each input: -x LANG (or -xLANG)
+		 * until the next -x, else the suffix; -o's file is none. */
+		text_add(
+			&t,
+			"p= x= cxx=\nfor a; do case $p in -o) ;; -x) x=$a "
+			";; *) case $a in -x?*) x=${a#-x} ;; -?*) ;; *) "
+			"case $x in c++*) cxx=1 ;; ''|none) case $a in " CXX_SOURCES
+			") cxx=1 ;; esac ;; esac ;; esac ;; "
+			"esac; p=$a; done\n"
+			"[ -z \"$cxx\" ] || ");
 		add_exec(&t, layout, sys, compiler, SYSINC_CXX);
 	}
 	add_exec(&t, layout, sys, compiler, lang);

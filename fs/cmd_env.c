@@ -201,7 +201,7 @@ int cmd_env_main(int argc, char **argv)
 		       strcmp(line, "PATH") == 0;
 		callers = goenv_callers_value(line, file_value,
 					      sizeof(file_value));
-		if (!kept && callers && !getenv(line) &&
+		if (!kept && callers && !(getenv(line) && *getenv(line)) &&
 		    strcmp(callers, eq + 1) != 0)
 			snprintf(replaced + strlen(replaced),
 				 sizeof(replaced) - strlen(replaced), "%s%s",

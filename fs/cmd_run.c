@@ -302,7 +302,8 @@ static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
 		callers = goenv_callers_value(line, file_value,
 					      sizeof(file_value));
 		e = envmerge_value(line, eq + 1, callers, resolved, &merged);
-		if (!e && !merged && callers && !getenv(line) &&
+		if (!e && !merged && callers &&
+		    !(getenv(line) && *getenv(line)) &&
 		    strcmp(callers, eq + 1) != 0)
 			snprintf(replaced + strlen(replaced),
 				 sizeof(replaced) - strlen(replaced), "%s%s",

@@ -674,6 +674,7 @@ static const char *compiler_asked(const struct canonfs_options *opts,
 
 	if (opts->cc_arg || !cc || !cc[0])
 		return opts->cc_arg;
+	cc += strspn(cc, " \t");
 	snprintf(first, sizeof(first), "%.*s", (int)strcspn(cc, " \t"), cc);
 	if (strchr(first, '/') &&
 	    hostpath_resolve(first, resolved, sizeof(resolved)) == 0 &&

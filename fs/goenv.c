@@ -353,9 +353,6 @@ char *goenv_read_env(const char *mountpoint, char *err, size_t err_size)
 	return data;
 }
 
-/* A GOCACHE reached through the mount is emptied by Go itself: its trim
- * deletes entries unused for five days by their mtime, which the
- * canonical view shows as 0 (or a 1990s date). Said on stderr, once. */
 const char *goenv_file_value(const char *name, char *buf, size_t size)
 {
 	const char *goenv = getenv("GOENV"),
@@ -366,9 +363,12 @@ const char *goenv_file_value(const char *name, char *buf, size_t size)
 	const char *found = NULL;
 	FILE *f;
 
+	/* As Go finds it: os.UserConfigDir refuses a relative one. */
 	if (goenv && goenv[0])
 		snprintf(path, sizeof(path), "%s", goenv);
-	else if (config && config[0] == '/')
+	else if (config && config[0] && config[0] != '/')
+		return NULL;
+	else if (config && config[0])
 		snprintf(path, sizeof(path), "%s/go/env", config);
 	else if (home && home[0])
 		snprintf(path, sizeof(path), "%s/.config/go/env", home);
@@ -391,7 +391,8 @@ const char *goenv_callers_value(const char *name, char *buf, size_t size)
 {
 	const char *env = getenv(name);
 
-	return env ? env : goenv_file_value(name, buf, size);
+	/* Go takes an empty variable for an unset one. */
+	return env && env[0] ? env : goenv_file_value(name, buf, size);
 }
 
 void goenv_warn_file_replaced(const char *names)
@@ -404,6 +405,9 @@ void goenv_warn_file_replaced(const char *names)
 			     strchr(names, ',') ? "them" : "it");
 }
 
+/* A GOCACHE reached through the mount is emptied by Go itself: its trim
+ * deletes entries unused for five days by their mtime, which the
+ * canonical view shows as 0 (or a 1990s date). Said on stderr, once. */
 void goenv_warn_gocache_inside(const char *mountpoint)
 {
 	const char *gocache = getenv("GOCACHE");

@@ -281,6 +281,10 @@ bool hostpath_find_compiler(const char *command, const char *skip_under,
 {
 	struct found_command found = {full, full_size};
 
+	/* A launcher's masquerade path named itself (CC=/usr/lib/ccache/gcc):
+	 * the compiler of that name it would run. */
+	if (strchr(command, '/') && is_launcher(command))
+		command = strrchr(command, '/') + 1;
 	return hostpath_each_place(command, skip_under, compiler_place,
 				   &found) == 1;
 }

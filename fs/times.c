@@ -246,9 +246,8 @@ int times_open(struct times *t, const struct layout *layout,
 		 * and a new baseline there would hide their changes from the
 		 * others' outputs. */
 		enum layout_kind kind = layout->mirrors[i].kind;
-		const char *given = kind == LAYOUT_SRC || kind == LAYOUT_EXTRA
-					    ? opts->baseline_arg
-					    : NULL;
+		bool project = kind == LAYOUT_SRC || kind == LAYOUT_EXTRA;
+		const char *given = project ? opts->baseline_arg : NULL;
 		bool unreadable;
 
 		m->git = gitindex_load(root, &unreadable);
@@ -282,8 +281,9 @@ int times_open(struct times *t, const struct layout *layout,
 					   oldest_not_brought(t, root, m->git));
 		}
 		/* Given a baseline, the user vouches for the outputs too: a
-		 * clean build's. */
-		if (!given)
+		 * clean build's. Only the project's trees: a move back is
+		 * kept, and the shared ones are every project's. */
+		if (project && !given)
 			baseline_move_back(&m->baseline, outputs);
 		/* The source tree's is said first; one line for all. */
 		if (warn[0] && !t->warning[0])

@@ -386,6 +386,14 @@ def test_ccache_first_on_the_daemons_path_is_not_the_served_compiler(
                "variant").stdout == "7\n"
     assert m.stop() == 0, m.stderr()
 
+    # CC naming the masquerade link itself: the compiler of its name.
+    daemon = daemon_env(tmp_path)
+    daemon.update(CC=str(masquerade / "gcc"), PATH="%s:%s:%s" % (
+        masquerade, host_bin, daemon["PATH"]))
+    m = canonfs(m.src, mnt=m.mnt, env=daemon)
+    assert script_names(gcc, host_bin / "gcc"), read(gcc).decode()
+    assert m.stop() == 0, m.stderr()
+
 
 def test_a_cc_exported_by_canonfs_env_does_not_leave_the_next_mount_bare(
         canonfs, tmp_path):
@@ -428,14 +436,20 @@ def test_cc_compiles_cxx_sources_with_the_mounts_cxx_headers(canonfs,
     run([cc, "-c", "-o", "hi.o", "hi.cpp"], m.root, env, "cc -c hi.cpp")
     run([cc, "-o", "hi", "hi.o", "-lstdc++"], m.root, env, "the link")
     assert run([str(m.root / "hi")], m.root, env, "hi").stdout == "hi\n"
-    for args in (["hi.cpp"], ["-x", "c++", "hi.cpp"], ["c.c"]):
+    write(src / "plain.cc", read(src / "c.c"))  # C, named as C++
+    for args, cxx in ((["hi.cpp"], True), (["-x", "c++", "hi.cpp"], True),
+                      (["-xc++", "hi.cpp"], True), (["c.c"], False),
+                      (["-x", "c", "plain.cc"], False)):
         deps = run([cc, "-M"] + args, m.root, env, "cc -M").stdout
         headers = [w for w in deps.replace("\\\n", " ").split()
                    if w.startswith("/")]
         assert headers and all(h.startswith(str(m.mnt)) for h in headers), \
             (args, [h for h in headers if not h.startswith(str(m.mnt))])
         cxx_dirs = [h for h in headers if "/sys/c++" in h]
-        assert bool(cxx_dirs) == (args != ["c.c"]), (args, cxx_dirs)
+        assert bool(cxx_dirs) == cxx, (args, cxx_dirs)
+    # An output named like C++ source is no input.
+    built = run([cc, "-c", "-o", "gen.cc", "c.c"], m.root, env, "cc -o gen.cc")
+    assert "nostdinc++" not in built.stderr, built.stderr
     assert m.stop() == 0, m.stderr()
 
 

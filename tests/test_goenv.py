@@ -175,7 +175,7 @@ def test_go_env_w_settings_are_the_callers_too(tree, mnt, tmp_path):
     (home / ".config" / "go").mkdir(parents=True)
     (home / ".config" / "go" / "env").write_text(
         "CC=clang\nCGO_CFLAGS=-O0 -DMODE=2\n")
-    env = clean_env(HOME=str(home))
+    env = clean_env(HOME=str(home), CGO_CFLAGS="")  # empty: unset, to Go
     env.pop("XDG_CONFIG_HOME", None)
     seen, canonical, err = seen_inside(mnt, tree, tmp_path, env)
     assert seen["CGO_CFLAGS"] == canonical["CGO_CFLAGS"] + " -O0 -DMODE=2", \

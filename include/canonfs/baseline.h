@@ -12,9 +12,10 @@
  * A new baseline of a git checkout is moved back to the oldest time of
  * what the checkout did not bring (times.c, baseline_move_back): an
  * earlier build's outputs then stay older than any source changed after
- * them, in a worktree mounted for the first time. Every baseline, new or
- * stored, is also moved back to the oldest file of the build directories
- * outside the mount that -o outputs= names: no tree can tell those.
+ * them, in a worktree mounted for the first time. The baselines of the
+ * project's trees (SRCDIR, -o mirror=), new or stored, are also moved
+ * back to the oldest file of the build directories outside the mount that
+ * -o outputs= names: no tree can tell those.
  *
  * The baseline of a tree belongs to this machine and survives remounts,
  * so an edit made while unmounted still counts: it is kept in a file of

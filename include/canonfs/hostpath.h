@@ -41,7 +41,8 @@ bool hostpath_find_command(const char *command, const char *skip_under,
  * a compiler launcher's masquerade link (a gcc that is ccache, distcc,
  * icecc or sccache, as /usr/lib/ccache/gcc is): a launcher runs the next
  * compiler of its name on PATH, and from inside the mount that is the
- * mount's own, which would run the launcher again, forever. */
+ * mount's own, which would run the launcher again, forever. A command
+ * that names such a link itself stands for the compiler of its name. */
 bool hostpath_find_compiler(const char *command, const char *skip_under,
 			    char *full, size_t full_size);
 
