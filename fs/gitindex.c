@@ -308,6 +308,25 @@ static bool gitdir_of_file(const char *dot_git, const char *work_tree,
 	       out_size;
 }
 
+/* The directory holding the repository's config and info/ (a linked
+ * worktree's common directory), in out. */
+static void common_dir(const char *git_dir, char *out, size_t out_size)
+{
+	char path[2 * PATH_MAX], line[PATH_MAX];
+	FILE *f;
+
+	snprintf(out, out_size, "%s", git_dir);
+	snprintf(path, sizeof(path), "%s/commondir", git_dir);
+	if (!(f = fopen(path, "re")))
+		return;
+	if (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(out, out_size, "%s%s%s", line[0] == '/' ? "" : git_dir,
+			 line[0] == '/' ? "" : "/", line);
+	}
+	fclose(f);
+}
+
 /* Whether the repository's objects are named by SHA-256
  * (extensions.objectFormat), whose blob ids are not the ones canonical
  * times are made of. */
@@ -317,18 +336,8 @@ static bool uses_sha256(const char *git_dir)
 	bool found = false;
 	FILE *f;
 
-	/* A linked worktree's config is its common directory's. */
-	snprintf(path, sizeof(path), "%s/commondir", git_dir);
-	if ((f = fopen(path, "re"))) {
-		if (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(common, sizeof(common), "%s%s%s",
-				 line[0] == '/' ? "" : git_dir,
-				 line[0] == '/' ? "" : "/", line);
-			git_dir = common;
-		}
-		fclose(f);
-	}
+	common_dir(git_dir, common, sizeof(common));
+	git_dir = common;
 	if ((size_t)snprintf(path, sizeof(path), "%s/config", git_dir) >=
 		    sizeof(path) ||
 	    !(f = fopen(path, "re")))
@@ -398,18 +407,36 @@ static bool file_sets_filter(const char *path)
 }
 
 /* Whether a filter other than lfs is set: in the repository's own
- * attributes, the work tree's top .gitattributes, or any tracked one. */
-static bool sets_filter(const struct gitindex *index, const char *git_dir)
+ * attributes, the user's or the system's, a .gitattributes from the top
+ * of the work tree down to dir (the mirror, whose entries alone are
+ * kept), or any tracked one. */
+static bool sets_filter(const struct gitindex *index, const char *git_dir,
+			const char *dir)
 {
-	char path[2 * PATH_MAX];
+	const char *config = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char path[3 * PATH_MAX], common[2 * PATH_MAX];
 	struct index_entry *e, *tmp;
 
-	snprintf(path, sizeof(path), "%s/info/attributes", git_dir);
+	common_dir(git_dir, common, sizeof(common));
+	snprintf(path, sizeof(path), "%s/info/attributes", common);
+	if (file_sets_filter(path) || file_sets_filter("/etc/gitattributes"))
+		return true;
+	if (config && config[0] == '/')
+		snprintf(path, sizeof(path), "%s/git/attributes", config);
+	else
+		snprintf(path, sizeof(path), "%s/.config/git/attributes",
+			 home ? home : "");
 	if (file_sets_filter(path))
 		return true;
-	snprintf(path, sizeof(path), "%s/.gitattributes", index->work_tree);
-	if (file_sets_filter(path))
-		return true;
+	for (size_t len = index->work_tree_len;;) {
+		snprintf(path, sizeof(path), "%.*s/.gitattributes", (int)len,
+			 dir);
+		if (file_sets_filter(path))
+			return true;
+		if (!dir[len])
+			break;
+		len += 1 + strcspn(dir + len + 1, "/");
+	}
 	HASH_ITER (hh, index->entries, e, tmp) {
 		const char *base = strrchr(e->path, '/');
 
@@ -464,7 +491,7 @@ struct gitindex *gitindex_load(const char *host_dir, bool *unreadable)
 	if (!index)
 		*unreadable = true;
 	if (index)
-		index->filtered = sets_filter(index, git_dir);
+		index->filtered = sets_filter(index, git_dir, dir);
 	/* A repository that tracks nothing here (a home directory kept in
 	 * git, around a module cache or an unpacked tarball) says nothing
 	 * about this tree. */

@@ -764,6 +764,42 @@ def test_only_a_filter_other_than_lfs_makes_files_read(canonfs, tmp_path,
     assert m.stop() == 0
 
 
+@pytest.mark.parametrize("where", ["worktree", "above", "user"])
+def test_a_filter_set_outside_the_mounted_tree_makes_files_read(
+        canonfs, tmp_path, where):
+    """A filter counts wherever git takes it from: the common info/
+    attributes of a linked worktree, a .gitattributes above a mounted
+    subdirectory, the user's attributes file."""
+    repo = make_project(tmp_path / "repo")
+    src, env = repo, fresh_container(tmp_path, "filters")
+    if where == "worktree":
+        (repo / ".git" / "info").mkdir(exist_ok=True)
+        (repo / ".git" / "info" / "attributes").write_text(
+            "*.txt filter=word\n")
+        src = tmp_path / "wt"
+        git(repo, "worktree", "add", "-q", str(src))
+    elif where == "above":
+        (repo / "reader" / ".gitattributes").write_text(
+            "*.txt filter=word\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", "attributes")
+        src = repo / "reader" / "testdata"
+    else:
+        (tmp_path / "config" / "git").mkdir(parents=True)
+        (tmp_path / "config" / "git" / "attributes").write_text(
+            "*.txt filter=word\n")
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    # An index written in the second its files were: none is racy.
+    time.sleep(1.1)
+    git(src, "update-index", "--force-write-index")
+    m = canonfs(src, env=env)
+    rel = "reader/testdata/input.txt"
+    shown = m.root / ("input.txt" if where == "above" else rel)
+    assert os.stat(shown).st_mtime_ns == content_time_ns(PROJECT[rel])
+    assert m.counters()["digests-hashed"] > 0, m.counters()
+    assert m.stop() == 0
+
+
 # --------------------------------------------------------------------------
 # The baseline itself: kept, reset, and safe when the clock lies.
 
