@@ -9,8 +9,9 @@
  * metadata as it is, never refreshed: a measuring tool, not a file system
  * to use.
  *
- * Usage: floorfs TREE MOUNTPOINT (foreground; TREE shows at MOUNTPOINT/src,
- * as canonfs shows it). Unmount with fusermount3 -u.
+ * Usage: floorfs TREE MOUNTPOINT [NAME] (foreground; TREE shows at
+ * MOUNTPOINT/src, as canonfs shows it; with NAME, only TREE/NAME is
+ * loaded and shown, at MOUNTPOINT/src/NAME). Unmount with fusermount3 -u.
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -315,11 +316,11 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *config;
 	struct fuse_session *se;
 	struct stat st;
-	fuse_ino_t root;
+	fuse_ino_t root, top;
 	int fd, rc;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: floorfs TREE MOUNTPOINT\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: floorfs TREE MOUNTPOINT [NAME]\n");
 		return 2;
 	}
 	if (stat(argv[1], &st) == -1 || !S_ISDIR(st.st_mode)) {
@@ -331,13 +332,35 @@ int main(int argc, char **argv)
 	node_of(root)->kids = malloc(sizeof(struct child));
 	if (!node_of(root)->kids)
 		die("floorfs: malloc");
+	top = new_node(&st);
 	node_of(root)->kids[0].name = "src";
-	node_of(root)->kids[0].ino = new_node(&st);
+	node_of(root)->kids[0].ino = top;
 	node_of(root)->n_kids = 1;
 	fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1)
 		die("floorfs: open");
-	load_dir(node_of(root)->kids[0].ino, fd);
+	if (argc == 4) { /* src holds NAME alone */
+		/* Indices, not pointers: loading moves the node array. */
+		fuse_ino_t src = node_of(root)->kids[0].ino, name;
+		struct child *kids = malloc(sizeof(*kids));
+		struct stat sub;
+
+		if (fstatat(fd, argv[3], &sub, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISDIR(sub.st_mode)) {
+			fprintf(stderr, "floorfs: %s/%s is not a directory\n",
+				argv[1], argv[3]);
+			return 2;
+		}
+		if (!kids)
+			die("floorfs: malloc");
+		name = load(fd, argv[3], &sub);
+		kids[0] = (struct child){.name = argv[3], .ino = name};
+		node_of(src)->kids = kids;
+		node_of(src)->n_kids = 1;
+		close(fd);
+	} else {
+		load_dir(node_of(root)->kids[0].ino, fd);
+	}
 
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se || fuse_set_signal_handlers(se) ||
