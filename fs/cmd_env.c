@@ -201,11 +201,9 @@ int cmd_env_main(int argc, char **argv)
 		       strcmp(line, "PATH") == 0;
 		callers = goenv_callers_value(line, file_value,
 					      sizeof(file_value));
-		if (!kept && callers && !(getenv(line) && *getenv(line)) &&
-		    strcmp(callers, eq + 1) != 0)
-			snprintf(replaced + strlen(replaced),
-				 sizeof(replaced) - strlen(replaced), "%s%s",
-				 replaced[0] ? ", " : "", line);
+		if (!kept)
+			goenv_note_replaced(replaced, sizeof(replaced), line,
+					    callers, eq + 1);
 		if (kept && envmerge_value(line, eq + 1, callers, mountpoint,
 					   &merged)) {
 			report_error("env: out of memory");

@@ -302,12 +302,9 @@ static int apply_mount_env(const char *mountpoint, char *err, size_t err_size)
 		callers = goenv_callers_value(line, file_value,
 					      sizeof(file_value));
 		e = envmerge_value(line, eq + 1, callers, resolved, &merged);
-		if (!e && !merged && callers &&
-		    !(getenv(line) && *getenv(line)) &&
-		    strcmp(callers, eq + 1) != 0)
-			snprintf(replaced + strlen(replaced),
-				 sizeof(replaced) - strlen(replaced), "%s%s",
-				 replaced[0] ? ", " : "", line);
+		if (!e && !merged)
+			goenv_note_replaced(replaced, sizeof(replaced), line,
+					    callers, eq + 1);
 		if (!e && setenv(line, merged ? merged : eq + 1, 1))
 			e = errno;
 		if (e) {

@@ -395,6 +395,16 @@ const char *goenv_callers_value(const char *name, char *buf, size_t size)
 	return env && env[0] ? env : goenv_file_value(name, buf, size);
 }
 
+void goenv_note_replaced(char *list, size_t size, const char *name,
+			 const char *callers, const char *mounts)
+{
+	const char *env = getenv(name);
+	size_t len = strlen(list);
+
+	if (callers && !(env && env[0]) && strcmp(callers, mounts) != 0)
+		snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
 void goenv_warn_file_replaced(const char *names)
 {
 	if (names[0])

@@ -236,7 +236,8 @@ int times_open(struct times *t, const struct layout *layout,
 		return ENOMEM;
 	}
 	t->n_mirrors = layout->n_mirrors;
-	if (t->mode == CANON_TIME_BASELINE)
+	/* Not when -o baseline= vouches for the outputs (see below). */
+	if (t->mode == CANON_TIME_BASELINE && !opts->baseline_arg)
 		outputs = oldest_output(t, opts);
 	for (size_t i = 0; i < layout->n_mirrors; i++) {
 		struct times_mirror *m = &t->mirrors[i];

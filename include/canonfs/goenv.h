@@ -109,9 +109,14 @@ const char *goenv_file_value(const char *name, char *buf, size_t size);
 /* The caller's value of name: the environment's, else Go's file's. */
 const char *goenv_callers_value(const char *name, char *buf, size_t size);
 
+/* Add name to list (", "-separated, in a buffer of size bytes) when the
+ * caller's value of it came from Go's file (callers, from
+ * goenv_callers_value) and the mount's value replaces it. */
+void goenv_note_replaced(char *list, size_t size, const char *name,
+			 const char *callers, const char *mounts);
+
 /* Say once, on stderr, which of Go's file's settings the mount's exports
- * replace (names: a comma-separated list built by the caller, "" for
- * none). */
+ * replace (the list goenv_note_replaced built; "" for none). */
 void goenv_warn_file_replaced(const char *names);
 
 #endif
